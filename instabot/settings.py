@@ -1,0 +1,178 @@
+"""
+instabot's settings: the one place configuration is read.
+
+Everything comes from the environment (or an optional `.env` file beside manage.py), through
+django-environ. `.env.example` documents every variable. Defaults are safe for a local run; with
+DEBUG off the service refuses to start without its secrets.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# Real environment variables win over the file (read_env never overwrites them). ENV_FILE
+# names another file, or /dev/null for none.
+env.read_env(env.str("ENV_FILE", default=str(BASE_DIR / ".env")))
+
+DEBUG = env.bool("DEBUG", default=False)
+
+SECRET_KEY = env.str("SECRET_KEY", default="")
+FACEBOOK_APP_SECRET = env.str("FACEBOOK_APP_SECRET", default="")
+
+if not DEBUG:
+    missing = [
+        name
+        for name, value in (
+            ("SECRET_KEY", SECRET_KEY),
+            ("FACEBOOK_APP_SECRET", FACEBOOK_APP_SECRET),
+        )
+        if not value
+    ]
+    if missing:
+        raise ImproperlyConfigured(
+            f"Refusing to start with DEBUG off: {', '.join(missing)} not set. "
+            "Set them in the environment or in .env (see .env.example)."
+        )
+elif not SECRET_KEY:
+    # Development only: a fixed, obviously-fake key so sessions survive restarts.
+    SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Meta only delivers webhooks over HTTPS; plain-HTTP local runs switch this off.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+
+# --- Instagram / Meta -----------------------------------------------------------------------
+
+INSTAGRAM_VERIFY_TOKEN = env.str("INSTAGRAM_VERIFY_TOKEN", default="")
+INSTAGRAM_PAGE_ACCESS_TOKEN = env.str("INSTAGRAM_PAGE_ACCESS_TOKEN", default="")
+GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v21.0")
+GRAPH_API_TIMEOUT = env.float("GRAPH_API_TIMEOUT", default=10.0)
+DEFAULT_REPLY_TEXT = env.str(
+    "DEFAULT_REPLY_TEXT", default="Thanks for your message! We'll get back to you soon."
+)
+
+# Retry schedule for transient Send API failures: exponential backoff with jitter.
+# Attempt n waits a random time in [d/2, d] with d = min(MAX_DELAY, BASE_DELAY * 2**(n-1)),
+# so the first retry comes within BASE_DELAY seconds.
+SEND_RETRY_BASE_DELAY = env.float("SEND_RETRY_BASE_DELAY", default=2.0)
+SEND_RETRY_MAX_DELAY = env.float("SEND_RETRY_MAX_DELAY", default=1800.0)
+SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=12)
+
+# The worker's sweep puts back replies whose task was lost (queued too long) or whose worker
+# died mid-send (sending too long). STALLED_AFTER must comfortably exceed GRAPH_API_TIMEOUT.
+REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)
+REPLY_STALLED_AFTER = env.float("REPLY_STALLED_AFTER", default=120.0)
+
+# --- Django ---------------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    # messaging first: its db_worker command (the task worker plus our stall sweep) must
+    # shadow django_tasks_db's command of the same name.
+    "messaging",
+    "accounts",
+    "rules",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "instabot.urls"
+WSGI_APPLICATION = "instabot.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///db.sqlite3")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A relative path means "beside manage.py", whatever directory the command runs from.
+    if DATABASES["default"]["NAME"] != ":memory:":
+        DATABASES["default"]["NAME"] = str(BASE_DIR / DATABASES["default"]["NAME"])
+    # The web server and the worker write at the same time. WAL lets readers and one writer
+    # work together, the busy timeout waits for the writer instead of failing, and IMMEDIATE
+    # transactions take the write lock up front, so a transaction never fails half-way when it
+    # upgrades from reading to writing ("database is locked" that no timeout can cure).
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+    # Tests run on a file too, not Django's shared-cache in-memory database: its table locks
+    # ignore the busy timeout, and concurrency tests must see what production sees.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Every request line from runserver is noise next to our own log lines.
+        "django.server": {"level": "WARNING"},
+    },
+}

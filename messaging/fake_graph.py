@@ -1,0 +1,253 @@
+"""
+A small stand-in for Meta's Send API, served on 127.0.0.1.
+
+It answers `POST /<version>/me/messages` the way Meta does (`recipient_id`, `message_id`), can
+be told to fail the next calls in the ways Meta fails, records every call, and can post the
+echo Meta sends after each message back to our webhook. The demo and the end-to-end tests point
+GRAPH_API_BASE_URL at it; nothing in production code knows it exists.
+
+Control endpoints (JSON):
+  POST /_fake/fail   {"kind": "<one of FAILURES or 'timeout'>", "times": 1, "seconds": 15}
+  GET  /_fake/calls  every Send API call received so far
+  POST /_fake/reset  forget calls and planned failures
+"""
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+from messaging.simulation import message_delivery, signed_headers
+
+logger = logging.getLogger(__name__)
+
+SEND_PATH = re.compile(r"^/v[\d.]+/me/messages$")
+
+# Meta's answers for the failures the service must tell apart: (HTTP status, error object).
+FAILURES = {
+    "transient": (
+        500,
+        {
+            "message": "An unexpected error has occurred. Please retry your request later.",
+            "type": "OAuthException",
+            "code": 2,
+            "is_transient": True,
+        },
+    ),
+    "rate_limit": (
+        400,
+        {
+            "message": "(#613) Calls to this api have exceeded the rate limit.",
+            "type": "OAuthException",
+            "code": 613,
+        },
+    ),
+    "outside_window": (
+        400,
+        {
+            "message": "(#10) This message is sent outside of allowed window.",
+            "type": "OAuthException",
+            "code": 10,
+            "error_subcode": 2534022,
+        },
+    ),
+    "user_unavailable": (
+        400,
+        {
+            "message": "(#551) This person isn't available right now.",
+            "type": "OAuthException",
+            "code": 551,
+        },
+    ),
+    "invalid_token": (
+        401,
+        {
+            "message": "Error validating access token: Session has expired.",
+            "type": "OAuthException",
+            "code": 190,
+            "error_subcode": 463,
+        },
+    ),
+    "server_error": (503, None),  # a proxy's HTML error page, no Graph error object
+}
+
+
+class FakeGraphAPI:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        echo_webhook_url: str = "",
+        app_secret: str = "",
+        account_id: str = "",
+    ):
+        self.echo_webhook_url = echo_webhook_url
+        self.app_secret = app_secret
+        self.account_id = account_id
+        self.calls: list[dict] = []
+        self._failures: deque[dict] = deque()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def start(self) -> "FakeGraphAPI":
+        """Serve from a background thread (for tests)."""
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def fail_next(self, kind: str, times: int = 1, seconds: float = 15.0) -> None:
+        if kind not in FAILURES and kind != "timeout":
+            raise ValueError(f"unknown failure kind {kind!r}")
+        with self._lock:
+            self._failures.extend({"kind": kind, "seconds": seconds} for _ in range(times))
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self._failures.clear()
+
+    def _next_failure(self) -> dict | None:
+        with self._lock:
+            return self._failures.popleft() if self._failures else None
+
+    def _record(self, call: dict) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def _post_echo(self, recipient_id: str, text: str, mid: str) -> None:
+        body = message_delivery(
+            account_id=self.account_id,
+            sender_id=self.account_id,
+            recipient_id=recipient_id,
+            text=text,
+            mid=mid,
+            is_echo=True,
+        )
+        try:
+            requests.post(
+                self.echo_webhook_url,
+                data=body,
+                headers=signed_headers(body, self.app_secret),
+                timeout=10,
+            )
+        except requests.RequestException as exc:
+            logger.warning("Fake Graph API could not post the echo of %s: %s", mid, exc)
+
+
+def _handler_for(fake: FakeGraphAPI):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format, *args):
+            logger.debug("fake graph: " + format, *args)
+
+        def do_GET(self):
+            if self.path == "/_fake/calls":
+                with fake._lock:
+                    return self._json(200, list(fake.calls))
+            return self._json(404, {"error": {"message": "Unknown path", "code": 100}})
+
+        def do_POST(self):
+            body = self._read_json()
+            if self.path == "/_fake/fail":
+                try:
+                    fake.fail_next(
+                        body.get("kind", ""),
+                        int(body.get("times", 1)),
+                        float(body.get("seconds", 15)),
+                    )
+                except (ValueError, TypeError) as exc:
+                    return self._json(400, {"error": str(exc)})
+                return self._json(200, {"ok": True})
+            if self.path == "/_fake/reset":
+                fake.reset()
+                return self._json(200, {"ok": True})
+            if SEND_PATH.match(self.path.split("?")[0]):
+                return self._send_message(body)
+            return self._json(404, {"error": {"message": "Unknown path", "code": 100}})
+
+        def _send_message(self, body: dict):
+            authorization = self.headers.get("Authorization", "")
+            recipient_id = str((body.get("recipient") or {}).get("id", ""))
+            text = (body.get("message") or {}).get("text", "")
+            call = {
+                "recipient_id": recipient_id,
+                "text": text,
+                "received_at": time.time(),
+                "authorized": authorization.startswith("Bearer ") and len(authorization) > 7,
+            }
+            failure = fake._next_failure()
+            if failure and failure["kind"] == "timeout":
+                fake._record({**call, "outcome": "timeout"})
+                time.sleep(failure["seconds"])
+                return self._json(500, {"error": {"message": "late", "code": 2}})
+            if failure:
+                status, error = FAILURES[failure["kind"]]
+                fake._record({**call, "outcome": failure["kind"]})
+                if error is None:
+                    return self._raw(
+                        status, b"<html><body>Service Unavailable</body></html>", "text/html"
+                    )
+                return self._json(status, {"error": {**error, "fbtrace_id": "FakeTrace"}})
+            if not call["authorized"]:
+                status, error = FAILURES["invalid_token"]
+                fake._record({**call, "outcome": "invalid_token"})
+                return self._json(status, {"error": error})
+            if not recipient_id or not text:
+                fake._record({**call, "outcome": "invalid_parameter"})
+                return self._json(
+                    400,
+                    {
+                        "error": {
+                            "message": "(#100) Invalid parameter",
+                            "type": "OAuthException",
+                            "code": 100,
+                        }
+                    },
+                )
+            mid = "aWdfZAG1fakesent" + uuid.uuid4().hex
+            fake._record({**call, "outcome": "sent", "message_id": mid})
+            self._json(200, {"recipient_id": recipient_id, "message_id": mid})
+            if fake.echo_webhook_url:
+                threading.Thread(
+                    target=fake._post_echo, args=(recipient_id, text, mid), daemon=True
+                ).start()
+
+        def _read_json(self) -> dict:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                data = json.loads(self.rfile.read(length) or b"{}")
+            except ValueError:
+                return {}
+            return data if isinstance(data, dict) else {}
+
+        def _json(self, status: int, data) -> None:
+            self._raw(status, json.dumps(data).encode(), "application/json")
+
+        def _raw(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler

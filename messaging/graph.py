@@ -1,0 +1,166 @@
+"""
+The one door to Meta's Graph API.
+
+Only this module talks to Meta. It decides which failures are transient (retry later) and which
+are permanent (give up, with a reason); callers catch the exception types below and never read a
+Graph error code. Access tokens travel in the Authorization header, never in a URL, and never
+appear in an exception message or a log line.
+"""
+
+import functools
+import logging
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# Meta's error codes that mean "try again later": temporary (1, 2) and throttling
+# (4 app-level, 17 user-level, 32 page-level, 613 calls within a time window).
+TRANSIENT_ERROR_CODES = frozenset({1, 2, 4, 17, 32, 613})
+# Codes that will not get better by retrying: 10 (permission; with subcode 2534022 the
+# 24-hour window has closed), 100 (invalid parameter, e.g. no matching user), 551 (the person
+# is not available).
+PERMANENT_ERROR_CODES = frozenset({10, 100, 551})
+# The access token is invalid or expired: nothing sent with it will work until it is replaced.
+INVALID_TOKEN_ERROR_CODE = 190
+
+
+class GraphAPIError(Exception):
+    """A Send API call failed. str() is a reason fit for logs and for staff."""
+
+
+class TransientGraphAPIError(GraphAPIError):
+    """Network trouble, a timeout, a 5xx or throttling: the same call may work later."""
+
+
+class PermanentGraphAPIError(GraphAPIError):
+    """Meta refused the call for a reason retrying will not change."""
+
+
+class InvalidTokenError(PermanentGraphAPIError):
+    """The access token is invalid or expired: a credentials problem for a human to fix."""
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    recipient_id: str
+    message_id: str
+
+
+class InstagramClient:
+    def __init__(self, access_token: str, *, base_url: str, api_version: str, timeout: float):
+        self._access_token = access_token
+        self._base_url = f"{base_url.rstrip('/')}/{api_version}"
+        self._timeout = timeout
+        # One session per client: connections to Meta are kept alive between sends.
+        self._session = requests.Session()
+
+    def send_message(self, recipient_id: str, text: str) -> SentMessage:
+        """Send a text DM. Raises a GraphAPIError subclass if it was not accepted."""
+        answer = self._post(
+            "me/messages", {"recipient": {"id": recipient_id}, "message": {"text": text}}
+        )
+        message_id = answer.get("message_id")
+        if not isinstance(message_id, str) or not message_id:
+            # Meta said yes without saying what it sent: retrying could send twice.
+            raise PermanentGraphAPIError("Send API answered without a message_id")
+        return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
+
+    def _post(self, path: str, payload: dict) -> dict:
+        if not self._access_token:
+            raise InvalidTokenError("no access token is configured for this account")
+        try:
+            response = self._session.post(
+                f"{self._base_url}/{path}",
+                json=payload,
+                headers={"Authorization": f"Bearer {self._access_token}"},
+                timeout=self._timeout,
+            )
+        except requests.Timeout:
+            raise TransientGraphAPIError(
+                f"Graph API did not answer within {self._timeout:g} s"
+            ) from None
+        except requests.RequestException as exc:
+            raise TransientGraphAPIError(
+                f"could not reach the Graph API: {type(exc).__name__}"
+            ) from None
+        return self._read_answer(response)
+
+    def _read_answer(self, response: requests.Response) -> dict:
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        error = data.get("error") if isinstance(data, dict) else None
+        if response.ok and isinstance(data, dict) and error is None:
+            return data
+        raise self._classify(response.status_code, error if isinstance(error, dict) else {})
+
+    def _classify(self, status: int, error: dict) -> GraphAPIError:
+        code = error.get("code")
+        subcode = error.get("error_subcode")
+        codes = "-" if code is None else str(code)
+        if subcode is not None:
+            codes += f"/{subcode}"
+        reason = f"Graph API error {codes} (HTTP {status}): {error.get('message') or 'no message'}"
+        if error.get("fbtrace_id"):
+            reason += f" [fbtrace_id {error['fbtrace_id']}]"
+        reason = self._scrub(reason)
+        if code == INVALID_TOKEN_ERROR_CODE:
+            return InvalidTokenError(reason)
+        if code in TRANSIENT_ERROR_CODES or error.get("is_transient") is True:
+            return TransientGraphAPIError(reason)
+        if code in PERMANENT_ERROR_CODES:
+            return PermanentGraphAPIError(reason)
+        if status >= 500 or status == 429:
+            return TransientGraphAPIError(reason)
+        return PermanentGraphAPIError(reason)
+
+    def _scrub(self, text: str) -> str:
+        # Meta's messages do not normally quote the token, but a log line is no place to find out.
+        return text.replace(self._access_token, "[token]") if self._access_token else text
+
+
+def client() -> InstagramClient:
+    """The client for the configured account, shared by everything in this process."""
+    return _client(
+        settings.INSTAGRAM_PAGE_ACCESS_TOKEN,
+        settings.GRAPH_API_BASE_URL,
+        settings.GRAPH_API_VERSION,
+        settings.GRAPH_API_TIMEOUT,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _client(token: str, base_url: str, api_version: str, timeout: float) -> InstagramClient:
+    return InstagramClient(token, base_url=base_url, api_version=api_version, timeout=timeout)
+
+
+# The Send API takes at most 1000 bytes of UTF-8 text per message.
+MAX_TEXT_BYTES = 1000
+
+
+def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
+    """Split `text` into messages of at most `limit` UTF-8 bytes each.
+
+    Cuts fall between characters, never inside one, and at the last whitespace of a chunk
+    when there is one in its second half, so words stay whole where they can.
+    """
+    parts = []
+    rest = text.strip()
+    while len(rest.encode()) > limit:
+        # The longest prefix that fits: drop the bytes past the limit, then any partial
+        # character left at the end of the cut.
+        chunk = rest.encode()[:limit].decode(errors="ignore")
+        if not chunk:
+            raise ValueError(f"a limit of {limit} bytes cannot hold the character {rest[0]!r}")
+        space = max(chunk.rfind(" "), chunk.rfind("\n"))
+        if space > len(chunk) // 2:
+            chunk = chunk[:space]
+        parts.append(chunk.strip())
+        rest = rest[len(chunk) :].strip()
+    if rest:
+        parts.append(rest)
+    return parts

@@ -1,0 +1,43 @@
+"""`manage.py simulate_dm --sender ID --text "..."`: post a signed, Meta-shaped DM to a webhook."""
+
+import requests
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from messaging.simulation import DEMO_ACCOUNT_ID, message_delivery, new_mid, signed_headers
+
+
+class Command(BaseCommand):
+    help = "Post a correctly signed Instagram DM delivery to a running webhook, as Meta would."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--sender", required=True, help="the customer's IGSID")
+        parser.add_argument("--text", required=True, help="what the customer writes")
+        parser.add_argument("--account", default=DEMO_ACCOUNT_ID, help="our account's Instagram id")
+        parser.add_argument("--mid", default="", help="the message id (repeat one to redeliver)")
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000/webhooks/instagram",
+            help="the webhook to post to (default: %(default)s)",
+        )
+
+    def handle(self, *, sender, text, account, mid, url, **options):
+        if not settings.FACEBOOK_APP_SECRET:
+            raise CommandError("FACEBOOK_APP_SECRET is not set: there is nothing to sign with.")
+        mid = mid or new_mid()
+        body = message_delivery(
+            account_id=account, sender_id=sender, recipient_id=account, text=text, mid=mid
+        )
+        try:
+            response = requests.post(
+                url,
+                data=body,
+                headers=signed_headers(body, settings.FACEBOOK_APP_SECRET),
+                timeout=30,
+            )
+        except requests.RequestException as exc:
+            raise CommandError(f"Could not reach {url}: {exc}") from None
+        summary = f"{response.status_code} {response.text.strip()[:200]} (mid {mid})"
+        if response.status_code != 200:
+            raise CommandError(f"The webhook answered {summary}")
+        self.stdout.write(self.style.SUCCESS(f"Delivered: {summary}"))

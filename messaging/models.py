@@ -1,0 +1,227 @@
+from datetime import datetime
+
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+# Headers kept with each raw delivery: enough to re-check and to debug, nothing secret.
+STORED_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Hub-Signature-256")
+
+
+class WebhookDelivery(models.Model):
+    """A webhook POST from Meta, stored raw before anything else happens.
+
+    Nothing accepted is lost: whatever goes wrong after this row is written, the delivery can
+    be re-processed from it.
+    """
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSED = "processed", "Processed"
+        # Handling some event raised: re-processing after a fix is safe (it is idempotent).
+        FAILED = "failed", "Failed"
+        # Signed by Meta but not a payload we can read.
+        REJECTED = "rejected", "Rejected"
+
+    received_at = models.DateTimeField(default=timezone.now)
+    body = models.BinaryField()
+    headers = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=16, choices=State, default=State.RECEIVED)
+    # Why it failed or was rejected; also notes events that were skipped.
+    error = models.TextField(blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["state", "received_at"])]
+
+    def __str__(self):
+        return f"Delivery {self.pk} ({self.state}) at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def record(cls, body: bytes, headers) -> "WebhookDelivery":
+        kept = {name: headers[name] for name in STORED_HEADERS if name in headers}
+        return cls.objects.create(body=body, headers=kept)
+
+    def finish(self, state: str, error: str = "") -> None:
+        self.state, self.error, self.processed_at = state, error, timezone.now()
+        self.save(update_fields=["state", "error", "processed_at"])
+
+
+class Conversation(models.Model):
+    """One customer talking to one of our Instagram accounts."""
+
+    # entry[].id of the deliveries: the Instagram professional account.
+    instagram_account_id = models.CharField(max_length=64)
+    # The customer's Instagram-scoped id (IGSID).
+    customer_id = models.CharField(max_length=64)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = [F("last_message_at").desc(nulls_last=True)]
+        constraints = [
+            # Two first messages racing in must create one conversation.
+            models.UniqueConstraint(
+                fields=["instagram_account_id", "customer_id"], name="one_conversation_per_customer"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id} ↔ {self.instagram_account_id}"
+
+    def record_activity(self, at: datetime) -> None:
+        """Move last_message_at forward (never back: deliveries arrive out of order)."""
+        Conversation.objects.filter(
+            Q(last_message_at__isnull=True) | Q(last_message_at__lt=at), pk=self.pk
+        ).update(last_message_at=at)
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INCOMING = "in", "Incoming"
+        OUTGOING = "out", "Outgoing"
+
+    class Author(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        BOT = "bot", "Bot"
+        # An echo of a message we did not send: staff answered from the Instagram app.
+        BUSINESS_APP = "business_app", "Staff (Instagram app)"
+
+    class Status(models.TextChoices):
+        """The life of an outgoing message we send; incoming messages have none."""
+
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    direction = models.CharField(max_length=3, choices=Direction)
+    author = models.CharField(max_length=16, choices=Author)
+    # Meta's message id. Unique: a message delivered many times is stored once. Empty (NULL)
+    # for our own replies until the Send API (or its echo) tells us the id.
+    mid = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    text = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)  # [{"type": ..., "url": ...}]
+    # What the message answers or carries besides text: reply_to, story, quick_reply,
+    # postback, referral, unsupported. For display; nothing decides on it.
+    details = models.JSONField(default=dict, blank=True)
+    # When Instagram says it was sent (for our replies: when the Send API accepted it).
+    timestamp = models.DateTimeField(null=True, blank=True)
+    is_deleted = models.BooleanField(default=False)
+    edit_count = models.PositiveIntegerField(default=0)
+    reaction = models.CharField(max_length=32, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    # --- outgoing messages we send ---
+    # The customer message this automatic reply answers: at most one reply per message.
+    in_reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+    # A reply over Meta's 1000-byte limit goes out as several messages, in order: part 1
+    # is the head, later parts point to it.
+    part = models.PositiveSmallIntegerField(default=1)
+    first_part = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="later_parts"
+    )
+    status = models.CharField(max_length=8, choices=Status, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # When the next send may happen. NULL while a later part waits for the part before it.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_started_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # A customer message is answered once, however often it is delivered.
+            models.UniqueConstraint(fields=["in_reply_to", "part"], name="one_reply_per_message"),
+            models.CheckConstraint(
+                condition=(Q(direction="in", status="") | (Q(direction="out") & ~Q(status=""))),
+                name="only_outgoing_messages_have_a_status",
+            ),
+        ]
+        indexes = [
+            # The worker's sweep and the queue's health look for stalled sends.
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["conversation", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.mid or self.pk}: {self.text[:40]}"
+
+    # --- state changes of one outgoing row; each is a conditional UPDATE ---
+
+    def claim_for_sending(self) -> bool:
+        """Take this reply for sending. False if someone else has it, or it is not due."""
+        now = timezone.now()
+        claimed = Message.objects.filter(
+            pk=self.pk, status=self.Status.QUEUED, next_attempt_at__lte=now
+        ).update(status=self.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1)
+        if claimed:
+            self.refresh_from_db(fields=["status", "sending_started_at", "attempts", "mid"])
+        return bool(claimed)
+
+    def mark_sent(self, mid: str) -> None:
+        with transaction.atomic():
+            # An echo can arrive before the Send API answers; it is matched to the oldest
+            # in-flight reply with the same text, which with two identical replies in flight
+            # may be the other one. The Send API's answer is authoritative: take the id back.
+            Message.objects.filter(mid=mid, author=self.Author.BOT).exclude(pk=self.pk).update(
+                mid=None
+            )
+            # An echo whose text Meta altered was stored as a staff message; it is ours.
+            Message.objects.filter(mid=mid, author=self.Author.BUSINESS_APP).delete()
+            now = timezone.now()
+            Message.objects.filter(pk=self.pk).update(
+                status=self.Status.SENT,
+                mid=mid,
+                timestamp=now,
+                last_error="",
+                next_attempt_at=None,
+            )
+        self.status, self.mid, self.timestamp, self.last_error = self.Status.SENT, mid, now, ""
+        self.next_attempt_at = None
+
+    def schedule_retry(self, reason: str, at: datetime) -> bool:
+        """Put an in-flight send back in the queue for another attempt at `at`."""
+        scheduled = Message.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
+            status=self.Status.QUEUED, last_error=reason, next_attempt_at=at
+        )
+        if scheduled:
+            self.status, self.last_error, self.next_attempt_at = self.Status.QUEUED, reason, at
+        return bool(scheduled)
+
+    def mark_failed(self, reason: str) -> bool:
+        failed = Message.objects.filter(
+            pk=self.pk, status__in=[self.Status.QUEUED, self.Status.SENDING]
+        ).update(status=self.Status.FAILED, last_error=reason, next_attempt_at=None)
+        if failed:
+            self.status, self.last_error, self.next_attempt_at = self.Status.FAILED, reason, None
+        return bool(failed)
+
+    def release(self, at: datetime) -> bool:
+        """Let a later part that waited for the part before it go out."""
+        return bool(
+            Message.objects.filter(
+                pk=self.pk, status=self.Status.QUEUED, next_attempt_at__isnull=True
+            ).update(next_attempt_at=at)
+        )
+
+    @property
+    def head(self) -> "Message":
+        """Part 1 of a split reply (or the message itself, when it is not split)."""
+        return self.first_part or self
+
+    def previous_part(self) -> "Message | None":
+        if self.part == 1:
+            return None
+        if self.part == 2:
+            return self.first_part
+        return self.head.later_parts.get(part=self.part - 1)

@@ -1,0 +1,320 @@
+"""
+Meta's webhook JSON, parsed once at the edge into small typed objects.
+
+Nothing past this module indexes raw dicts. A delivery whose envelope cannot be read raises
+`PayloadError` (the view answers 400); inside a readable envelope, one malformed event becomes a
+`MalformedEvent` and never stops the others from being handled.
+
+Shapes follow Meta's Instagram Messaging webhook reference: see ../shared/meta-platform-notes.md.
+"""
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class PayloadError(ValueError):
+    """The body is not a webhook delivery we can read at all."""
+
+
+class EventError(ValueError):
+    """One event inside a readable delivery is malformed."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    type: str  # image, video, audio, file, share, ig_post, story_mention, reel, ig_reel, ...
+    url: str = ""  # Meta's CDN URL; it expires, so it is a pointer, not the content.
+
+
+@dataclass(frozen=True)
+class StoryReference:
+    id: str
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class Referral:
+    ref: str = ""
+    source: str = ""
+    type: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """What every `messaging[]` (or `standby[]`) item carries."""
+
+    account_id: str  # entry[].id: our Instagram professional account
+    sender_id: str
+    recipient_id: str
+    timestamp: datetime
+    # From entry[].standby: another app owns the thread, we may record but must not answer.
+    standby: bool = False
+
+    @property
+    def customer_id(self) -> str:
+        """The other side of the conversation, whichever way this event travels."""
+        return self.recipient_id if self.sender_id == self.account_id else self.sender_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageEvent(Event):
+    mid: str
+    text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    is_echo: bool = False  # sent by the business: by us through the Send API or by staff
+    is_self: bool = False  # a test message the account sent to itself
+    is_unsupported: bool = False  # a kind of message Meta does not pass on
+    quick_reply_payload: str = ""
+    reply_to_mid: str = ""
+    reply_to_story: StoryReference | None = None
+    referral: Referral | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageDeleted(Event):
+    mid: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MessageEdit(Event):
+    mid: str
+    text: str
+    num_edit: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reaction(Event):
+    mid: str
+    action: str  # "react" or "unreact"
+    reaction: str = ""  # e.g. "love"; absent on unreact
+    emoji: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Read(Event):
+    mid: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Postback(Event):
+    mid: str
+    title: str = ""
+    payload: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralEvent(Event):
+    referral: Referral
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownEvent(Event):
+    """An authentic event of a kind we do not handle; kept in the raw log only."""
+
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MalformedEvent:
+    """An item we could not read; the rest of the delivery still goes through."""
+
+    account_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    object: str
+    events: list = field(default_factory=list)  # Event and MalformedEvent items, in order
+    # Parts of entries we deliberately do not handle, e.g. "changes" (comments, mentions).
+    ignored: list[str] = field(default_factory=list)
+
+
+def parse_delivery(body: bytes) -> Delivery:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise PayloadError(f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise PayloadError(f"body is JSON {type(data).__name__}, expected an object")
+    obj = data.get("object")
+    entries = data.get("entry")
+    if not isinstance(obj, str) or not isinstance(entries, list):
+        raise PayloadError('body lacks "object" (string) and "entry" (list)')
+
+    delivery = Delivery(object=obj)
+    if obj != "instagram":
+        return delivery
+    for position, entry in enumerate(entries):
+        _parse_entry(entry, position, delivery)
+    return delivery
+
+
+def _parse_entry(entry, position: int, delivery: Delivery) -> None:
+    if not isinstance(entry, dict):
+        delivery.events.append(MalformedEvent("", f"entry[{position}] is not an object"))
+        return
+    try:
+        account_id = _id(entry.get("id"), f"entry[{position}].id")
+    except EventError as exc:
+        delivery.events.append(MalformedEvent("", str(exc)))
+        return
+
+    for key, standby in (("messaging", False), ("standby", True)):
+        items = entry.get(key, [])
+        if not isinstance(items, list):
+            delivery.events.append(
+                MalformedEvent(account_id, f"entry[{position}].{key} is not a list")
+            )
+            continue
+        for index, item in enumerate(items):
+            where = f"entry[{position}].{key}[{index}]"
+            try:
+                delivery.events.append(_parse_event(item, account_id, standby))
+            except EventError as exc:
+                delivery.events.append(MalformedEvent(account_id, f"{where}: {exc}"))
+
+    for key in entry.keys() - {"id", "time", "messaging", "standby"}:
+        delivery.ignored.append(f"entry[{position}].{key}")
+
+
+def _parse_event(item, account_id: str, standby: bool) -> Event:
+    if not isinstance(item, dict):
+        raise EventError("not an object")
+    common = {
+        "account_id": account_id,
+        "sender_id": _id(_obj(item, "sender").get("id"), "sender.id"),
+        "recipient_id": _id(_obj(item, "recipient").get("id"), "recipient.id"),
+        "timestamp": _timestamp(item.get("timestamp")),
+        "standby": standby,
+    }
+
+    if "message" in item:
+        message = _obj(item, "message")
+        if message.get("is_deleted"):
+            return MessageDeleted(**common, mid=_str(message, "mid", required=True))
+        return _parse_message(message, common)
+    if "message_edit" in item:
+        edit = _obj(item, "message_edit")
+        return MessageEdit(
+            **common,
+            mid=_str(edit, "mid", required=True),
+            text=_str(edit, "text"),
+            num_edit=_int(edit, "num_edit"),
+        )
+    if "reaction" in item:
+        reaction = _obj(item, "reaction")
+        return Reaction(
+            **common,
+            mid=_str(reaction, "mid", required=True),
+            action=_str(reaction, "action", required=True),
+            reaction=_str(reaction, "reaction"),
+            emoji=_str(reaction, "emoji"),
+        )
+    if "read" in item:
+        return Read(**common, mid=_str(_obj(item, "read"), "mid", required=True))
+    if "postback" in item:
+        postback = _obj(item, "postback")
+        return Postback(
+            **common,
+            mid=_str(postback, "mid", required=True),
+            title=_str(postback, "title"),
+            payload=_str(postback, "payload"),
+        )
+    if "referral" in item:
+        return ReferralEvent(**common, referral=_referral(_obj(item, "referral")))
+    return UnknownEvent(
+        **common,
+        keys=tuple(sorted(item.keys() - {"sender", "recipient", "timestamp"})),
+    )
+
+
+def _parse_message(message: dict, common: dict) -> MessageEvent:
+    attachments = message.get("attachments", [])
+    if not isinstance(attachments, list):
+        raise EventError("message.attachments is not a list")
+
+    reply_to_mid, reply_to_story = "", None
+    if "reply_to" in message:
+        reply_to = _obj(message, "reply_to")
+        reply_to_mid = _str(reply_to, "mid")
+        if "story" in reply_to:
+            story = _obj(reply_to, "story")
+            reply_to_story = StoryReference(id=_str(story, "id"), url=_str(story, "url"))
+
+    return MessageEvent(
+        **common,
+        mid=_str(message, "mid", required=True),
+        text=_str(message, "text"),
+        attachments=tuple(_attachment(item) for item in attachments),
+        is_echo=message.get("is_echo") is True,
+        is_self=message.get("is_self") is True,
+        is_unsupported=message.get("is_unsupported") is True,
+        quick_reply_payload=(
+            _str(_obj(message, "quick_reply"), "payload") if "quick_reply" in message else ""
+        ),
+        reply_to_mid=reply_to_mid,
+        reply_to_story=reply_to_story,
+        referral=_referral(_obj(message, "referral")) if "referral" in message else None,
+    )
+
+
+def _attachment(item) -> Attachment:
+    if not isinstance(item, dict):
+        raise EventError("an attachment is not an object")
+    payload = item.get("payload") or {}
+    if not isinstance(payload, dict):
+        raise EventError("attachment payload is not an object")
+    return Attachment(type=_str(item, "type", required=True), url=_str(payload, "url"))
+
+
+def _referral(data: dict) -> Referral:
+    return Referral(ref=_str(data, "ref"), source=_str(data, "source"), type=_str(data, "type"))
+
+
+def _obj(data: dict, key: str) -> dict:
+    value = data.get(key)
+    if not isinstance(value, dict):
+        raise EventError(f'"{key}" is missing or not an object')
+    return value
+
+
+def _str(data: dict, key: str, *, required: bool = False) -> str:
+    value = data.get(key)
+    if value is None:
+        if required:
+            raise EventError(f'"{key}" is missing')
+        return ""
+    if not isinstance(value, str):
+        raise EventError(f'"{key}" is not a string')
+    if required and not value:
+        raise EventError(f'"{key}" is empty')
+    return value
+
+
+def _int(data: dict, key: str) -> int:
+    value = data.get(key, 0)
+    # bool is an int in Python, but never a count in Meta's JSON.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise EventError(f'"{key}" is not an integer')
+    return value
+
+
+def _id(value, where: str) -> str:
+    # Meta sends ids as strings; numbers are accepted because JSON tools love to convert them.
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise EventError(f"{where} is missing or not an id")
+    return value
+
+
+def _timestamp(value) -> datetime:
+    """Meta's timestamps are milliseconds since the epoch."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise EventError('"timestamp" is missing or not a number')
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise EventError(f'"timestamp" {value!r} is out of range') from None

@@ -1,0 +1,454 @@
+"""
+The messaging workflows: what happens to a delivery, and how a reply gets sent.
+
+handle_delivery        in the request: store every event of a verified delivery, queue replies.
+send_reply             in the worker: send one queued reply through the Graph API.
+sweep_stalled_replies  in the worker, periodically: recover replies whose task was lost or
+                       whose worker died mid-send.
+"""
+
+import logging
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.utils import timezone
+
+from messaging import graph
+from messaging.models import Conversation, Message, WebhookDelivery
+from messaging.payloads import (
+    Delivery,
+    Event,
+    MalformedEvent,
+    MessageDeleted,
+    MessageEdit,
+    MessageEvent,
+    Postback,
+    Reaction,
+    Read,
+    ReferralEvent,
+    UnknownEvent,
+)
+from messaging.tasks import enqueue_send
+from rules.matching import choose_reply
+
+logger = logging.getLogger(__name__)
+
+# Instagram lets a business answer for 24 hours after the customer's last message.
+MESSAGING_WINDOW = timedelta(hours=24)
+
+# The database is down, locked past the busy timeout, or the connection broke: what we were
+# writing is not stored, so Meta must deliver it again.
+STORAGE_ERRORS = (OperationalError, InterfaceError)
+
+
+@dataclass
+class DeliveryOutcome:
+    stored: bool = True  # False: the database failed us, so the view answers 503
+    failed_events: int = 0  # events whose handling raised: re-processing may help later
+    problems: list[str] = field(default_factory=list)
+
+
+# --- receiving ------------------------------------------------------------------------------
+
+
+def handle_delivery(delivery: WebhookDelivery, payload: Delivery) -> DeliveryOutcome:
+    """Store every event of a verified delivery and queue the replies they call for.
+
+    Each event is its own transaction, so one bad event never takes the others down, and a
+    stored customer message commits together with its queued reply and that reply's task.
+    Handling is idempotent: a redelivered (or re-processed) delivery changes nothing.
+    """
+    outcome = DeliveryOutcome()
+    if payload.object != "instagram":
+        logger.info("Delivery %s is for object %r: ignored", delivery.pk, payload.object)
+    for part in payload.ignored:
+        logger.info("Delivery %s: %s is not handled; kept in the raw log", delivery.pk, part)
+
+    for event in payload.events:
+        if isinstance(event, MalformedEvent):
+            problem = f"skipped a malformed event: {event.reason}"
+            logger.warning("Delivery %s (account %s): %s", delivery.pk, event.account_id, problem)
+            outcome.problems.append(problem)
+            continue
+        try:
+            with transaction.atomic():
+                handle_event(event)
+        except STORAGE_ERRORS as exc:
+            logger.error("Delivery %s: could not store its events: %s", delivery.pk, exc)
+            outcome.stored = False
+            outcome.problems.append(f"could not store events: {exc}")
+            break
+        except Exception as exc:
+            logger.exception("Delivery %s: handling %s failed", delivery.pk, _describe(event))
+            outcome.failed_events += 1
+            outcome.problems.append(f"handling {_describe(event)} failed: {exc!r}")
+
+    failed = not outcome.stored or outcome.failed_events
+    state = WebhookDelivery.State.FAILED if failed else WebhookDelivery.State.PROCESSED
+    try:
+        delivery.finish(state, "\n".join(outcome.problems))
+    except STORAGE_ERRORS as exc:
+        logger.error("Delivery %s: could not record its outcome: %s", delivery.pk, exc)
+        outcome.stored = False
+    return outcome
+
+
+def handle_event(event: Event) -> None:
+    match event:
+        case MessageEvent(is_echo=True):
+            _record_echo(event)
+        case MessageEvent():
+            _record_customer_message(
+                event,
+                text=event.text,
+                attachments=[{"type": a.type, "url": a.url} for a in event.attachments],
+                details=_message_details(event),
+            )
+        case Postback():
+            # A button the customer tapped: a message from them, with the button's title.
+            _record_customer_message(
+                event,
+                text=event.title,
+                attachments=[],
+                details={"postback": {"title": event.title, "payload": event.payload}},
+            )
+        case MessageDeleted():
+            # The customer unsent it: keep that it existed, not what it said.
+            Message.objects.filter(mid=event.mid).update(is_deleted=True, text="", attachments=[])
+        case MessageEdit():
+            Message.objects.filter(mid=event.mid, edit_count__lte=event.num_edit).update(
+                text=event.text, edit_count=event.num_edit
+            )
+        case Reaction():
+            emoji = (event.emoji or event.reaction) if event.action == "react" else ""
+            Message.objects.filter(mid=event.mid).update(reaction=emoji)
+        case Read():
+            Message.objects.filter(mid=event.mid, read_at__isnull=True).update(
+                read_at=event.timestamp
+            )
+        case ReferralEvent():
+            logger.info(
+                "Customer %s arrived through a referral (source %s, ref %s)",
+                event.customer_id,
+                event.referral.source,
+                event.referral.ref,
+            )
+        case UnknownEvent():
+            logger.info(
+                "Skipped an event of an unknown kind (keys: %s) for account %s",
+                ", ".join(event.keys),
+                event.account_id,
+            )
+
+
+def _record_customer_message(
+    event: MessageEvent | Postback, *, text: str, attachments: list, details: dict
+) -> None:
+    conversation = _conversation_for(event)
+    try:
+        # A savepoint: a duplicate must not break the event's transaction.
+        with transaction.atomic():
+            message = Message.objects.create(
+                conversation=conversation,
+                direction=Message.Direction.INCOMING,
+                author=Message.Author.CUSTOMER,
+                mid=event.mid,
+                text=text,
+                attachments=attachments,
+                details=details,
+                timestamp=event.timestamp,
+            )
+    except IntegrityError:
+        if Message.objects.filter(mid=event.mid).exists():
+            logger.info("Message %s was delivered again: already stored and answered", event.mid)
+            return
+        raise
+    conversation.record_activity(event.timestamp)
+    logger.info("Stored message %s from %s", event.mid, event.customer_id)
+
+    if reason := _why_not_answer(event):
+        logger.info("Not answering message %s: %s", event.mid, reason)
+        return
+    reply_text = choose_reply(event.account_id, text)
+    if reply_text:
+        queue_reply(message, reply_text)
+
+
+def _why_not_answer(event: MessageEvent | Postback) -> str:
+    if event.standby:
+        return "another app owns this conversation (standby)"
+    if isinstance(event, MessageEvent) and event.is_self:
+        return "it is the account's own test message"
+    if timezone.now() - event.timestamp > MESSAGING_WINDOW:
+        return "it is older than Instagram's 24-hour messaging window"
+    return ""
+
+
+def queue_reply(incoming: Message, text: str) -> list[Message]:
+    """Store the reply to `incoming` as queued outgoing messages and queue the first send.
+
+    Runs in the caller's transaction: the reply commits with the message it answers.
+    """
+    now = timezone.now()
+    parts = []
+    for number, chunk in enumerate(graph.split_text(text), start=1):
+        parts.append(
+            Message.objects.create(
+                conversation=incoming.conversation,
+                direction=Message.Direction.OUTGOING,
+                author=Message.Author.BOT,
+                text=chunk,
+                in_reply_to=incoming,
+                part=number,
+                first_part=parts[0] if parts else None,
+                status=Message.Status.QUEUED,
+                # Later parts wait for the part before them (released by send_reply).
+                next_attempt_at=now if number == 1 else None,
+            )
+        )
+    enqueue_send(parts[0].pk)
+    logger.info("Queued a reply to %s in %d part(s)", incoming.mid, len(parts))
+    return parts
+
+
+def _record_echo(event: MessageEvent) -> None:
+    """A message the business sent: one of our replies, or staff using the Instagram app."""
+    if Message.objects.filter(mid=event.mid).exists():
+        return  # our reply, already recorded with the id the Send API returned; or a redelivery
+    conversation = _conversation_for(event)
+    if _match_echo_to_reply_in_flight(conversation, event):
+        return
+    try:
+        with transaction.atomic():
+            Message.objects.create(
+                conversation=conversation,
+                direction=Message.Direction.OUTGOING,
+                author=Message.Author.BUSINESS_APP,
+                status=Message.Status.SENT,
+                mid=event.mid,
+                text=event.text,
+                attachments=[{"type": a.type, "url": a.url} for a in event.attachments],
+                timestamp=event.timestamp,
+            )
+    except IntegrityError:
+        if Message.objects.filter(mid=event.mid).exists():
+            return  # the Send API's answer recorded this id meanwhile
+        raise
+    conversation.record_activity(event.timestamp)
+    logger.info("Stored message %s sent by staff from the Instagram app", event.mid)
+
+
+def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEvent) -> bool:
+    """Attach the echo's id to our reply whose Send API call has not answered yet.
+
+    Meta can deliver the echo before the Send API call returns the message id. Such a
+    reply has been attempted, has no id yet, and has the echo's text.
+    """
+    candidates = Message.objects.filter(
+        conversation=conversation,
+        author=Message.Author.BOT,
+        mid__isnull=True,
+        attempts__gte=1,
+        status__in=[Message.Status.SENDING, Message.Status.QUEUED],
+        text=event.text.strip(),
+    ).order_by("created_at", "id")
+    for reply in candidates[:5]:
+        try:
+            with transaction.atomic():
+                if Message.objects.filter(pk=reply.pk, mid__isnull=True).update(mid=event.mid):
+                    logger.info(
+                        "Echo %s matched reply %s before its send returned", event.mid, reply.pk
+                    )
+                    return True
+        except IntegrityError:
+            return True  # the id was recorded on a reply meanwhile
+    return False
+
+
+def _conversation_for(event: Event) -> Conversation:
+    conversation, _ = Conversation.objects.get_or_create(
+        instagram_account_id=event.account_id, customer_id=event.customer_id
+    )
+    return conversation
+
+
+def _message_details(event: MessageEvent) -> dict:
+    details = {}
+    if event.reply_to_mid:
+        details["reply_to_mid"] = event.reply_to_mid
+    if event.reply_to_story:
+        details["reply_to_story"] = {"id": event.reply_to_story.id, "url": event.reply_to_story.url}
+    if event.quick_reply_payload:
+        details["quick_reply_payload"] = event.quick_reply_payload
+    if event.referral:
+        details["referral"] = {
+            "ref": event.referral.ref,
+            "source": event.referral.source,
+            "type": event.referral.type,
+        }
+    if event.is_unsupported:
+        details["unsupported"] = True
+    return details
+
+
+def _describe(event: Event) -> str:
+    mid = getattr(event, "mid", "")
+    return f"{type(event).__name__} {mid}".strip()
+
+
+# --- sending --------------------------------------------------------------------------------
+
+
+def send_reply(message_id: int) -> None:
+    """Send one queued outgoing message. Safe to call twice: only one call claims it."""
+    try:
+        message = Message.objects.select_related("conversation").get(pk=message_id)
+    except Message.DoesNotExist:
+        logger.warning("Reply %s no longer exists: nothing to send", message_id)
+        return
+    if not message.claim_for_sending():
+        logger.info("Reply %s is %s: not sending it again", message_id, message.status)
+        return
+    if message.mid:
+        # Its echo arrived while an earlier attempt was unanswered: Meta has it already.
+        _finish_sent(message, message.mid)
+        return
+
+    try:
+        sent = graph.client().send_message(message.conversation.customer_id, message.text)
+    except graph.InvalidTokenError as exc:
+        logger.error(
+            "CREDENTIALS PROBLEM: the Graph API rejected the access token for account %s; "
+            "replies fail until it is replaced. Reply %s failed: %s",
+            message.conversation.instagram_account_id,
+            message.pk,
+            exc,
+        )
+        _finish_failed(message, f"invalid access token: {exc}")
+    except graph.PermanentGraphAPIError as exc:
+        logger.warning("Reply %s failed for good: %s", message.pk, exc)
+        _finish_failed(message, str(exc))
+    except graph.TransientGraphAPIError as exc:
+        _retry_or_fail(message, str(exc))
+    else:
+        _finish_sent(message, sent.message_id)
+
+
+def _finish_sent(message: Message, mid: str) -> None:
+    with transaction.atomic():
+        message.mark_sent(mid)
+        _release_next_part(message)
+    logger.info("Sent reply %s to %s as %s", message.pk, message.conversation.customer_id, mid)
+
+
+def _finish_failed(message: Message, reason: str) -> None:
+    with transaction.atomic():
+        message.mark_failed(reason)
+        _fail_later_parts(message)
+
+
+def _fail_later_parts(message: Message) -> None:
+    # The rest of a split reply would make no sense on its own.
+    Message.objects.filter(
+        first_part=message.head, part__gt=message.part, status=Message.Status.QUEUED
+    ).update(status=Message.Status.FAILED, last_error=f"not sent: part {message.part} failed")
+
+
+def _retry_or_fail(message: Message, reason: str) -> None:
+    if message.attempts >= settings.SEND_MAX_ATTEMPTS:
+        logger.warning(
+            "Reply %s failed after %d attempts: %s", message.pk, message.attempts, reason
+        )
+        _finish_failed(message, f"gave up after {message.attempts} attempts: {reason}")
+        return
+    at = timezone.now() + timedelta(seconds=retry_delay(message.attempts))
+    with transaction.atomic():
+        if message.schedule_retry(reason, at):
+            enqueue_send(message.pk, run_after=at)
+    logger.info(
+        "Reply %s: attempt %d failed (%s); retrying at %s", message.pk, message.attempts, reason, at
+    )
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds before the next attempt, after `attempts` failed ones: backoff with jitter.
+
+    Jitter spreads the retries of many replies that failed together (an outage) so they do
+    not all hit Meta again in the same second.
+    """
+    ceiling = min(
+        settings.SEND_RETRY_MAX_DELAY, settings.SEND_RETRY_BASE_DELAY * 2 ** (attempts - 1)
+    )
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _release_next_part(message: Message) -> None:
+    following = message.head.later_parts.filter(part=message.part + 1).first()
+    if following and following.release(timezone.now()):
+        enqueue_send(following.pk)
+
+
+# --- recovering -----------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    requeued: int = 0  # queued replies whose task went missing, queued again
+    resent: int = 0  # replies whose worker died mid-send, put back for another attempt
+    confirmed: int = 0  # replies whose worker died mid-send, but whose echo proved delivery
+    released: int = 0  # later parts of split replies whose release was lost
+
+
+def sweep_stalled_replies(now: datetime | None = None) -> SweepResult:
+    """Put back to work every reply that has waited far longer than it should.
+
+    A worker killed mid-task leaves its task "running" forever and its reply "sending"; a
+    queue outside the database can lose a task between commit and enqueue. The Message rows
+    are the truth, so they are what we sweep. Every change is a conditional UPDATE, so a
+    sweep racing a worker (or another sweep) changes nothing twice.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.REPLY_STALLED_AFTER)
+    result = SweepResult()
+
+    stalled_queued = Message.objects.filter(
+        status=Message.Status.QUEUED, next_attempt_at__lt=cutoff
+    )
+    for pk in stalled_queued.values_list("pk", flat=True)[:1000]:
+        with transaction.atomic():
+            if stalled_queued.filter(pk=pk).update(next_attempt_at=now):
+                enqueue_send(pk)
+                result.requeued += 1
+
+    stalled_sending = Message.objects.filter(
+        status=Message.Status.SENDING, sending_started_at__lt=cutoff
+    ).select_related("conversation")
+    for message in stalled_sending[:1000]:
+        if message.mid:
+            _finish_sent(message, message.mid)
+            result.confirmed += 1
+            continue
+        # We cannot know whether Meta got it (see README, "The one duplicate window").
+        # Sending again risks a duplicate; not sending risks silence. We send again.
+        logger.warning("Reply %s: its worker stopped during the send; trying again", message.pk)
+        _retry_or_fail(message, "the worker stopped during the send")
+        result.resent += 1
+
+    waiting = Message.objects.filter(
+        status=Message.Status.QUEUED, next_attempt_at__isnull=True, created_at__lt=cutoff
+    )
+    for message in waiting[:1000]:
+        previous = message.previous_part()
+        if previous.status == Message.Status.SENT:
+            with transaction.atomic():
+                if message.release(now):
+                    enqueue_send(message.pk)
+                    result.released += 1
+        elif previous.status == Message.Status.FAILED:
+            _fail_later_parts(previous)
+    if result != SweepResult():
+        logger.info("Sweep: %s", result)
+    return result

@@ -1,0 +1,56 @@
+"""Meta-shaped deliveries made up locally: for simulate_dm, the fake Graph API's echoes, tests."""
+
+import json
+import time
+import uuid
+
+from messaging import signatures
+
+# Instagram professional account ids look like this; this one is made up for local runs.
+DEMO_ACCOUNT_ID = "17841400000000001"
+
+
+def new_mid() -> str:
+    return "aWdfZAG1fake" + uuid.uuid4().hex
+
+
+def message_delivery(
+    *,
+    account_id: str,
+    sender_id: str,
+    recipient_id: str,
+    text: str,
+    mid: str,
+    is_echo: bool = False,
+) -> bytes:
+    """The body Meta posts for one text message (is_echo: one the business sent)."""
+    now_ms = int(time.time() * 1000)
+    message = {"mid": mid, "text": text}
+    if is_echo:
+        message["is_echo"] = True
+    payload = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": account_id,
+                "time": now_ms,
+                "messaging": [
+                    {
+                        "sender": {"id": sender_id},
+                        "recipient": {"id": recipient_id},
+                        "timestamp": now_ms,
+                        "message": message,
+                    }
+                ],
+            }
+        ],
+    }
+    # Meta escapes non-ASCII characters in its bodies; so do we, to sign the same way.
+    return json.dumps(payload, ensure_ascii=True).encode()
+
+
+def signed_headers(body: bytes, app_secret: str) -> dict:
+    return {
+        "Content-Type": "application/json",
+        signatures.SIGNATURE_HEADER: signatures.sign(body, app_secret),
+    }

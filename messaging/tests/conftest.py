@@ -1,0 +1,109 @@
+import copy
+import json
+import signal
+import time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+import responses
+from django.conf import settings
+from django.core.management import call_command
+from django_tasks_db.management.commands import db_worker
+
+from messaging.simulation import signed_headers
+
+PAYLOADS = Path(__file__).parent / "payloads"
+ACCOUNT_ID = "17841400000000001"
+CUSTOMER_ID = "1234567890123456"
+WEBHOOK_URL = "/webhooks/instagram"
+
+
+def send_api_url() -> str:
+    return f"{settings.GRAPH_API_BASE_URL}/{settings.GRAPH_API_VERSION}/me/messages"
+
+
+def load_payload(name: str, *, fresh: bool = True) -> dict:
+    """A fixture payload; `fresh` moves its timestamps to now (inside the 24-hour window)."""
+    payload = json.loads((PAYLOADS / f"{name}.json").read_text())
+    if fresh:
+        now_ms = int(time.time() * 1000)
+        for entry in payload["entry"]:
+            entry["time"] = now_ms
+            for item in entry.get("messaging", []) + entry.get("standby", []):
+                item["timestamp"] = now_ms
+    return payload
+
+
+def with_mid(payload: dict, mid: str, text: str | None = None) -> dict:
+    """A copy of a one-message payload with another mid (and text)."""
+    payload = copy.deepcopy(payload)
+    message = payload["entry"][0]["messaging"][0]["message"]
+    message["mid"] = mid
+    if text is not None:
+        message["text"] = text
+    return payload
+
+
+def encode(payload: dict) -> bytes:
+    # As Meta does: non-ASCII escaped.
+    return json.dumps(payload, ensure_ascii=True).encode()
+
+
+@pytest.fixture
+def deliver(client):
+    """POST a payload (dict or raw bytes) to the webhook, signed with the app secret."""
+
+    def deliver(payload, *, secret=None, headers=None):
+        body = payload if isinstance(payload, bytes) else encode(payload)
+        all_headers = signed_headers(body, secret or settings.FACEBOOK_APP_SECRET)
+        all_headers.update(headers or {})
+        return client.post(
+            WEBHOOK_URL,
+            data=body,
+            content_type=all_headers.pop("Content-Type"),
+            headers=all_headers,
+        )
+
+    return deliver
+
+
+@pytest.fixture
+def graph_api():
+    """Meta's Graph API, mocked: any call the test did not expect fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def answer_send(graph_api, *, message_id="aWdfZAG1sent-1", status=200, error=None, times=1):
+    body = {"error": error} if error else {"recipient_id": CUSTOMER_ID, "message_id": message_id}
+    for _ in range(times):
+        graph_api.add(responses.POST, send_api_url(), json=body, status=status)
+
+
+@pytest.fixture
+def run_worker():
+    """Run the real worker (manage.py db_worker --batch) over every task that is due."""
+
+    def run_worker():
+        # The worker installs its own signal handlers; give the test run its own back.
+        saved = {
+            sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+        }
+        try:
+            # Between tasks the worker closes connections that are "not in autocommit"; inside
+            # a test's transaction that would be every connection, and the test's data with it.
+            with mock.patch.object(db_worker, "close_old_connections"):
+                call_command(
+                    "db_worker",
+                    batch=True,
+                    reload=False,
+                    startup_delay=False,
+                    interval=0,
+                    verbosity=0,
+                )
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+
+    return run_worker

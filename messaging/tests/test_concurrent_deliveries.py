@@ -1,0 +1,54 @@
+"""Meta retries overlap: the same message delivered concurrently is stored and answered once."""
+
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from messaging.models import Conversation, Message, WebhookDelivery
+from messaging.simulation import signed_headers
+from messaging.tests.conftest import WEBHOOK_URL, encode, load_payload, with_mid
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def deliver_concurrently(bodies):
+    barrier = threading.Barrier(len(bodies))
+    statuses = [None] * len(bodies)
+
+    def post(index, body):
+        headers = signed_headers(body, "test-app-secret")
+        try:
+            barrier.wait()
+            response = Client().post(
+                WEBHOOK_URL, data=body, content_type=headers.pop("Content-Type"), headers=headers
+            )
+            statuses[index] = response.status_code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(i, body)) for i, body in enumerate(bodies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return statuses
+
+
+def test_concurrent_duplicate_deliveries_store_one_message_and_one_reply():
+    body = encode(load_payload("messages__text"))
+    statuses = deliver_concurrently([body] * 8)
+    assert statuses == [200] * 8
+    assert WebhookDelivery.objects.count() == 8
+    assert Message.objects.filter(direction="in").count() == 1
+    assert Message.objects.filter(author="bot").count() == 1
+
+
+def test_first_messages_racing_in_create_one_conversation():
+    payload = load_payload("messages__text")
+    bodies = [encode(with_mid(payload, f"mid-{n}")) for n in range(8)]
+    assert deliver_concurrently(bodies) == [200] * 8
+    assert Conversation.objects.count() == 1
+    assert Message.objects.filter(direction="in").count() == 8
+    assert Message.objects.filter(author="bot").count() == 8

@@ -1,0 +1,99 @@
+"""The worker's sweep puts back replies whose task was lost or whose worker died mid-send."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from messaging.models import Message
+from messaging.services import SweepResult, sweep_stalled_replies
+from messaging.tests.conftest import answer_send, load_payload
+from messaging.tests.test_sending_replies import make_due
+
+pytestmark = pytest.mark.django_db
+
+
+def reply():
+    return Message.objects.get(author=Message.Author.BOT, part=1)
+
+
+def long_ago():
+    return timezone.now() - timedelta(hours=1)
+
+
+def test_fresh_work_is_left_alone(deliver):
+    deliver(load_payload("messages__text"))
+    assert sweep_stalled_replies() == SweepResult()
+    assert DBTaskResult.objects.count() == 1
+
+
+def test_queued_reply_whose_task_was_lost_is_queued_again(deliver, graph_api, run_worker):
+    deliver(load_payload("messages__text"))
+    DBTaskResult.objects.all().delete()  # e.g. a queue outside the database lost it
+    Message.objects.filter(pk=reply().pk).update(next_attempt_at=long_ago())
+
+    assert sweep_stalled_replies().requeued == 1
+    assert sweep_stalled_replies().requeued == 0  # once
+    answer_send(graph_api)
+    run_worker()
+    assert reply().status == "sent"
+
+
+def test_reply_of_a_worker_killed_mid_send_is_sent_again_by_the_next_worker(
+    deliver, graph_api, run_worker
+):
+    deliver(load_payload("messages__text"))
+    # A worker claimed the reply and its task, then was killed before the Send API answered.
+    claimed = reply()
+    assert claimed.claim_for_sending()
+    DBTaskResult.objects.update(status="RUNNING")
+    Message.objects.filter(pk=claimed.pk).update(sending_started_at=long_ago())
+
+    answer_send(graph_api, message_id="aWdfZAG1after-restart")
+    run_worker()  # a new worker sweeps first: the reply is retried...
+    make_due()
+    run_worker()  # ...and sent
+    sent = reply()
+    assert (sent.status, sent.mid, sent.attempts) == ("sent", "aWdfZAG1after-restart", 2)
+    assert "worker stopped during the send" not in sent.last_error
+    assert len(graph_api.calls) == 1
+
+
+def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
+    deliver, graph_api, run_worker
+):
+    deliver(load_payload("messages__text"))
+    claimed = reply()
+    claimed.claim_for_sending()
+    Message.objects.filter(pk=claimed.pk).update(
+        sending_started_at=long_ago(), mid="aWdfZAG1echoed"
+    )
+
+    assert sweep_stalled_replies().confirmed == 1
+    assert (reply().status, reply().mid) == ("sent", "aWdfZAG1echoed")
+    run_worker()
+    assert len(graph_api.calls) == 0
+
+
+def test_a_sending_reply_that_is_merely_slow_is_not_touched(deliver):
+    deliver(load_payload("messages__text"))
+    reply().claim_for_sending()
+    assert sweep_stalled_replies() == SweepResult()
+    assert reply().status == "sending"
+
+
+def test_split_reply_whose_next_part_was_never_released_continues(
+    deliver, graph_api, run_worker, settings
+):
+    settings.DEFAULT_REPLY_TEXT = "y" * 1500
+    deliver(load_payload("messages__text"))
+    first = reply()
+    first.claim_for_sending()
+    first.mark_sent("aWdfZAG1part-1")  # ...and the process died before releasing part 2
+    Message.objects.filter(part=2).update(created_at=long_ago())
+
+    assert sweep_stalled_replies().released == 1
+    answer_send(graph_api, message_id="aWdfZAG1part-2")
+    run_worker()
+    assert Message.objects.get(part=2).status == "sent"

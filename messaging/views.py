@@ -1,0 +1,84 @@
+"""Instagram's webhook: verify, store raw, parse, hand over to services, answer fast.
+
+Meta waits 20 s and retries anything but a 200 for up to 36 hours, so the status codes matter.
+"""
+
+import hmac
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from messaging import services, signatures
+from messaging.models import WebhookDelivery
+from messaging.payloads import PayloadError, parse_delivery
+
+logger = logging.getLogger(__name__)
+
+
+# Meta cannot send a CSRF token: the HMAC signature is what authenticates a POST here.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def instagram_webhook(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _verify_subscription(request)
+    return _receive_delivery(request)
+
+
+def _verify_subscription(request: HttpRequest) -> HttpResponse:
+    """Meta's handshake when the webhook is subscribed: echo hub.challenge, exactly."""
+    mode = request.GET.get("hub.mode", "")
+    token = request.GET.get("hub.verify_token", "")
+    challenge = request.GET.get("hub.challenge", "")
+    expected = settings.INSTAGRAM_VERIFY_TOKEN
+    if mode == "subscribe" and expected and hmac.compare_digest(token.encode(), expected.encode()):
+        logger.info("Webhook subscription verified")
+        return HttpResponse(challenge, content_type="text/plain; charset=utf-8")
+    # 403: not Meta, or a verify token that does not match ours.
+    logger.warning("Webhook verification refused (hub.mode=%r, token matches: no)", mode)
+    return HttpResponse("Verification failed", status=403, content_type="text/plain")
+
+
+def _receive_delivery(request: HttpRequest) -> HttpResponse:
+    body = request.body
+    try:
+        signatures.verify(
+            body, request.headers.get(signatures.SIGNATURE_HEADER), settings.FACEBOOK_APP_SECRET
+        )
+    except signatures.InvalidSignature as exc:
+        # 401: we cannot tell this came from Meta, so nothing of it is stored.
+        logger.warning("Webhook delivery refused (%d bytes): %s", len(body), exc)
+        return HttpResponse("Invalid signature", status=401, content_type="text/plain")
+
+    try:
+        delivery = WebhookDelivery.record(body, request.headers)
+    except DatabaseError as exc:
+        # 503: we could not store it; Meta delivers it again later.
+        logger.error("Webhook delivery not stored, asking Meta to retry: %s", exc)
+        return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
+
+    try:
+        payload = parse_delivery(body)
+    except PayloadError as exc:
+        # 400: signed by Meta but unreadable; retrying would send the same bytes. Kept raw.
+        logger.warning("Webhook delivery %s rejected: %s", delivery.pk, exc)
+        _mark_rejected(delivery, str(exc))
+        return HttpResponse(f"Bad payload: {exc}", status=400, content_type="text/plain")
+
+    outcome = services.handle_delivery(delivery, payload)
+    if not outcome.stored:
+        # 503: part of it was not stored; Meta redelivers and duplicates are ignored by mid.
+        return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
+    # 200, also when some events were ignored or failed on purpose-built checks: they are in
+    # the raw log (re-processable), and a retry from Meta would not change the bytes.
+    return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
+
+
+def _mark_rejected(delivery: WebhookDelivery, reason: str) -> None:
+    try:
+        delivery.finish(WebhookDelivery.State.REJECTED, reason)
+    except DatabaseError:
+        logger.exception("Could not mark delivery %s rejected", delivery.pk)
