@@ -9,6 +9,7 @@ sweep_stalled_replies  in the worker, periodically: recover replies whose task w
 
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,6 +44,11 @@ MESSAGING_WINDOW = timedelta(hours=24)
 # writing is not stored, so Meta must deliver it again.
 STORAGE_ERRORS = (OperationalError, InterfaceError)
 
+# Concurrent deliveries can deadlock on MySQL/MariaDB and PostgreSQL (InnoDB's locks on a unique
+# key that several transactions insert at once, for one). The database rolled our transaction
+# back; running it again is the remedy both document.
+DEADLOCK_ATTEMPTS = 3
+
 
 @dataclass
 class DeliveryOutcome:
@@ -74,8 +80,7 @@ def handle_delivery(delivery: WebhookDelivery, payload: Delivery) -> DeliveryOut
             outcome.problems.append(problem)
             continue
         try:
-            with transaction.atomic():
-                handle_event(event)
+            _handle_event_in_transaction(event)
         except STORAGE_ERRORS as exc:
             logger.error("Delivery %s: could not store its events: %s", delivery.pk, exc)
             outcome.stored = False
@@ -94,6 +99,30 @@ def handle_delivery(delivery: WebhookDelivery, payload: Delivery) -> DeliveryOut
         logger.error("Delivery %s: could not record its outcome: %s", delivery.pk, exc)
         outcome.stored = False
     return outcome
+
+
+def _handle_event_in_transaction(event: Event) -> None:
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                handle_event(event)
+            return
+        except OperationalError as exc:
+            if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
+                raise
+            logger.info(
+                "Deadlock handling %s (attempt %d): running it again", _describe(event), attempt
+            )
+            # A moment of jitter, so the transactions that collided do not collide again.
+            time.sleep(random.uniform(0.005, 0.05))
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    # PostgreSQL: deadlock_detected, serialization_failure (psycopg's error is the cause).
+    if getattr(exc.__cause__, "sqlstate", None) in {"40P01", "40001"}:
+        return True
+    # MySQL/MariaDB: ER_LOCK_DEADLOCK, the error code being the first argument.
+    return bool(exc.args) and exc.args[0] == 1213
 
 
 def handle_event(event: Event) -> None:
@@ -340,6 +369,7 @@ def send_reply(message_id: int) -> None:
 def _finish_sent(message: Message, mid: str) -> None:
     with transaction.atomic():
         message.mark_sent(mid)
+        message.conversation.record_activity(message.timestamp)
         _release_next_part(message)
     logger.info("Sent reply %s to %s as %s", message.pk, message.conversation.customer_id, mid)
 
@@ -366,8 +396,10 @@ def _retry_or_fail(message: Message, reason: str) -> None:
         return
     at = timezone.now() + timedelta(seconds=retry_delay(message.attempts))
     with transaction.atomic():
-        if message.schedule_retry(reason, at):
-            enqueue_send(message.pk, run_after=at)
+        if not message.schedule_retry(reason, at):
+            logger.info("Reply %s changed state meanwhile (%s): no retry", message.pk, reason)
+            return
+        enqueue_send(message.pk, run_after=at)
     logger.info(
         "Reply %s: attempt %d failed (%s); retrying at %s", message.pk, message.attempts, reason, at
     )

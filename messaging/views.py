@@ -72,8 +72,8 @@ def _receive_delivery(request: HttpRequest) -> HttpResponse:
     if not outcome.stored:
         # 503: part of it was not stored; Meta redelivers and duplicates are ignored by mid.
         return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
-    # 200, also when some events were ignored or failed on purpose-built checks: they are in
-    # the raw log (re-processable), and a retry from Meta would not change the bytes.
+    # 200, also when some events were skipped or their handling raised: the delivery is kept
+    # raw and can be re-processed, while a retry from Meta would only bring the same bytes.
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
 
 

@@ -336,3 +336,37 @@ def test_database_failure_while_storing_events_answers_503_and_a_retry_completes
     assert deliver(payload).status_code == 200  # Meta's retry
     assert incoming().count() == 1
     assert replies().count() == 1
+
+
+def test_an_event_that_deadlocks_is_run_again_and_stored(deliver):
+    from messaging import services
+
+    real = services.handle_event
+    calls = []
+
+    def deadlock_once(event):
+        calls.append(event)
+        if len(calls) == 1:
+            raise OperationalError(1213, "Deadlock found when trying to get lock")
+        real(event)
+
+    with mock.patch("messaging.services.handle_event", side_effect=deadlock_once):
+        assert deliver(load_payload("messages__text")).status_code == 200
+    assert len(calls) == 2
+    assert incoming().count() == 1
+    assert replies().count() == 1
+
+
+def test_deadlocks_are_retried_a_bounded_number_of_times_then_answered_503(deliver):
+    deadlock = OperationalError(1213, "Deadlock found when trying to get lock")
+    with mock.patch("messaging.services.handle_event", side_effect=deadlock) as handle:
+        assert deliver(load_payload("messages__text")).status_code == 503
+    assert handle.call_count == 3
+
+
+def test_other_storage_errors_are_not_retried(deliver):
+    with mock.patch(
+        "messaging.services.handle_event", side_effect=OperationalError("database is locked")
+    ) as handle:
+        assert deliver(load_payload("messages__text")).status_code == 503
+    assert handle.call_count == 1
