@@ -370,3 +370,20 @@ def test_other_storage_errors_are_not_retried(deliver):
     ) as handle:
         assert deliver(load_payload("messages__text")).status_code == 503
     assert handle.call_count == 1
+
+
+def test_the_task_row_commits_or_rolls_back_with_the_reply_it_sends(deliver):
+    from messaging import services
+
+    real_enqueue = services.enqueue_send
+
+    def enqueue_then_crash(*args, **kwargs):
+        real_enqueue(*args, **kwargs)
+        raise RuntimeError("crash after the task row was written")
+
+    with mock.patch("messaging.services.enqueue_send", side_effect=enqueue_then_crash):
+        assert deliver(load_payload("messages__text")).status_code == 200
+    # All or nothing: no message without its reply, no reply without its task, no orphan task.
+    assert Message.objects.count() == 0
+    assert DBTaskResult.objects.count() == 0
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.FAILED

@@ -1,0 +1,12 @@
+import pytest
+from django.db import connection
+
+
+@pytest.mark.django_db
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_immediate_transactions():
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+    with connection.cursor() as cursor:
+        assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 20000
+    assert connection.transaction_mode == "IMMEDIATE"
