@@ -60,6 +60,14 @@ DEFAULT_REPLY_TEXT = env.str(
     "DEFAULT_REPLY_TEXT", default="Thanks for your message! We'll get back to you soon."
 )
 
+# When no rule matches, the fallback reply is sent at most once per customer in this window.
+FALLBACK_COOLDOWN_HOURS = env.float("FALLBACK_COOLDOWN_HOURS", default=24.0)
+# What messages without text (stickers, photos, story mentions) get: "fallback" (the fallback
+# reply, under its cooldown), "none", or any other text to send that text (same cooldown).
+NO_TEXT_REPLY = env.str("NO_TEXT_REPLY", default="fallback")
+# After staff answer (from the inbox or the Instagram app), the bot stays silent this long.
+HUMAN_TAKEOVER_HOURS = env.float("HUMAN_TAKEOVER_HOURS", default=12.0)
+
 # Retry schedule for transient Send API failures: exponential backoff with jitter.
 # Attempt n waits a random time in [d/2, d] with d = min(MAX_DELAY, BASE_DELAY * 2**(n-1)),
 # so the first retry comes within BASE_DELAY seconds.

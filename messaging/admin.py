@@ -1,6 +1,19 @@
-from django.contrib import admin
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 
+from messaging import services
 from messaging.models import Conversation, Message, WebhookDelivery
+
+# How many messages the inbox shows of one conversation (the newest).
+THREAD_LENGTH = 200
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -26,33 +39,200 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
         return bytes(delivery.body).decode(errors="replace")
 
 
-class MessageInline(admin.TabularInline):
-    model = Message
-    fk_name = "conversation"
-    fields = [
-        "created_at",
-        "direction",
-        "author",
-        "text",
-        "status",
-        "attempts",
-        "last_error",
-        "mid",
-    ]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ["created_at", "id"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
+class ReplyForm(forms.Form):
+    text = forms.CharField(
+        label="Reply",
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a reply…"}),
+    )
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdmin):
-    list_display = ["customer_id", "instagram_account_id", "last_message_at", "created_at"]
-    search_fields = ["customer_id", "instagram_account_id"]
-    inlines = [MessageInline]
+class ConversationAdmin(admin.ModelAdmin):
+    """The staff inbox: every conversation, its thread, and a reply box."""
+
+    list_display = [
+        "customer",
+        "instagram_account_id",
+        "status",
+        "last_message_at",
+        "preview",
+        "bot",
+    ]
+    list_filter = ["instagram_account_id", "status"]
+    search_fields = ["customer_username", "customer_id", "messages__text"]
+    actions = ["archive", "unarchive", "pause_bot", "resume_bot"]
+    fields = [
+        "customer_username",
+        "customer_id",
+        "instagram_account_id",
+        "status",
+        "last_message_at",
+        "bot_paused_until",
+        "created_at",
+    ]
+    readonly_fields = fields
+    change_form_template = "admin/messaging/conversation/change_form.html"
+
+    def has_add_permission(self, request):
+        return False  # conversations begin on Instagram
+
+    def get_queryset(self, request):
+        newest = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_text=Subquery(newest.values("text")[:1]),
+                last_attachments=Subquery(newest.values("attachments")[:1]),
+            )
+        )
+
+    @admin.display(ordering="customer_username")
+    def customer(self, conversation):
+        return (
+            f"@{conversation.customer_username}"
+            if conversation.customer_username
+            else conversation.customer_id
+        )
+
+    @admin.display(description="last message")
+    def preview(self, conversation):
+        text = conversation.last_text or " ".join(
+            f"[{attachment.get('type', 'attachment')}]"
+            for attachment in conversation.last_attachments or []
+        )
+        return text if len(text) <= 50 else text[:49] + "…"
+
+    @admin.display(description="bot", boolean=False)
+    def bot(self, conversation):
+        return "paused" if conversation.bot_is_paused() else "on"
+
+    # --- actions (the list) and commands (the change page) do the same things ---
+
+    @admin.action(description="Archive", permissions=["change"])
+    def archive(self, request, queryset):
+        self._run_on_each("archive", request, queryset)
+
+    @admin.action(description="Unarchive", permissions=["change"])
+    def unarchive(self, request, queryset):
+        self._run_on_each("unarchive", request, queryset)
+
+    @admin.action(description="Pause the bot", permissions=["change"])
+    def pause_bot(self, request, queryset):
+        self._run_on_each("pause", request, queryset)
+
+    @admin.action(description="Resume the bot", permissions=["change"])
+    def resume_bot(self, request, queryset):
+        self._run_on_each("resume", request, queryset)
+
+    def _run_on_each(self, command, request, queryset):
+        done, run = COMMANDS[command]
+        for conversation in queryset:
+            run(conversation)
+        count = len(queryset)
+        self.message_user(request, f"{done} {count} conversation{'s' * (count != 1)}.")
+
+    # --- the conversation page ---
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/reply/", view(self.reply_view), name="messaging_conversation_reply"),
+            path("<int:pk>/thread/", view(self.thread_view), name="messaging_conversation_thread"),
+            path(
+                "<int:pk>/do/<str:command>/",
+                view(self.command_view),
+                name="messaging_conversation_command",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        conversation = get_object_or_404(Conversation, pk=object_id)
+        extra_context = {
+            **(extra_context or {}),
+            **self._thread_context(request, conversation),
+            "reply_form": ReplyForm(),
+            "commands": [
+                ("unarchive", "Unarchive")
+                if conversation.status == Conversation.Status.ARCHIVED
+                else ("archive", "Archive"),
+                ("resume", "Resume the bot")
+                if conversation.bot_is_paused()
+                else ("pause", "Pause the bot"),
+            ],
+            # Nothing on this page is edited as a form: replies and commands have their own.
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def thread_view(self, request, pk):
+        """The thread alone: the page refreshes it while messages are on their way."""
+        conversation = get_object_or_404(Conversation, pk=pk)
+        if not self.has_view_permission(request, conversation):
+            raise PermissionDenied
+        context = self._thread_context(request, conversation)
+        return TemplateResponse(request, "admin/messaging/conversation/thread.html", context)
+
+    def reply_view(self, request, pk):
+        conversation = get_object_or_404(Conversation, pk=pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        # Viewing a conversation is not answering it: sending needs the change permission.
+        if not self.has_change_permission(request, conversation):
+            raise PermissionDenied
+        form = ReplyForm(request.POST)
+        if form.is_valid():
+            services.send_staff_reply(conversation, form.cleaned_data["text"], request.user)
+            hours = settings.HUMAN_TAKEOVER_HOURS
+            self.message_user(
+                request,
+                f"Reply queued; it shows as sent once Instagram accepts it. "
+                f"The bot stays silent here for {hours:g} hours.",
+            )
+        else:
+            self.message_user(request, "Write something to send.", messages.ERROR)
+        return redirect(_change_url(conversation))
+
+    def command_view(self, request, pk, command):
+        conversation = get_object_or_404(Conversation, pk=pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if command not in COMMANDS or not self.has_change_permission(request, conversation):
+            raise PermissionDenied
+        done, run = COMMANDS[command]
+        run(conversation)
+        self.message_user(request, f"{done} this conversation.")
+        return redirect(_change_url(conversation))
+
+    def _thread_context(self, request, conversation):
+        thread = conversation.recent_messages(THREAD_LENGTH)
+        return {
+            "conversation": conversation,
+            "thread": thread,
+            "thread_truncated": len(thread) == THREAD_LENGTH,
+            "in_flight": any(
+                m.status in (Message.Status.QUEUED, Message.Status.SENDING) for m in thread
+            ),
+            "can_reply": self.has_change_permission(request, conversation),
+            "now": timezone.now(),
+        }
+
+
+def _change_url(conversation):
+    return reverse("admin:messaging_conversation_change", args=[conversation.pk])
+
+
+# command: (what the message to staff says was done, the verb)
+COMMANDS = {
+    "archive": ("Archived", lambda c: c.set_status(Conversation.Status.ARCHIVED)),
+    "unarchive": ("Unarchived", lambda c: c.set_status(Conversation.Status.ACTIVE)),
+    "pause": ("Paused the bot in", services.pause_bot_for_takeover),
+    "resume": ("Resumed the bot in", lambda c: c.resume_bot()),
+}
 
 
 @admin.register(Message)
@@ -66,10 +246,24 @@ class MessageAdmin(ReadOnlyAdmin):
         "status",
         "attempts",
     ]
-    list_filter = ["direction", "author", "status"]
-    search_fields = ["text", "mid", "conversation__customer_id"]
+    list_filter = ["direction", "status", "author"]
+    search_fields = ["text", "mid", "conversation__customer_id", "conversation__customer_username"]
     list_select_related = ["conversation"]
+    actions = ["retry"]
 
     @admin.display(description="text")
     def short_text(self, message):
         return message.text[:80]
+
+    def has_retry_permission(self, request):
+        # Messages are read-only records; retrying a send is a change to the conversation.
+        return request.user.has_perm("messaging.change_conversation")
+
+    @admin.action(description="Retry failed outgoing messages", permissions=["retry"])
+    def retry(self, request, queryset):
+        failed = queryset.filter(direction=Message.Direction.OUTGOING, status=Message.Status.FAILED)
+        retried = sum(services.retry_failed(message) for message in failed)
+        note = f"Queued {retried} message{'s' * (retried != 1)} again."
+        if skipped := len(queryset) - retried:
+            note += f" {skipped} skipped: only failed outgoing messages can be retried."
+        self.message_user(request, note)

@@ -1,7 +1,8 @@
 """
 A small stand-in for Meta's Send API, served on 127.0.0.1.
 
-It answers `POST /<version>/me/messages` the way Meta does (`recipient_id`, `message_id`), can
+It answers `POST /<version>/me/messages` the way Meta does (`recipient_id`, `message_id`) and
+`GET /<version>/<IGSID>` with a made-up profile, can
 be told to fail the next calls in the ways Meta fails, records every call, and can post the
 echo Meta sends after each message back to our webhook. The demo and the end-to-end tests point
 GRAPH_API_BASE_URL at it; nothing in production code knows it exists.
@@ -28,6 +29,7 @@ from messaging.simulation import message_delivery, signed_headers
 logger = logging.getLogger(__name__)
 
 SEND_PATH = re.compile(r"^/v[\d.]+/me/messages$")
+PROFILE_PATH = re.compile(r"^/v[\d.]+/(?P<user_id>\d+)$")
 
 # Meta's answers for the failures the service must tell apart: (HTTP status, error object).
 FAILURES = {
@@ -164,6 +166,16 @@ def _handler_for(fake: FakeGraphAPI):
             if self.path == "/_fake/calls":
                 with fake._lock:
                     return self._json(200, list(fake.calls))
+            if profile := PROFILE_PATH.match(self.path.split("?")[0]):
+                user_id = profile["user_id"]
+                return self._json(
+                    200,
+                    {
+                        "id": user_id,
+                        "username": f"customer_{user_id[-4:]}",
+                        "name": f"Customer {user_id[-4:]}",
+                    },
+                )
             return self._json(404, {"error": {"message": "Unknown path", "code": 100}})
 
         def do_POST(self):

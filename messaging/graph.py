@@ -49,6 +49,12 @@ class SentMessage:
     message_id: str
 
 
+@dataclass(frozen=True)
+class UserProfile:
+    username: str
+    name: str = ""
+
+
 class InstagramClient:
     def __init__(self, access_token: str, *, base_url: str, api_version: str, timeout: float):
         self._access_token = access_token
@@ -68,15 +74,26 @@ class InstagramClient:
             raise PermanentGraphAPIError("Send API answered without a message_id")
         return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
 
+    def get_user_profile(self, user_id: str) -> UserProfile:
+        """A customer's public profile (Instagram's User Profile API, for people who DM'd us)."""
+        answer = self._request("GET", user_id, params={"fields": "name,username"})
+        return UserProfile(
+            username=str(answer.get("username", "")), name=str(answer.get("name", ""))
+        )
+
     def _post(self, path: str, payload: dict) -> dict:
+        return self._request("POST", path, json=payload)
+
+    def _request(self, method: str, path: str, **kwargs) -> dict:
         if not self._access_token:
             raise InvalidTokenError("no access token is configured for this account")
         try:
-            response = self._session.post(
+            response = self._session.request(
+                method,
                 f"{self._base_url}/{path}",
-                json=payload,
                 headers={"Authorization": f"Bearer {self._access_token}"},
                 timeout=self._timeout,
+                **kwargs,
             )
         except requests.Timeout:
             raise TransientGraphAPIError(

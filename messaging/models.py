@@ -1,5 +1,6 @@
 from datetime import datetime
 
+from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -52,11 +53,20 @@ class WebhookDelivery(models.Model):
 class Conversation(models.Model):
     """One customer talking to one of our Instagram accounts."""
 
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ARCHIVED = "archived", "Archived"
+
     # entry[].id of the deliveries: the Instagram professional account.
-    instagram_account_id = models.CharField(max_length=64)
+    instagram_account_id = models.CharField("account", max_length=64)
     # The customer's Instagram-scoped id (IGSID).
-    customer_id = models.CharField(max_length=64)
+    customer_id = models.CharField("customer id", max_length=64)
+    # From Instagram's user profile API, fetched by the worker for each new conversation.
+    customer_username = models.CharField("customer", max_length=64, blank=True)
+    status = models.CharField(max_length=8, choices=Status, default=Status.ACTIVE)
     last_message_at = models.DateTimeField(null=True, blank=True)
+    # While in the future, the bot stays silent here: staff took over.
+    bot_paused_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -67,9 +77,34 @@ class Conversation(models.Model):
                 fields=["instagram_account_id", "customer_id"], name="one_conversation_per_customer"
             ),
         ]
+        indexes = [models.Index(fields=["status", "last_message_at"])]  # the inbox's list
 
     def __str__(self):
-        return f"{self.customer_id} ↔ {self.instagram_account_id}"
+        who = f"@{self.customer_username}" if self.customer_username else self.customer_id
+        return f"{who} ↔ {self.instagram_account_id}"
+
+    def recent_messages(self, n: int) -> list["Message"]:
+        """The last `n` messages, oldest first (newest last)."""
+        newest_first = self.messages.order_by("-created_at", "-id")[:n]
+        return list(reversed(newest_first))
+
+    def bot_is_paused(self, now: datetime | None = None) -> bool:
+        return self.bot_paused_until is not None and self.bot_paused_until > (now or timezone.now())
+
+    def pause_bot(self, until: datetime) -> None:
+        """Keep the bot silent until `until` (never shortening a longer pause)."""
+        Conversation.objects.filter(
+            Q(bot_paused_until__isnull=True) | Q(bot_paused_until__lt=until), pk=self.pk
+        ).update(bot_paused_until=until)
+        self.refresh_from_db(fields=["bot_paused_until"])
+
+    def resume_bot(self) -> None:
+        Conversation.objects.filter(pk=self.pk).update(bot_paused_until=None)
+        self.bot_paused_until = None
+
+    def set_status(self, status: str) -> None:
+        Conversation.objects.filter(pk=self.pk).update(status=status)
+        self.status = status
 
     def record_activity(self, at: datetime) -> None:
         """Move last_message_at forward (never back: deliveries arrive out of order)."""
@@ -86,6 +121,8 @@ class Message(models.Model):
     class Author(models.TextChoices):
         CUSTOMER = "customer", "Customer"
         BOT = "bot", "Bot"
+        # Staff answering from our inbox (admin): sent through the Send API like the bot.
+        STAFF = "staff", "Staff (inbox)"
         # An echo of a message we did not send: staff answered from the Instagram app.
         BUSINESS_APP = "business_app", "Staff (Instagram app)"
 
@@ -96,6 +133,8 @@ class Message(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # A bot reply not sent because staff took the conversation over meanwhile.
+        CANCELLED = "cancelled", "Cancelled"
 
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
@@ -128,7 +167,15 @@ class Message(models.Model):
     first_part = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="later_parts"
     )
-    status = models.CharField(max_length=8, choices=Status, blank=True)
+    status = models.CharField(max_length=9, choices=Status, blank=True)
+    # Who wrote an outgoing message: the rule that answered, or the staff user.
+    rule = models.ForeignKey(
+        "rules.ResponseRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    is_fallback = models.BooleanField(default=False)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     # When the next send may happen. NULL while a later part waits for the part before it.
@@ -171,9 +218,9 @@ class Message(models.Model):
     def mark_sent(self, mid: str) -> None:
         with transaction.atomic():
             # An echo can arrive before the Send API answers; it is matched to the oldest
-            # in-flight reply with the same text, which with two identical replies in flight
+            # in-flight message with the same text, which with two identical messages in flight
             # may be the other one. The Send API's answer is authoritative: take the id back.
-            Message.objects.filter(mid=mid, author=self.Author.BOT).exclude(pk=self.pk).update(
+            Message.objects.filter(mid=mid, author__in=SENT_BY_US).exclude(pk=self.pk).update(
                 mid=None
             )
             # An echo whose text Meta altered was stored as a staff message; it is ours.
@@ -198,13 +245,28 @@ class Message(models.Model):
             self.status, self.last_error, self.next_attempt_at = self.Status.QUEUED, reason, at
         return bool(scheduled)
 
-    def mark_failed(self, reason: str) -> bool:
+    def mark_failed(self, reason: str, status: str = Status.FAILED) -> bool:
+        """Give up on an unsent message: failed, or (status=CANCELLED) cancelled."""
         failed = Message.objects.filter(
             pk=self.pk, status__in=[self.Status.QUEUED, self.Status.SENDING]
-        ).update(status=self.Status.FAILED, last_error=reason, next_attempt_at=None)
+        ).update(status=status, last_error=reason, next_attempt_at=None)
         if failed:
-            self.status, self.last_error, self.next_attempt_at = self.Status.FAILED, reason, None
+            self.status, self.last_error, self.next_attempt_at = status, reason, None
         return bool(failed)
+
+    def requeue(self, at: datetime | None) -> bool:
+        """Queue a failed message again (`at` None: waiting for the part before it)."""
+        requeued = Message.objects.filter(pk=self.pk, status=self.Status.FAILED).update(
+            status=self.Status.QUEUED, next_attempt_at=at, attempts=0, last_error=""
+        )
+        if requeued:
+            self.status, self.next_attempt_at, self.attempts, self.last_error = (
+                self.Status.QUEUED,
+                at,
+                0,
+                "",
+            )
+        return bool(requeued)
 
     def release(self, at: datetime) -> bool:
         """Let a later part that waited for the part before it go out."""
@@ -225,3 +287,7 @@ class Message(models.Model):
         if self.part == 2:
             return self.first_part
         return self.head.later_parts.get(part=self.part - 1)
+
+
+# Outgoing messages this service sends through the Send API (their echoes are ours).
+SENT_BY_US = (Message.Author.BOT, Message.Author.STAFF)

@@ -2,7 +2,8 @@
 The messaging workflows: what happens to a delivery, and how a reply gets sent.
 
 handle_delivery        in the request: store every event of a verified delivery, queue replies.
-send_reply             in the worker: send one queued reply through the Graph API.
+send_staff_reply       in the inbox: queue a staff member's reply; the bot steps back.
+send_reply             in the worker: send one queued message through the Graph API.
 sweep_stalled_replies  in the worker, periodically: recover replies whose task was lost or
                        whose worker died mid-send.
 """
@@ -17,8 +18,9 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
+from accounts.models import InstagramBusinessAccount
 from messaging import graph
-from messaging.models import Conversation, Message, WebhookDelivery
+from messaging.models import SENT_BY_US, Conversation, Message, WebhookDelivery
 from messaging.payloads import (
     Delivery,
     Event,
@@ -32,8 +34,8 @@ from messaging.payloads import (
     ReferralEvent,
     UnknownEvent,
 )
-from messaging.tasks import enqueue_send
-from rules.matching import choose_reply
+from messaging.tasks import enqueue_profile_fetch, enqueue_send
+from rules.matching import Reply, choose_reply, fallback_text
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +45,8 @@ MESSAGING_WINDOW = timedelta(hours=24)
 # The database is down, locked past the busy timeout, or the connection broke: what we were
 # writing is not stored, so Meta must deliver it again.
 STORAGE_ERRORS = (OperationalError, InterfaceError)
+
+TAKEN_OVER = "not sent: staff took the conversation over"
 
 # Concurrent deliveries can deadlock on MySQL/MariaDB and PostgreSQL (InnoDB's locks on a unique
 # key that several transactions insert at once, for one). The database rolled our transaction
@@ -195,51 +199,131 @@ def _record_customer_message(
             logger.info("Message %s was delivered again: already stored and answered", event.mid)
             return
         raise
+    # Lock the conversation until this event commits: replies to one customer are decided one
+    # at a time, so five lines typed at once still get one fallback.
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     conversation.record_activity(event.timestamp)
+    if conversation.status == Conversation.Status.ARCHIVED:
+        conversation.set_status(Conversation.Status.ACTIVE)
     logger.info("Stored message %s from %s", event.mid, event.customer_id)
 
-    if reason := _why_not_answer(event):
+    reply, reason = _decide_reply(event, conversation, message)
+    if reply is None:
         logger.info("Not answering message %s: %s", event.mid, reason)
         return
-    reply_text = choose_reply(event.account_id, text)
-    if reply_text:
-        queue_reply(message, reply_text)
+    _queue_outgoing(
+        conversation,
+        reply.text,
+        author=Message.Author.BOT,
+        in_reply_to=message,
+        rule_id=reply.rule.id if reply.rule else None,
+        is_fallback=reply.is_fallback,
+    )
 
 
-def _why_not_answer(event: MessageEvent | Postback) -> str:
+def _decide_reply(
+    event: MessageEvent | Postback, conversation: Conversation, message: Message
+) -> tuple[Reply | None, str]:
+    """The bot's reply to a stored customer message, or None and the reason for silence."""
+    now = timezone.now()
+    account = InstagramBusinessAccount.objects.filter(instagram_id=event.account_id).first()
+    if account and not account.is_active:
+        return None, f"the account {account} is inactive"
     if event.standby:
-        return "another app owns this conversation (standby)"
+        return None, "another app owns this conversation (standby)"
     if isinstance(event, MessageEvent) and event.is_self:
-        return "it is the account's own test message"
-    if timezone.now() - event.timestamp > MESSAGING_WINDOW:
-        return "it is older than Instagram's 24-hour messaging window"
-    return ""
+        return None, "it is the account's own test message"
+    if now - event.timestamp > MESSAGING_WINDOW:
+        return None, "it is older than Instagram's 24-hour messaging window"
+    if conversation.bot_is_paused(now):
+        paused_until = conversation.bot_paused_until
+        return None, f"staff took the conversation over (bot paused until {paused_until})"
+
+    if message.text.strip():
+        reply = choose_reply(account, message.text)
+    elif settings.NO_TEXT_REPLY == "none":
+        return None, "it has no text, and NO_TEXT_REPLY is none"
+    elif settings.NO_TEXT_REPLY == "fallback":
+        reply = Reply(fallback_text(account))
+    else:
+        reply = Reply(settings.NO_TEXT_REPLY)
+
+    if reply.is_fallback and _fallback_sent_recently(conversation, now):
+        return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
+    return reply, ""
 
 
-def queue_reply(incoming: Message, text: str) -> list[Message]:
-    """Store the reply to `incoming` as queued outgoing messages and queue the first send.
+def _fallback_sent_recently(conversation: Conversation, now: datetime) -> bool:
+    since = now - timedelta(hours=settings.FALLBACK_COOLDOWN_HOURS)
+    return (
+        conversation.messages.filter(is_fallback=True, part=1, created_at__gte=since)
+        .exclude(status__in=[Message.Status.FAILED, Message.Status.CANCELLED])
+        .exists()
+    )
 
-    Runs in the caller's transaction: the reply commits with the message it answers.
+
+def send_staff_reply(conversation: Conversation, text: str, user) -> list[Message]:
+    """Staff answer from the inbox: through the same queue and Graph client as the bot.
+
+    The bot then stays silent in this conversation for HUMAN_TAKEOVER_HOURS.
+    """
+    with transaction.atomic():
+        parts = _queue_outgoing(conversation, text, author=Message.Author.STAFF, sent_by=user)
+        pause_bot_for_takeover(conversation)
+    logger.info("%s queued a reply to %s from the inbox", user, conversation.customer_id)
+    return parts
+
+
+def pause_bot_for_takeover(conversation: Conversation) -> None:
+    """Staff are answering: the bot stays silent for HUMAN_TAKEOVER_HOURS.
+
+    Bot replies still waiting in the queue are cancelled now (one already being sent is
+    checked by send_reply).
+    """
+    conversation.pause_bot(timezone.now() + timedelta(hours=settings.HUMAN_TAKEOVER_HOURS))
+    conversation.messages.filter(author=Message.Author.BOT, status=Message.Status.QUEUED).update(
+        status=Message.Status.CANCELLED, last_error=TAKEN_OVER, next_attempt_at=None
+    )
+
+
+def _queue_outgoing(
+    conversation: Conversation,
+    text: str,
+    *,
+    author: str,
+    in_reply_to: Message | None = None,
+    rule_id: int | None = None,
+    is_fallback: bool = False,
+    sent_by=None,
+) -> list[Message]:
+    """Store `text` as queued outgoing messages and queue the first one's send.
+
+    Runs in the caller's transaction: an automatic reply commits with the message it answers.
     """
     now = timezone.now()
     parts = []
     for number, chunk in enumerate(graph.split_text(text), start=1):
         parts.append(
             Message.objects.create(
-                conversation=incoming.conversation,
+                conversation=conversation,
                 direction=Message.Direction.OUTGOING,
-                author=Message.Author.BOT,
+                author=author,
                 text=chunk,
-                in_reply_to=incoming,
+                in_reply_to=in_reply_to,
                 part=number,
                 first_part=parts[0] if parts else None,
                 status=Message.Status.QUEUED,
                 # Later parts wait for the part before them (released by send_reply).
                 next_attempt_at=now if number == 1 else None,
+                rule_id=rule_id,
+                is_fallback=is_fallback,
+                sent_by=sent_by,
             )
         )
     enqueue_send(parts[0].pk)
-    logger.info("Queued a reply to %s in %d part(s)", incoming.mid, len(parts))
+    logger.info(
+        "Queued a %s message to %s in %d part(s)", author, conversation.customer_id, len(parts)
+    )
     return parts
 
 
@@ -267,18 +351,24 @@ def _record_echo(event: MessageEvent) -> None:
             return  # the Send API's answer recorded this id meanwhile
         raise
     conversation.record_activity(event.timestamp)
-    logger.info("Stored message %s sent by staff from the Instagram app", event.mid)
+    # A human is answering from the Instagram app: the bot must not talk over them.
+    pause_bot_for_takeover(conversation)
+    logger.info(
+        "Stored message %s sent by staff from the Instagram app; bot paused for %s",
+        event.mid,
+        conversation.customer_id,
+    )
 
 
 def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEvent) -> bool:
-    """Attach the echo's id to our reply whose Send API call has not answered yet.
+    """Attach the echo's id to our message whose Send API call has not answered yet.
 
     Meta can deliver the echo before the Send API call returns the message id. Such a
-    reply has been attempted, has no id yet, and has the echo's text.
+    message has been attempted, has no id yet, and has the echo's text.
     """
     candidates = Message.objects.filter(
         conversation=conversation,
-        author=Message.Author.BOT,
+        author__in=SENT_BY_US,
         mid__isnull=True,
         attempts__gte=1,
         status__in=[Message.Status.SENDING, Message.Status.QUEUED],
@@ -298,9 +388,11 @@ def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEve
 
 
 def _conversation_for(event: Event) -> Conversation:
-    conversation, _ = Conversation.objects.get_or_create(
+    conversation, created = Conversation.objects.get_or_create(
         instagram_account_id=event.account_id, customer_id=event.customer_id
     )
+    if created:
+        enqueue_profile_fetch(conversation.pk)
     return conversation
 
 
@@ -345,6 +437,10 @@ def send_reply(message_id: int) -> None:
         # Its echo arrived while an earlier attempt was unanswered: Meta has it already.
         _finish_sent(message, message.mid)
         return
+    if message.author == Message.Author.BOT and message.conversation.bot_is_paused():
+        _finish_failed(message, TAKEN_OVER, Message.Status.CANCELLED)
+        logger.info("Reply %s cancelled: staff took the conversation over", message.pk)
+        return
 
     try:
         sent = graph.client().send_message(message.conversation.customer_id, message.text)
@@ -374,17 +470,48 @@ def _finish_sent(message: Message, mid: str) -> None:
     logger.info("Sent reply %s to %s as %s", message.pk, message.conversation.customer_id, mid)
 
 
-def _finish_failed(message: Message, reason: str) -> None:
+def _finish_failed(message: Message, reason: str, status: str = Message.Status.FAILED) -> None:
     with transaction.atomic():
-        message.mark_failed(reason)
-        _fail_later_parts(message)
+        message.mark_failed(reason, status)
+        _fail_later_parts(message, status)
 
 
-def _fail_later_parts(message: Message) -> None:
-    # The rest of a split reply would make no sense on its own.
+def _fail_later_parts(message: Message, status: str = Message.Status.FAILED) -> None:
+    # The rest of a split message would make no sense on its own.
     Message.objects.filter(
         first_part=message.head, part__gt=message.part, status=Message.Status.QUEUED
-    ).update(status=Message.Status.FAILED, last_error=f"not sent: part {message.part} failed")
+    ).update(status=status, last_error=f"not sent: part {message.part} was not sent")
+
+
+def retry_failed(message: Message) -> bool:
+    """Send a failed outgoing message again, from its first unsent part (an operator's retry)."""
+    head = message.head
+    parts = [head, *head.later_parts.order_by("part")]
+    unsent = [part for part in parts if part.status != Message.Status.SENT]
+    if not unsent or unsent[0].status != Message.Status.FAILED:
+        return False
+    with transaction.atomic():
+        now = timezone.now()
+        if not unsent[0].requeue(now):
+            return False
+        for part in unsent[1:]:
+            part.requeue(None)  # waits for the part before it, as when first queued
+        enqueue_send(unsent[0].pk)
+    logger.info("Reply %s queued again by an operator", unsent[0].pk)
+    return True
+
+
+def fetch_customer_profile(conversation_id: int) -> None:
+    """Learn the customer's username from Instagram (for the inbox); best effort."""
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None or conversation.customer_username:
+        return
+    try:
+        profile = graph.client().get_user_profile(conversation.customer_id)
+    except graph.GraphAPIError as exc:
+        logger.info("No profile for customer %s: %s", conversation.customer_id, exc)
+        return
+    Conversation.objects.filter(pk=conversation_id).update(customer_username=profile.username)
 
 
 def _retry_or_fail(message: Message, reason: str) -> None:

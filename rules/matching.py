@@ -1,12 +1,212 @@
-"""Choosing the reply to an incoming message.
+"""
+Choosing the reply to a customer's message: the staff's keyword rules, else a fallback.
 
-For now every customer message gets DEFAULT_REPLY_TEXT; keyword rules edited by staff come
-next, behind this same function.
+`Matcher` is plain Python over plain data, testable without a database. It finds every keyword
+occurrence in one pass over the message (Aho-Corasick), whatever the number of rules, then
+keeps the best rule whose match kind accepts its occurrence: highest priority first, ties to
+the oldest rule.
+
+`choose_reply` uses one Matcher per process, rebuilt when rules change: at once in the process
+that saved them (signals), within RULES_FRESH_FOR seconds in every other (a cheap version query).
 """
 
+import threading
+import time
+import unicodedata
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.conf import settings
+from django.db.models import Count, Max
+
+# How long a process trusts its matcher before asking the database whether rules changed.
+RULES_FRESH_FOR = 1.0
+
+# Emoji presentation selectors: "❤️" and "❤" are the same heart to a customer.
+_IGNORED_CHARACTERS = dict.fromkeys(map(ord, "\ufe0e\ufe0f"))
 
 
-def choose_reply(account_id: str, text: str) -> str:
-    """The reply for a customer's message `text` to the account `account_id`."""
-    return settings.DEFAULT_REPLY_TEXT
+def normalize(text: str) -> str:
+    """Fold case, compatibility forms and emoji presentation, so equal-looking text matches."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return unicodedata.normalize("NFKC", folded).translate(_IGNORED_CHARACTERS).strip()
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What matching needs of a ResponseRule."""
+
+    id: int
+    keywords: tuple[str, ...]
+    match_type: str  # a ResponseRule.MatchType value
+    priority: int
+    created_at: datetime
+    response_text: str
+    account_id: int | None = None
+
+    @property
+    def rank(self) -> tuple:
+        """Sorts best first: highest priority, then oldest."""
+        return (-self.priority, self.created_at, self.id)
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    rule: RuleSpec | None = None  # None: the fallback
+
+    @property
+    def is_fallback(self) -> bool:
+        return self.rule is None
+
+
+class Matcher:
+    def __init__(self, rules: Iterable[RuleSpec]):
+        by_keyword: dict[str, list[RuleSpec]] = defaultdict(list)
+        for rule in rules:
+            for keyword in {normalize(k) for k in rule.keywords} - {""}:
+                by_keyword[keyword].append(rule)
+        for candidates in by_keyword.values():
+            candidates.sort(key=lambda rule: rule.rank)
+        self._by_keyword = dict(by_keyword)
+        self._keywords = _KeywordFinder(self._by_keyword)
+
+    def match(self, text: str, account_id: int | None = None) -> RuleSpec | None:
+        """The best rule answering `text` for the account, or None."""
+        text = normalize(text)
+        best = None
+        for start, end, keyword in self._keywords.find(text):
+            for rule in self._by_keyword[keyword]:
+                if best is not None and rule.rank >= best.rank:
+                    break  # the rest rank lower still
+                if rule.account_id not in (None, account_id):
+                    continue
+                if _accepts(rule.match_type, text, start, end):
+                    best = rule
+                    break
+        return best
+
+
+def _accepts(match_type: str, text: str, start: int, end: int) -> bool:
+    if match_type == "contains":
+        return True
+    if match_type == "starts_with":
+        return start == 0
+    if match_type == "exact":
+        return start == 0 and end == len(text)
+    if match_type == "word":
+        # Not glued to more letters or digits on either side ("hat" is not in "chat", but
+        # "👍" is a word in "great👍").
+        return not _joined(text, start) and not _joined(text, end)
+    raise ValueError(f"unknown match type {match_type!r}")
+
+
+def _joined(text: str, position: int) -> bool:
+    """Whether word characters stand on both sides of `position`."""
+    return 0 < position < len(text) and _is_word(text[position - 1]) and _is_word(text[position])
+
+
+def _is_word(character: str) -> bool:
+    return character.isalnum() or character == "_"
+
+
+class _KeywordFinder:
+    """Aho-Corasick: every occurrence of every keyword in one pass over the text."""
+
+    def __init__(self, keywords: Iterable[str]):
+        self._next: list[dict[str, int]] = [{}]
+        self._outputs: list[list[str]] = [[]]
+        for keyword in keywords:
+            node = 0
+            for character in keyword:
+                if character not in self._next[node]:
+                    self._next.append({})
+                    self._outputs.append([])
+                    self._next[node][character] = len(self._next) - 1
+                node = self._next[node][character]
+            self._outputs[node].append(keyword)
+
+        # Failure links, breadth first: where to continue when the next character does not
+        # extend the current match. Outputs of the failure node are inherited.
+        self._fail = [0] * len(self._next)
+        queue = deque(self._next[0].values())
+        while queue:
+            node = queue.popleft()
+            for character, child in self._next[node].items():
+                fallback = self._fail[node]
+                while fallback and character not in self._next[fallback]:
+                    fallback = self._fail[fallback]
+                self._fail[child] = self._next[fallback].get(character, 0)
+                if self._fail[child] == child:
+                    self._fail[child] = 0
+                self._outputs[child] = self._outputs[child] + self._outputs[self._fail[child]]
+                queue.append(child)
+
+    def find(self, text: str) -> Iterator[tuple[int, int, str]]:
+        node = 0
+        for index, character in enumerate(text):
+            while node and character not in self._next[node]:
+                node = self._fail[node]
+            node = self._next[node].get(character, 0)
+            for keyword in self._outputs[node]:
+                yield index + 1 - len(keyword), index + 1, keyword
+
+
+# --- the process's matcher ------------------------------------------------------------------
+
+_lock = threading.Lock()
+_matcher: Matcher | None = None
+_version: tuple | None = None
+_checked_at = 0.0
+
+
+def current_matcher() -> Matcher:
+    global _matcher, _version, _checked_at
+    with _lock:
+        if _matcher is not None and time.monotonic() - _checked_at < RULES_FRESH_FOR:
+            return _matcher
+        version = _rules_version()
+        if _matcher is None or version != _version:
+            _matcher, _version = Matcher(_load_active_rules()), version
+        _checked_at = time.monotonic()
+        return _matcher
+
+
+def forget_matcher(**kwargs) -> None:
+    """Rules changed in this process: rebuild before the next match (a signal receiver)."""
+    global _matcher
+    with _lock:
+        _matcher = None
+
+
+def _rules_version() -> tuple:
+    # Any save moves updated_at; a deletion changes the count.
+    from rules.models import ResponseRule
+
+    return tuple(ResponseRule.objects.aggregate(Count("id"), Max("updated_at")).values())
+
+
+def _load_active_rules() -> list[RuleSpec]:
+    from rules.models import ResponseRule
+
+    rows = ResponseRule.objects.filter(is_active=True).values_list(
+        "id", "keywords", "match_type", "priority", "created_at", "response_text", "account_id"
+    )
+    return [
+        RuleSpec(id, tuple(keywords.split(",")), match_type, priority, created_at, text, account)
+        for id, keywords, match_type, priority, created_at, text, account in rows
+    ]
+
+
+def fallback_text(account) -> str:
+    return (account.fallback_reply if account else "") or settings.DEFAULT_REPLY_TEXT
+
+
+def choose_reply(account, text: str) -> Reply:
+    """The reply to a customer's `text` for `account` (an InstagramBusinessAccount or None)."""
+    rule = current_matcher().match(text, account.pk if account else None)
+    if rule:
+        return Reply(rule.response_text, rule)
+    return Reply(fallback_text(account))

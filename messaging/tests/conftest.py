@@ -1,5 +1,6 @@
 import copy
 import json
+import re
 import signal
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import responses
 from django.conf import settings
 from django.core.management import call_command
 from django_tasks_db.management.commands import db_worker
+from django_tasks_db.models import DBTaskResult
 
 from messaging.simulation import signed_headers
 
@@ -70,9 +72,26 @@ def deliver(client):
 
 @pytest.fixture
 def graph_api():
-    """Meta's Graph API, mocked: any call the test did not expect fails the test."""
+    """Meta's Graph API, mocked: any call the test did not expect fails.
+
+    Customer profiles (fetched by the worker for each new conversation) are answered.
+    """
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(
+            responses.GET,
+            re.compile(rf"{re.escape(settings.GRAPH_API_BASE_URL)}/v[\d.]+/\d+\?fields="),
+            json={"username": "jacket.fan", "name": "Jacket Fan"},
+        )
         yield mock
+
+
+def sends(graph_api) -> list:
+    """The Send API calls among the calls the mocked Graph API received."""
+    return [call for call in graph_api.calls if call.request.url == send_api_url()]
+
+
+def send_tasks():
+    return DBTaskResult.objects.filter(task_path="messaging.tasks.send_reply_task")
 
 
 def answer_send(graph_api, *, message_id="aWdfZAG1sent-1", status=200, error=None, times=1):

@@ -45,10 +45,11 @@ def test_concurrent_duplicate_deliveries_store_one_message_and_one_reply():
     assert Message.objects.filter(author="bot").count() == 1
 
 
-def test_first_messages_racing_in_create_one_conversation():
+def test_first_messages_racing_in_create_one_conversation_and_one_fallback():
     payload = load_payload("messages__text")
     bodies = [encode(with_mid(payload, f"mid-{n}")) for n in range(8)]
     assert deliver_concurrently(bodies) == [200] * 8
     assert Conversation.objects.count() == 1
     assert Message.objects.filter(direction="in").count() == 8
-    assert Message.objects.filter(author="bot").count() == 8
+    # Eight lines at once, one "we'll get back to you": the fallback's cooldown holds in a race.
+    assert Message.objects.filter(author="bot").count() == 1

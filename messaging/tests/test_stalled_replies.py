@@ -4,11 +4,10 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
 from messaging.models import Message
 from messaging.services import SweepResult, sweep_stalled_replies
-from messaging.tests.conftest import answer_send, load_payload
+from messaging.tests.conftest import answer_send, load_payload, send_tasks, sends
 from messaging.tests.test_sending_replies import make_due
 
 pytestmark = pytest.mark.django_db
@@ -25,12 +24,12 @@ def long_ago():
 def test_fresh_work_is_left_alone(deliver):
     deliver(load_payload("messages__text"))
     assert sweep_stalled_replies() == SweepResult()
-    assert DBTaskResult.objects.count() == 1
+    assert send_tasks().count() == 1
 
 
 def test_queued_reply_whose_task_was_lost_is_queued_again(deliver, graph_api, run_worker):
     deliver(load_payload("messages__text"))
-    DBTaskResult.objects.all().delete()  # e.g. a queue outside the database lost it
+    send_tasks().all().delete()  # e.g. a queue outside the database lost it
     Message.objects.filter(pk=reply().pk).update(next_attempt_at=long_ago())
 
     assert sweep_stalled_replies().requeued == 1
@@ -47,7 +46,7 @@ def test_reply_of_a_worker_killed_mid_send_is_sent_again_by_the_next_worker(
     # A worker claimed the reply and its task, then was killed before the Send API answered.
     claimed = reply()
     assert claimed.claim_for_sending()
-    DBTaskResult.objects.update(status="RUNNING")
+    send_tasks().update(status="RUNNING")
     Message.objects.filter(pk=claimed.pk).update(sending_started_at=long_ago())
 
     answer_send(graph_api, message_id="aWdfZAG1after-restart")
@@ -57,7 +56,7 @@ def test_reply_of_a_worker_killed_mid_send_is_sent_again_by_the_next_worker(
     sent = reply()
     assert (sent.status, sent.mid, sent.attempts) == ("sent", "aWdfZAG1after-restart", 2)
     assert "worker stopped during the send" not in sent.last_error
-    assert len(graph_api.calls) == 1
+    assert len(sends(graph_api)) == 1
 
 
 def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
@@ -73,7 +72,7 @@ def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
     assert sweep_stalled_replies().confirmed == 1
     assert (reply().status, reply().mid) == ("sent", "aWdfZAG1echoed")
     run_worker()
-    assert len(graph_api.calls) == 0
+    assert len(sends(graph_api)) == 0
 
 
 def test_a_sending_reply_that_is_merely_slow_is_not_touched(deliver):

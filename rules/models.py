@@ -1,0 +1,53 @@
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class ResponseRule(models.Model):
+    """A reply staff wrote for messages containing certain keywords."""
+
+    class MatchType(models.TextChoices):
+        CONTAINS = "contains", "Contains a keyword"
+        WORD = "word", "Contains a keyword as a whole word"
+        EXACT = "exact", "Is exactly a keyword"
+        STARTS_WITH = "starts_with", "Starts with a keyword"
+
+    keywords = models.TextField(
+        help_text="One or more keywords, comma-separated. Case and accents as typed do not "
+        "need to match the customer's capitals; emoji work too."
+    )
+    response_text = models.TextField(
+        help_text="Over 1000 bytes, it is sent as several messages, in order."
+    )
+    match_type = models.CharField(max_length=16, choices=MatchType, default=MatchType.CONTAINS)
+    priority = models.IntegerField(
+        default=0,
+        help_text="When several rules match, the highest priority answers; "
+        "among equals, the oldest rule.",
+    )
+    is_active = models.BooleanField("active", default=True)
+    account = models.ForeignKey(
+        "accounts.InstagramBusinessAccount",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="rules",
+        help_text="Empty: the rule answers for every account.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "created_at", "id"]
+        indexes = [models.Index(fields=["updated_at"])]  # the matcher's freshness check
+
+    def __str__(self):
+        return f"{self.get_match_type_display()}: {self.keywords[:60]}"
+
+    def keyword_list(self) -> list[str]:
+        return [keyword.strip() for keyword in self.keywords.split(",") if keyword.strip()]
+
+    def clean(self):
+        if not self.keyword_list():
+            raise ValidationError({"keywords": "Give at least one keyword."})
+        if not self.response_text.strip():
+            raise ValidationError({"response_text": "The reply cannot be empty."})
