@@ -180,7 +180,12 @@ def handle_event(event: Event) -> None:
 def _record_customer_message(
     event: MessageEvent | Postback, *, text: str, attachments: list, details: dict
 ) -> None:
+    # Lock the conversation until this event commits: replies to one customer are decided one
+    # at a time, so five lines typed at once still get one fallback. Locked before the message
+    # is inserted: the insert's foreign-key check also locks the row (shared), and taking that
+    # first and FOR UPDATE second is how two concurrent events deadlock.
     conversation = _conversation_for(event)
+    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     try:
         # A savepoint: a duplicate must not break the event's transaction.
         with transaction.atomic():
@@ -199,9 +204,6 @@ def _record_customer_message(
             logger.info("Message %s was delivered again: already stored and answered", event.mid)
             return
         raise
-    # Lock the conversation until this event commits: replies to one customer are decided one
-    # at a time, so five lines typed at once still get one fallback.
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     conversation.record_activity(event.timestamp)
     if conversation.status == Conversation.Status.ARCHIVED:
         conversation.set_status(Conversation.Status.ACTIVE)
@@ -248,6 +250,8 @@ def _decide_reply(
     else:
         reply = Reply(settings.NO_TEXT_REPLY)
 
+    if not reply.text.strip():
+        return None, "the reply it would get is empty"
     if reply.is_fallback and _fallback_sent_recently(conversation, now):
         return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
     return reply, ""
@@ -300,9 +304,12 @@ def _queue_outgoing(
 
     Runs in the caller's transaction: an automatic reply commits with the message it answers.
     """
+    chunks = graph.split_text(text)
+    if not chunks:
+        raise ValueError("an outgoing message needs text")
     now = timezone.now()
     parts = []
-    for number, chunk in enumerate(graph.split_text(text), start=1):
+    for number, chunk in enumerate(chunks, start=1):
         parts.append(
             Message.objects.create(
                 conversation=conversation,

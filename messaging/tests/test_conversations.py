@@ -86,6 +86,14 @@ def test_an_inactive_accounts_messages_are_stored_but_not_answered(deliver, capl
     assert "is inactive" in caplog.text
 
 
+def test_an_empty_fallback_means_no_reply_rather_than_an_error(deliver, settings, caplog):
+    settings.DEFAULT_REPLY_TEXT = ""
+    response = customer_says(deliver, "hello", "m1")
+    assert response.status_code == 200
+    assert bot_replies() == []
+    assert "the reply it would get is empty" in caplog.text
+
+
 # --- messages without text ---
 
 
