@@ -85,7 +85,7 @@ class Conversation(models.Model):
 
     def recent_messages(self, n: int) -> list["Message"]:
         """The last `n` messages, oldest first (newest last)."""
-        newest_first = self.messages.order_by("-created_at", "-id")[:n]
+        newest_first = self.messages.select_related("sent_by").order_by("-created_at", "-id")[:n]
         return list(reversed(newest_first))
 
     def bot_is_paused(self, now: datetime | None = None) -> bool:

@@ -99,6 +99,17 @@ def test_thread_shows_bubbles_in_and_out_with_time_status_and_attachments(
     assert 'id="reply-form"' in page
 
 
+def test_a_long_thread_costs_a_fixed_number_of_queries(
+    admin_client, admin_user, conversation, django_assert_max_num_queries
+):
+    from messaging.services import send_staff_reply
+
+    for n in range(30):
+        send_staff_reply(conversation, f"reply {n}", admin_user)
+    with django_assert_max_num_queries(15):
+        assert admin_client.get(page_of(conversation, "thread/")).status_code == 200
+
+
 def test_thread_endpoint_serves_the_thread_alone(admin_client, conversation):
     response = admin_client.get(page_of(conversation, "thread/"))
     assert response.status_code == 200
