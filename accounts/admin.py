@@ -1,10 +1,140 @@
+from django import forms
 from django.contrib import admin
 
+from accounts import services
 from accounts.models import InstagramBusinessAccount
+
+SECRETS = ["access_token", "app_secret", "verify_token"]
+
+
+class AccountForm(forms.ModelForm):
+    """Credentials are write-only: never shown again, left as they are when the box is empty."""
+
+    access_token = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the current token.",
+    )
+    app_secret = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Only for an account of another Meta app. Leave empty to keep the current one.",
+    )
+    verify_token = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Only for an account of another Meta app. Leave empty to keep the current one.",
+    )
+    clear_app_secret_and_verify_token = forms.BooleanField(
+        required=False,
+        help_text="Use the service's own FACEBOOK_APP_SECRET and INSTAGRAM_VERIFY_TOKEN again.",
+    )
+
+    class Meta:
+        model = InstagramBusinessAccount
+        fields = [
+            "name",
+            "username",
+            "instagram_id",
+            "page_id",
+            "api",
+            "access_token",
+            "app_secret",
+            "verify_token",
+            "is_active",
+            "fallback_reply",
+            "max_sends_per_second",
+        ]
+
+    def clean_access_token(self):
+        token = self.cleaned_data["access_token"]
+        if not token and not self.instance.access_token:
+            raise forms.ValidationError("An account needs an access token to send replies.")
+        return token
+
+    def save(self, commit=True):
+        account = super().save(commit=False)
+        stored = InstagramBusinessAccount.objects.filter(pk=account.pk).first()
+        for name in SECRETS:
+            # An empty box keeps what is stored (super() copied the empty value over it).
+            if not self.cleaned_data.get(name):
+                setattr(account, name, getattr(stored, name) if stored else "")
+        if self.cleaned_data.get("access_token"):
+            account.set_access_token(self.cleaned_data["access_token"])
+        if self.cleaned_data.get("clear_app_secret_and_verify_token"):
+            account.app_secret = account.verify_token = ""
+        if commit:
+            account.save()
+        return account
 
 
 @admin.register(InstagramBusinessAccount)
 class InstagramBusinessAccountAdmin(admin.ModelAdmin):
-    list_display = ["name", "username", "instagram_id", "is_active"]
-    list_filter = ["is_active"]
+    form = AccountForm
+    list_display = [
+        "name",
+        "username",
+        "instagram_id",
+        "api",
+        "is_active",
+        "token",
+        "token_expires",
+    ]
+    list_filter = ["is_active", "api"]
     search_fields = ["name", "username", "instagram_id"]
+    actions = ["check_tokens"]
+    readonly_fields = [
+        "access_token_hint",
+        "access_token_set_at",
+        "access_token_expires_at",
+        "token_invalid_since",
+        "token_checked_at",
+        "token_check_result",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "username", "instagram_id", "page_id", "api", "is_active"]}),
+        (
+            "Access token",
+            {
+                "fields": [
+                    "access_token",
+                    "access_token_hint",
+                    "access_token_set_at",
+                    "access_token_expires_at",
+                    "token_invalid_since",
+                    "token_checked_at",
+                    "token_check_result",
+                ]
+            },
+        ),
+        (
+            "Another Meta app",
+            {
+                "classes": ["collapse"],
+                "fields": ["app_secret", "verify_token", "clear_app_secret_and_verify_token"],
+            },
+        ),
+        ("Replies", {"fields": ["fallback_reply", "max_sends_per_second"]}),
+    ]
+
+    @admin.display(description="current token")
+    def access_token_hint(self, account):
+        return account.access_token_hint or "-"
+
+    @admin.display(description="token")
+    def token(self, account):
+        if account.token_is_invalid:
+            return f"invalid since {account.token_invalid_since:%Y-%m-%d %H:%M}"
+        return account.access_token_hint or "none"
+
+    @admin.display(description="token expires", ordering="access_token_expires_at")
+    def token_expires(self, account):
+        return account.access_token_expires_at or "-"
+
+    @admin.action(description="Check tokens with the Graph API", permissions=["change"])
+    def check_tokens(self, request, queryset):
+        for account in queryset:
+            self.message_user(request, f"{account}: {services.check_token(account)}")

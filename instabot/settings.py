@@ -49,11 +49,19 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 
+# Keys for the credentials stored encrypted in the database: comma-separated Fernet keys,
+# newest first. Needed as soon as a business account with credentials is stored.
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+
 # --- Instagram / Meta -----------------------------------------------------------------------
 
 INSTAGRAM_VERIFY_TOKEN = env.str("INSTAGRAM_VERIFY_TOKEN", default="")
 INSTAGRAM_PAGE_ACCESS_TOKEN = env.str("INSTAGRAM_PAGE_ACCESS_TOKEN", default="")
 GRAPH_API_BASE_URL = env.str("GRAPH_API_BASE_URL", default="https://graph.facebook.com").rstrip("/")
+# Accounts connected with Instagram Login talk to this host instead.
+INSTAGRAM_GRAPH_API_BASE_URL = env.str(
+    "INSTAGRAM_GRAPH_API_BASE_URL", default="https://graph.instagram.com"
+).rstrip("/")
 GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v21.0")
 GRAPH_API_TIMEOUT = env.float("GRAPH_API_TIMEOUT", default=10.0)
 DEFAULT_REPLY_TEXT = env.str(

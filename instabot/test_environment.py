@@ -18,6 +18,9 @@ TEST_ENVIRONMENT = {
     "DATABASE_URL": "sqlite:///db.sqlite3",
     "SECURE_SSL_REDIRECT": "off",
     "ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
+    # Two keys, newest first, as after a rotation.
+    "FIELD_ENCRYPTION_KEY": "qRuZTTf7kQbVMSyiYvZvJH3_JbKzVqJr7Cr0NnJ3Lrw=,"
+    "b3Z2e0lkvxOS4nE7xXJ9qT0Vzm6C2Vb8lW1A6ZfK0Fs=",
 }
 
 for name, value in TEST_ENVIRONMENT.items():

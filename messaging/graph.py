@@ -50,6 +50,12 @@ class SentMessage:
 
 
 @dataclass(frozen=True)
+class RefreshedToken:
+    access_token: str
+    expires_in: int  # seconds
+
+
+@dataclass(frozen=True)
 class UserProfile:
     username: str
     name: str = ""
@@ -58,7 +64,8 @@ class UserProfile:
 class InstagramClient:
     def __init__(self, access_token: str, *, base_url: str, api_version: str, timeout: float):
         self._access_token = access_token
-        self._base_url = f"{base_url.rstrip('/')}/{api_version}"
+        self._host = base_url.rstrip("/")
+        self._base_url = f"{self._host}/{api_version}"
         self._timeout = timeout
         # One session per client: connections to Meta are kept alive between sends.
         self._session = requests.Session()
@@ -74,6 +81,26 @@ class InstagramClient:
             raise PermanentGraphAPIError("Send API answered without a message_id")
         return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
 
+    def check_token(self) -> str:
+        """Who the token speaks for ("name (id)"); raises a GraphAPIError if Meta refuses it."""
+        answer = self._request("GET", "me", params={"fields": "id,name,username"})
+        who = answer.get("username") or answer.get("name") or "?"
+        return f"{who} ({answer.get('id', '?')})"
+
+    def refresh_instagram_token(self) -> RefreshedToken:
+        """Exchange a long-lived Instagram Login token for a fresh one (60 more days)."""
+        # Meta's endpoint is unversioned and takes the token as a query parameter.
+        answer = self._request(
+            "GET",
+            "refresh_access_token",
+            versioned=False,
+            params={"grant_type": "ig_refresh_token", "access_token": self._access_token},
+        )
+        token, expires_in = answer.get("access_token"), answer.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
+            raise PermanentGraphAPIError("refresh_access_token answered without a token")
+        return RefreshedToken(token, expires_in)
+
     def get_user_profile(self, user_id: str) -> UserProfile:
         """A customer's public profile (Instagram's User Profile API, for people who DM'd us)."""
         answer = self._request("GET", user_id, params={"fields": "name,username"})
@@ -84,13 +111,14 @@ class InstagramClient:
     def _post(self, path: str, payload: dict) -> dict:
         return self._request("POST", path, json=payload)
 
-    def _request(self, method: str, path: str, **kwargs) -> dict:
+    def _request(self, method: str, path: str, *, versioned: bool = True, **kwargs) -> dict:
         if not self._access_token:
             raise InvalidTokenError("no access token is configured for this account")
+        base = self._base_url if versioned else self._host
         try:
             response = self._session.request(
                 method,
-                f"{self._base_url}/{path}",
+                f"{base}/{path}",
                 headers={"Authorization": f"Bearer {self._access_token}"},
                 timeout=self._timeout,
                 **kwargs,
@@ -140,14 +168,14 @@ class InstagramClient:
         return text.replace(self._access_token, "[token]") if self._access_token else text
 
 
-def client() -> InstagramClient:
-    """The client for the configured account, shared by everything in this process."""
-    return _client(
-        settings.INSTAGRAM_PAGE_ACCESS_TOKEN,
-        settings.GRAPH_API_BASE_URL,
-        settings.GRAPH_API_VERSION,
-        settings.GRAPH_API_TIMEOUT,
-    )
+def client_for(account) -> InstagramClient:
+    """The client for a stored account (its token, its API host), or for the environment's
+    single account (INSTAGRAM_PAGE_ACCESS_TOKEN) when `account` is None. Shared per process."""
+    if account is None:
+        token, base_url = settings.INSTAGRAM_PAGE_ACCESS_TOKEN, settings.GRAPH_API_BASE_URL
+    else:
+        token, base_url = account.access_token, account.graph_api_base_url
+    return _client(token, base_url, settings.GRAPH_API_VERSION, settings.GRAPH_API_TIMEOUT)
 
 
 @functools.lru_cache(maxsize=16)

@@ -58,7 +58,15 @@ class Conversation(models.Model):
         ARCHIVED = "archived", "Archived"
 
     # entry[].id of the deliveries: the Instagram professional account.
-    instagram_account_id = models.CharField("account", max_length=64)
+    instagram_account_id = models.CharField("account id", max_length=64)
+    # The stored account, or empty for one served by the environment's single-account settings.
+    account = models.ForeignKey(
+        "accounts.InstagramBusinessAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,  # deactivate an account; its history stays
+        related_name="conversations",
+    )
     # The customer's Instagram-scoped id (IGSID).
     customer_id = models.CharField("customer id", max_length=64)
     # From Instagram's user profile API, fetched by the worker for each new conversation.

@@ -19,6 +19,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
+from accounts.services import Route, route
 from messaging import graph
 from messaging.models import SENT_BY_US, Conversation, Message, WebhookDelivery
 from messaging.payloads import (
@@ -64,14 +65,19 @@ class DeliveryOutcome:
 # --- receiving ------------------------------------------------------------------------------
 
 
-def handle_delivery(delivery: WebhookDelivery, payload: Delivery) -> DeliveryOutcome:
+def handle_delivery(
+    delivery: WebhookDelivery, payload: Delivery, verified_with: str
+) -> DeliveryOutcome:
     """Store every event of a verified delivery and queue the replies they call for.
 
+    `verified_with` is the app secret the signature was checked with: each entry goes to its
+    account only if that is the account's own secret (accounts.services.route).
     Each event is its own transaction, so one bad event never takes the others down, and a
     stored customer message commits together with its queued reply and that reply's task.
     Handling is idempotent: a redelivered (or re-processed) delivery changes nothing.
     """
     outcome = DeliveryOutcome()
+    routes: dict[str, Route] = {}
     if payload.object != "instagram":
         logger.info("Delivery %s is for object %r: ignored", delivery.pk, payload.object)
     for part in payload.ignored:
@@ -84,7 +90,14 @@ def handle_delivery(delivery: WebhookDelivery, payload: Delivery) -> DeliveryOut
             outcome.problems.append(problem)
             continue
         try:
-            _handle_event_in_transaction(event)
+            if event.account_id not in routes:
+                routes[event.account_id] = route(event.account_id, verified_with)
+                if skip := routes[event.account_id].skip_reason:
+                    logger.warning("Delivery %s: events skipped, kept raw: %s", delivery.pk, skip)
+                    outcome.problems.append(f"events skipped: {skip}")
+            if routes[event.account_id].skip_reason:
+                continue
+            _handle_event_in_transaction(event, routes[event.account_id].account)
         except STORAGE_ERRORS as exc:
             logger.error("Delivery %s: could not store its events: %s", delivery.pk, exc)
             outcome.stored = False
@@ -105,11 +118,11 @@ def handle_delivery(delivery: WebhookDelivery, payload: Delivery) -> DeliveryOut
     return outcome
 
 
-def _handle_event_in_transaction(event: Event) -> None:
+def _handle_event_in_transaction(event: Event, account: InstagramBusinessAccount | None) -> None:
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                handle_event(event)
+                handle_event(event, account)
             return
         except OperationalError as exc:
             if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
@@ -129,13 +142,15 @@ def _is_deadlock(exc: OperationalError) -> bool:
     return bool(exc.args) and exc.args[0] == 1213
 
 
-def handle_event(event: Event) -> None:
+def handle_event(event: Event, account: InstagramBusinessAccount | None) -> None:
+    """Handle one event for `account` (None: the environment's single account)."""
     match event:
         case MessageEvent(is_echo=True):
-            _record_echo(event)
+            _record_echo(event, account)
         case MessageEvent():
             _record_customer_message(
                 event,
+                account,
                 text=event.text,
                 attachments=[{"type": a.type, "url": a.url} for a in event.attachments],
                 details=_message_details(event),
@@ -144,6 +159,7 @@ def handle_event(event: Event) -> None:
             # A button the customer tapped: a message from them, with the button's title.
             _record_customer_message(
                 event,
+                account,
                 text=event.title,
                 attachments=[],
                 details={"postback": {"title": event.title, "payload": event.payload}},
@@ -178,13 +194,18 @@ def handle_event(event: Event) -> None:
 
 
 def _record_customer_message(
-    event: MessageEvent | Postback, *, text: str, attachments: list, details: dict
+    event: MessageEvent | Postback,
+    account: InstagramBusinessAccount | None,
+    *,
+    text: str,
+    attachments: list,
+    details: dict,
 ) -> None:
     # Lock the conversation until this event commits: replies to one customer are decided one
     # at a time, so five lines typed at once still get one fallback. Locked before the message
     # is inserted: the insert's foreign-key check also locks the row (shared), and taking that
     # first and FOR UPDATE second is how two concurrent events deadlock.
-    conversation = _conversation_for(event)
+    conversation = _conversation_for(event, account)
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
     try:
         # A savepoint: a duplicate must not break the event's transaction.
@@ -209,7 +230,7 @@ def _record_customer_message(
         conversation.set_status(Conversation.Status.ACTIVE)
     logger.info("Stored message %s from %s", event.mid, event.customer_id)
 
-    reply, reason = _decide_reply(event, conversation, message)
+    reply, reason = _decide_reply(event, account, conversation, message)
     if reply is None:
         logger.info("Not answering message %s: %s", event.mid, reason)
         return
@@ -224,13 +245,13 @@ def _record_customer_message(
 
 
 def _decide_reply(
-    event: MessageEvent | Postback, conversation: Conversation, message: Message
+    event: MessageEvent | Postback,
+    account: InstagramBusinessAccount | None,
+    conversation: Conversation,
+    message: Message,
 ) -> tuple[Reply | None, str]:
     """The bot's reply to a stored customer message, or None and the reason for silence."""
     now = timezone.now()
-    account = InstagramBusinessAccount.objects.filter(instagram_id=event.account_id).first()
-    if account and not account.is_active:
-        return None, f"the account {account} is inactive"
     if event.standby:
         return None, "another app owns this conversation (standby)"
     if isinstance(event, MessageEvent) and event.is_self:
@@ -334,11 +355,11 @@ def _queue_outgoing(
     return parts
 
 
-def _record_echo(event: MessageEvent) -> None:
+def _record_echo(event: MessageEvent, account: InstagramBusinessAccount | None) -> None:
     """A message the business sent: one of our replies, or staff using the Instagram app."""
     if Message.objects.filter(mid=event.mid).exists():
         return  # our reply, already recorded with the id the Send API returned; or a redelivery
-    conversation = _conversation_for(event)
+    conversation = _conversation_for(event, account)
     if _match_echo_to_reply_in_flight(conversation, event):
         return
     try:
@@ -394,12 +415,20 @@ def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEve
     return False
 
 
-def _conversation_for(event: Event) -> Conversation:
+def _conversation_for(event: Event, account: InstagramBusinessAccount | None) -> Conversation:
     conversation, created = Conversation.objects.get_or_create(
-        instagram_account_id=event.account_id, customer_id=event.customer_id
+        instagram_account_id=event.account_id,
+        customer_id=event.customer_id,
+        defaults={"account": account},
     )
     if created:
         enqueue_profile_fetch(conversation.pk)
+    elif account is not None and conversation.account_id is None:
+        # Served by the environment's credentials until the account was stored.
+        Conversation.objects.filter(pk=conversation.pk, account__isnull=True).update(
+            account=account
+        )
+        conversation.account = account
     return conversation
 
 
@@ -433,7 +462,7 @@ def _describe(event: Event) -> str:
 def send_reply(message_id: int) -> None:
     """Send one queued outgoing message. Safe to call twice: only one call claims it."""
     try:
-        message = Message.objects.select_related("conversation").get(pk=message_id)
+        message = Message.objects.select_related("conversation__account").get(pk=message_id)
     except Message.DoesNotExist:
         logger.warning("Reply %s no longer exists: nothing to send", message_id)
         return
@@ -449,16 +478,27 @@ def send_reply(message_id: int) -> None:
         logger.info("Reply %s cancelled: staff took the conversation over", message.pk)
         return
 
+    account = message.conversation.account
+    if account is not None and account.token_is_invalid:
+        # Meta already refused this token: don't try until staff replace it.
+        since = f"{account.token_invalid_since:%Y-%m-%d %H:%M} UTC"
+        _finish_failed(message, f"not sent: the account's access token is invalid since {since}")
+        return
+
     try:
-        sent = graph.client().send_message(message.conversation.customer_id, message.text)
+        sent = graph.client_for(account).send_message(
+            message.conversation.customer_id, message.text
+        )
     except graph.InvalidTokenError as exc:
         logger.error(
             "CREDENTIALS PROBLEM: the Graph API rejected the access token for account %s; "
-            "replies fail until it is replaced. Reply %s failed: %s",
+            "its replies fail until the token is replaced. Reply %s failed: %s",
             message.conversation.instagram_account_id,
             message.pk,
             exc,
         )
+        if account is not None:
+            account.mark_token_invalid(str(exc))
         _finish_failed(message, f"invalid access token: {exc}")
     except graph.PermanentGraphAPIError as exc:
         logger.warning("Reply %s failed for good: %s", message.pk, exc)
@@ -510,11 +550,11 @@ def retry_failed(message: Message) -> bool:
 
 def fetch_customer_profile(conversation_id: int) -> None:
     """Learn the customer's username from Instagram (for the inbox); best effort."""
-    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    conversation = Conversation.objects.select_related("account").filter(pk=conversation_id).first()
     if conversation is None or conversation.customer_username:
         return
     try:
-        profile = graph.client().get_user_profile(conversation.customer_id)
+        profile = graph.client_for(conversation.account).get_user_profile(conversation.customer_id)
     except graph.GraphAPIError as exc:
         logger.info("No profile for customer %s: %s", conversation.customer_id, exc)
         return

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
-from messaging.models import Conversation, Message
+from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.services import send_staff_reply
 from messaging.tests.conftest import ACCOUNT_ID, answer_send, load_payload, sends, with_mid
 from rules.models import ResponseRule
@@ -78,20 +78,13 @@ def test_the_accounts_own_fallback_and_rules_answer_its_messages(deliver):
     assert bot_replies() == ["Shop hours", "Shop fallback"]
 
 
-def test_an_inactive_accounts_messages_are_stored_but_not_answered(deliver, caplog):
+def test_an_inactive_accounts_messages_are_kept_raw_only_and_not_answered(deliver, caplog):
     InstagramBusinessAccount.objects.create(instagram_id=ACCOUNT_ID, name="Closed", is_active=False)
-    customer_says(deliver, "hello", "m1")
-    assert Message.objects.filter(direction="in").count() == 1
-    assert bot_replies() == []
+    assert customer_says(deliver, "hello", "m1").status_code == 200
+    assert Message.objects.count() == 0
+    delivery = WebhookDelivery.objects.get()
+    assert "is inactive" in delivery.error
     assert "is inactive" in caplog.text
-
-
-def test_an_empty_fallback_means_no_reply_rather_than_an_error(deliver, settings, caplog):
-    settings.DEFAULT_REPLY_TEXT = ""
-    response = customer_says(deliver, "hello", "m1")
-    assert response.status_code == 200
-    assert bot_replies() == []
-    assert "the reply it would get is empty" in caplog.text
 
 
 # --- messages without text ---

@@ -142,10 +142,10 @@ def graph_client_without_token(settings):
 
 
 def test_the_shared_client_follows_settings(settings):
-    first = graph.client()
-    assert graph.client() is first  # one session: connections are reused
+    first = graph.client_for(None)
+    assert graph.client_for(None) is first  # one session: connections are reused
     settings.INSTAGRAM_PAGE_ACCESS_TOKEN = "another"
-    assert graph.client() is not first
+    assert graph.client_for(None) is not first
 
 
 @pytest.mark.parametrize(

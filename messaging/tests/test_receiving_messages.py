@@ -350,11 +350,11 @@ def test_an_event_that_deadlocks_is_run_again_and_stored(deliver):
     real = services.handle_event
     calls = []
 
-    def deadlock_once(event):
+    def deadlock_once(event, account):
         calls.append(event)
         if len(calls) == 1:
             raise OperationalError(1213, "Deadlock found when trying to get lock")
-        real(event)
+        real(event, account)
 
     with mock.patch("messaging.services.handle_event", side_effect=deadlock_once):
         assert deliver(load_payload("messages__text")).status_code == 200

@@ -1,8 +1,9 @@
-"""`manage.py db_worker`: django-tasks-db's worker, plus instabot's sweep of stalled replies.
+"""`manage.py db_worker`: django-tasks-db's worker, plus instabot's periodic upkeep.
 
 This command shadows django_tasks_db's own (messaging comes first in INSTALLED_APPS) and
 takes all of its options. A worker that is killed leaves its task "running" forever and its
 reply "sending"; the sweep is what puts such replies back to work (services.sweep_stalled_replies).
+The same thread refreshes Instagram Login tokens before they expire, hourly.
 """
 
 import logging
@@ -15,9 +16,13 @@ from django.db import connection
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
+from accounts.services import refresh_expiring_tokens
 from messaging.services import sweep_stalled_replies
 
 logger = logging.getLogger(__name__)
+
+# Instagram Login tokens are checked for refreshing this often (they live 60 days).
+TOKEN_REFRESH_INTERVAL = 3600
 
 
 class Command(db_worker.Command):
@@ -34,8 +39,12 @@ class Command(db_worker.Command):
 
 
 def _sweep_forever() -> None:
+    last_token_refresh = float("-inf")
     while True:
         _sweep_once()
+        if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
+            _refresh_tokens()
+            last_token_refresh = time.monotonic()
         # This thread lives outside any request cycle: don't keep a connection that may go
         # stale (a database restart) between sweeps.
         connection.close()
@@ -48,3 +57,10 @@ def _sweep_once() -> None:
     except Exception:
         # A failed sweep (the database restarting, say) is tried again at the next interval.
         logger.exception("Sweeping stalled replies failed")
+
+
+def _refresh_tokens() -> None:
+    try:
+        refresh_expiring_tokens()
+    except Exception:
+        logger.exception("Refreshing account tokens failed")

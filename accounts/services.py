@@ -1,0 +1,109 @@
+"""Which account a delivery's entry belongs to, and keeping account tokens alive."""
+
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import InstagramBusinessAccount
+from messaging import graph
+
+logger = logging.getLogger(__name__)
+
+# Meta refreshes a long-lived Instagram Login token only once it is a day old; we refresh
+# those that have under REFRESH_BEFORE left, so a missed day or two costs nothing.
+TOKEN_MIN_AGE = timedelta(days=1)
+REFRESH_BEFORE = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an entry's events go: a stored account, or (None) the environment's account."""
+
+    account: InstagramBusinessAccount | None
+    skip_reason: str = ""  # set: the events are not handled (the raw delivery is kept)
+
+
+def app_secret_for(account: InstagramBusinessAccount | None) -> str:
+    return (account.app_secret if account else "") or settings.FACEBOOK_APP_SECRET
+
+
+def verify_token_for(account: InstagramBusinessAccount | None) -> str:
+    return (account.verify_token if account else "") or settings.INSTAGRAM_VERIFY_TOKEN
+
+
+def route(instagram_id: str, verified_with: str) -> Route:
+    """Route an entry for `instagram_id` of a delivery whose signature `verified_with` checked.
+
+    An entry is handled only for an account whose own app secret signed the delivery: a
+    delivery for one Meta app never acts on an account of another.
+    """
+    account = InstagramBusinessAccount.objects.filter(instagram_id=instagram_id).first()
+    if account is None and not settings.INSTAGRAM_PAGE_ACCESS_TOKEN:
+        return Route(None, f"no account {instagram_id} is stored, and no environment credentials")
+    if not hmac.compare_digest(app_secret_for(account).encode(), verified_with.encode()):
+        return Route(
+            account, f"the delivery was not signed with account {instagram_id}'s app secret"
+        )
+    if account is not None and not account.is_active:
+        return Route(account, f"the account {account} is inactive")
+    return Route(account)
+
+
+def check_token(account: InstagramBusinessAccount) -> str:
+    """Ask the Graph API whom the token speaks for; record and return the answer."""
+    try:
+        result = f"ok: {graph.client_for(account).check_token()}"
+    except graph.InvalidTokenError as exc:
+        account.mark_token_invalid(str(exc))
+        return f"invalid: {exc}"
+    except graph.GraphAPIError as exc:
+        result = f"could not check: {exc}"
+    InstagramBusinessAccount.objects.filter(pk=account.pk).update(
+        token_checked_at=timezone.now(), token_check_result=result
+    )
+    return result
+
+
+def refresh_expiring_tokens(now: datetime | None = None) -> int:
+    """Refresh Instagram Login tokens before they expire (run by the worker). Returns how many."""
+    now = now or timezone.now()
+    due = InstagramBusinessAccount.objects.filter(
+        api=InstagramBusinessAccount.Api.INSTAGRAM_LOGIN,
+        is_active=True,
+        token_invalid_since__isnull=True,
+        access_token_set_at__lte=now - TOKEN_MIN_AGE,
+    ).exclude(access_token="")
+    refreshed = 0
+    for account in due:
+        expires = account.access_token_expires_at
+        if expires is not None and expires - now > REFRESH_BEFORE:
+            continue
+        try:
+            fresh = graph.client_for(account).refresh_instagram_token()
+        except graph.InvalidTokenError as exc:
+            logger.error(
+                "CREDENTIALS PROBLEM: account %s's token cannot be refreshed: %s", account, exc
+            )
+            account.mark_token_invalid(str(exc))
+            continue
+        except graph.GraphAPIError as exc:
+            logger.warning("Refreshing account %s's token failed, will try again: %s", account, exc)
+            continue
+        account.set_access_token(fresh.access_token, now + timedelta(seconds=fresh.expires_in))
+        account.save(
+            update_fields=[
+                "access_token",
+                "access_token_set_at",
+                "access_token_expires_at",
+                "token_invalid_since",
+            ]
+        )
+        logger.info(
+            "Refreshed account %s's token; it expires %s", account, account.access_token_expires_at
+        )
+        refreshed += 1
+    return refreshed
