@@ -83,6 +83,11 @@ SEND_RETRY_BASE_DELAY = env.float("SEND_RETRY_BASE_DELAY", default=2.0)
 SEND_RETRY_MAX_DELAY = env.float("SEND_RETRY_MAX_DELAY", default=1800.0)
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=12)
 
+# Meta's Send API allows about 100 text messages a second per Instagram account; each stored
+# account can set its own lower rate. After a rate-limit answer the account pauses this long.
+SEND_RATE_PER_SECOND = env.float("SEND_RATE_PER_SECOND", default=100.0)
+SEND_RATE_LIMIT_PAUSE = env.float("SEND_RATE_LIMIT_PAUSE", default=60.0)
+
 # The worker's sweep puts back replies whose task was lost (queued too long) or whose worker
 # died mid-send (sending too long). STALLED_AFTER must comfortably exceed GRAPH_API_TIMEOUT.
 REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)

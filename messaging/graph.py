@@ -18,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 # Meta's error codes that mean "try again later": temporary (1, 2) and throttling
 # (4 app-level, 17 user-level, 32 page-level, 613 calls within a time window).
-TRANSIENT_ERROR_CODES = frozenset({1, 2, 4, 17, 32, 613})
+RATE_LIMIT_ERROR_CODES = frozenset({4, 17, 32, 613})
+TRANSIENT_ERROR_CODES = frozenset({1, 2}) | RATE_LIMIT_ERROR_CODES
 # Codes that will not get better by retrying: 10 (permission; with subcode 2534022 the
 # 24-hour window has closed), 100 (invalid parameter, e.g. no matching user), 551 (the person
 # is not available).
@@ -33,6 +34,10 @@ class GraphAPIError(Exception):
 
 class TransientGraphAPIError(GraphAPIError):
     """Network trouble, a timeout, a 5xx or throttling: the same call may work later."""
+
+
+class RateLimitedError(TransientGraphAPIError):
+    """Meta is throttling this account (or app): slow down, then try again."""
 
 
 class PermanentGraphAPIError(GraphAPIError):
@@ -155,11 +160,13 @@ class InstagramClient:
         reason = self._scrub(reason)
         if code == INVALID_TOKEN_ERROR_CODE:
             return InvalidTokenError(reason)
+        if code in RATE_LIMIT_ERROR_CODES or status == 429:
+            return RateLimitedError(reason)
         if code in TRANSIENT_ERROR_CODES or error.get("is_transient") is True:
             return TransientGraphAPIError(reason)
         if code in PERMANENT_ERROR_CODES:
             return PermanentGraphAPIError(reason)
-        if status >= 500 or status == 429:
+        if status >= 500:
             return TransientGraphAPIError(reason)
         return PermanentGraphAPIError(reason)
 

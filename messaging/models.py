@@ -262,6 +262,19 @@ class Message(models.Model):
             self.status, self.last_error, self.next_attempt_at = status, reason, None
         return bool(failed)
 
+    def defer(self, at: datetime) -> bool:
+        """Put a claimed message back until `at`, without counting an attempt (rate limits)."""
+        deferred = Message.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
+            status=self.Status.QUEUED, next_attempt_at=at, attempts=F("attempts") - 1
+        )
+        if deferred:
+            self.status, self.next_attempt_at, self.attempts = (
+                self.Status.QUEUED,
+                at,
+                self.attempts - 1,
+            )
+        return bool(deferred)
+
     def requeue(self, at: datetime | None) -> bool:
         """Queue a failed message again (`at` None: waiting for the part before it)."""
         requeued = Message.objects.filter(pk=self.pk, status=self.Status.FAILED).update(
@@ -299,3 +312,19 @@ class Message(models.Model):
 
 # Outgoing messages this service sends through the Send API (their echoes are ours).
 SENT_BY_US = (Message.Author.BOT, Message.Author.STAFF)
+
+
+class SendThrottle(models.Model):
+    """How fast one Instagram account may send: the Send API limits each account separately.
+
+    Workers reserve send slots here under a row lock, so the rate holds across many workers.
+    """
+
+    instagram_account_id = models.CharField(max_length=64, unique=True)
+    # The earliest moment the next message may go.
+    next_send_at = models.DateTimeField(null=True, blank=True)
+    # Meta answered "rate limited": nothing goes for this account until then.
+    paused_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Throttle for {self.instagram_account_id}"

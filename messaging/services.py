@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.models import InstagramBusinessAccount
 from accounts.services import Route, route
 from messaging import graph
-from messaging.models import SENT_BY_US, Conversation, Message, WebhookDelivery
+from messaging.models import SENT_BY_US, Conversation, Message, SendThrottle, WebhookDelivery
 from messaging.payloads import (
     Delivery,
     Event,
@@ -485,6 +485,15 @@ def send_reply(message_id: int) -> None:
         _finish_failed(message, f"not sent: the account's access token is invalid since {since}")
         return
 
+    slot = reserve_send_slot(message.conversation.instagram_account_id, _send_rate(account))
+    if slot > timezone.now() + MAX_SLOT_WAIT:
+        # The account's rate is used up for a while: come back for the slot, attempt uncounted.
+        with transaction.atomic():
+            if message.defer(slot):
+                enqueue_send(message.pk, run_after=slot)
+        return
+    _sleep_until(slot)
+
     try:
         sent = graph.client_for(account).send_message(
             message.conversation.customer_id, message.text
@@ -503,6 +512,15 @@ def send_reply(message_id: int) -> None:
     except graph.PermanentGraphAPIError as exc:
         logger.warning("Reply %s failed for good: %s", message.pk, exc)
         _finish_failed(message, str(exc))
+    except graph.RateLimitedError as exc:
+        pause_until = pause_sending(message.conversation.instagram_account_id)
+        logger.warning(
+            "Meta is rate-limiting account %s: its sends pause until %s (%s)",
+            message.conversation.instagram_account_id,
+            pause_until,
+            exc,
+        )
+        _retry_or_fail(message, str(exc), not_before=pause_until)
     except graph.TransientGraphAPIError as exc:
         _retry_or_fail(message, str(exc))
     else:
@@ -561,7 +579,7 @@ def fetch_customer_profile(conversation_id: int) -> None:
     Conversation.objects.filter(pk=conversation_id).update(customer_username=profile.username)
 
 
-def _retry_or_fail(message: Message, reason: str) -> None:
+def _retry_or_fail(message: Message, reason: str, not_before: datetime | None = None) -> None:
     if message.attempts >= settings.SEND_MAX_ATTEMPTS:
         logger.warning(
             "Reply %s failed after %d attempts: %s", message.pk, message.attempts, reason
@@ -569,6 +587,8 @@ def _retry_or_fail(message: Message, reason: str) -> None:
         _finish_failed(message, f"gave up after {message.attempts} attempts: {reason}")
         return
     at = timezone.now() + timedelta(seconds=retry_delay(message.attempts))
+    if not_before is not None:
+        at = max(at, not_before)
     with transaction.atomic():
         if not message.schedule_retry(reason, at):
             logger.info("Reply %s changed state meanwhile (%s): no retry", message.pk, reason)
@@ -577,6 +597,48 @@ def _retry_or_fail(message: Message, reason: str) -> None:
     logger.info(
         "Reply %s: attempt %d failed (%s); retrying at %s", message.pk, message.attempts, reason, at
     )
+
+
+# A worker waits in-process for a send slot this close; a later slot re-queues the message.
+MAX_SLOT_WAIT = timedelta(seconds=1)
+
+
+def _send_rate(account: InstagramBusinessAccount | None) -> float:
+    return (account.max_sends_per_second if account else None) or settings.SEND_RATE_PER_SECOND
+
+
+def reserve_send_slot(instagram_account_id: str, per_second: float) -> datetime:
+    """When this account's next message may go, honouring its rate and any pause.
+
+    A slot within MAX_SLOT_WAIT is taken (the next one moves 1/rate later); a later one is
+    only reported, for the caller to come back then. Row-locked: holds across workers.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        SendThrottle.objects.get_or_create(instagram_account_id=instagram_account_id)
+        throttle = SendThrottle.objects.select_for_update().get(
+            instagram_account_id=instagram_account_id
+        )
+        slot = max(now, throttle.next_send_at or now, throttle.paused_until or now)
+        if slot <= now + MAX_SLOT_WAIT:
+            throttle.next_send_at = slot + timedelta(seconds=1 / per_second)
+            throttle.save(update_fields=["next_send_at"])
+    return slot
+
+
+def pause_sending(instagram_account_id: str) -> datetime:
+    """Meta said "too fast" for this account: hold its sends, and only its sends, for a while."""
+    until = timezone.now() + timedelta(seconds=settings.SEND_RATE_LIMIT_PAUSE)
+    SendThrottle.objects.update_or_create(
+        instagram_account_id=instagram_account_id, defaults={"paused_until": until}
+    )
+    return until
+
+
+def _sleep_until(moment: datetime) -> None:
+    wait = (moment - timezone.now()).total_seconds()
+    if wait > 0:
+        time.sleep(wait)
 
 
 def retry_delay(attempts: int) -> float:

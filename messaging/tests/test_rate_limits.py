@@ -1,0 +1,103 @@
+"""Per-account send rates: none sends faster than its rate; a throttled account waits alone."""
+
+import itertools
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import InstagramBusinessAccount
+from messaging.models import Message, SendThrottle
+from messaging.services import MAX_SLOT_WAIT, pause_sending, reserve_send_slot
+from messaging.tests.conftest import answer_send, load_payload, send_tasks, sends, with_mid
+
+pytestmark = pytest.mark.django_db
+
+A, B = "17841400000000001", "17841400000000002"
+
+
+def test_slots_are_spaced_by_the_rate():
+    slots = [reserve_send_slot(A, per_second=10) for _ in range(11)]
+    gaps = {later - earlier for earlier, later in itertools.pairwise(slots)}
+    assert gaps == {timedelta(milliseconds=100)}
+    assert slots[-1] - slots[0] == timedelta(seconds=1)
+
+
+def test_a_slot_further_than_the_wait_is_reported_not_taken():
+    for _ in range(11):
+        reserve_send_slot(A, per_second=10)
+    reserved_until = SendThrottle.objects.get(instagram_account_id=A).next_send_at
+    later = reserve_send_slot(A, per_second=10)
+    assert later > timezone.now() + MAX_SLOT_WAIT
+    assert SendThrottle.objects.get(instagram_account_id=A).next_send_at == reserved_until
+
+
+def test_each_account_has_its_own_rate():
+    for _ in range(11):
+        reserve_send_slot(A, per_second=10)
+    assert reserve_send_slot(B, per_second=10) <= timezone.now()
+
+
+def test_a_pause_holds_only_that_account():
+    until = pause_sending(A)
+    assert reserve_send_slot(A, per_second=100) == until
+    assert reserve_send_slot(B, per_second=100) <= timezone.now()
+
+
+@pytest.fixture
+def slow_shop(settings):
+    shop = InstagramBusinessAccount(instagram_id=A, name="Slow shop", max_sends_per_second=2)
+    shop.set_access_token("EAAG-slow")
+    shop.save()
+    return shop
+
+
+def test_the_worker_never_sends_faster_than_the_accounts_rate(
+    slow_shop, deliver, graph_api, run_worker
+):
+    payload = load_payload("messages__text")
+    for n in range(5):  # five customers write at once
+        customer = with_mid(payload, f"m{n}")
+        customer["entry"][0]["messaging"][0]["sender"]["id"] = f"55500{n}"
+        deliver(customer)
+    answer_send(graph_api, times=5)
+
+    waited_for = []
+    with mock.patch("messaging.services._sleep_until", side_effect=waited_for.append):
+        run_worker()
+
+    # 2 a second: now, +0.5 s, +1 s go out; the rest come back later, no attempt spent.
+    assert len(sends(graph_api)) == 3
+    gaps = {b - a for a, b in itertools.pairwise(waited_for)}
+    assert gaps == {timedelta(milliseconds=500)}
+    deferred = Message.objects.filter(author="bot", status="queued")
+    assert deferred.count() == 2
+    assert all(m.attempts == 0 and m.next_attempt_at > timezone.now() for m in deferred)
+    assert send_tasks().filter(status="READY", run_after__gt=timezone.now()).count() == 2
+
+
+def test_a_rate_limit_answer_pauses_that_account_and_not_the_others(
+    slow_shop, deliver, graph_api, run_worker, settings
+):
+    bakery = InstagramBusinessAccount(instagram_id=B, name="Bakery")
+    bakery.set_access_token("EAAG-bakery")
+    bakery.save()
+    for account_id, mid in [(A, "m-a"), (B, "m-b")]:
+        payload = with_mid(load_payload("messages__text"), mid)
+        payload["entry"][0]["id"] = account_id
+        payload["entry"][0]["messaging"][0]["recipient"]["id"] = account_id
+        deliver(payload)
+    answer_send(graph_api, status=400, error={"message": "(#613) Calls exceeded", "code": 613})
+    answer_send(graph_api, message_id="m-sent")
+
+    with mock.patch("messaging.services._sleep_until"):
+        run_worker()
+
+    limited = Message.objects.get(author="bot", conversation__instagram_account_id=A)
+    assert limited.status == "queued"
+    paused_until = SendThrottle.objects.get(instagram_account_id=A).paused_until
+    assert paused_until >= timezone.now() + timedelta(seconds=settings.SEND_RATE_LIMIT_PAUSE - 5)
+    assert limited.next_attempt_at >= paused_until
+    assert Message.objects.get(author="bot", conversation__instagram_account_id=B).status == "sent"
+    assert SendThrottle.objects.get(instagram_account_id=B).paused_until is None
