@@ -158,6 +158,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # ignore the busy timeout, and concurrency tests must see what production sees.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    # utf8mb4: MySQL's "utf8" is 3 bytes a character and refuses emoji. Strict mode: refuse
+    # data that does not fit instead of silently truncating it.
+    DATABASES["default"]["OPTIONS"] = {
+        "charset": "utf8mb4",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
+    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TASKS = {
