@@ -6,4 +6,5 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("messaging.urls")),
+    path("api/", include("instabot.api_urls")),
 ]

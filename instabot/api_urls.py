@@ -1,0 +1,29 @@
+"""/api/: each app's endpoints, the OpenAPI schema and its docs page."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import IsAdminUser
+from rest_framework.routers import DefaultRouter
+
+from accounts.api import AccountViewSet
+from messaging.api import ConversationViewSet, MessageViewSet
+from rules.api import ResponseRuleViewSet
+
+router = DefaultRouter()
+router.register("accounts", AccountViewSet)
+router.register("conversations", ConversationViewSet)
+router.register("messages", MessageViewSet)
+router.register("rules", ResponseRuleViewSet)
+
+# The schema describes the API, not its data: any staff member may read it.
+staff_only = {"permission_classes": [IsAdminUser]}
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(**staff_only), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", **staff_only),
+        name="api-docs",
+    ),
+    path("", include(router.urls)),
+]

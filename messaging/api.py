@@ -1,0 +1,128 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from instabot.rest import id_param, require_permission
+from messaging import services
+from messaging.models import Conversation, Message
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    sent_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation",
+            "direction",
+            "author",
+            "mid",
+            "text",
+            "attachments",
+            "details",
+            "timestamp",
+            "is_deleted",
+            "edit_count",
+            "reaction",
+            "read_at",
+            "status",
+            "attempts",
+            "last_error",
+            "part",
+            "rule",
+            "is_fallback",
+            "sent_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "account",
+            "instagram_account_id",
+            "customer_id",
+            "customer_username",
+            "status",
+            "last_message_at",
+            "bot_paused_until",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class ReplySerializer(serializers.Serializer):
+    text = serializers.CharField(trim_whitespace=True, max_length=20_000)
+
+
+FILTERS = [
+    OpenApiParameter("account", int, description="A stored account's id"),
+    OpenApiParameter("status", str),
+]
+
+
+@extend_schema(parameters=FILTERS)
+class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
+    """Conversations, newest activity first. Filter with ?account=<id> and ?status=."""
+
+    queryset = Conversation.objects.select_related("account")
+    serializer_class = ConversationSerializer
+
+    def get_queryset(self):
+        conversations = super().get_queryset()
+        if (account := id_param(self.request, "account")) is not None:
+            conversations = conversations.filter(account_id=account)
+        if status_filter := self.request.query_params.get("status"):
+            conversations = conversations.filter(status=status_filter)
+        return conversations
+
+    @extend_schema(parameters=[], responses=MessageSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def messages(self, request, pk=None):
+        """The thread, oldest first."""
+        require_permission(request, "messaging.view_message")
+        conversation = self.get_object()
+        thread = conversation.messages.select_related("sent_by").order_by("created_at", "id")
+        page = self.paginate_queryset(thread)
+        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+
+    @extend_schema(parameters=[], request=ReplySerializer, responses=MessageSerializer(many=True))
+    @action(detail=True, methods=["post"])
+    def reply(self, request, pk=None):
+        """Send a reply as staff, through the same queue as the bot (which then steps back)."""
+        # Answering changes the conversation: viewing it is not enough.
+        require_permission(request, "messaging.change_conversation")
+        conversation = self.get_object()
+        form = ReplySerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        parts = services.send_staff_reply(conversation, form.validated_data["text"], request.user)
+        data = MessageSerializer(parts, many=True).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("conversation", int),
+        OpenApiParameter("direction", str),
+        OpenApiParameter("status", str),
+    ]
+)
+class MessageViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every message, newest first. Filter with ?conversation=, ?direction=, ?status=."""
+
+    queryset = Message.objects.select_related("sent_by").order_by("-created_at", "-id")
+    serializer_class = MessageSerializer
+
+    def get_queryset(self):
+        messages = super().get_queryset()
+        if (conversation := id_param(self.request, "conversation")) is not None:
+            messages = messages.filter(conversation_id=conversation)
+        for name in ("direction", "status"):
+            if value := self.request.query_params.get(name):
+                messages = messages.filter(**{name: value})
+        return messages

@@ -1,0 +1,114 @@
+"""/api/conversations/ and /api/messages/: read threads per account, reply as staff."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from rest_framework.test import APIClient
+
+from accounts.models import InstagramBusinessAccount
+from messaging.models import Conversation, Message
+from messaging.tests.conftest import ACCOUNT_ID, load_payload, send_tasks, with_mid
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(admin_user):
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.fixture
+def shop(deliver):
+    shop = InstagramBusinessAccount(instagram_id=ACCOUNT_ID, name="Shop")
+    shop.set_access_token("EAAG-shop")
+    shop.save()
+    deliver(load_payload("messages__emoji"))
+    return shop
+
+
+def test_conversations_are_listed_and_filtered_by_account_and_status(api, shop):
+    listed = api.get("/api/conversations/", {"account": shop.pk}).json()
+    assert listed["count"] == 1
+    assert listed["results"][0]["account"] == shop.pk
+    assert api.get("/api/conversations/", {"account": shop.pk + 1}).json()["count"] == 0
+    assert api.get("/api/conversations/", {"status": "archived"}).json()["count"] == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/conversations/?account=abc", "/api/messages/?conversation=x"]
+)
+def test_malformed_filters_are_a_400_not_a_500(api, shop, url):
+    response = api.get(url)
+    assert response.status_code == 400
+    assert "Expected an id" in response.content.decode()
+
+
+def test_a_thread_is_read_oldest_first_with_unicode_intact(api, shop):
+    conversation = Conversation.objects.get()
+    thread = api.get(f"/api/conversations/{conversation.pk}/messages/").json()["results"]
+    assert [m["author"] for m in thread] == ["customer", "bot"]
+    assert thread[0]["text"] == "Ça marche 👍🏽 — 日本語もOK 🇯🇵"
+
+
+def test_messages_are_filtered(api, shop):
+    conversation = Conversation.objects.get()
+    outgoing = api.get(
+        "/api/messages/", {"conversation": conversation.pk, "direction": "out"}
+    ).json()
+    assert [m["author"] for m in outgoing["results"]] == ["bot"]
+    assert api.get("/api/messages/", {"status": "sent"}).json()["count"] == 0
+
+
+def test_staff_reply_is_queued_through_the_same_queue(api, shop, admin_user):
+    conversation = Conversation.objects.get()
+    response = api.post(
+        f"/api/conversations/{conversation.pk}/reply/", {"text": "Hi! 👋"}, format="json"
+    )
+    assert response.status_code == 201
+    [part] = response.json()
+    assert (part["author"], part["status"], part["sent_by"]) == ("staff", "queued", "admin")
+    assert send_tasks().filter(args_kwargs__args=[part["id"]]).exists()
+    conversation.refresh_from_db()
+    assert conversation.bot_is_paused()
+
+
+@pytest.mark.parametrize("body", [{}, {"text": ""}, {"text": "   "}])
+def test_an_empty_reply_is_a_400(api, shop, body):
+    conversation = Conversation.objects.get()
+    response = api.post(f"/api/conversations/{conversation.pk}/reply/", body, format="json")
+    assert response.status_code == 400
+    assert "text" in response.json()
+    assert not Message.objects.filter(author="staff").exists()
+
+
+def test_a_user_who_may_only_view_cannot_reply(shop, deliver):
+    viewer = User.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
+    viewer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_conversation", "view_message"])
+    )
+    client = APIClient()
+    client.force_authenticate(viewer)
+    conversation = Conversation.objects.get()
+    assert client.get(f"/api/conversations/{conversation.pk}/messages/").status_code == 200
+    response = client.post(
+        f"/api/conversations/{conversation.pk}/reply/", {"text": "hi"}, format="json"
+    )
+    assert response.status_code == 403
+    assert not Message.objects.filter(author="staff").exists()
+
+
+def test_conversations_cannot_be_written_directly(api, shop):
+    conversation = Conversation.objects.get()
+    assert api.delete(f"/api/conversations/{conversation.pk}/").status_code == 405
+    assert api.post("/api/messages/", {"text": "x"}, format="json").status_code == 405
+
+
+def test_threads_are_paginated(api, shop, deliver, settings):
+    settings.FALLBACK_COOLDOWN_HOURS = 0
+    for n in range(60):
+        deliver(with_mid(load_payload("messages__text"), f"bulk-{n}"))
+    conversation = Conversation.objects.get()
+    page = api.get(f"/api/conversations/{conversation.pk}/messages/").json()
+    assert len(page["results"]) == 50
+    assert page["next"]

@@ -1,0 +1,50 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers, viewsets
+
+from instabot.rest import id_param
+from rules.models import ResponseRule
+
+
+class ResponseRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ResponseRule
+        fields = [
+            "id",
+            "keywords",
+            "response_text",
+            "match_type",
+            "priority",
+            "is_active",
+            "account",
+            "created_at",
+            "updated_at",
+        ]
+
+    def validate(self, data):
+        # The model's own rules (a keyword, a reply), with field errors as the admin shows them.
+        rule = ResponseRule(**{**self._current_values(), **data})
+        try:
+            rule.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return data
+
+    def _current_values(self):
+        if self.instance is None:
+            return {}
+        return {"keywords": self.instance.keywords, "response_text": self.instance.response_text}
+
+
+class ResponseRuleViewSet(viewsets.ModelViewSet):
+    """Reply rules. Filter with ?account=<id> (rules of that account) or ?account=none."""
+
+    queryset = ResponseRule.objects.select_related("account")
+    serializer_class = ResponseRuleSerializer
+
+    def get_queryset(self):
+        rules = super().get_queryset()
+        if self.request.query_params.get("account") == "none":
+            return rules.filter(account__isnull=True)
+        if (account := id_param(self.request, "account")) is not None:
+            return rules.filter(account_id=account)
+        return rules
