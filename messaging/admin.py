@@ -51,20 +51,14 @@ class ReplyForm(forms.Form):
 class ConversationAdmin(admin.ModelAdmin):
     """The staff inbox: every conversation, its thread, and a reply box."""
 
-    list_display = [
-        "customer",
-        "instagram_account_id",
-        "status",
-        "last_message_at",
-        "preview",
-        "bot",
-    ]
-    list_filter = ["instagram_account_id", "status"]
+    list_display = ["customer", "account_name", "status", "last_message_at", "preview", "bot"]
+    list_filter = ["account", "status"]
     search_fields = ["customer_username", "customer_id", "messages__text"]
     actions = ["archive", "unarchive", "pause_bot", "resume_bot"]
     fields = [
         "customer_username",
         "customer_id",
+        "account",
         "instagram_account_id",
         "status",
         "last_message_at",
@@ -77,11 +71,17 @@ class ConversationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # conversations begin on Instagram
 
+    @admin.display(description="account", ordering="account__name")
+    def account_name(self, conversation):
+        # Conversations of accounts served by the environment's settings have only the id.
+        return conversation.account or conversation.instagram_account_id
+
     def get_queryset(self, request):
         newest = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
         return (
             super()
             .get_queryset(request)
+            .select_related("account")
             .annotate(
                 last_text=Subquery(newest.values("text")[:1]),
                 last_attachments=Subquery(newest.values("attachments")[:1]),

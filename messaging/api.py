@@ -107,19 +107,22 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
 
 @extend_schema(
     parameters=[
+        OpenApiParameter("account", int, description="A stored account's id"),
         OpenApiParameter("conversation", int),
         OpenApiParameter("direction", str),
         OpenApiParameter("status", str),
     ]
 )
 class MessageViewSet(viewsets.ReadOnlyModelViewSet):
-    """Every message, newest first. Filter with ?conversation=, ?direction=, ?status=."""
+    """Every message, newest first. Filter with ?account=, ?conversation=, ?direction=, ?status=."""
 
     queryset = Message.objects.select_related("sent_by").order_by("-created_at", "-id")
     serializer_class = MessageSerializer
 
     def get_queryset(self):
         messages = super().get_queryset()
+        if (account := id_param(self.request, "account")) is not None:
+            messages = messages.filter(conversation__account_id=account)
         if (conversation := id_param(self.request, "conversation")) is not None:
             messages = messages.filter(conversation_id=conversation)
         for name in ("direction", "status"):

@@ -53,6 +53,8 @@ def test_a_thread_is_read_oldest_first_with_unicode_intact(api, shop):
 
 def test_messages_are_filtered(api, shop):
     conversation = Conversation.objects.get()
+    assert api.get("/api/messages/", {"account": shop.pk}).json()["count"] == 2
+    assert api.get("/api/messages/", {"account": shop.pk + 1}).json()["count"] == 0
     outgoing = api.get(
         "/api/messages/", {"conversation": conversation.pk, "direction": "out"}
     ).json()

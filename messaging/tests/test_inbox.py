@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from accounts.models import InstagramBusinessAccount
 from messaging.models import Conversation, Message
 from messaging.tests.conftest import answer_send, load_payload, send_tasks, with_mid
 
@@ -61,8 +62,15 @@ def test_list_filters_by_status_and_account(admin_client, conversation):
     conversation.set_status(Conversation.Status.ARCHIVED)
     assert "@jacket.fan" not in admin_client.get(LIST, {"status__exact": "active"}).content.decode()
     assert "@jacket.fan" in admin_client.get(LIST, {"status__exact": "archived"}).content.decode()
-    page = admin_client.get(LIST, {"instagram_account_id": conversation.instagram_account_id})
-    assert "@jacket.fan" in page.content.decode()
+    shop = InstagramBusinessAccount.objects.create(instagram_id="999", name="Other shop")
+    assert (
+        "@jacket.fan"
+        not in admin_client.get(LIST, {"account__id__exact": shop.pk}).content.decode()
+    )
+    Conversation.objects.update(account=shop)
+    page = admin_client.get(LIST, {"account__id__exact": shop.pk}).content.decode()
+    assert "@jacket.fan" in page
+    assert "Other shop" in page
 
 
 def test_list_actions_archive_unarchive_pause_resume(admin_client, conversation):
