@@ -1,8 +1,9 @@
 """
 A small stand-in for Meta's Send API, served on 127.0.0.1.
 
-It answers `POST /<version>/me/messages` the way Meta does (`recipient_id`, `message_id`) and
-`GET /<version>/<IGSID>` with a made-up profile, can
+It answers `POST /<version>/me/messages` the way Meta does (`recipient_id`, `message_id`),
+`GET /<version>/<IGSID>` with a made-up profile, `GET /<version>/me` and Instagram Login's
+`GET /refresh_access_token` with made-up answers, can
 be told to fail the next calls in the ways Meta fails, records every call, and can post the
 echo Meta sends after each message back to our webhook. The demo and the end-to-end tests point
 GRAPH_API_BASE_URL at it; nothing in production code knows it exists.
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 SEND_PATH = re.compile(r"^/v[\d.]+/me/messages$")
 PROFILE_PATH = re.compile(r"^/v[\d.]+/(?P<user_id>\d+)$")
+ME_PATH = re.compile(r"^/v[\d.]+/me$")
 
 # Meta's answers for the failures the service must tell apart: (HTTP status, error object).
 FAILURES = {
@@ -166,7 +168,26 @@ def _handler_for(fake: FakeGraphAPI):
             if self.path == "/_fake/calls":
                 with fake._lock:
                     return self._json(200, list(fake.calls))
-            if profile := PROFILE_PATH.match(self.path.split("?")[0]):
+            path = self.path.split("?")[0]
+            if ME_PATH.match(path):
+                return self._json(
+                    200,
+                    {
+                        "id": fake.account_id or "17841400000000001",
+                        "name": "Fake business",
+                        "username": "fake.business",
+                    },
+                )
+            if path == "/refresh_access_token":
+                return self._json(
+                    200,
+                    {
+                        "access_token": "IGQVJfake" + uuid.uuid4().hex,
+                        "token_type": "bearer",
+                        "expires_in": 5184000,
+                    },
+                )
+            if profile := PROFILE_PATH.match(path):
                 user_id = profile["user_id"]
                 return self._json(
                     200,

@@ -2,6 +2,7 @@
 fake Graph API -> echo back to the webhook."""
 
 import time
+from datetime import timedelta
 
 import pytest
 import requests
@@ -98,3 +99,19 @@ def test_simulate_dm_reports_an_unreachable_server():
         call_command(
             "simulate_dm", sender="1", text="hi", url="http://127.0.0.1:9/webhooks/instagram"
         )
+
+
+def test_the_fake_graph_api_answers_token_checks_and_refreshes(fake_graph, settings):
+    from accounts.models import InstagramBusinessAccount
+    from accounts.services import check_token, refresh_expiring_tokens
+
+    settings.INSTAGRAM_GRAPH_API_BASE_URL = fake_graph.base_url
+    account = InstagramBusinessAccount(
+        instagram_id="17841400000000001", name="Shop", api="instagram_login"
+    )
+    account.set_access_token("IGQVJ-demo")
+    account.save()
+    assert check_token(account).startswith("ok: fake.business")
+    two_days_ago = account.access_token_set_at - timedelta(days=2)
+    InstagramBusinessAccount.objects.update(access_token_set_at=two_days_ago)
+    assert refresh_expiring_tokens() == 1
