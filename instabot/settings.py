@@ -231,5 +231,8 @@ LOGGING = {
     "loggers": {
         # Every request line from runserver is noise next to our own log lines.
         "django.server": {"level": "WARNING"},
+        # At DEBUG, urllib3 logs every URL it requests, and Instagram's token refresh carries
+        # the token in its URL (as Meta documents it): never let those lines out.
+        "urllib3": {"level": "WARNING"},
     },
 }

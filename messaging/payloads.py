@@ -12,6 +12,9 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+# Meta's message ids are opaque strings, about 100 characters; the column holds 255.
+MID_LENGTH = 255
+
 
 class PayloadError(ValueError):
     """The body is not a webhook delivery we can read at all."""
@@ -193,13 +196,15 @@ def _parse_event(item, account_id: str, standby: bool) -> Event:
     if "message" in item:
         message = _obj(item, "message")
         if message.get("is_deleted"):
-            return MessageDeleted(**common, mid=_str(message, "mid", required=True))
+            return MessageDeleted(
+                **common, mid=_str(message, "mid", required=True, max_length=MID_LENGTH)
+            )
         return _parse_message(message, common)
     if "message_edit" in item:
         edit = _obj(item, "message_edit")
         return MessageEdit(
             **common,
-            mid=_str(edit, "mid", required=True),
+            mid=_str(edit, "mid", required=True, max_length=MID_LENGTH),
             text=_str(edit, "text"),
             num_edit=_int(edit, "num_edit"),
         )
@@ -207,18 +212,20 @@ def _parse_event(item, account_id: str, standby: bool) -> Event:
         reaction = _obj(item, "reaction")
         return Reaction(
             **common,
-            mid=_str(reaction, "mid", required=True),
+            mid=_str(reaction, "mid", required=True, max_length=MID_LENGTH),
             action=_str(reaction, "action", required=True),
-            reaction=_str(reaction, "reaction"),
-            emoji=_str(reaction, "emoji"),
+            reaction=_str(reaction, "reaction", max_length=32),
+            emoji=_str(reaction, "emoji", max_length=32),
         )
     if "read" in item:
-        return Read(**common, mid=_str(_obj(item, "read"), "mid", required=True))
+        return Read(
+            **common, mid=_str(_obj(item, "read"), "mid", required=True, max_length=MID_LENGTH)
+        )
     if "postback" in item:
         postback = _obj(item, "postback")
         return Postback(
             **common,
-            mid=_str(postback, "mid", required=True),
+            mid=_str(postback, "mid", required=True, max_length=MID_LENGTH),
             title=_str(postback, "title"),
             payload=_str(postback, "payload"),
         )
@@ -245,7 +252,7 @@ def _parse_message(message: dict, common: dict) -> MessageEvent:
 
     return MessageEvent(
         **common,
-        mid=_str(message, "mid", required=True),
+        mid=_str(message, "mid", required=True, max_length=MID_LENGTH),
         text=_str(message, "text"),
         attachments=tuple(_attachment(item) for item in attachments),
         is_echo=message.get("is_echo") is True,
@@ -280,7 +287,7 @@ def _obj(data: dict, key: str) -> dict:
     return value
 
 
-def _str(data: dict, key: str, *, required: bool = False) -> str:
+def _str(data: dict, key: str, *, required: bool = False, max_length: int | None = None) -> str:
     value = data.get(key)
     if value is None:
         if required:
@@ -290,6 +297,11 @@ def _str(data: dict, key: str, *, required: bool = False) -> str:
         raise EventError(f'"{key}" is not a string')
     if required and not value:
         raise EventError(f'"{key}" is empty')
+    if "\x00" in value:
+        # No text Meta sends holds one, and PostgreSQL cannot store it.
+        raise EventError(f'"{key}" contains a NUL character')
+    if max_length is not None and len(value) > max_length:
+        raise EventError(f'"{key}" is longer than {max_length} characters')
     return value
 
 
@@ -305,7 +317,7 @@ def _id(value, where: str) -> str:
     # Meta sends ids as strings; numbers are accepted because JSON tools love to convert them.
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value or len(value) > 64:
+    if not isinstance(value, str) or not value or len(value) > 64 or "\x00" in value:
         raise EventError(f"{where} is missing or not an id")
     return value
 

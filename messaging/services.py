@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    transaction,
+)
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
@@ -115,6 +121,9 @@ def handle_delivery(
     except STORAGE_ERRORS as exc:
         logger.error("Delivery %s: could not record its outcome: %s", delivery.pk, exc)
         outcome.stored = False
+    except DatabaseError:
+        # The events are stored; only the note about them was refused (odd text in it, say).
+        logger.exception("Delivery %s: could not record its outcome", delivery.pk)
     return outcome
 
 

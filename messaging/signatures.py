@@ -27,6 +27,9 @@ def verify(body: bytes, header: str | None, app_secret: str) -> None:
         raise InvalidSignature("no app secret is configured, so no signature can be checked")
     if not header:
         raise InvalidSignature(f"the {SIGNATURE_HEADER} header is missing")
+    if "," in header:
+        # Repeated headers reach us joined by commas: refuse to pick one.
+        raise InvalidSignature(f"the {SIGNATURE_HEADER} header was sent more than once")
     scheme, _, provided = header.strip().partition("=")
     if scheme.lower() != "sha256" or not provided:
         raise InvalidSignature(f"the {SIGNATURE_HEADER} header is not of the form sha256=<hex>")
@@ -34,3 +37,14 @@ def verify(body: bytes, header: str | None, app_secret: str) -> None:
     # Hex is case-insensitive; compare_digest keeps the comparison constant-time.
     if not hmac.compare_digest(expected.encode(), provided.lower().encode()):
         raise InvalidSignature("the signature does not match the body")
+
+
+def secret_that_signed(body: bytes, header: str | None, candidates) -> str | None:
+    """Which of `candidates` signed `body` (to re-process a stored delivery), or None."""
+    for secret in candidates:
+        try:
+            verify(body, header, secret)
+        except InvalidSignature:
+            continue
+        return secret
+    return None

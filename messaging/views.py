@@ -6,6 +6,7 @@ Meta waits 20 s and retries anything but a 200 for up to 36 hours, so the status
 import hmac
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -50,7 +51,19 @@ def _verify_subscription(request: HttpRequest, expected: str) -> HttpResponse:
 
 
 def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
-    body = request.body
+    if request.content_type != "application/json":
+        # 415: Meta posts JSON, always; nothing else is read, let alone stored.
+        logger.warning("Webhook delivery refused: content type %r", request.content_type)
+        return HttpResponse("Expected application/json", status=415, content_type="text/plain")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        # 413: larger than DATA_UPLOAD_MAX_MEMORY_SIZE; Meta's batches are far smaller.
+        logger.warning(
+            "Webhook delivery refused: %s bytes is over the limit",
+            request.META.get("CONTENT_LENGTH", "?"),
+        )
+        return HttpResponse("Body too large", status=413, content_type="text/plain")
     try:
         signatures.verify(body, request.headers.get(signatures.SIGNATURE_HEADER), app_secret)
     except signatures.InvalidSignature as exc:

@@ -56,12 +56,12 @@ def encode(payload: dict) -> bytes:
 def deliver(client):
     """POST a payload (dict or raw bytes) to the webhook, signed with the app secret."""
 
-    def deliver(payload, *, secret=None, headers=None):
+    def deliver(payload, *, secret=None, headers=None, path=WEBHOOK_URL):
         body = payload if isinstance(payload, bytes) else encode(payload)
         all_headers = signed_headers(body, secret or settings.FACEBOOK_APP_SECRET)
         all_headers.update(headers or {})
         return client.post(
-            WEBHOOK_URL,
+            path,
             data=body,
             content_type=all_headers.pop("Content-Type"),
             headers=all_headers,

@@ -242,6 +242,24 @@ def test_unreadable_envelopes_raise_payload_error(body):
             },
             '"type" is missing',
         ),
+        (
+            {
+                "sender": {"id": "2"},
+                "recipient": {"id": "1"},
+                "timestamp": 1,
+                "message": {"mid": "m" * 256, "text": "x"},
+            },
+            "longer than 255",
+        ),
+        (
+            {
+                "sender": {"id": "2"},
+                "recipient": {"id": "1"},
+                "timestamp": 1,
+                "message": {"mid": "m", "text": "nul\x00inside"},
+            },
+            "NUL character",
+        ),
     ],
 )
 def test_a_malformed_event_does_not_drop_its_neighbours(item, reason):

@@ -84,3 +84,12 @@ def test_webhook_needs_no_csrf_token_but_admin_login_does(settings):
     assert post(csrf_client, body, {"X-Hub-Signature-256": signature}).status_code == 200
     response = csrf_client.post("/admin/login/", {"username": "a", "password": "b"})
     assert response.status_code == 403
+
+
+def test_a_repeated_signature_header_is_refused(client, settings):
+    body = encode(load_payload("messages__text"))
+    good = signatures.sign(body, settings.FACEBOOK_APP_SECRET)
+    # WSGI servers join repeated headers with commas; one of the two may well be right.
+    response = post(client, body, {"X-Hub-Signature-256": f"{good},sha256=00ff"})
+    assert response.status_code == 401
+    assert WebhookDelivery.objects.count() == 0
