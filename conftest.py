@@ -2,10 +2,14 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def fresh_rules_matcher():
-    """The rules matcher is a per-process cache; a test's rules vanish with its transaction."""
+def fresh_process_caches():
+    """Per-process caches outlive a test's rolled-back data: the rules matcher, and the cache
+    that holds API throttle counts (user ids repeat from test to test)."""
+    from django.core.cache import cache
+
     from rules.matching import forget_matcher
 
     forget_matcher()
+    cache.clear()
     yield
     forget_matcher()

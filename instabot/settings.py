@@ -46,8 +46,19 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 # Meta only delivers webhooks over HTTPS; plain-HTTP local runs switch this off.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Load balancers check /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# Behind a proxy that terminates TLS (nginx, a load balancer), trust its X-Forwarded-Proto:
+# without it, SECURE_SSL_REDIRECT redirects forever.
+if env.bool("BEHIND_HTTPS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Browsers must use HTTPS for this long (one year in production). Preloading is a commitment
+# for the whole domain: off unless you mean it.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 
 # Keys for the credentials stored encrypted in the database: comma-separated Fernet keys,
 # newest first. Needed as soon as a business account with credentials is stored.
@@ -83,6 +94,9 @@ SEND_RETRY_BASE_DELAY = env.float("SEND_RETRY_BASE_DELAY", default=2.0)
 SEND_RETRY_MAX_DELAY = env.float("SEND_RETRY_MAX_DELAY", default=1800.0)
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=12)
 
+# /healthz answers 503 when a due reply has waited longer than this many seconds.
+HEALTH_MAX_REPLY_WAIT = env.float("HEALTH_MAX_REPLY_WAIT", default=300.0)
+
 # Meta's Send API allows about 100 text messages a second per Instagram account; each stored
 # account can set its own lower rate. After a rate-limit answer the account pauses this long.
 SEND_RATE_PER_SECOND = env.float("SEND_RATE_PER_SECOND", default=100.0)
@@ -113,17 +127,33 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns locked-out logins into a clear refusal.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses logins for a username+address locked out after repeated failures.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Admin brute force: AXES_FAILURE_LIMIT failed logins for one username from one address lock
+# that pair out for AXES_COOLOFF_HOURS.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "instabot.urls"
 WSGI_APPLICATION = "instabot.wsgi.application"
@@ -189,6 +219,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Per staff user, counted per web process (anonymous callers are refused before any
+    # throttle counts: every endpoint needs a staff user).
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_USER", default="600/minute")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "instabot API",
@@ -216,6 +250,11 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Served by the web process itself (whitenoise), compressed; `collectstatic` fills it.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

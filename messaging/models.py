@@ -328,3 +328,17 @@ class SendThrottle(models.Model):
 
     def __str__(self):
         return f"Throttle for {self.instagram_account_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A running worker's sign of life, written by its upkeep thread (for /healthz)."""
+
+    worker = models.CharField(max_length=200, unique=True)  # host:pid
+    last_seen = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.worker} at {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def beat(cls, worker: str) -> None:
+        cls.objects.update_or_create(worker=worker, defaults={"last_seen": timezone.now()})

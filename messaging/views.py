@@ -1,4 +1,4 @@
-"""Instagram's webhook: verify, store raw, parse, hand over to services, answer fast.
+"""Instagram's webhook (verify, store raw, parse, hand over to services, answer fast) and /healthz.
 
 Meta waits 20 s and retries anything but a 200 for up to 36 hours, so the status codes matter.
 """
@@ -6,16 +6,19 @@ Meta waits 20 s and retries anything but a 200 for up to 36 hours, so the status
 import hmac
 import logging
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, Max, Min
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import InstagramBusinessAccount
 from accounts.services import app_secret_for, verify_token_for
 from messaging import services, signatures
-from messaging.models import WebhookDelivery
+from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.payloads import PayloadError, parse_delivery
 
 logger = logging.getLogger(__name__)
@@ -100,3 +103,45 @@ def _mark_rejected(delivery: WebhookDelivery, reason: str) -> None:
         delivery.finish(WebhookDelivery.State.REJECTED, reason)
     except DatabaseError:
         logger.exception("Could not mark delivery %s rejected", delivery.pk)
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For load balancers and monitoring: 200 when all is well, else 503 with the reasons."""
+    now = timezone.now()
+    try:
+        due = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
+        queue = due.aggregate(backlog=Count("id"), oldest=Min("next_attempt_at"))
+        last_heartbeat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
+    except DatabaseError as exc:
+        logger.error("Health check: the database is unreachable: %s", exc)
+        return JsonResponse(
+            {"status": "unhealthy", "problems": [f"database unreachable ({type(exc).__name__})"]},
+            status=503,
+        )
+    oldest_wait = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
+    heartbeat_age = (now - last_heartbeat).total_seconds() if last_heartbeat else None
+    problems = []
+    if oldest_wait > settings.HEALTH_MAX_REPLY_WAIT:
+        problems.append(f"the oldest due reply has waited {oldest_wait:.0f} s")
+    if heartbeat_age is None:
+        problems.append("no worker has ever reported")
+    elif heartbeat_age > _heartbeat_timeout():
+        problems.append(f"no worker heartbeat for {heartbeat_age:.0f} s")
+    return JsonResponse(
+        {
+            "status": "unhealthy" if problems else "ok",
+            "problems": problems,
+            "queue": {"backlog": queue["backlog"], "oldest_wait_seconds": round(oldest_wait, 1)},
+            "worker": {"last_heartbeat_seconds_ago": _rounded(heartbeat_age)},
+        },
+        status=503 if problems else 200,
+    )
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def _heartbeat_timeout() -> float:
+    # Workers beat once per sweep: three missed sweeps (at least a minute) mean none is alive.
+    return max(3 * settings.REPLY_SWEEP_INTERVAL, 60.0)

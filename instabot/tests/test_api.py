@@ -56,7 +56,7 @@ def test_token_authentication():
 def test_session_authentication_needs_csrf_for_writes():
     staff = user("view_responserule", "add_responserule")
     client = APIClient(enforce_csrf_checks=True)
-    client.login(username=staff.username, password="pw-123-abc")
+    client.force_login(staff)
     assert client.get("/api/rules/").status_code == 200
     response = client.post("/api/rules/", {"keywords": "a", "response_text": "b"}, format="json")
     assert response.status_code == 403

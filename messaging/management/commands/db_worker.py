@@ -3,11 +3,13 @@
 This command shadows django_tasks_db's own (messaging comes first in INSTALLED_APPS) and
 takes all of its options. A worker that is killed leaves its task "running" forever and its
 reply "sending"; the sweep is what puts such replies back to work (services.sweep_stalled_replies).
-The same thread refreshes Instagram Login tokens before they expire, hourly.
+The same thread records the worker's heartbeat (for /healthz) and refreshes Instagram Login
+tokens before they expire, hourly.
 """
 
 import logging
 import os
+import socket
 import threading
 import time
 
@@ -17,6 +19,7 @@ from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
 from accounts.services import refresh_expiring_tokens
+from messaging.models import WorkerHeartbeat
 from messaging.services import sweep_stalled_replies
 
 logger = logging.getLogger(__name__)
@@ -40,7 +43,9 @@ class Command(db_worker.Command):
 
 def _sweep_forever() -> None:
     last_token_refresh = float("-inf")
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     while True:
+        _beat(worker)
         _sweep_once()
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
             _refresh_tokens()
@@ -57,6 +62,13 @@ def _sweep_once() -> None:
     except Exception:
         # A failed sweep (the database restarting, say) is tried again at the next interval.
         logger.exception("Sweeping stalled replies failed")
+
+
+def _beat(worker: str) -> None:
+    try:
+        WorkerHeartbeat.beat(worker)
+    except Exception:
+        logger.exception("Recording the worker's heartbeat failed")
 
 
 def _refresh_tokens() -> None:

@@ -1,0 +1,79 @@
+"""/healthz: the database, the reply queue and the workers, in one answer for monitoring."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+from django.utils import timezone
+
+from messaging.models import Message, WorkerHeartbeat
+from messaging.tests.conftest import load_payload
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthy_with_a_live_worker_and_no_waiting_replies(client):
+    WorkerHeartbeat.beat("host:1")
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["queue"] == {"backlog": 0, "oldest_wait_seconds": 0.0}
+    assert body["worker"]["last_heartbeat_seconds_ago"] < 5
+
+
+def test_a_fresh_backlog_is_reported_but_healthy(client, deliver):
+    WorkerHeartbeat.beat("host:1")
+    deliver(load_payload("messages__text"))
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["queue"]["backlog"] == 1
+
+
+def test_a_reply_waiting_too_long_is_unhealthy(client, deliver, settings):
+    WorkerHeartbeat.beat("host:1")
+    deliver(load_payload("messages__text"))
+    Message.objects.filter(author="bot").update(
+        next_attempt_at=timezone.now() - timedelta(minutes=10)
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert "the oldest due reply has waited 600 s" in response.json()["problems"][0]
+
+
+def test_no_worker_or_a_silent_one_is_unhealthy(client):
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["problems"] == ["no worker has ever reported"]
+    WorkerHeartbeat.objects.create(
+        worker="host:1", last_seen=timezone.now() - timedelta(minutes=10)
+    )
+    assert "no worker heartbeat for 600 s" in client.get("/healthz").json()["problems"][0]
+
+
+def test_an_unreachable_database_is_unhealthy(client):
+    with mock.patch(
+        "messaging.views.Message.objects.filter", side_effect=OperationalError("connection refused")
+    ):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["problems"] == ["database unreachable (OperationalError)"]
+
+
+def test_the_worker_beats_while_it_runs(monkeypatch):
+    from messaging.management.commands import db_worker
+
+    monkeypatch.setattr(db_worker.time, "sleep", mock.Mock(side_effect=SystemExit))
+    # The loop closes its thread's connection after each pass; here that is the test's own.
+    monkeypatch.setattr(db_worker, "connection", mock.Mock())
+    with pytest.raises(SystemExit):
+        db_worker._sweep_forever()  # one pass of the upkeep thread
+    assert WorkerHeartbeat.objects.count() == 1
+
+
+def test_healthz_is_served_over_plain_http_even_with_the_https_redirect(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    WorkerHeartbeat.beat("host:1")
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/admin/").status_code == 301
