@@ -10,6 +10,7 @@ import pytest
 import responses
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connection
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
@@ -126,3 +127,13 @@ def run_worker():
                 signal.signal(sig, handler)
 
     return run_worker
+
+
+def database_url() -> str:
+    """This test run's database, for another process."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    scheme = {"mysql": "mysql", "postgresql": "postgres"}[connection.vendor]
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"{scheme}://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

@@ -1,0 +1,110 @@
+"""A worker killed (SIGKILL) mid-send: after a restart every reply goes out, and none twice where
+we can know. Real processes: `manage.py db_worker` on this test database, our fake Graph API."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from messaging.fake_graph import FakeGraphAPI
+from messaging.models import Message
+from messaging.tests.conftest import database_url, load_payload, with_mid
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def start_worker(graph_url: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "GRAPH_API_BASE_URL": graph_url,
+        "GRAPH_API_TIMEOUT": "60",  # the hanging send outlives the worker
+        "REPLY_STALLED_AFTER": "2",
+        "REPLY_SWEEP_INTERVAL": "0.5",
+        "ENV_FILE": os.devnull,
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--no-reload",
+            "--interval",
+            "0.1",
+            "--no-startup-delay",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(condition, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def fake_graph():
+    fake = FakeGraphAPI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def workers():
+    started = []
+    yield started
+    for worker in started:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait(timeout=10)
+
+
+def kill_mid_send(fake_graph, workers, deliver):
+    """Deliver a DM; a worker takes its reply to the Graph API, which hangs; SIGKILL it."""
+    fake_graph.fail_next("timeout", seconds=30)
+    deliver(load_payload("messages__text"))
+    workers.append(start_worker(fake_graph.base_url))
+    assert wait_for(lambda: len(fake_graph.calls) == 1), "the worker never called the Graph API"
+    workers[0].send_signal(signal.SIGKILL)
+    workers[0].wait(timeout=10)
+    reply = Message.objects.get(author="bot")
+    assert reply.status == "sending"  # left in flight by the dead worker
+    return reply
+
+
+def test_a_reply_left_in_flight_by_a_killed_worker_is_sent_after_a_restart(
+    fake_graph, workers, deliver
+):
+    reply = kill_mid_send(fake_graph, workers, deliver)
+
+    workers.append(start_worker(fake_graph.base_url))
+    assert wait_for(lambda: Message.objects.get(pk=reply.pk).status == "sent")
+    # The one window Meta offers no idempotency for: the first call may have arrived. With no
+    # echo to tell us, we send again (README, "The one duplicate window").
+    assert [call["outcome"] for call in fake_graph.calls] == ["timeout", "sent"]
+
+
+def test_no_second_send_when_the_echo_proved_the_first_arrived(fake_graph, workers, deliver):
+    reply = kill_mid_send(fake_graph, workers, deliver)
+    # Meta's echo of the message the dead worker sent arrives meanwhile.
+    echo = with_mid(load_payload("messages__echo"), "aWdfZAG1delivered", reply.text)
+    deliver(echo)
+
+    workers.append(start_worker(fake_graph.base_url))
+    assert wait_for(lambda: Message.objects.get(pk=reply.pk).status == "sent")
+    assert Message.objects.get(pk=reply.pk).mid == "aWdfZAG1delivered"
+    time.sleep(1)  # a second worker loop would show up as a second call
+    assert [call["outcome"] for call in fake_graph.calls] == ["timeout"]
