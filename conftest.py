@@ -13,3 +13,13 @@ def fresh_process_caches():
     cache.clear()
     yield
     forget_matcher()
+
+
+@pytest.fixture
+def api(admin_user):
+    """The REST API, as a superuser."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client

@@ -2,32 +2,27 @@ from django import forms
 from django.contrib import admin
 
 from accounts import services
-from accounts.models import InstagramBusinessAccount
+from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
 
-SECRETS = ["access_token", "app_secret", "verify_token"]
+OTHER_APP_HELP = "Only for an account of another Meta app. Leave empty to keep the current one."
+
+
+def write_only_field(help_text: str) -> forms.CharField:
+    """A password box: typed in, never rendered back."""
+    return forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=help_text,
+    )
 
 
 class AccountForm(forms.ModelForm):
     """Credentials are write-only: never shown again, left as they are when the box is empty."""
 
-    access_token = forms.CharField(
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Leave empty to keep the current token.",
-    )
-    app_secret = forms.CharField(
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Only for an account of another Meta app. Leave empty to keep the current one.",
-    )
-    verify_token = forms.CharField(
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Only for an account of another Meta app. Leave empty to keep the current one.",
-    )
+    access_token = write_only_field("Leave empty to keep the current token.")
+    app_secret = write_only_field(OTHER_APP_HELP)
+    verify_token = write_only_field(OTHER_APP_HELP)
     clear_app_secret_and_verify_token = forms.BooleanField(
         required=False,
         help_text="Use the service's own FACEBOOK_APP_SECRET and INSTAGRAM_VERIFY_TOKEN again.",
@@ -58,7 +53,7 @@ class AccountForm(forms.ModelForm):
     def save(self, commit=True):
         account = super().save(commit=False)
         stored = InstagramBusinessAccount.objects.filter(pk=account.pk).first()
-        for name in SECRETS:
+        for name in CREDENTIAL_FIELDS:
             # An empty box keeps what is stored (super() copied the empty value over it).
             if not self.cleaned_data.get(name):
                 setattr(account, name, getattr(stored, name) if stored else "")
@@ -86,29 +81,12 @@ class InstagramBusinessAccountAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "api"]
     search_fields = ["name", "username", "instagram_id"]
     actions = ["check_tokens"]
-    readonly_fields = [
-        "access_token_hint",
-        "access_token_set_at",
-        "access_token_expires_at",
-        "token_invalid_since",
-        "token_checked_at",
-        "token_check_result",
-    ]
+    readonly_fields = ["access_token_hint", *TOKEN_STATE_FIELDS]
     fieldsets = [
         (None, {"fields": ["name", "username", "instagram_id", "page_id", "api", "is_active"]}),
         (
             "Access token",
-            {
-                "fields": [
-                    "access_token",
-                    "access_token_hint",
-                    "access_token_set_at",
-                    "access_token_expires_at",
-                    "token_invalid_since",
-                    "token_checked_at",
-                    "token_check_result",
-                ]
-            },
+            {"fields": ["access_token", "access_token_hint", *TOKEN_STATE_FIELDS]},
         ),
         (
             "Another Meta app",

@@ -3,10 +3,8 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.models import InstagramBusinessAccount
+from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
 from instabot.rest import require_permission
-
-CREDENTIALS = ["access_token", "app_secret", "verify_token"]
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -28,13 +26,9 @@ class AccountSerializer(serializers.ModelSerializer):
             "is_active",
             "fallback_reply",
             "max_sends_per_second",
-            *CREDENTIALS,
+            *CREDENTIAL_FIELDS,
             "access_token_hint",
-            "access_token_set_at",
-            "access_token_expires_at",
-            "token_invalid_since",
-            "token_checked_at",
-            "token_check_result",
+            *TOKEN_STATE_FIELDS,
             "created_at",
             "updated_at",
         ]

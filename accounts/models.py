@@ -6,6 +6,16 @@ from django.utils import timezone
 
 from accounts.encryption import EncryptedTextField
 
+# The encrypted credentials, and what the service records about the token (never edited by hand).
+CREDENTIAL_FIELDS = ("access_token", "app_secret", "verify_token")
+TOKEN_STATE_FIELDS = (
+    "access_token_set_at",
+    "access_token_expires_at",
+    "token_invalid_since",
+    "token_checked_at",
+    "token_check_result",
+)
+
 
 class InstagramBusinessAccount(models.Model):
     """An Instagram professional account this service answers for.

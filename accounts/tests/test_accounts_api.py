@@ -10,13 +10,6 @@ pytestmark = pytest.mark.django_db
 TOKEN = "EAAGm0PX4ZCpsBAKZAp1-secret-token-WXYZ"
 
 
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
-
-
 def create(client, **changes):
     """POST an account; a change of None leaves that field out."""
     data = {

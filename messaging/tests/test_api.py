@@ -12,13 +12,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
-
-
-@pytest.fixture
 def shop(deliver):
     shop = InstagramBusinessAccount(instagram_id=ACCOUNT_ID, name="Shop")
     shop.set_access_token("EAAG-shop")

@@ -1,20 +1,12 @@
 """/api/rules/: reply rules per account, validated like the admin validates them."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.models import InstagramBusinessAccount
 from rules.matching import choose_reply
 from rules.models import ResponseRule
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(admin_user):
-    client = APIClient()
-    client.force_authenticate(admin_user)
-    return client
 
 
 @pytest.fixture

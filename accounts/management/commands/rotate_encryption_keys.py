@@ -3,9 +3,7 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.models import InstagramBusinessAccount
-
-ENCRYPTED_FIELDS = ["access_token", "app_secret", "verify_token"]
+from accounts.models import CREDENTIAL_FIELDS, InstagramBusinessAccount
 
 
 class Command(BaseCommand):
@@ -20,7 +18,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             for account in InstagramBusinessAccount.objects.select_for_update():
                 # Reading decrypts with whichever key opens it; saving encrypts with the newest.
-                account.save(update_fields=ENCRYPTED_FIELDS)
+                account.save(update_fields=CREDENTIAL_FIELDS)
                 rotated += 1
         self.stdout.write(
             self.style.SUCCESS(f"Re-encrypted the credentials of {rotated} account(s).")
