@@ -273,5 +273,7 @@ LOGGING = {
         # At DEBUG, urllib3 logs every URL it requests, and Instagram's token refresh carries
         # the token in its URL (as Meta documents it): never let those lines out.
         "urllib3": {"level": "WARNING"},
+        # django-axes announces itself in every command; its lockouts are WARNINGs.
+        "axes": {"level": "WARNING"},
     },
 }
