@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from accounts.services import Route, route
+from instabot.logging import log_context
 from messaging import graph
 from messaging.models import SENT_BY_US, Conversation, Message, SendThrottle, WebhookDelivery
 from messaging.payloads import (
@@ -128,6 +129,11 @@ def handle_delivery(
 
 
 def _handle_event_in_transaction(event: Event, account: InstagramBusinessAccount | None) -> None:
+    with log_context(account=event.account_id, mid=getattr(event, "mid", None)):
+        _run_with_deadlock_retries(event, account)
+
+
+def _run_with_deadlock_retries(event: Event, account: InstagramBusinessAccount | None) -> None:
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
             with transaction.atomic():
@@ -216,6 +222,19 @@ def _record_customer_message(
     # first and FOR UPDATE second is how two concurrent events deadlock.
     conversation = _conversation_for(event, account)
     conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    with log_context(conversation=conversation.pk):
+        _store_and_answer(event, account, conversation, text, attachments, details)
+
+
+def _store_and_answer(
+    event: MessageEvent | Postback,
+    account: InstagramBusinessAccount | None,
+    conversation: Conversation,
+    text: str,
+    attachments: list,
+    details: dict,
+) -> None:
+    """Store a customer's message in its (locked) conversation, and queue the bot's reply."""
     try:
         # A savepoint: a duplicate must not break the event's transaction.
         with transaction.atomic():
@@ -475,8 +494,15 @@ def send_reply(message_id: int) -> None:
     except Message.DoesNotExist:
         logger.warning("Reply %s no longer exists: nothing to send", message_id)
         return
+    with log_context(
+        account=message.conversation.instagram_account_id, conversation=message.conversation_id
+    ):
+        _send(message)
+
+
+def _send(message: Message) -> None:
     if not message.claim_for_sending():
-        logger.info("Reply %s is %s: not sending it again", message_id, message.status)
+        logger.info("Reply %s is %s: not sending it again", message.pk, message.status)
         return
     if message.mid:
         # Its echo arrived while an earlier attempt was unanswered: Meta has it already.

@@ -1,0 +1,52 @@
+"""Log lines that say what they concern: the account, conversation and message in hand.
+
+Code doing work for one of those wraps it in `log_context(...)`; every line logged inside —
+ours, Django's, a library's — carries those fields. In production the lines are JSON (one
+object a line, for log collectors); in development, readable text with the fields appended.
+"""
+
+import json
+import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
+
+CONTEXT_FIELDS = ("account", "conversation", "mid")
+
+_context: ContextVar[dict | None] = ContextVar("log_context", default=None)
+
+
+@contextmanager
+def log_context(**fields):
+    """Add fields (None ones are left out) to every log line until the block ends."""
+    current = _context.get() or {}
+    token = _context.set({**current, **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+class ContextFilter(logging.Filter):
+    """Puts the current context on each record: record.context (a dict) and its text form."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.context = dict(_context.get() or {})
+        record.context_text = "".join(f" {key}={value}" for key, value in record.context.items())
+        return True
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "context", {}),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
