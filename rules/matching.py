@@ -189,13 +189,15 @@ def _rules_version() -> tuple:
 
 
 def _load_active_rules() -> list[RuleSpec]:
-    from rules.models import ResponseRule
+    from rules.models import ResponseRule, split_keywords
 
     rows = ResponseRule.objects.filter(is_active=True).values_list(
         "id", "keywords", "match_type", "priority", "created_at", "response_text", "account_id"
     )
     return [
-        RuleSpec(id, tuple(keywords.split(",")), match_type, priority, created_at, text, account)
+        RuleSpec(
+            id, tuple(split_keywords(keywords)), match_type, priority, created_at, text, account
+        )
         for id, keywords, match_type, priority, created_at, text, account in rows
     ]
 

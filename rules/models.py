@@ -2,6 +2,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 
+def split_keywords(keywords: str) -> list[str]:
+    """A rule's `keywords` text as its keywords: comma-separated, spaces around them ignored."""
+    return [keyword.strip() for keyword in keywords.split(",") if keyword.strip()]
+
+
 class ResponseRule(models.Model):
     """A reply staff wrote for messages containing certain keywords."""
 
@@ -44,7 +49,7 @@ class ResponseRule(models.Model):
         return f"{self.get_match_type_display()}: {self.keywords[:60]}"
 
     def keyword_list(self) -> list[str]:
-        return [keyword.strip() for keyword in self.keywords.split(",") if keyword.strip()]
+        return split_keywords(self.keywords)
 
     def clean(self):
         if not self.keyword_list():

@@ -34,7 +34,7 @@ class Command(db_worker.Command):
     def handle(self, *args, **options):
         if options["batch"]:
             # One pass over the queue: sweep once first, so recovered replies are in it.
-            _sweep_once()
+            _upkeep("Sweeping stalled replies", sweep_stalled_replies)
         elif not options["reload"] or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true":
             # With --reload, only the child process that runs tasks sweeps.
             threading.Thread(target=_sweep_forever, name="reply-sweeper", daemon=True).start()
@@ -45,10 +45,10 @@ def _sweep_forever() -> None:
     last_token_refresh = float("-inf")
     worker = f"{socket.gethostname()}:{os.getpid()}"
     while True:
-        _beat(worker)
-        _sweep_once()
+        _upkeep("Recording the worker's heartbeat", WorkerHeartbeat.beat, worker)
+        _upkeep("Sweeping stalled replies", sweep_stalled_replies)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
-            _refresh_tokens()
+            _upkeep("Refreshing account tokens", refresh_expiring_tokens)
             last_token_refresh = time.monotonic()
         # This thread lives outside any request cycle: don't keep a connection that may go
         # stale (a database restart) between sweeps.
@@ -56,23 +56,10 @@ def _sweep_forever() -> None:
         time.sleep(settings.REPLY_SWEEP_INTERVAL)
 
 
-def _sweep_once() -> None:
+def _upkeep(what: str, step, *args) -> None:
+    """Run one upkeep step. A failure (the database restarting, say) is logged and the step
+    tried again at the next pass; it never stops the worker."""
     try:
-        sweep_stalled_replies()
+        step(*args)
     except Exception:
-        # A failed sweep (the database restarting, say) is tried again at the next interval.
-        logger.exception("Sweeping stalled replies failed")
-
-
-def _beat(worker: str) -> None:
-    try:
-        WorkerHeartbeat.beat(worker)
-    except Exception:
-        logger.exception("Recording the worker's heartbeat failed")
-
-
-def _refresh_tokens() -> None:
-    try:
-        refresh_expiring_tokens()
-    except Exception:
-        logger.exception("Refreshing account tokens failed")
+        logger.exception("%s failed", what)
