@@ -110,8 +110,8 @@ REPLY_STALLED_AFTER = env.float("REPLY_STALLED_AFTER", default=120.0)
 # --- Django ---------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    # messaging first: its db_worker command (the task worker plus our stall sweep) must
-    # shadow django_tasks_db's command of the same name.
+    # messaging first: its db_worker and rqworker commands (each queue's worker plus our upkeep)
+    # must shadow django_tasks_db's and django_rq's commands of the same names.
     "messaging",
     "accounts",
     "rules",
@@ -204,10 +204,28 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The queue backend. django_tasks_db.DatabaseBackend (the default) keeps tasks in the database
+# and runs them with `manage.py db_worker`; django_tasks_rq.RQBackend keeps them in Redis
+# (REDIS_URL) for workers on many machines, run with `manage.py rqworker`.
 TASKS = {
     "default": {
         "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
     }
+}
+if TASKS["default"]["BACKEND"] == "django_tasks_rq.RQBackend":
+    # Only then: django_rq brings an admin model without a table, which dumpdata trips over.
+    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
+RQ_QUEUES = {
+    "default": {
+        "URL": env.str("REDIS_URL", default="redis://127.0.0.1:6379/0"),
+        # A send waits at most GRAPH_API_TIMEOUT per call; no task should run for minutes.
+        "DEFAULT_TIMEOUT": 300,
+    }
+}
+RQ = {
+    # django-tasks-rq's job class runs a django_tasks Task; ours runs it in the worker process.
+    "JOB_CLASS": "django_tasks_rq.Job",
+    "WORKER_CLASS": "messaging.rq_worker.DjangoWorker",
 }
 
 REST_FRAMEWORK = {

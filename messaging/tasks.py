@@ -1,10 +1,18 @@
 """Background work, through the Tasks framework: the backend is a setting (TASKS)."""
 
+import logging
 from datetime import datetime
 
+import django_rq
 from django.db import transaction
 from django_tasks import task
 from django_tasks_db import DatabaseBackend
+from django_tasks_rq import RQBackend
+from redis import RedisError
+
+logger = logging.getLogger(__name__)
+
+PROFILE_FETCH_PRIORITY = -10
 
 # Services enqueue these tasks, so the tasks import services inside their bodies.
 
@@ -16,8 +24,7 @@ def send_reply_task(message_id: int) -> None:
     services.send_reply(message_id)
 
 
-# Below the replies: a username can wait, a customer should not.
-@task(priority=-10)
+@task()
 def fetch_customer_profile_task(conversation_id: int) -> None:
     from messaging import services
 
@@ -35,7 +42,12 @@ def enqueue_send(message_id: int, run_after: datetime | None = None) -> None:
 
 
 def enqueue_profile_fetch(conversation_id: int) -> None:
-    _enqueue(fetch_customer_profile_task, conversation_id)
+    task_to_run = fetch_customer_profile_task
+    if task_to_run.get_backend().supports_priority:
+        # Below the replies: a username can wait, a customer should not. (RQ has no priorities;
+        # there the fetch takes its turn.)
+        task_to_run = task_to_run.using(priority=PROFILE_FETCH_PRIORITY)
+    _enqueue(task_to_run, conversation_id)
 
 
 def _enqueue(task_to_run, *args) -> None:
@@ -44,6 +56,34 @@ def _enqueue(task_to_run, *args) -> None:
         # together with the rows it is about. No window where one exists without the other.
         task_to_run.enqueue(*args)
     else:
-        # A queue outside the database must not see the task before the rows exist. If the
-        # process dies between commit and enqueue, the worker's sweep re-enqueues the reply.
-        transaction.on_commit(lambda: task_to_run.enqueue(*args))
+        # A queue outside the database must not see the task before the rows exist.
+        transaction.on_commit(lambda: _enqueue_committed(task_to_run, args))
+
+
+def _enqueue_committed(task_to_run, args: tuple) -> None:
+    try:
+        task_to_run.enqueue(*args)
+    except Exception:
+        # The rows are committed: what wrote them (a webhook delivery, a send) succeeded and must
+        # not fail now. The worker's sweep finds the reply after REPLY_STALLED_AFTER and queues
+        # it again; the same happens if the process dies between the commit and this call.
+        logger.exception(
+            "Could not queue %s%r (is the queue reachable?); the sweep will queue it again",
+            task_to_run.name,
+            args,
+        )
+
+
+def queue_problem() -> str | None:
+    """For /healthz: why the task queue cannot take tasks now, or None.
+
+    The database queue is the database, which /healthz checks anyway.
+    """
+    if not isinstance(send_reply_task.get_backend(), RQBackend):
+        return None
+    try:
+        django_rq.get_connection("default").ping()
+    except RedisError as exc:
+        logger.error("Health check: the Redis queue is unreachable: %s", exc)
+        return f"task queue unreachable ({type(exc).__name__})"
+    return None

@@ -20,6 +20,7 @@ from accounts.services import app_secret_for, verify_token_for
 from messaging import services, signatures
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.payloads import PayloadError, parse_delivery
+from messaging.tasks import queue_problem
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
     oldest_wait = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
     heartbeat_age = (now - last_heartbeat).total_seconds() if last_heartbeat else None
     problems = []
+    if reason := queue_problem():
+        problems.append(reason)
     if oldest_wait > settings.HEALTH_MAX_REPLY_WAIT:
         problems.append(f"the oldest due reply has waited {oldest_wait:.0f} s")
     if heartbeat_age is None:

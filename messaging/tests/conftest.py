@@ -1,11 +1,13 @@
 import copy
 import json
+import os
 import re
 import signal
 import time
 from pathlib import Path
 from unittest import mock
 
+import django_rq
 import pytest
 import responses
 from django.conf import settings
@@ -127,6 +129,38 @@ def run_worker():
                 signal.signal(sig, handler)
 
     return run_worker
+
+
+@pytest.fixture
+def redis_queue(settings):
+    """The Redis queue backend, on the Redis at TEST_REDIS_URL, emptied before and after.
+
+    Tasks reach Redis when their transaction commits: tests using this need transaction=True.
+    """
+    if not os.environ.get("TEST_REDIS_URL"):
+        pytest.skip("the Redis queue's tests need TEST_REDIS_URL (CI sets it)")
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend"}}
+    queue = django_rq.get_queue("default")
+    queue.connection.flushdb()
+    yield queue
+    queue.connection.flushdb()
+
+
+@pytest.fixture
+def run_rq_worker(redis_queue):
+    """Run the real Redis queue worker (manage.py rqworker --burst) over every task that is due."""
+
+    def run_rq_worker():
+        saved = {
+            sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+        }
+        try:
+            call_command("rqworker", burst=True, verbosity=0)
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+
+    return run_rq_worker
 
 
 def database_url() -> str:

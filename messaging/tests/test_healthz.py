@@ -62,13 +62,13 @@ def test_an_unreachable_database_is_unhealthy(client):
 
 
 def test_the_worker_beats_while_it_runs(monkeypatch):
-    from messaging.management.commands import db_worker
+    from messaging import upkeep
 
-    monkeypatch.setattr(db_worker.time, "sleep", mock.Mock(side_effect=SystemExit))
+    monkeypatch.setattr(upkeep.time, "sleep", mock.Mock(side_effect=SystemExit))
     # The loop closes its thread's connection after each pass; here that is the test's own.
-    monkeypatch.setattr(db_worker, "connection", mock.Mock())
+    monkeypatch.setattr(upkeep, "connection", mock.Mock())
     with pytest.raises(SystemExit):
-        db_worker._sweep_forever()  # one pass of the upkeep thread
+        upkeep.run_forever()  # one pass of the upkeep thread
     assert WorkerHeartbeat.objects.count() == 1
 
 

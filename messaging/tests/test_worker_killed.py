@@ -1,5 +1,6 @@
 """A worker killed (SIGKILL) mid-send: after a restart every reply goes out, and none twice where
-we can know. Real processes: `manage.py db_worker` on this test database, our fake Graph API."""
+we can know. Real processes: each queue's worker (`manage.py db_worker`, `manage.py rqworker`)
+on this test database, our fake Graph API."""
 
 import os
 import signal
@@ -19,31 +20,37 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
-def start_worker(graph_url: str) -> subprocess.Popen:
+WORKER_COMMANDS = {
+    "db_worker": ["db_worker", "--no-reload", "--interval", "0.1", "--no-startup-delay"],
+    "rqworker": ["rqworker"],
+}
+
+
+@pytest.fixture(params=WORKER_COMMANDS)
+def start_worker(request):
+    """Start a worker of the queue under test: the database queue, then the Redis queue."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
-        "GRAPH_API_BASE_URL": graph_url,
         "GRAPH_API_TIMEOUT": "60",  # the hanging send outlives the worker
         "REPLY_STALLED_AFTER": "2",
         "REPLY_SWEEP_INTERVAL": "0.5",
         "ENV_FILE": os.devnull,
     }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "db_worker",
-            "--no-reload",
-            "--interval",
-            "0.1",
-            "--no-startup-delay",
-        ],
-        cwd=BASE_DIR,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if request.param == "rqworker":
+        request.getfixturevalue("redis_queue")  # this process enqueues to Redis too
+        env["TASKS_BACKEND"] = "django_tasks_rq.RQBackend"
+
+    def start_worker(graph_url: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", *WORKER_COMMANDS[request.param]],
+            cwd=BASE_DIR,
+            env={**env, "GRAPH_API_BASE_URL": graph_url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    return start_worker
 
 
 def wait_for(condition, seconds=30.0):
@@ -72,7 +79,7 @@ def workers():
         worker.wait(timeout=10)
 
 
-def kill_mid_send(fake_graph, workers, deliver):
+def kill_mid_send(fake_graph, workers, deliver, start_worker):
     """Deliver a DM; a worker takes its reply to the Graph API, which hangs; SIGKILL it."""
     fake_graph.fail_next("timeout", seconds=30)
     deliver(load_payload("messages__text"))
@@ -86,9 +93,9 @@ def kill_mid_send(fake_graph, workers, deliver):
 
 
 def test_a_reply_left_in_flight_by_a_killed_worker_is_sent_after_a_restart(
-    fake_graph, workers, deliver
+    fake_graph, workers, deliver, start_worker
 ):
-    reply = kill_mid_send(fake_graph, workers, deliver)
+    reply = kill_mid_send(fake_graph, workers, deliver, start_worker)
 
     workers.append(start_worker(fake_graph.base_url))
     assert wait_for(lambda: Message.objects.get(pk=reply.pk).status == "sent")
@@ -97,8 +104,10 @@ def test_a_reply_left_in_flight_by_a_killed_worker_is_sent_after_a_restart(
     assert [call["outcome"] for call in fake_graph.calls] == ["timeout", "sent"]
 
 
-def test_no_second_send_when_the_echo_proved_the_first_arrived(fake_graph, workers, deliver):
-    reply = kill_mid_send(fake_graph, workers, deliver)
+def test_no_second_send_when_the_echo_proved_the_first_arrived(
+    fake_graph, workers, deliver, start_worker
+):
+    reply = kill_mid_send(fake_graph, workers, deliver, start_worker)
     # Meta's echo of the message the dead worker sent arrives meanwhile.
     echo = with_mid(load_payload("messages__echo"), "aWdfZAG1delivered", reply.text)
     deliver(echo)

@@ -1,0 +1,23 @@
+"""`manage.py rqworker`: django-rq's worker for the Redis queue backend, plus instabot's upkeep.
+
+This command shadows django_rq's own (messaging comes first in INSTALLED_APPS) and takes all of
+its options. Two differences: RQ's scheduler always runs, because a reply's retry is a task
+deferred to a later time (run_after), which only the scheduler moves into the queue; and the
+upkeep thread (messaging/upkeep.py) runs beside the task loop, as in db_worker.
+"""
+
+from django_rq.management.commands import rqworker
+
+from messaging import upkeep
+
+
+class Command(rqworker.Command):
+    help = "Run the Redis queue's worker (sends replies), with the periodic upkeep beside it."
+
+    def handle(self, *args, **options):
+        options["with_scheduler"] = True
+        if options["burst"]:
+            upkeep.run_once()
+        else:
+            upkeep.start_in_background()
+        super().handle(*args, **options)

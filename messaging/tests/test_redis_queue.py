@@ -1,0 +1,166 @@
+"""The Redis queue backend (django-tasks-rq): the same pipeline, with tasks in Redis and the
+`manage.py rqworker` worker. Against the real Redis at TEST_REDIS_URL (CI sets it)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+from django_tasks_rq import RQBackend
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from rq.registry import ScheduledJobRegistry
+
+from messaging.fake_graph import FakeGraphAPI
+from messaging.models import Message, WorkerHeartbeat
+from messaging.tasks import enqueue_send
+from messaging.tests.conftest import answer_send, database_url, load_payload, sends
+from messaging.tests.test_sending_replies import TRANSIENT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def reply() -> Message:
+    return Message.objects.get(author="bot")
+
+
+def test_a_dm_is_answered_through_the_redis_queue(deliver, graph_api, redis_queue, run_rq_worker):
+    answer_send(graph_api, message_id="aWdfZAG1via-redis")
+    deliver(load_payload("messages__text"))
+    # The reply and the customer's profile fetch wait in Redis, not in the database.
+    assert redis_queue.count == 2
+
+    run_rq_worker()
+    assert (reply().status, reply().mid) == ("sent", "aWdfZAG1via-redis")
+    assert len(sends(graph_api)) == 1
+    assert redis_queue.count == 0
+
+
+def test_a_task_reaches_redis_only_when_its_transaction_commits(deliver, redis_queue, graph_api):
+    deliver(load_payload("messages__text"))
+    redis_queue.empty()
+    queued = reply()
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        enqueue_send(queued.pk)
+        raise RuntimeError("the transaction rolls back")
+    assert redis_queue.count == 0  # no task about rows that were never written
+
+    with transaction.atomic():
+        enqueue_send(queued.pk)
+        assert redis_queue.count == 0  # not before the rows it is about are visible
+    assert redis_queue.count == 1
+
+
+def test_a_retry_waits_in_redis_until_due_then_the_scheduler_releases_it(
+    deliver, graph_api, redis_queue, run_rq_worker, settings
+):
+    settings.SEND_RETRY_BASE_DELAY = 1  # the first retry within a second
+    answer_send(graph_api, status=500, error=TRANSIENT)
+    answer_send(graph_api, message_id="aWdfZAG1second-try")
+    deliver(load_payload("messages__text"))
+
+    run_rq_worker()
+    waiting = reply()
+    assert (waiting.status, waiting.attempts) == ("queued", 1)
+    scheduled = ScheduledJobRegistry(queue=redis_queue)
+    assert scheduled.count == 1  # deferred (run_after), not in the queue
+    assert redis_queue.count == 0
+
+    time.sleep(2.1)  # RQ schedules to the whole second
+    run_rq_worker()  # the worker's scheduler moves the due retry into the queue, then runs it
+    sent = reply()
+    assert (sent.status, sent.mid, sent.attempts) == ("sent", "aWdfZAG1second-try", 2)
+    assert scheduled.count == 0
+
+
+def test_a_lost_task_is_put_back_by_the_sweep(deliver, graph_api, redis_queue, run_rq_worker):
+    # Between a commit and its enqueue the process can die: the reply is queued, Redis is not.
+    answer_send(graph_api, message_id="aWdfZAG1recovered")
+    deliver(load_payload("messages__text"))
+    redis_queue.empty()
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Message.objects.filter(author="bot").update(next_attempt_at=an_hour_ago)
+
+    run_rq_worker()  # a burst run sweeps first
+    assert reply().status == "sent"
+
+
+@pytest.fixture
+def fake_graph():
+    fake = FakeGraphAPI().start()
+    yield fake
+    fake.stop()
+
+
+def test_the_rq_worker_process_answers_and_reports_its_heartbeat(
+    deliver, redis_queue, fake_graph, tmp_path
+):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "TASKS_BACKEND": "django_tasks_rq.RQBackend",
+        "REDIS_URL": os.environ["TEST_REDIS_URL"],
+        "GRAPH_API_BASE_URL": fake_graph.base_url,
+        "ENV_FILE": os.devnull,
+    }
+    log = (tmp_path / "rqworker.log").open("w")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker"],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deliver(load_payload("messages__text"))
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and reply().status != "sent":
+            time.sleep(0.1)
+        assert reply().status == "sent", (tmp_path / "rqworker.log").read_text()
+        assert [call["outcome"] for call in fake_graph.calls] == ["sent"]
+        assert WorkerHeartbeat.objects.exists()
+
+        # SIGTERM: RQ's warm shutdown, after the task at hand.
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait(timeout=10)
+        log.close()
+
+
+def test_an_unreachable_redis_loses_nothing_the_webhook_accepted(
+    deliver, graph_api, redis_queue, run_rq_worker, caplog
+):
+    answer_send(graph_api, message_id="aWdfZAG1after-outage")
+    with mock.patch.object(RQBackend, "enqueue", side_effect=RedisConnectionError("refused")):
+        response = deliver(load_payload("messages__text"))
+    assert response.status_code == 200  # the DM and its reply are stored: Meta must not resend
+    assert reply().status == "queued"
+    assert "Could not queue send_reply_task(" in caplog.text
+
+    # Redis is back; the sweep finds the reply whose task never reached it.
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Message.objects.filter(author="bot").update(next_attempt_at=an_hour_ago)
+    run_rq_worker()
+    assert reply().status == "sent"
+
+
+def test_healthz_reports_an_unreachable_redis(client, redis_queue):
+    WorkerHeartbeat.beat("host:1")
+    assert client.get("/healthz").status_code == 200
+    with mock.patch.object(Redis, "ping", side_effect=RedisConnectionError("refused")):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["problems"] == ["task queue unreachable (ConnectionError)"]
