@@ -12,12 +12,14 @@ STORED_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Hub-Signatu
 class WebhookDelivery(models.Model):
     """A webhook POST from Meta, stored raw before anything else happens.
 
-    Nothing accepted is lost: whatever goes wrong after this row is written, the delivery can
-    be re-processed from it.
+    The webhook stores it and queues its handling in one transaction, then answers Meta; a
+    worker handles its events (services.process_received_delivery). Nothing accepted is lost:
+    whatever goes wrong after this row is written, the delivery can be handled from it again.
     """
 
     class State(models.TextChoices):
-        RECEIVED = "received", "Received"
+        RECEIVED = "received", "Received"  # stored, its handling queued
+        PROCESSING = "processing", "Processing"  # a worker claimed it
         PROCESSED = "processed", "Processed"
         # Handling some event raised: re-processing after a fix is safe (it is idempotent).
         FAILED = "failed", "Failed"
@@ -28,6 +30,9 @@ class WebhookDelivery(models.Model):
     body = models.BinaryField()
     headers = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=State, default=State.RECEIVED)
+    # While received or processing: when it was last queued or claimed. The sweep queues
+    # again a delivery that has waited far longer than that (a lost task, a killed worker).
+    handling_since = models.DateTimeField(default=timezone.now)
     # Why it failed or was rejected; also notes events that were skipped.
     error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -41,9 +46,19 @@ class WebhookDelivery(models.Model):
         return f"Delivery {self.pk} ({self.state}) at {self.received_at:%Y-%m-%d %H:%M:%S}"
 
     @classmethod
-    def record(cls, body: bytes, headers) -> "WebhookDelivery":
+    def record(cls, body: bytes, headers, **fields) -> "WebhookDelivery":
         kept = {name: headers[name] for name in STORED_HEADERS if name in headers}
-        return cls.objects.create(body=body, headers=kept)
+        return cls.objects.create(body=body, headers=kept, **fields)
+
+    @classmethod
+    def claim(cls, pk: int) -> bool:
+        """Take a received delivery for handling; False if it is not waiting (any more)."""
+        waiting = cls.objects.filter(pk=pk, state=cls.State.RECEIVED)
+        return waiting.update(state=cls.State.PROCESSING, handling_since=timezone.now()) == 1
+
+    def release(self) -> None:
+        """Back to waiting, after handling could not store it: the sweep brings it round."""
+        WebhookDelivery.objects.filter(pk=self.pk).update(state=self.State.RECEIVED)
 
     def finish(self, state: str, error: str = "") -> None:
         self.state, self.error, self.processed_at = state, error, timezone.now()

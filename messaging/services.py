@@ -1,11 +1,14 @@
 """
 The messaging workflows: what happens to a delivery, and how a reply gets sent.
 
-handle_delivery        in the request: store every event of a verified delivery, queue replies.
+accept_delivery        in the request: store a verified delivery raw and queue its handling.
+process_received_delivery  in the worker: handle an accepted delivery once (handle_delivery:
+                       store every event, queue the replies they call for).
 send_staff_reply       in the inbox: queue a staff member's reply; the bot steps back.
 send_reply             in the worker: send one queued message through the Graph API.
 sweep_stalled_replies  in the worker, periodically: recover replies whose task was lost or
-                       whose worker died mid-send.
+                       whose worker died mid-send; sweep_stalled_deliveries, the same for
+                       deliveries.
 """
 
 import logging
@@ -27,7 +30,7 @@ from django.utils import timezone
 from accounts.models import InstagramBusinessAccount
 from accounts.services import Route, route
 from instabot.logging import log_context
-from messaging import graph
+from messaging import graph, signatures
 from messaging.models import SENT_BY_US, Conversation, Message, SendThrottle, WebhookDelivery
 from messaging.payloads import (
     Delivery,
@@ -36,13 +39,15 @@ from messaging.payloads import (
     MessageDeleted,
     MessageEdit,
     MessageEvent,
+    PayloadError,
     Postback,
     Reaction,
     Read,
     ReferralEvent,
     UnknownEvent,
+    parse_delivery,
 )
-from messaging.tasks import enqueue_profile_fetch, enqueue_send
+from messaging.tasks import enqueue_delivery, enqueue_profile_fetch, enqueue_send
 from rules.matching import Reply, choose_reply, fallback_text
 
 logger = logging.getLogger(__name__)
@@ -64,12 +69,75 @@ DEADLOCK_ATTEMPTS = 3
 
 @dataclass
 class DeliveryOutcome:
-    stored: bool = True  # False: the database failed us, so the view answers 503
+    stored: bool = True  # False: the database failed us; the delivery is handled again later
     failed_events: int = 0  # events whose handling raised: re-processing may help later
     problems: list[str] = field(default_factory=list)
+    unreadable: bool = False  # not a payload we can read (rejected)
+    unsigned: bool = False  # signed with none of the app secrets we hold now
 
 
 # --- receiving ------------------------------------------------------------------------------
+
+
+def accept_delivery(body: bytes, headers) -> WebhookDelivery:
+    """In the request: store a delivery whose signature checked, and queue its handling.
+
+    One transaction, two inserts (with the database queue): the webhook answers Meta as soon
+    as the delivery is safe, and a worker handles its events (process_received_delivery).
+    Raises DatabaseError when it could not be stored.
+    """
+    with transaction.atomic():
+        delivery = WebhookDelivery.record(body, headers)
+        enqueue_delivery(delivery.pk)
+    return delivery
+
+
+def process_received_delivery(delivery_id: int) -> None:
+    """In the worker: handle a delivery the webhook accepted, once.
+
+    A duplicate task, or one for a delivery another worker holds, finds nothing to claim.
+    """
+    if not WebhookDelivery.claim(delivery_id):
+        return
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    outcome = process_delivery(delivery)
+    if not outcome.stored:
+        # The database failed us midway (the stored events stay stored). Meta will not send
+        # it again, so we will: the sweep queues it once REPLY_STALLED_AFTER has passed.
+        delivery.release()
+
+
+def process_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:
+    """Handle a stored delivery: read it, find which of our app secrets signed it, handle its
+    events. Also what `manage.py reprocess_webhooks` runs, in any state: it is idempotent."""
+    body = bytes(delivery.body)
+    try:
+        payload = parse_delivery(body)
+    except PayloadError as exc:
+        logger.warning("Delivery %s rejected: %s", delivery.pk, exc)
+        delivery.finish(WebhookDelivery.State.REJECTED, str(exc))
+        return DeliveryOutcome(unreadable=True, problems=[str(exc)])
+    secret = _secret_that_signed(delivery, payload)
+    if secret is None:
+        # Signed with a secret we no longer hold (rotated since): we cannot tell whose it is.
+        problem = "signed with none of the app secrets held now"
+        logger.warning("Delivery %s not handled: %s", delivery.pk, problem)
+        delivery.finish(WebhookDelivery.State.FAILED, problem)
+        return DeliveryOutcome(unsigned=True, problems=[problem])
+    return handle_delivery(delivery, payload, verified_with=secret)
+
+
+def _secret_that_signed(delivery: WebhookDelivery, payload: Delivery) -> str | None:
+    body, header = bytes(delivery.body), delivery.headers.get(signatures.SIGNATURE_HEADER)
+    # Most deliveries are signed with the global app secret: no query for those.
+    if signatures.secret_that_signed(body, header, [settings.FACEBOOK_APP_SECRET]):
+        return settings.FACEBOOK_APP_SECRET
+    # Else only the secrets of the delivery's own accounts can route its entries (route()).
+    account_ids = {event.account_id for event in payload.events}
+    accounts = InstagramBusinessAccount.objects.filter(instagram_id__in=account_ids)
+    return signatures.secret_that_signed(
+        body, header, [a.app_secret for a in accounts if a.app_secret]
+    )
 
 
 def handle_delivery(
@@ -220,8 +288,7 @@ def _record_customer_message(
     # at a time, so five lines typed at once still get one fallback. Locked before the message
     # is inserted: the insert's foreign-key check also locks the row (shared), and taking that
     # first and FOR UPDATE second is how two concurrent events deadlock.
-    conversation = _conversation_for(event, account)
-    conversation = Conversation.objects.select_for_update().get(pk=conversation.pk)
+    conversation = _conversation_for(event, account, lock=True)
     with log_context(conversation=conversation.pk):
         _store_and_answer(event, account, conversation, text, attachments, details)
 
@@ -443,8 +510,13 @@ def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEve
     return False
 
 
-def _conversation_for(event: Event, account: InstagramBusinessAccount | None) -> Conversation:
-    conversation, created = Conversation.objects.get_or_create(
+def _conversation_for(
+    event: Event, account: InstagramBusinessAccount | None, lock: bool = False
+) -> Conversation:
+    """The event's conversation, created if new; with `lock`, locked until the transaction
+    ends (a row this transaction creates is locked by its insert)."""
+    conversations = Conversation.objects.select_for_update() if lock else Conversation.objects
+    conversation, created = conversations.get_or_create(
         instagram_account_id=event.account_id,
         customer_id=event.customer_id,
         defaults={"account": account},
@@ -703,6 +775,29 @@ class SweepResult:
     resent: int = 0  # replies whose worker died mid-send, put back for another attempt
     confirmed: int = 0  # replies whose worker died mid-send, but whose echo proved delivery
     released: int = 0  # later parts of split replies whose release was lost
+
+
+def sweep_stalled_deliveries(now: datetime | None = None) -> int:
+    """Queue again every delivery that has waited far longer than it should: its task was
+    lost, its worker was killed while handling it, or the database failed it midway.
+    Handling is idempotent, so a delivery queued twice is handled once. Returns how many."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.REPLY_STALLED_AFTER)
+    stalled = WebhookDelivery.objects.filter(
+        state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING],
+        handling_since__lt=cutoff,
+    )
+    requeued = 0
+    for pk in stalled.values_list("pk", flat=True)[:1000]:
+        with transaction.atomic():
+            changed = stalled.filter(pk=pk).update(
+                state=WebhookDelivery.State.RECEIVED, handling_since=now
+            )
+            if changed:
+                logger.warning("Delivery %s: its handling stalled; queued again", pk)
+                enqueue_delivery(pk)
+                requeued += 1
+    return requeued
 
 
 def sweep_stalled_replies(now: datetime | None = None) -> SweepResult:

@@ -18,6 +18,13 @@ PROFILE_FETCH_PRIORITY = -10
 
 
 @task()
+def process_delivery_task(delivery_id: int) -> None:
+    from messaging import services
+
+    services.process_received_delivery(delivery_id)
+
+
+@task()
 def send_reply_task(message_id: int) -> None:
     from messaging import services
 
@@ -29,6 +36,11 @@ def fetch_customer_profile_task(conversation_id: int) -> None:
     from messaging import services
 
     services.fetch_customer_profile(conversation_id)
+
+
+def enqueue_delivery(delivery_id: int) -> None:
+    """Queue the handling of a stored webhook delivery, as part of the caller's transaction."""
+    _enqueue(process_delivery_task, delivery_id)
 
 
 def enqueue_send(message_id: int, run_after: datetime | None = None) -> None:

@@ -1,5 +1,6 @@
 """The worker's periodic upkeep, whatever the queue backend: the worker's heartbeat (for
-/healthz), the sweep that puts stalled work back in the queue, the Instagram token refresh.
+/healthz), the sweeps that put stalled deliveries and replies back in the queue, the Instagram
+token refresh.
 
 Each worker command (`db_worker`, `rqworker`) runs it in a thread beside its task loop. A worker
 that is killed leaves its reply "sending"; the sweep of any live worker is what recovers it
@@ -17,7 +18,7 @@ from django.db import connection
 
 from accounts.services import refresh_expiring_tokens
 from messaging.models import WorkerHeartbeat
-from messaging.services import sweep_stalled_replies
+from messaging.services import sweep_stalled_deliveries, sweep_stalled_replies
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,8 @@ def start_in_background() -> threading.Thread:
 
 
 def run_once() -> None:
-    """Before a one-pass (--batch, --burst) worker run: recovered replies join that pass."""
+    """Before a one-pass (--batch, --burst) worker run: recovered work joins that pass."""
+    _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
     _step("Sweeping stalled replies", sweep_stalled_replies)
 
 
@@ -41,6 +43,7 @@ def run_forever() -> None:
     worker = f"{socket.gethostname()}:{os.getpid()}"
     while True:
         _step("Recording the worker's heartbeat", WorkerHeartbeat.beat, worker)
+        _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
         _step("Sweeping stalled replies", sweep_stalled_replies)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
             _step("Refreshing account tokens", refresh_expiring_tokens)

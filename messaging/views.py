@@ -1,4 +1,4 @@
-"""Instagram's webhook (verify, store raw, parse, hand over to services, answer fast) and /healthz.
+"""Instagram's webhook (verify, parse, store raw and queue for the worker, answer) and /healthz.
 
 Meta waits 20 s and retries anything but a 200 for up to 36 hours, so the status codes matter.
 """
@@ -76,34 +76,34 @@ def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
         return HttpResponse("Invalid signature", status=401, content_type="text/plain")
 
     try:
-        delivery = WebhookDelivery.record(body, request.headers)
+        parse_delivery(body)
+    except PayloadError as exc:
+        # 400: signed by Meta but unreadable; retrying would send the same bytes. Kept raw.
+        return _reject(body, request.headers, str(exc))
+
+    try:
+        delivery = services.accept_delivery(body, request.headers)
     except DatabaseError as exc:
         # 503: we could not store it; Meta delivers it again later.
         logger.error("Webhook delivery not stored, asking Meta to retry: %s", exc)
         return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
-
-    try:
-        payload = parse_delivery(body)
-    except PayloadError as exc:
-        # 400: signed by Meta but unreadable; retrying would send the same bytes. Kept raw.
-        logger.warning("Webhook delivery %s rejected: %s", delivery.pk, exc)
-        _mark_rejected(delivery, str(exc))
-        return HttpResponse(f"Bad payload: {exc}", status=400, content_type="text/plain")
-
-    outcome = services.handle_delivery(delivery, payload, verified_with=app_secret)
-    if not outcome.stored:
-        # 503: part of it was not stored; Meta redelivers and duplicates are ignored by mid.
-        return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
-    # 200, also when some events were skipped or their handling raised: the delivery is kept
-    # raw and can be re-processed, while a retry from Meta would only bring the same bytes.
+    # 200: stored, and its handling queued; a worker handles its events. Meta only needs to
+    # know that nothing it sent is lost, and waits for this answer.
+    logger.debug("Webhook delivery %s accepted", delivery.pk)
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
 
 
-def _mark_rejected(delivery: WebhookDelivery, reason: str) -> None:
+def _reject(body: bytes, headers, reason: str) -> HttpResponse:
     try:
-        delivery.finish(WebhookDelivery.State.REJECTED, reason)
-    except DatabaseError:
-        logger.exception("Could not mark delivery %s rejected", delivery.pk)
+        delivery = WebhookDelivery.record(
+            body, headers, state=WebhookDelivery.State.REJECTED, error=reason
+        )
+    except DatabaseError as exc:
+        # 503: not even the raw bytes could be kept; Meta's retry gives us another chance.
+        logger.error("Unreadable webhook delivery not stored, asking Meta to retry: %s", exc)
+        return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
+    logger.warning("Webhook delivery %s rejected: %s", delivery.pk, reason)
+    return HttpResponse(f"Bad payload: {reason}", status=400, content_type="text/plain")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -112,6 +112,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     try:
         due = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
         queue = due.aggregate(backlog=Count("id"), oldest=Min("next_attempt_at"))
+        unhandled = WebhookDelivery.objects.filter(
+            state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING]
+        ).aggregate(backlog=Count("id"), oldest=Min("received_at"))
         last_heartbeat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
     except DatabaseError as exc:
         logger.error("Health check: the database is unreachable: %s", exc)
@@ -120,12 +123,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
             status=503,
         )
     oldest_wait = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
+    oldest_delivery = (now - unhandled["oldest"]).total_seconds() if unhandled["oldest"] else 0.0
     heartbeat_age = (now - last_heartbeat).total_seconds() if last_heartbeat else None
     problems = []
     if reason := queue_problem():
         problems.append(reason)
     if oldest_wait > settings.HEALTH_MAX_REPLY_WAIT:
         problems.append(f"the oldest due reply has waited {oldest_wait:.0f} s")
+    if oldest_delivery > settings.HEALTH_MAX_REPLY_WAIT:
+        problems.append(f"the oldest unhandled delivery has waited {oldest_delivery:.0f} s")
     if heartbeat_age is None:
         problems.append("no worker has ever reported")
     elif heartbeat_age > _heartbeat_timeout():
@@ -135,6 +141,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "status": "unhealthy" if problems else "ok",
             "problems": problems,
             "queue": {"backlog": queue["backlog"], "oldest_wait_seconds": round(oldest_wait, 1)},
+            "deliveries": {
+                "backlog": unhandled["backlog"],
+                "oldest_wait_seconds": round(oldest_delivery, 1),
+            },
             "worker": {"last_heartbeat_seconds_ago": _rounded(heartbeat_age)},
         },
         status=503 if problems else 200,

@@ -16,6 +16,8 @@ from django.db import connection
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
+from messaging import services
+from messaging.models import WebhookDelivery
 from messaging.simulation import signed_headers
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -57,20 +59,32 @@ def encode(payload: dict) -> bytes:
 
 @pytest.fixture
 def deliver(client):
-    """POST a payload (dict or raw bytes) to the webhook, signed with the app secret."""
+    """POST a payload (dict or raw bytes) to the webhook, signed with the app secret; then
+    handle what it accepted, as the worker's delivery task does (`handle=False`: don't)."""
 
-    def deliver(payload, *, secret=None, headers=None, path=WEBHOOK_URL):
+    def deliver(payload, *, secret=None, headers=None, path=WEBHOOK_URL, handle=True):
         body = payload if isinstance(payload, bytes) else encode(payload)
         all_headers = signed_headers(body, secret or settings.FACEBOOK_APP_SECRET)
         all_headers.update(headers or {})
-        return client.post(
+        response = client.post(
             path,
             data=body,
             content_type=all_headers.pop("Content-Type"),
             headers=all_headers,
         )
+        if handle:
+            handle_accepted_deliveries()
+        return response
 
     return deliver
+
+
+def handle_accepted_deliveries() -> None:
+    """What the worker's delivery tasks do, for every delivery waiting; their task rows go."""
+    waiting = WebhookDelivery.objects.filter(state=WebhookDelivery.State.RECEIVED)
+    for delivery_id in waiting.values_list("pk", flat=True):
+        services.process_received_delivery(delivery_id)
+    DBTaskResult.objects.filter(task_path="messaging.tasks.process_delivery_task").delete()
 
 
 @pytest.fixture

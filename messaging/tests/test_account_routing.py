@@ -9,7 +9,14 @@ from django.test import Client
 from accounts.models import InstagramBusinessAccount
 from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.simulation import signed_headers
-from messaging.tests.conftest import answer_send, encode, load_payload, send_api_url, sends
+from messaging.tests.conftest import (
+    answer_send,
+    encode,
+    handle_accepted_deliveries,
+    load_payload,
+    send_api_url,
+    sends,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +63,11 @@ def delivery_for(*account_ids, customer="1234567890123456"):
 def post(path, payload, secret):
     body = encode(payload)
     headers = signed_headers(body, secret)
-    return Client().post(path, data=body, content_type=headers.pop("Content-Type"), headers=headers)
+    response = Client().post(
+        path, data=body, content_type=headers.pop("Content-Type"), headers=headers
+    )
+    handle_accepted_deliveries()
+    return response
 
 
 def replies_by_account():

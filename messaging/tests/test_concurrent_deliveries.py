@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from messaging import services
 from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.simulation import signed_headers
 from messaging.tests.conftest import WEBHOOK_URL, encode, load_payload, with_mid
@@ -13,26 +14,41 @@ from messaging.tests.conftest import WEBHOOK_URL, encode, load_payload, with_mid
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def deliver_concurrently(bodies):
-    barrier = threading.Barrier(len(bodies))
-    statuses = [None] * len(bodies)
+def at_once(function, arguments) -> list:
+    """Call `function` with each argument, each in its own thread, all released together."""
+    barrier = threading.Barrier(len(arguments))
+    results = [None] * len(arguments)
 
-    def post(index, body):
-        headers = signed_headers(body, "test-app-secret")
+    def call(index, argument):
         try:
             barrier.wait()
-            response = Client().post(
-                WEBHOOK_URL, data=body, content_type=headers.pop("Content-Type"), headers=headers
-            )
-            statuses[index] = response.status_code
+            results[index] = function(argument)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=post, args=(i, body)) for i, body in enumerate(bodies)]
+    threads = [threading.Thread(target=call, args=(i, a)) for i, a in enumerate(arguments)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    return results
+
+
+def post(body: bytes) -> int:
+    headers = signed_headers(body, "test-app-secret")
+    response = Client().post(
+        WEBHOOK_URL, data=body, content_type=headers.pop("Content-Type"), headers=headers
+    )
+    return response.status_code
+
+
+def deliver_concurrently(bodies) -> list[int]:
+    """Concurrent webhook requests, then their deliveries handled by concurrent workers."""
+    statuses = at_once(post, bodies)
+    at_once(
+        services.process_received_delivery,
+        list(WebhookDelivery.objects.values_list("pk", flat=True)),
+    )
     return statuses
 
 

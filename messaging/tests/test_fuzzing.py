@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from messaging.models import Message, WebhookDelivery
 from messaging.payloads import MID_LENGTH
 from messaging.simulation import signed_headers
-from messaging.tests.conftest import WEBHOOK_URL, load_payload
+from messaging.tests.conftest import WEBHOOK_URL, handle_accepted_deliveries, load_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -86,9 +86,11 @@ def post(client, body, signed=True):
         if signed
         else {"Content-Type": "application/json"}
     )
-    return client.post(
+    response = client.post(
         WEBHOOK_URL, data=body, content_type=headers.pop("Content-Type"), headers=headers
     )
+    handle_accepted_deliveries()
+    return response
 
 
 @FUZZ

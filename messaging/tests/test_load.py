@@ -1,5 +1,6 @@
 """Load: thousands of signed deliveries, duplicates and retries among them, sent concurrently to
-the production server (gunicorn) -> one stored message and one reply per mid, zero errors.
+the production server (gunicorn), handled by two workers -> one stored message and one reply
+sent per mid, zero errors.
 Loopback only, bounded in count and time."""
 
 import http.client
@@ -8,13 +9,15 @@ import os
 import random
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from messaging.models import Conversation, Message
+from messaging.fake_graph import FakeGraphAPI
+from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.simulation import signed_headers
 from messaging.tests.conftest import ACCOUNT_ID, database_url
 from rules.models import ResponseRule
@@ -69,6 +72,35 @@ def production_server(tmp_path):
     log.close()
 
 
+@pytest.fixture
+def fake_graph():
+    fake = FakeGraphAPI().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def workers(fake_graph, tmp_path):
+    """Two workers, handling deliveries (duplicates among them) and sending, concurrently."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "GRAPH_API_BASE_URL": fake_graph.base_url,
+        "ENV_FILE": os.devnull,
+    }
+    log = (tmp_path / "workers.log").open("w")
+    command = ["manage.py", "db_worker", "--no-reload", "--interval", "0.05"]
+    started = [
+        subprocess.Popen([sys.executable, *command], cwd=BASE_DIR, env=env, stdout=log, stderr=log)
+        for _ in range(2)
+    ]
+    yield started
+    for worker in started:
+        worker.terminate()
+        worker.wait(timeout=30)
+    log.close()
+
+
 def deliveries() -> list[bytes]:
     """Each message delivered 2 or 3 times (Meta's retries), some batched, all shuffled."""
     now = int(time.time() * 1000)
@@ -97,7 +129,9 @@ def deliveries() -> list[bytes]:
     return bodies
 
 
-def test_concurrent_load_with_duplicates_stores_and_answers_each_message_once(production_server):
+def test_concurrent_load_with_duplicates_stores_and_answers_each_message_once(
+    production_server, workers, fake_graph
+):
     # A rule answers every message: rule replies are always sent, one per message.
     ResponseRule.objects.create(keywords="order", response_text="Got your order 👍")
     bodies = deliveries()
@@ -128,8 +162,19 @@ def test_concurrent_load_with_duplicates_stores_and_answers_each_message_once(pr
 
     assert len(statuses) == len(bodies), "not every delivery was answered within the deadline"
     assert set(statuses.values()) == {200}  # zero 5xx, and no other refusals either
+    assert WebhookDelivery.objects.count() == len(bodies)  # each accepted one is stored
+
+    def all_handled_and_sent():
+        unhandled = WebhookDelivery.objects.exclude(state="processed").exists()
+        return not unhandled and not Message.objects.filter(author="bot").exclude(status="sent")
+
+    while time.monotonic() < deadline and not all_handled_and_sent():
+        time.sleep(0.5)
+    assert all_handled_and_sent(), "the workers did not catch up within the deadline"
     assert Message.objects.filter(direction="in").count() == UNIQUE_MESSAGES
     replies = Message.objects.filter(author="bot")
     assert replies.count() == UNIQUE_MESSAGES
     assert replies.values("in_reply_to").distinct().count() == UNIQUE_MESSAGES
     assert Conversation.objects.count() == CUSTOMERS
+    sent = [call for call in fake_graph.calls if call["outcome"] == "sent"]
+    assert len(sent) == UNIQUE_MESSAGES  # one Send API call per message, however delivered

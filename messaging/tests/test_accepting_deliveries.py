@@ -1,0 +1,101 @@
+"""The webhook only accepts: it stores the delivery and queues its handling in one transaction,
+and answers. A worker handles the events, once, and the sweep brings back what stalled."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from messaging import services
+from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
+from messaging.simulation import signed_headers
+from messaging.tests.conftest import WEBHOOK_URL, answer_send, encode, load_payload
+
+pytestmark = pytest.mark.django_db
+
+# Handling one DM from a new customer: counted, so that a change which adds queries to every
+# DM shows up in a test.
+QUERIES_PER_NEW_DM = 20
+
+
+def delivery_tasks():
+    return DBTaskResult.objects.filter(task_path="messaging.tasks.process_delivery_task")
+
+
+def test_the_webhook_stores_and_queues_the_delivery_without_handling_it(deliver):
+    assert deliver(load_payload("messages__text"), handle=False).status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == WebhookDelivery.State.RECEIVED
+    assert delivery_tasks().get().args_kwargs["args"] == [delivery.pk]
+    assert not Message.objects.exists()  # the worker's job
+
+
+def test_the_worker_handles_an_accepted_delivery(deliver, run_worker, graph_api):
+    deliver(load_payload("messages__text"), handle=False)
+    answer_send(graph_api)
+    run_worker()
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
+    assert Message.objects.get(direction="in").text
+    assert Message.objects.get(author="bot").status == Message.Status.SENT
+
+
+def test_a_delivery_task_that_runs_twice_handles_the_delivery_once(deliver):
+    deliver(load_payload("messages__text"), handle=False)
+    delivery = WebhookDelivery.objects.get()
+    services.process_received_delivery(delivery.pk)
+    services.process_received_delivery(delivery.pk)  # a duplicate task: nothing to claim
+    assert Message.objects.filter(direction="in").count() == 1
+    assert Message.objects.filter(author="bot").count() == 1
+
+
+def test_a_delivery_whose_worker_was_killed_is_handled_after_the_sweep(deliver, settings):
+    deliver(load_payload("messages__text"), handle=False)
+    delivery = WebhookDelivery.objects.get()
+    assert WebhookDelivery.claim(delivery.pk)  # a worker took it, then died
+    delivery_tasks().delete()
+
+    assert services.sweep_stalled_deliveries() == 0  # not stalled yet: it may still be working
+    later = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
+    assert services.sweep_stalled_deliveries(now=later) == 1
+    assert delivery_tasks().count() == 1  # queued again
+    services.process_received_delivery(delivery.pk)
+    assert Message.objects.filter(direction="in").count() == 1
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
+
+
+def test_the_webhook_request_costs_two_inserts_in_one_transaction(client):
+    body = encode(load_payload("messages__text"))
+    headers = signed_headers(body, "test-app-secret")
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(
+            WEBHOOK_URL, data=body, content_type=headers.pop("Content-Type"), headers=headers
+        )
+    assert response.status_code == 200
+    writes = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # The delivery row and its task row: nothing else happens while Meta waits.
+    assert len(writes) == 2, writes
+    assert all(sql.startswith("INSERT") for sql in writes)
+
+
+def test_handling_a_new_customers_message_costs_a_bounded_number_of_queries(
+    deliver, django_assert_max_num_queries
+):
+    deliver(load_payload("messages__text"), handle=False)
+    delivery = WebhookDelivery.objects.get()
+    with django_assert_max_num_queries(QUERIES_PER_NEW_DM):
+        services.process_received_delivery(delivery.pk)
+    assert Message.objects.filter(author="bot").count() == 1
+
+
+def test_healthz_reports_deliveries_waiting_too_long(client, deliver, settings):
+    WorkerHeartbeat.beat("host:1")
+    deliver(load_payload("messages__text"), handle=False)
+    assert client.get("/healthz").json()["deliveries"]["backlog"] == 1
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    WebhookDelivery.objects.update(received_at=an_hour_ago)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["problems"] == ["the oldest unhandled delivery has waited 3600 s"]
