@@ -47,7 +47,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Meta only delivers webhooks over HTTPS; plain-HTTP local runs switch this off.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Load balancers check /healthz over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^ping$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 # Behind a proxy that terminates TLS (nginx, a load balancer), trust its X-Forwarded-Proto:
@@ -105,6 +105,9 @@ SEND_RATE_LIMIT_PAUSE = env.float("SEND_RATE_LIMIT_PAUSE", default=60.0)
 # The worker's sweep puts back replies whose task was lost (queued too long) or whose worker
 # died mid-send (sending too long). STALLED_AFTER must comfortably exceed GRAPH_API_TIMEOUT.
 REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)
+# How long an idle db_worker waits before looking for tasks again (seconds). Part of a DM's
+# wait for its reply when the worker is idle; a busy worker takes the next task at once.
+WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
 REPLY_STALLED_AFTER = env.float("REPLY_STALLED_AFTER", default=120.0)
 
 # --- Django ---------------------------------------------------------------------------------
@@ -174,6 +177,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///db.sqlite3")}
+# Keep each process's connection between requests: opening one costs more than a webhook's
+# whole insert (and closing SQLite's last connection checkpoints its WAL). Checked before reuse,
+# so a database restart costs one failed check, not a failed request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A relative path means "beside manage.py", whatever directory the command runs from.
     if DATABASES["default"]["NAME"] != ":memory:":

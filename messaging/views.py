@@ -75,6 +75,8 @@ def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
         logger.warning("Webhook delivery refused (%d bytes): %s", len(body), exc)
         return HttpResponse("Invalid signature", status=401, content_type="text/plain")
 
+    # Parsed here only to refuse at once what no worker could ever handle; the worker parses
+    # the stored bytes again (the row, not this request, is what it works from).
     try:
         parse_delivery(body)
     except PayloadError as exc:

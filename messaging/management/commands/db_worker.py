@@ -7,6 +7,7 @@ reply "sending"; the upkeep's sweep is what puts such replies back to work.
 
 import os
 
+from django.conf import settings
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
@@ -15,6 +16,10 @@ from messaging import upkeep
 
 class Command(db_worker.Command):
     help = "Run the task worker (sends replies), with the periodic upkeep beside it."
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.set_defaults(interval=settings.WORKER_POLL_INTERVAL)
 
     def handle(self, *args, **options):
         if options["batch"]:

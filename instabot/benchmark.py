@@ -1,0 +1,526 @@
+"""`manage.py bench`: how fast the service does its job, beside the framework's own ceiling.
+
+Starts the production server (gunicorn) and db_workers against a fresh database, with our fake
+Graph API in this process, and measures from outside, over loopback, as Meta would:
+
+1. webhook ingestion: signed single-message deliveries per second at several concurrencies,
+   beside the same server's trivial view (/ping), and latency at a steady 200 deliveries/s;
+2. DM-to-reply: from a delivery's POST to its Send API call reaching the fake Graph API;
+3. rule matching: the compiled matcher with 10, 1,000 and 10,000 rules (in this process);
+4. peak memory (RSS) of a web process and a worker.
+
+Load is generated with asyncio over raw sockets: light enough that one process can outrun the
+server, and the same generator serves both views, so their ratio is fair.
+"""
+
+import asyncio
+import json
+import os
+import platform
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import django
+
+from messaging.fake_graph import FakeGraphAPI
+from messaging.simulation import signed_headers
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+ACCOUNT_ID = "17841400000000001"
+APP_SECRET = "bench-app-secret"  # noqa: S105 - throwaway, for a throwaway database
+REPLY_TEXT = "Thanks! Your order is noted."
+
+
+@dataclass
+class Plan:
+    """How long each measurement runs: the full run, or --quick (a smoke check for CI)."""
+
+    seconds_per_level: float
+    concurrencies: tuple[int, ...]
+    steady_seconds: float
+    dm_rates: tuple[int, ...]
+    dm_seconds: float
+    rule_counts: tuple[int, ...] = (10, 1_000, 10_000)
+    rule_messages: int = 2_000
+
+    @classmethod
+    def full(cls) -> "Plan":
+        return cls(10, (1, 16, 64), 10, (20, 100), 30)
+
+    @classmethod
+    def quick(cls) -> "Plan":
+        return cls(1, (1, 16, 64), 2, (20, 100), 2, rule_messages=300)
+
+
+@dataclass
+class Latencies:
+    samples_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def percentile(self, p: float) -> float | None:
+        if not self.samples_ms:
+            return None
+        ordered = sorted(self.samples_ms)
+        return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 2)
+
+
+# --- HTTP load ------------------------------------------------------------------------------
+
+
+async def _request(port: int, raw: bytes) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        status_line = await reader.readline()
+        await reader.read()  # gunicorn's sync workers close the connection after each answer
+        return int(status_line.split()[1])
+    finally:
+        writer.close()
+
+
+def _post(path: str, body: bytes, headers: dict) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+
+
+class Deliveries:
+    """Meta-shaped, signed, single-message deliveries, each with its own mid."""
+
+    def __init__(self, customers: int = 1000, prefix: str = "9"):
+        self.customers = customers
+        self.prefix = prefix  # each phase its own customers, so replies match their own DMs
+        self.count = 0
+        self.sent_at: dict[str, list[float]] = {}  # customer -> POST times, oldest first
+
+    def next(self) -> tuple[str, bytes]:
+        self.count += 1
+        customer = f"{self.prefix}{self.count % self.customers:07d}"
+        now_ms = int(time.time() * 1000)
+        payload = {
+            "object": "instagram",
+            "entry": [
+                {
+                    "id": ACCOUNT_ID,
+                    "time": now_ms,
+                    "messaging": [
+                        {
+                            "sender": {"id": customer},
+                            "recipient": {"id": ACCOUNT_ID},
+                            "timestamp": now_ms,
+                            "message": {
+                                "mid": f"bench-{secrets.token_hex(8)}-{self.count}",
+                                "text": f"Hi! I'd like to order #{self.count}",
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+        body = json.dumps(payload).encode()
+        return customer, _post("/webhooks/instagram", body, signed_headers(body, APP_SECRET))
+
+
+async def _closed_loop(port, make_request, concurrency: int, seconds: float) -> dict:
+    """`concurrency` clients, each sending its next request when the last is answered."""
+    latencies = Latencies()
+    deadline = time.monotonic() + seconds
+
+    async def client():
+        while time.monotonic() < deadline:
+            started = time.monotonic()
+            try:
+                status = await _request(port, make_request())
+            except OSError:
+                status = 0
+            if status == 200:
+                latencies.samples_ms.append((time.monotonic() - started) * 1000)
+            else:
+                latencies.errors += 1
+
+    began = time.monotonic()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    elapsed = time.monotonic() - began
+    return {
+        "rps": round(len(latencies.samples_ms) / elapsed, 1),
+        "p50_ms": latencies.percentile(50),
+        "p99_ms": latencies.percentile(99),
+        "errors": latencies.errors,
+    }
+
+
+async def _open_loop(port, deliveries: Deliveries, rate: float, seconds: float) -> dict:
+    """Deliveries at a steady `rate` a second, whatever the answers take (as Meta sends)."""
+    latencies = Latencies()
+    tasks = []
+
+    async def one(customer: str, raw: bytes):
+        started = time.monotonic()
+        deliveries.sent_at.setdefault(customer, []).append(time.time())
+        try:
+            status = await _request(port, raw)
+        except OSError:
+            status = 0
+        if status == 200:
+            latencies.samples_ms.append((time.monotonic() - started) * 1000)
+        else:
+            latencies.errors += 1
+
+    began = time.monotonic()
+    for n in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, began + n / rate - time.monotonic()))
+        tasks.append(asyncio.create_task(one(*deliveries.next())))
+    await asyncio.gather(*tasks)
+    return {
+        "sent": len(tasks),
+        "p50_ms": latencies.percentile(50),
+        "p99_ms": latencies.percentile(99),
+        "errors": latencies.errors,
+    }
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Service:
+    """gunicorn and the workers on a fresh database, talking to a fake Graph API."""
+
+    def __init__(self, database_url: str, web_processes: int, workers: int, log_path: Path):
+        self.fake = FakeGraphAPI().start()
+        self.port = _free_port()
+        self.env = {
+            **os.environ,
+            "ENV_FILE": os.devnull,
+            "DEBUG": "off",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "FACEBOOK_APP_SECRET": APP_SECRET,
+            "INSTAGRAM_PAGE_ACCESS_TOKEN": "bench-page-token",
+            "FIELD_ENCRYPTION_KEY": "ZGV2ZWxvcG1lbnQtb25seS1rZXktMzItYnl0ZXMhISE=",
+            "DATABASE_URL": database_url,
+            "GRAPH_API_BASE_URL": self.fake.base_url,
+            "SECURE_SSL_REDIRECT": "off",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "LOG_LEVEL": "WARNING",
+            "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+        }
+        self.log = log_path.open("w")
+        self._manage("migrate", "--no-input")
+        self._manage(
+            "shell",
+            "-c",
+            "from rules.models import ResponseRule; "
+            f"ResponseRule.objects.create(keywords='order', response_text={REPLY_TEXT!r})",
+        )
+        self.web = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "instabot.wsgi",
+                "--workers",
+                str(web_processes),
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "warning",
+            ],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        self.workers = [
+            subprocess.Popen(
+                [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay"],
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=self.log,
+                stderr=self.log,
+            )
+            for _ in range(workers)
+        ]
+        self._wait_until_serving()
+
+    def _manage(self, *args: str) -> None:
+        subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+            check=True,
+        )
+
+    def _wait_until_serving(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if asyncio.run(_request(self.port, _get("/ping"))) == 200:
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not start; see the benchmark's log")
+
+    def backlog(self) -> int:
+        """Deliveries not yet handled plus replies not yet sent, read from the database."""
+        script = (
+            "from messaging.models import Message, WebhookDelivery as D; "
+            "print(D.objects.filter(state__in=['received', 'processing']).count() "
+            "+ Message.objects.filter(status__in=['queued', 'sending']).count())"
+        )
+        out = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", script],
+            cwd=BASE_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(out.stdout.strip().splitlines()[-1])
+
+    def peak_rss_mb(self) -> dict:
+        web_children = _children(self.web.pid)
+        return {
+            "web": max((_peak_rss_mb(pid) for pid in web_children), default=None),
+            "worker": max((_peak_rss_mb(w.pid) for w in self.workers), default=None),
+        }
+
+    def stop(self) -> None:
+        for process in [self.web, *self.workers]:
+            process.terminate()
+        for process in [self.web, *self.workers]:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.fake.stop()
+        self.log.close()
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+# --- the measurements -----------------------------------------------------------------------
+
+
+def measure_webhook(service: Service, plan: Plan) -> dict:
+    deliveries = Deliveries(prefix="1")
+    trivial = _get("/ping")
+    result = {}
+    for concurrency in plan.concurrencies:
+        webhook = asyncio.run(
+            _closed_loop(
+                service.port, lambda: deliveries.next()[1], concurrency, plan.seconds_per_level
+            )
+        )
+        baseline = asyncio.run(
+            _closed_loop(service.port, lambda: trivial, concurrency, plan.seconds_per_level)
+        )
+        result[f"c{concurrency}"] = {"webhook": webhook, "trivial": baseline}
+        result[f"ratio_to_trivial_c{concurrency}"] = (
+            round(webhook["rps"] / baseline["rps"], 3) if baseline["rps"] else None
+        )
+    steady = asyncio.run(_open_loop(service.port, deliveries, 200, plan.steady_seconds))
+    result["at_200rps"] = steady
+    result["p99_ms_at_200rps"] = steady["p99_ms"]
+    return result
+
+
+def measure_dm_to_reply(service: Service, plan: Plan) -> dict:
+    result = {}
+    for phase, rate in enumerate(plan.dm_rates, start=2):
+        # Start from an idle service: the webhook phase leaves thousands of DMs to answer.
+        _wait_for_empty_backlog(service)
+        service.fake.reset()
+        deliveries = Deliveries(customers=max(1000, int(rate * plan.dm_seconds)), prefix=str(phase))
+        load = asyncio.run(_open_loop(service.port, deliveries, rate, plan.dm_seconds))
+        backlog_end = service.backlog()
+        # Let the last replies arrive, so that each DM's latency is known.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_sends(service)) < load["sent"]:
+            time.sleep(0.2)
+        latencies = _reply_latencies(deliveries, _sends(service))
+        result[f"at_{rate}rps"] = {
+            "sent": load["sent"],
+            "answered": len(latencies.samples_ms),
+            "p50_ms": latencies.percentile(50),
+            "p99_ms": latencies.percentile(99),
+            "max_ms": round(max(latencies.samples_ms), 2) if latencies.samples_ms else None,
+            "backlog_end": backlog_end,
+            "webhook_errors": load["errors"],
+        }
+    top = result[f"at_{max(plan.dm_rates)}rps"]
+    result.update(p50_ms=top["p50_ms"], p99_ms=top["p99_ms"], backlog_end=top["backlog_end"])
+    return result
+
+
+def _sends(service: Service) -> list[dict]:
+    return [call for call in service.fake.calls if call["outcome"] == "sent"]
+
+
+def _reply_latencies(deliveries: Deliveries, sends: list[dict]) -> Latencies:
+    """Each customer's replies answer their DMs in order (a customer's DMs are seconds apart)."""
+    latencies = Latencies()
+    pending = {customer: list(times) for customer, times in deliveries.sent_at.items()}
+    for call in sorted(sends, key=lambda c: c["received_at"]):
+        waiting = pending.get(call["recipient_id"])
+        if waiting:  # else a reply to an earlier phase's DM
+            latencies.samples_ms.append((call["received_at"] - waiting.pop(0)) * 1000)
+    return latencies
+
+
+def _wait_for_empty_backlog(service: Service, seconds: float = 900) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and service.backlog():
+        time.sleep(0.5)
+
+
+def measure_rules(plan: Plan) -> dict:
+    from rules.matching import Matcher, RuleSpec
+
+    randomness = random.Random(7)
+    vocabulary = [f"word{n}" for n in range(50_000)]
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    result = {}
+    for count in plan.rule_counts:
+        kinds = ("contains", "word", "starts_with", "exact")
+        rules = [
+            RuleSpec(
+                id=n,
+                keywords=tuple(randomness.sample(vocabulary, 3)),
+                match_type=kinds[n % 4],
+                priority=n % 5,
+                created_at=created + timedelta(seconds=n),
+                response_text=f"reply {n}",
+            )
+            for n in range(count)
+        ]
+        built = time.perf_counter()
+        matcher = Matcher(rules)
+        build_ms = (time.perf_counter() - built) * 1000
+        messages = [
+            " ".join(randomness.choices(vocabulary, k=randomness.randint(3, 30)))
+            for _ in range(plan.rule_messages)
+        ]
+        timings = []
+        for text in messages:
+            started = time.perf_counter()
+            matcher.match(text)
+            timings.append((time.perf_counter() - started) * 1000)
+        samples = Latencies(timings)
+        result[f"median_ms_{count}"] = round(statistics.median(timings), 4)
+        result[f"p99_ms_{count}"] = samples.percentile(99)
+        result[f"build_ms_{count}"] = round(build_ms, 1)
+    return result
+
+
+def machine(database_url: str) -> dict:
+    return {
+        "cores": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "database": database_url.split(":", 1)[0],
+        "os": platform.platform(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def run(
+    database_url: str | None, plan: Plan, web_processes: int, workers: int, log_dir: Path
+) -> dict:
+    with tempfile.TemporaryDirectory(prefix="instabot-bench-") as scratch:
+        url = database_url or f"sqlite:///{scratch}/bench.sqlite3"
+        service = Service(url, web_processes, workers, log_dir / "bench-service.log")
+        try:
+            report = {
+                "machine": {**machine(url), "web_processes": web_processes, "workers": workers},
+                "webhook": measure_webhook(service, plan),
+                "dm_to_reply": measure_dm_to_reply(service, plan),
+            }
+            report["rss_mb"] = service.peak_rss_mb()
+        finally:
+            service.stop()
+    report["rules"] = measure_rules(plan)
+    return report
+
+
+def table(report: dict) -> str:
+    webhook, dm, rules = report["webhook"], report["dm_to_reply"], report["rules"]
+    lines = ["Webhook ingestion (requests/s; latency p50/p99 ms)"]
+    for key in (k for k in webhook if k.startswith("c") and k[1:].isdigit()):
+        hook, base = webhook[key]["webhook"], webhook[key]["trivial"]
+        lines.append(
+            f"  {key:>4}  webhook {hook['rps']:>7}/s ({hook['p50_ms']}/{hook['p99_ms']})"
+            f"   trivial {base['rps']:>7}/s ({base['p50_ms']}/{base['p99_ms']})"
+            f"   ratio {webhook[f'ratio_to_trivial_{key}']}"
+            f"   errors {hook['errors'] + base['errors']}"
+        )
+    steady = webhook["at_200rps"]
+    lines.append(
+        f"  at 200 deliveries/s: p50 {steady['p50_ms']} ms, p99 {steady['p99_ms']} ms, "
+        f"errors {steady['errors']}"
+    )
+    lines.append("DM to reply (POST -> Send API call at the fake Graph API)")
+    for key in (k for k in dm if k.startswith("at_")):
+        row = dm[key]
+        lines.append(
+            f"  {key[3:]:>7}  p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, "
+            f"max {row['max_ms']} ms; {row['answered']}/{row['sent']} answered; "
+            f"backlog at the end {row['backlog_end']}"
+        )
+    lines.append("Rule matching (ms per message)")
+    for count in (10, 1_000, 10_000):
+        if f"median_ms_{count}" in rules:
+            lines.append(
+                f"  {count:>6} rules  median {rules[f'median_ms_{count}']}, "
+                f"p99 {rules[f'p99_ms_{count}']}, build {rules[f'build_ms_{count}']}"
+            )
+    rss = report["rss_mb"]
+    lines.append(f"Peak RSS: web process {rss['web']} MB, worker {rss['worker']} MB")
+    m = report["machine"]
+    lines.append(
+        f"Machine: {m['cores']} cores ({m['cpu']}), Python {m['python']}, Django {m['django']}, "
+        f"{m['database']}; {m['web_processes']} web processes, {m['workers']} workers"
+    )
+    return "\n".join(lines)

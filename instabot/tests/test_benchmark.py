@@ -1,0 +1,50 @@
+"""`manage.py bench --quick` runs end to end and reports every figure. A smoke check: timings
+are what the benchmark is for, and a test never asserts one (docs/performance.md)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+FIGURES = [
+    ("webhook", "ratio_to_trivial_c16"),
+    ("webhook", "p99_ms_at_200rps"),
+    ("dm_to_reply", "p50_ms"),
+    ("dm_to_reply", "p99_ms"),
+    ("dm_to_reply", "backlog_end"),
+    ("rules", "median_ms_10000"),
+    ("rules", "p99_ms_10000"),
+    ("rss_mb", "web"),
+    ("rss_mb", "worker"),
+]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite",
+    reason="the benchmark makes its own SQLite database: once is enough",
+)
+def test_the_quick_benchmark_reports_every_figure(tmp_path):
+    report_path = tmp_path / "bench.json"
+    env = {**os.environ, "ENV_FILE": os.devnull, "DEBUG": "on"}
+    finished = subprocess.run(
+        [sys.executable, "manage.py", "bench", "--quick", "--json", str(report_path)],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    report = json.loads(report_path.read_text())
+    for section, figure in FIGURES:
+        assert isinstance(report[section][figure], int | float), (section, figure)
+    assert report["machine"]["cores"] >= 1
+    assert report["machine"]["database"] == "sqlite"
+    assert {"python", "django"} <= report["machine"].keys()
+    assert "Webhook ingestion" in finished.stdout  # the table
