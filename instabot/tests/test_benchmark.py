@@ -48,3 +48,10 @@ def test_the_quick_benchmark_reports_every_figure(tmp_path):
     assert report["machine"]["database"] == "sqlite"
     assert {"python", "django"} <= report["machine"].keys()
     assert "Webhook ingestion" in finished.stdout  # the table
+
+
+def test_the_benchmark_refuses_to_empty_a_database_not_named_for_it():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="named \\*bench\\*"):
+        call_command("bench", database_url="mysql://root@127.0.0.1:3306/instabot")
