@@ -14,7 +14,6 @@ server, and the same generator serves both views, so their ratio is fair.
 """
 
 import asyncio
-import json
 import os
 import platform
 import random
@@ -32,7 +31,7 @@ from pathlib import Path
 import django
 
 from messaging.fake_graph import FakeGraphAPI
-from messaging.simulation import signed_headers
+from messaging.simulation import message_delivery, signed_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "17841400000000001"
@@ -65,6 +64,18 @@ class Plan:
 class Latencies:
     samples_ms: list[float] = field(default_factory=list)
     errors: int = 0
+
+    async def request(self, port: int, raw: bytes) -> None:
+        """Send one request; record its latency if answered 200, else count an error."""
+        started = time.monotonic()
+        try:
+            status = await _request(port, raw)
+        except OSError:
+            status = 0
+        if status == 200:
+            self.samples_ms.append((time.monotonic() - started) * 1000)
+        else:
+            self.errors += 1
 
     def percentile(self, p: float) -> float | None:
         if not self.samples_ms:
@@ -111,28 +122,13 @@ class Deliveries:
     def next(self) -> tuple[str, bytes]:
         self.count += 1
         customer = f"{self.prefix}{self.count % self.customers:07d}"
-        now_ms = int(time.time() * 1000)
-        payload = {
-            "object": "instagram",
-            "entry": [
-                {
-                    "id": ACCOUNT_ID,
-                    "time": now_ms,
-                    "messaging": [
-                        {
-                            "sender": {"id": customer},
-                            "recipient": {"id": ACCOUNT_ID},
-                            "timestamp": now_ms,
-                            "message": {
-                                "mid": f"bench-{secrets.token_hex(8)}-{self.count}",
-                                "text": f"Hi! I'd like to order #{self.count}",
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-        body = json.dumps(payload).encode()
+        body = message_delivery(
+            account_id=ACCOUNT_ID,
+            sender_id=customer,
+            recipient_id=ACCOUNT_ID,
+            text=f"Hi! I'd like to order #{self.count}",
+            mid=f"bench-{secrets.token_hex(8)}-{self.count}",
+        )
         return customer, _post("/webhooks/instagram", body, signed_headers(body, APP_SECRET))
 
 
@@ -143,15 +139,7 @@ async def _closed_loop(port, make_request, concurrency: int, seconds: float) -> 
 
     async def client():
         while time.monotonic() < deadline:
-            started = time.monotonic()
-            try:
-                status = await _request(port, make_request())
-            except OSError:
-                status = 0
-            if status == 200:
-                latencies.samples_ms.append((time.monotonic() - started) * 1000)
-            else:
-                latencies.errors += 1
+            await latencies.request(port, make_request())
 
     began = time.monotonic()
     await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -170,16 +158,8 @@ async def _open_loop(port, deliveries: Deliveries, rate: float, seconds: float) 
     tasks = []
 
     async def one(customer: str, raw: bytes):
-        started = time.monotonic()
         deliveries.sent_at.setdefault(customer, []).append(time.time())
-        try:
-            status = await _request(port, raw)
-        except OSError:
-            status = 0
-        if status == 200:
-            latencies.samples_ms.append((time.monotonic() - started) * 1000)
-        else:
-            latencies.errors += 1
+        await latencies.request(port, raw)
 
     began = time.monotonic()
     for n in range(int(rate * seconds)):
