@@ -37,6 +37,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "17841400000000001"
 APP_SECRET = "bench-app-secret"  # noqa: S105 - throwaway, for a throwaway database
 REPLY_TEXT = "Thanks! Your order is noted."
+WARM_UP_SECONDS = 1
 
 
 @dataclass
@@ -317,8 +318,14 @@ def _peak_rss_mb(pid: int) -> float | None:
 def measure_webhook(service: Service, plan: Plan) -> dict:
     deliveries = Deliveries(prefix="1")
     trivial = _get("/ping")
+    # A web process's first requests import and build what the later ones reuse: warm every
+    # process up on both views before measuring either.
+    for warm_up in (lambda: deliveries.next()[1], lambda: trivial):
+        asyncio.run(_closed_loop(service.port, warm_up, 16, WARM_UP_SECONDS))
     result = {}
     for concurrency in plan.concurrencies:
+        # Each level starts with the workers idle: none inherits the backlog of the one before.
+        _wait_for_empty_backlog(service)
         webhook = asyncio.run(
             _closed_loop(
                 service.port, lambda: deliveries.next()[1], concurrency, plan.seconds_per_level
@@ -331,6 +338,7 @@ def measure_webhook(service: Service, plan: Plan) -> dict:
         result[f"ratio_to_trivial_c{concurrency}"] = (
             round(webhook["rps"] / baseline["rps"], 3) if baseline["rps"] else None
         )
+    _wait_for_empty_backlog(service)
     steady = asyncio.run(_open_loop(service.port, deliveries, 200, plan.steady_seconds))
     result["at_200rps"] = steady
     result["p99_ms_at_200rps"] = steady["p99_ms"]

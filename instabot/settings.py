@@ -190,6 +190,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # work together, the busy timeout waits for the writer instead of failing, and IMMEDIATE
     # transactions take the write lock up front, so a transaction never fails half-way when it
     # upgrades from reading to writing ("database is locked" that no timeout can cure).
+    # Our backend (instabot/sqlite) is Django's, with transactions taking turns to write
+    # instead of sleeping in SQLite's busy handler.
+    DATABASES["default"]["ENGINE"] = "instabot.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,

@@ -161,6 +161,12 @@ class FakeGraphAPI:
 
 def _handler_for(fake: FakeGraphAPI):
     class Handler(BaseHTTPRequestHandler):
+        # Keep-alive, as Meta's servers do: our client keeps its connections between calls.
+        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds
+        # the body back for the client's delayed ACK (40 ms) on a kept-alive connection.
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
         def log_message(self, format, *args):
             logger.debug("fake graph: " + format, *args)
 

@@ -131,9 +131,12 @@ class Conversation(models.Model):
 
     def record_activity(self, at: datetime) -> None:
         """Move last_message_at forward (never back: deliveries arrive out of order)."""
+        if self.last_message_at is not None and self.last_message_at >= at:
+            return  # it only moves forward, so the stored value is at least as late as ours
         Conversation.objects.filter(
             Q(last_message_at__isnull=True) | Q(last_message_at__lt=at), pk=self.pk
         ).update(last_message_at=at)
+        self.last_message_at = at
 
 
 class Message(models.Model):
@@ -228,26 +231,23 @@ class Message(models.Model):
 
     # --- state changes of one outgoing row; each is a conditional UPDATE ---
 
-    def claim_for_sending(self) -> bool:
-        """Take this reply for sending. False if someone else has it, or it is not due."""
+    @classmethod
+    def claim_for_sending(cls, pk: int) -> bool:
+        """Take reply `pk` for sending. False if someone else has it, or it is not due.
+
+        A class method, so that the claim comes before the row is read: what is read after
+        it is the claimed state."""
         now = timezone.now()
-        claimed = Message.objects.filter(
-            pk=self.pk, status=self.Status.QUEUED, next_attempt_at__lte=now
-        ).update(status=self.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1)
-        if claimed:
-            self.refresh_from_db(fields=["status", "sending_started_at", "attempts", "mid"])
-        return bool(claimed)
+        return bool(
+            cls.objects.filter(pk=pk, status=cls.Status.QUEUED, next_attempt_at__lte=now).update(
+                status=cls.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1
+            )
+        )
 
     def mark_sent(self, mid: str) -> None:
         with transaction.atomic():
-            # An echo can arrive before the Send API answers; it is matched to the oldest
-            # in-flight message with the same text, which with two identical messages in flight
-            # may be the other one. The Send API's answer is authoritative: take the id back.
-            Message.objects.filter(mid=mid, author__in=SENT_BY_US).exclude(pk=self.pk).update(
-                mid=None
-            )
-            # An echo whose text Meta altered was stored as a staff message; it is ours.
-            Message.objects.filter(mid=mid, author=self.Author.BUSINESS_APP).delete()
+            if others := list(Message.objects.filter(mid=mid).exclude(pk=self.pk)):
+                self._take_mid_back(mid, others)
             now = timezone.now()
             Message.objects.filter(pk=self.pk).update(
                 status=self.Status.SENT,
@@ -258,6 +258,17 @@ class Message(models.Model):
             )
         self.status, self.mid, self.timestamp, self.last_error = self.Status.SENT, mid, now, ""
         self.next_attempt_at = None
+
+    def _take_mid_back(self, mid: str, others: list["Message"]) -> None:
+        for other in others:
+            if other.author in SENT_BY_US:
+                # An echo can arrive before the Send API answers; it is matched to the oldest
+                # in-flight message with the same text, which with two identical messages in
+                # flight may be the other one. The Send API's answer is authoritative.
+                Message.objects.filter(pk=other.pk).update(mid=None)
+            elif other.author == self.Author.BUSINESS_APP:
+                # An echo whose text Meta altered was stored as a staff message; it is ours.
+                other.delete()
 
     def schedule_retry(self, reason: str, at: datetime) -> bool:
         """Put an in-flight send back in the queue for another attempt at `at`."""

@@ -3,7 +3,8 @@ The messaging workflows: what happens to a delivery, and how a reply gets sent.
 
 accept_delivery        in the request: store a verified delivery raw and queue its handling.
 process_received_delivery  in the worker: handle an accepted delivery once (handle_delivery:
-                       store every event, queue the replies they call for).
+                       store every event and the replies they call for), then send those
+                       replies at once (send_reply).
 send_staff_reply       in the inbox: queue a staff member's reply; the bot steps back.
 send_reply             in the worker: send one queued message through the Graph API.
 sweep_stalled_replies  in the worker, periodically: recover replies whose task was lost or
@@ -74,6 +75,9 @@ class DeliveryOutcome:
     problems: list[str] = field(default_factory=list)
     unreadable: bool = False  # not a payload we can read (rejected)
     unsigned: bool = False  # signed with none of the app secrets we hold now
+    # Bot replies stored (committed, queued) by this handling, no send task queued for them:
+    # the caller sends them (the worker, at once) or queues their sends (an operator's rerun).
+    replies: list[int] = field(default_factory=list)
 
 
 # --- receiving ------------------------------------------------------------------------------
@@ -93,9 +97,12 @@ def accept_delivery(body: bytes, headers) -> WebhookDelivery:
 
 
 def process_received_delivery(delivery_id: int) -> None:
-    """In the worker: handle a delivery the webhook accepted, once.
+    """In the worker: handle a delivery the webhook accepted, once, and send its replies.
 
     A duplicate task, or one for a delivery another worker holds, finds nothing to claim.
+    The replies go out from here rather than through a task each: one queue hop and one
+    task's bookkeeping less per DM. Each reply is stored (queued) before its send, so a worker
+    killed in between leaves it to the sweep, as a lost task would.
     """
     if not WebhookDelivery.claim(delivery_id):
         return
@@ -105,6 +112,12 @@ def process_received_delivery(delivery_id: int) -> None:
         # The database failed us midway (the stored events stay stored). Meta will not send
         # it again, so we will: the sweep queues it once REPLY_STALLED_AFTER has passed.
         delivery.release()
+    for reply_id in outcome.replies:
+        try:
+            send_reply(reply_id)
+        except DatabaseError:
+            # Its row says queued or sending: the sweep puts it back to work later.
+            logger.exception("Reply %s: could not be sent now; the sweep retries it", reply_id)
 
 
 def process_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:
@@ -148,7 +161,8 @@ def handle_delivery(
     `verified_with` is the app secret the signature was checked with: each entry goes to its
     account only if that is the account's own secret (accounts.services.route).
     Each event is its own transaction, so one bad event never takes the others down, and a
-    stored customer message commits together with its queued reply and that reply's task.
+    stored customer message commits together with its queued reply. The replies are listed
+    in the outcome: sending them (or queuing their sends) is the caller's part.
     Handling is idempotent: a redelivered (or re-processed) delivery changes nothing.
     """
     outcome = DeliveryOutcome()
@@ -172,7 +186,9 @@ def handle_delivery(
                     outcome.problems.append(f"events skipped: {skip}")
             if routes[event.account_id].skip_reason:
                 continue
-            _handle_event_in_transaction(event, routes[event.account_id].account)
+            reply = _handle_event_in_transaction(event, routes[event.account_id].account)
+            if reply is not None:
+                outcome.replies.append(reply.pk)
         except STORAGE_ERRORS as exc:
             logger.error("Delivery %s: could not store its events: %s", delivery.pk, exc)
             outcome.stored = False
@@ -196,17 +212,20 @@ def handle_delivery(
     return outcome
 
 
-def _handle_event_in_transaction(event: Event, account: InstagramBusinessAccount | None) -> None:
+def _handle_event_in_transaction(
+    event: Event, account: InstagramBusinessAccount | None
+) -> Message | None:
     with log_context(account=event.account_id, mid=getattr(event, "mid", None)):
-        _run_with_deadlock_retries(event, account)
+        return _run_with_deadlock_retries(event, account)
 
 
-def _run_with_deadlock_retries(event: Event, account: InstagramBusinessAccount | None) -> None:
+def _run_with_deadlock_retries(
+    event: Event, account: InstagramBusinessAccount | None
+) -> Message | None:
     for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
         try:
             with transaction.atomic():
-                handle_event(event, account)
-            return
+                return handle_event(event, account)
         except OperationalError as exc:
             if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
                 raise
@@ -225,13 +244,16 @@ def _is_deadlock(exc: OperationalError) -> bool:
     return bool(exc.args) and exc.args[0] == 1213
 
 
-def handle_event(event: Event, account: InstagramBusinessAccount | None) -> None:
-    """Handle one event for `account` (None: the environment's single account)."""
+def handle_event(event: Event, account: InstagramBusinessAccount | None) -> Message | None:
+    """Handle one event for `account` (None: the environment's single account).
+
+    Returns the bot's reply it stored, queued but not yet sent, if any.
+    """
     match event:
         case MessageEvent(is_echo=True):
             _record_echo(event, account)
         case MessageEvent():
-            _record_customer_message(
+            return _record_customer_message(
                 event,
                 account,
                 text=event.text,
@@ -240,7 +262,7 @@ def handle_event(event: Event, account: InstagramBusinessAccount | None) -> None
             )
         case Postback():
             # A button the customer tapped: a message from them, with the button's title.
-            _record_customer_message(
+            return _record_customer_message(
                 event,
                 account,
                 text=event.title,
@@ -274,6 +296,7 @@ def handle_event(event: Event, account: InstagramBusinessAccount | None) -> None
                 ", ".join(event.keys),
                 event.account_id,
             )
+    return None
 
 
 def _record_customer_message(
@@ -283,14 +306,14 @@ def _record_customer_message(
     text: str,
     attachments: list,
     details: dict,
-) -> None:
+) -> Message | None:
     # Lock the conversation until this event commits: replies to one customer are decided one
     # at a time, so five lines typed at once still get one fallback. Locked before the message
     # is inserted: the insert's foreign-key check also locks the row (shared), and taking that
     # first and FOR UPDATE second is how two concurrent events deadlock.
     conversation = _conversation_for(event, account, lock=True)
     with log_context(conversation=conversation.pk):
-        _store_and_answer(event, account, conversation, text, attachments, details)
+        return _store_and_answer(event, account, conversation, text, attachments, details)
 
 
 def _store_and_answer(
@@ -300,8 +323,9 @@ def _store_and_answer(
     text: str,
     attachments: list,
     details: dict,
-) -> None:
-    """Store a customer's message in its (locked) conversation, and queue the bot's reply."""
+) -> Message | None:
+    """Store a customer's message in its (locked) conversation, and the bot's reply to it
+    (queued; returned for the caller to send once this transaction commits)."""
     try:
         # A savepoint: a duplicate must not break the event's transaction.
         with transaction.atomic():
@@ -318,7 +342,7 @@ def _store_and_answer(
     except IntegrityError:
         if Message.objects.filter(mid=event.mid).exists():
             logger.info("Message %s was delivered again: already stored and answered", event.mid)
-            return
+            return None
         raise
     conversation.record_activity(event.timestamp)
     if conversation.status == Conversation.Status.ARCHIVED:
@@ -328,15 +352,17 @@ def _store_and_answer(
     reply, reason = _decide_reply(event, account, conversation, message)
     if reply is None:
         logger.info("Not answering message %s: %s", event.mid, reason)
-        return
-    _queue_outgoing(
+        return None
+    parts = _queue_outgoing(
         conversation,
         reply.text,
         author=Message.Author.BOT,
         in_reply_to=message,
         rule_id=reply.rule.id if reply.rule else None,
         is_fallback=reply.is_fallback,
+        queue_send=False,
     )
+    return parts[0]
 
 
 def _decide_reply(
@@ -415,8 +441,10 @@ def _queue_outgoing(
     rule_id: int | None = None,
     is_fallback: bool = False,
     sent_by=None,
+    queue_send: bool = True,
 ) -> list[Message]:
-    """Store `text` as queued outgoing messages and queue the first one's send.
+    """Store `text` as queued outgoing messages and queue the first one's send (unless
+    `queue_send` is off: the caller sends it once the transaction commits).
 
     Runs in the caller's transaction: an automatic reply commits with the message it answers.
     """
@@ -443,7 +471,8 @@ def _queue_outgoing(
                 sent_by=sent_by,
             )
         )
-    enqueue_send(parts[0].pk)
+    if queue_send:
+        enqueue_send(parts[0].pk)
     logger.info(
         "Queued a %s message to %s in %d part(s)", author, conversation.customer_id, len(parts)
     )
@@ -519,7 +548,7 @@ def _conversation_for(
     conversation, created = conversations.get_or_create(
         instagram_account_id=event.account_id,
         customer_id=event.customer_id,
-        defaults={"account": account},
+        defaults={"account": account, "last_message_at": event.timestamp},
     )
     if created:
         enqueue_profile_fetch(conversation.pk)
@@ -561,21 +590,21 @@ def _describe(event: Event) -> str:
 
 def send_reply(message_id: int) -> None:
     """Send one queued outgoing message. Safe to call twice: only one call claims it."""
-    try:
-        message = Message.objects.select_related("conversation__account").get(pk=message_id)
-    except Message.DoesNotExist:
+    claimed = Message.claim_for_sending(message_id)
+    message = Message.objects.select_related("conversation__account").filter(pk=message_id).first()
+    if message is None:
         logger.warning("Reply %s no longer exists: nothing to send", message_id)
         return
     with log_context(
         account=message.conversation.instagram_account_id, conversation=message.conversation_id
     ):
+        if not claimed:
+            logger.info("Reply %s is %s: not sending it again", message.pk, message.status)
+            return
         _send(message)
 
 
 def _send(message: Message) -> None:
-    if not message.claim_for_sending():
-        logger.info("Reply %s is %s: not sending it again", message.pk, message.status)
-        return
     if message.mid:
         # Its echo arrived while an earlier attempt was unanswered: Meta has it already.
         _finish_sent(message, message.mid)
@@ -722,10 +751,11 @@ def reserve_send_slot(instagram_account_id: str, per_second: float) -> datetime:
     """
     now = timezone.now()
     with transaction.atomic():
-        SendThrottle.objects.get_or_create(instagram_account_id=instagram_account_id)
-        throttle = SendThrottle.objects.select_for_update().get(
-            instagram_account_id=instagram_account_id
-        )
+        throttles = SendThrottle.objects.select_for_update()
+        throttle = throttles.filter(instagram_account_id=instagram_account_id).first()
+        if throttle is None:  # the account's first send
+            SendThrottle.objects.get_or_create(instagram_account_id=instagram_account_id)
+            throttle = throttles.get(instagram_account_id=instagram_account_id)
         slot = max(now, throttle.next_send_at or now, throttle.paused_until or now)
         if slot <= now + MAX_SLOT_WAIT:
             throttle.next_send_at = slot + timedelta(seconds=1 / per_second)

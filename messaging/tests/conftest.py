@@ -19,6 +19,7 @@ from django_tasks_db.models import DBTaskResult
 from messaging import services
 from messaging.models import WebhookDelivery
 from messaging.simulation import signed_headers
+from messaging.tasks import enqueue_send
 
 PAYLOADS = Path(__file__).parent / "payloads"
 ACCOUNT_ID = "17841400000000001"
@@ -80,10 +81,13 @@ def deliver(client):
 
 
 def handle_accepted_deliveries() -> None:
-    """What the worker's delivery tasks do, for every delivery waiting; their task rows go."""
+    """What the worker's delivery tasks do, for every delivery waiting (their task rows go),
+    except that the replies are queued instead of sent at once: `run_worker` sends them, so a
+    test can set Meta's answers, or step in, between the two."""
     waiting = WebhookDelivery.objects.filter(state=WebhookDelivery.State.RECEIVED)
-    for delivery_id in waiting.values_list("pk", flat=True):
-        services.process_received_delivery(delivery_id)
+    with mock.patch.object(services, "send_reply", side_effect=enqueue_send):
+        for delivery_id in waiting.values_list("pk", flat=True):
+            services.process_received_delivery(delivery_id)
     DBTaskResult.objects.filter(task_path="messaging.tasks.process_delivery_task").delete()
 
 

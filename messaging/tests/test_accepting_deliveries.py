@@ -2,6 +2,7 @@
 and answers. A worker handles the events, once, and the sweep brings back what stalled."""
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -12,13 +13,13 @@ from django_tasks_db.models import DBTaskResult
 from messaging import services
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.simulation import signed_headers
-from messaging.tests.conftest import WEBHOOK_URL, answer_send, encode, load_payload
+from messaging.tests.conftest import WEBHOOK_URL, answer_send, encode, load_payload, with_mid
 
 pytestmark = pytest.mark.django_db
 
-# Handling one DM from a new customer: counted, so that a change which adds queries to every
-# DM shows up in a test.
-QUERIES_PER_NEW_DM = 20
+# Handling one DM from a new customer and sending the reply: counted, so that a change which
+# adds queries to every DM shows up in a test.
+QUERIES_PER_NEW_DM = 30
 
 
 def delivery_tasks():
@@ -33,13 +34,52 @@ def test_the_webhook_stores_and_queues_the_delivery_without_handling_it(deliver)
     assert not Message.objects.exists()  # the worker's job
 
 
-def test_the_worker_handles_an_accepted_delivery(deliver, run_worker, graph_api):
+def test_the_worker_handles_an_accepted_delivery_and_sends_its_reply_at_once(
+    deliver, run_worker, graph_api
+):
     deliver(load_payload("messages__text"), handle=False)
     answer_send(graph_api)
     run_worker()
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
     assert Message.objects.get(direction="in").text
     assert Message.objects.get(author="bot").status == Message.Status.SENT
+    # Sent by the task that handled the delivery: no send task was queued.
+    assert not DBTaskResult.objects.filter(task_path="messaging.tasks.send_reply_task").exists()
+
+
+def test_a_reply_the_worker_could_not_send_at_once_is_retried_through_the_queue(
+    deliver, run_worker, graph_api
+):
+    deliver(load_payload("messages__text"), handle=False)
+    answer_send(graph_api, status=503, error={"message": "Try again", "code": 2})
+    run_worker()
+    reply = Message.objects.get(author="bot")
+    assert (reply.status, reply.attempts) == (Message.Status.QUEUED, 1)
+    assert (
+        DBTaskResult.objects.get(
+            task_path="messaging.tasks.send_reply_task", status="READY"
+        ).run_after
+        == reply.next_attempt_at
+    )
+
+
+def test_a_reply_left_queued_by_a_worker_killed_before_sending_is_sent_after_the_sweep(
+    deliver, graph_api, run_worker, settings
+):
+    deliver(load_payload("messages__text"), handle=False)
+    with mock.patch("messaging.services.send_reply", side_effect=SystemExit):
+        with pytest.raises(SystemExit):  # killed between storing the reply and sending it
+            services.process_received_delivery(WebhookDelivery.objects.get().pk)
+    replies = Message.objects.filter(author="bot")
+    assert replies.get().status == Message.Status.QUEUED
+
+    answer_send(graph_api)
+    assert services.sweep_stalled_replies().requeued == 0  # it may be on its way still
+    stalled_for = timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
+    replies.update(next_attempt_at=timezone.now() - stalled_for)
+    assert services.sweep_stalled_replies().requeued == 1
+    run_worker()
+    assert replies.get().status == Message.Status.SENT
 
 
 def test_a_delivery_task_that_runs_twice_handles_the_delivery_once(deliver):
@@ -80,14 +120,22 @@ def test_the_webhook_request_costs_two_inserts_in_one_transaction(client):
     assert all(sql.startswith("INSERT") for sql in writes)
 
 
-def test_handling_a_new_customers_message_costs_a_bounded_number_of_queries(
-    deliver, django_assert_max_num_queries
+def test_answering_a_new_customers_message_costs_a_bounded_number_of_queries(
+    deliver, graph_api, run_worker, django_assert_max_num_queries
 ):
-    deliver(load_payload("messages__text"), handle=False)
-    delivery = WebhookDelivery.objects.get()
+    # Not the account's first DM: rules loaded, the account's send rate known.
+    answer_send(graph_api, message_id="aWdfZAG1sent-first")
+    answer_send(graph_api, message_id="aWdfZAG1sent-second")
+    deliver(load_payload("messages__text"))
+    run_worker()
+    payload = with_mid(load_payload("messages__text"), "aWdfZAG1second-customer")
+    payload["entry"][0]["messaging"][0]["sender"]["id"] = "6543210987654321"
+    deliver(payload, handle=False)
+
+    delivery = WebhookDelivery.objects.get(state=WebhookDelivery.State.RECEIVED)
     with django_assert_max_num_queries(QUERIES_PER_NEW_DM):
         services.process_received_delivery(delivery.pk)
-    assert Message.objects.filter(author="bot").count() == 1
+    assert Message.objects.get(author="bot", conversation__customer_id="6543210987654321").mid
 
 
 def test_healthz_reports_deliveries_waiting_too_long(client, deliver, settings):

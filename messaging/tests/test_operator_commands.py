@@ -48,6 +48,18 @@ def test_reprocessing_catches_up_on_events_that_failed(deliver):
     assert Message.objects.filter(author="bot").count() == 1
 
 
+def test_reprocessing_queues_the_replies_for_the_worker_to_send(deliver, graph_api, run_worker):
+    with mock.patch("messaging.services._conversation_for", side_effect=RuntimeError("a bug")):
+        deliver(load_payload("messages__text"))
+    run("reprocess_webhooks", "--since", "1h", "--state", "failed")
+    assert Message.objects.get(author="bot").status == "queued"  # not sent from the command
+    assert len(graph_api.calls) == 0
+
+    answer_send(graph_api, message_id="aWdfZAG1reprocessed")
+    run_worker()
+    assert Message.objects.get(author="bot").mid == "aWdfZAG1reprocessed"
+
+
 def test_reprocessing_days_later_stores_but_does_not_answer(deliver):
     payload = load_payload("messages__text")
     payload["entry"][0]["messaging"][0]["timestamp"] = int(

@@ -168,7 +168,7 @@ def test_echo_of_our_sent_reply_is_matched_by_mid_not_stored_again(deliver):
 def test_echo_arriving_before_the_send_returns_is_matched_to_our_reply(deliver):
     deliver(load_payload("messages__text"))
     reply = replies().get()
-    assert reply.claim_for_sending()  # the worker is waiting for the Send API's answer...
+    assert Message.claim_for_sending(reply.pk)  # the worker is waiting for the Send API's answer...
     echo = with_mid(load_payload("messages__echo"), "aWdfZAG1echo-early", DEFAULT_REPLY)
     deliver(echo)  # ...when Meta's echo arrives
     reply.refresh_from_db()
@@ -391,18 +391,19 @@ def test_other_storage_errors_are_not_retried(deliver):
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.RECEIVED
 
 
-def test_the_task_row_commits_or_rolls_back_with_the_reply_it_sends(deliver):
+def test_the_reply_commits_or_rolls_back_with_the_message_it_answers(deliver, graph_api):
     from messaging import services
 
-    real_enqueue = services.enqueue_send
+    real_queue_outgoing = services._queue_outgoing
 
-    def enqueue_then_crash(*args, **kwargs):
-        real_enqueue(*args, **kwargs)
-        raise RuntimeError("crash after the task row was written")
+    def queue_then_crash(*args, **kwargs):
+        real_queue_outgoing(*args, **kwargs)
+        raise RuntimeError("crash after the reply was stored")
 
-    with mock.patch("messaging.services.enqueue_send", side_effect=enqueue_then_crash):
+    with mock.patch("messaging.services._queue_outgoing", side_effect=queue_then_crash):
         assert deliver(load_payload("messages__text")).status_code == 200
-    # All or nothing: no message without its reply, no reply without its task, no orphan task.
+    # All or nothing: no message without its reply, no reply without its message, no send.
     assert Message.objects.count() == 0
     assert send_tasks().count() == 0
+    assert sends(graph_api) == []
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.FAILED
