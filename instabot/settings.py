@@ -108,6 +108,9 @@ REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)
 # How long an idle db_worker waits before looking for tasks again (seconds). Part of a DM's
 # wait for its reply when the worker is idle; a busy worker takes the next task at once.
 WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
+# Workers lower their CPU priority by this much (nice), so that on a machine they share with
+# the web processes the webhook answers Meta first when the CPU is all taken. 0: don't.
+WORKER_NICENESS = env.int("WORKER_NICENESS", default=10)
 REPLY_STALLED_AFTER = env.float("REPLY_STALLED_AFTER", default=120.0)
 
 # --- Django ---------------------------------------------------------------------------------

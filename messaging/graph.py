@@ -9,6 +9,7 @@ appear in an exception message or a log line.
 
 import functools
 import logging
+import os
 from dataclasses import dataclass
 
 import requests
@@ -74,6 +75,13 @@ class InstagramClient:
         self._timeout = timeout
         # One session per client: connections to Meta are kept alive between sends.
         self._session = requests.Session()
+        # The environment's proxy and CA bundle settings, read once here rather than on every
+        # call (requests looks them up per request, which cost more than the rest of a send).
+        self._session.proxies = requests.utils.get_environ_proxies(self._host)
+        self._session.verify = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        self._session.trust_env = False
 
     def send_message(self, recipient_id: str, text: str) -> SentMessage:
         """Send a text DM. Raises a GraphAPIError subclass if it was not accepted."""

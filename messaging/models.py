@@ -190,6 +190,8 @@ class Message(models.Model):
     # A reply over Meta's 1000-byte limit goes out as several messages, in order: part 1
     # is the head, later parts point to it.
     part = models.PositiveSmallIntegerField(default=1)
+    # False while later parts follow this one: sending it then releases the next.
+    is_last_part = models.BooleanField(default=True)
     first_part = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="later_parts"
     )
@@ -245,9 +247,11 @@ class Message(models.Model):
         )
 
     def mark_sent(self, mid: str) -> None:
-        with transaction.atomic():
-            if others := list(Message.objects.filter(mid=mid).exclude(pk=self.pk)):
-                self._take_mid_back(mid, others)
+        # No savepoint: in a caller's transaction, a failure here fails all of it anyway.
+        with transaction.atomic(savepoint=False):
+            others = Message.objects.filter(mid=mid).exclude(pk=self.pk)
+            if holders := list(others.values_list("pk", "author")):
+                self._take_mid_back(holders)
             now = timezone.now()
             Message.objects.filter(pk=self.pk).update(
                 status=self.Status.SENT,
@@ -259,16 +263,18 @@ class Message(models.Model):
         self.status, self.mid, self.timestamp, self.last_error = self.Status.SENT, mid, now, ""
         self.next_attempt_at = None
 
-    def _take_mid_back(self, mid: str, others: list["Message"]) -> None:
-        for other in others:
-            if other.author in SENT_BY_US:
+    @staticmethod
+    def _take_mid_back(holders: list[tuple[int, str]]) -> None:
+        """The Send API says this message has the id other rows (pk, author) hold."""
+        for pk, author in holders:
+            if author in SENT_BY_US:
                 # An echo can arrive before the Send API answers; it is matched to the oldest
                 # in-flight message with the same text, which with two identical messages in
                 # flight may be the other one. The Send API's answer is authoritative.
-                Message.objects.filter(pk=other.pk).update(mid=None)
-            elif other.author == self.Author.BUSINESS_APP:
+                Message.objects.filter(pk=pk).update(mid=None)
+            elif author == Message.Author.BUSINESS_APP:
                 # An echo whose text Meta altered was stored as a staff message; it is ours.
-                other.delete()
+                Message.objects.filter(pk=pk).delete()
 
     def schedule_retry(self, reason: str, at: datetime) -> bool:
         """Put an in-flight send back in the queue for another attempt at `at`."""

@@ -462,6 +462,7 @@ def _queue_outgoing(
                 text=chunk,
                 in_reply_to=in_reply_to,
                 part=number,
+                is_last_part=number == len(chunks),
                 first_part=parts[0] if parts else None,
                 status=Message.Status.QUEUED,
                 # Later parts wait for the part before them (released by send_reply).
@@ -591,8 +592,9 @@ def _describe(event: Event) -> str:
 def send_reply(message_id: int) -> None:
     """Send one queued outgoing message. Safe to call twice: only one call claims it."""
     claimed = Message.claim_for_sending(message_id)
-    message = Message.objects.select_related("conversation__account").filter(pk=message_id).first()
-    if message is None:
+    try:
+        message = Message.objects.select_related("conversation__account").get(pk=message_id)
+    except Message.DoesNotExist:
         logger.warning("Reply %s no longer exists: nothing to send", message_id)
         return
     with log_context(
@@ -752,8 +754,9 @@ def reserve_send_slot(instagram_account_id: str, per_second: float) -> datetime:
     now = timezone.now()
     with transaction.atomic():
         throttles = SendThrottle.objects.select_for_update()
-        throttle = throttles.filter(instagram_account_id=instagram_account_id).first()
-        if throttle is None:  # the account's first send
+        try:
+            throttle = throttles.get(instagram_account_id=instagram_account_id)
+        except SendThrottle.DoesNotExist:  # the account's first send
             SendThrottle.objects.get_or_create(instagram_account_id=instagram_account_id)
             throttle = throttles.get(instagram_account_id=instagram_account_id)
         slot = max(now, throttle.next_send_at or now, throttle.paused_until or now)
@@ -791,6 +794,8 @@ def retry_delay(attempts: int) -> float:
 
 
 def _release_next_part(message: Message) -> None:
+    if message.is_last_part:
+        return
     following = message.head.later_parts.filter(part=message.part + 1).first()
     if following and following.release(timezone.now()):
         enqueue_send(following.pk)

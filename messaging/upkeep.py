@@ -32,6 +32,16 @@ def start_in_background() -> threading.Thread:
     return thread
 
 
+def lower_cpu_priority() -> None:
+    """Let the web processes on this machine go first (WORKER_NICENESS).
+
+    The webhook must answer Meta at once, whatever the load; a reply can wait a little. When
+    the CPU is not all taken this changes nothing: the worker gets every cycle left over.
+    """
+    if settings.WORKER_NICENESS > 0:
+        os.nice(settings.WORKER_NICENESS)
+
+
 def run_once() -> None:
     """Before a one-pass (--batch, --burst) worker run: recovered work joins that pass."""
     _step("Sweeping stalled deliveries", sweep_stalled_deliveries)

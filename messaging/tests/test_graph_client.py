@@ -1,6 +1,8 @@
 """messaging.graph: the one door to Meta, and how it names failures."""
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 import requests
@@ -175,3 +177,38 @@ def test_split_text_prefers_whitespace():
     assert all(len(p.encode()) <= 1000 for p in parts)
     assert all(not p.startswith(" ") and not p.endswith(" ") for p in parts)
     assert " ".join(parts).split(" ") == ["word"] * 400
+
+
+def test_calls_go_through_the_proxy_the_environment_names(monkeypatch):
+    """Proxy settings are read once, when the client is made, not on every call."""
+    seen = []
+
+    class Proxy(BaseHTTPRequestHandler):
+        def do_POST(self):
+            seen.append(self.path)  # a proxy is asked for the whole URL
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"recipient_id": "1234567890123456", "message_id": "aWdfZAG1proxied"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = HTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = graph.InstagramClient(
+            TOKEN, base_url="http://graph.example.invalid", api_version="v21.0", timeout=3
+        )
+        monkeypatch.delenv("HTTP_PROXY")  # read when the client was made
+        assert client.send_message("1234567890123456", "Hi").message_id == "aWdfZAG1proxied"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert seen == ["http://graph.example.invalid/v21.0/me/messages"]

@@ -36,11 +36,18 @@ class Command(BaseCommand):
             default=int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1)),
             help="gunicorn processes (default: WEB_CONCURRENCY, else 2 x cores + 1, as bin/serve)",
         )
-        parser.add_argument("--workers", type=int, default=2, help="db_worker processes")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            help="db_worker processes (default: 1 on SQLite, whose single writer a second "
+            "worker only waits on; 2 on MySQL/MariaDB or PostgreSQL)",
+        )
 
     def handle(self, *, json_path, quick, database_url, web_processes, workers, **options):
         if database_url:
             database_url = self._emptied(database_url)
+        if workers is None:
+            workers = 2 if database_url else 1
         plan = benchmark.Plan.quick() if quick else benchmark.Plan.full()
         log_dir = Path(json_path).resolve().parent if json_path else Path.cwd()
         self.stderr.write(f"Benchmarking (the service's log: {log_dir / 'bench-service.log'})…")

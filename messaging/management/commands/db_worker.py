@@ -26,5 +26,6 @@ class Command(db_worker.Command):
             upkeep.run_once()
         elif not options["reload"] or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true":
             # With --reload, only the child process that runs tasks keeps up.
+            upkeep.lower_cpu_priority()
             upkeep.start_in_background()
         super().handle(*args, **options)

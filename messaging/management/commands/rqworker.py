@@ -19,5 +19,6 @@ class Command(rqworker.Command):
         if options["burst"]:
             upkeep.run_once()
         else:
+            upkeep.lower_cpu_priority()
             upkeep.start_in_background()
         super().handle(*args, **options)
