@@ -261,12 +261,15 @@ class Service:
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start; see the benchmark's log")
 
-    def backlog(self) -> int:
-        """Deliveries not yet handled plus replies not yet sent, read from the database."""
+    def backlog(self, with_tasks: bool = False) -> int:
+        """Deliveries not yet handled plus replies not yet sent, read from the database;
+        `with_tasks`: plus every task due (the low-priority username fetches, too)."""
         script = (
             "from messaging.models import Message, WebhookDelivery as D; "
+            "from django_tasks_db.models import DBTaskResult as T; "
             "print(D.objects.filter(state__in=['received', 'processing']).count() "
-            "+ Message.objects.filter(status__in=['queued', 'sending']).count())"
+            "+ Message.objects.filter(status__in=['queued', 'sending']).count()"
+            + (" + T.objects.ready().count())" if with_tasks else ")")
         )
         out = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", script],
@@ -277,6 +280,27 @@ class Service:
             check=True,
         )
         return int(out.stdout.strip().splitlines()[-1])
+
+    def cpu_seconds(self) -> dict:
+        """CPU time used so far by the web processes, the workers, and this process (the load
+        generator and the fake Graph API)."""
+        web = [self.web.pid, *_children(self.web.pid)]
+        return {
+            "web": sum(_cpu_seconds(pid) for pid in web),
+            "workers": sum(_cpu_seconds(worker.pid) for worker in self.workers),
+            "load_and_fake_graph": sum(os.times()[:2]),
+        }
+
+    def measured(self, load) -> dict:
+        """Run `load` (a coroutine returning a dict of figures) and add the share of a core
+        each group of processes used meanwhile, as `cpu_percent`: what limited the load."""
+        before, started = self.cpu_seconds(), time.monotonic()
+        result = asyncio.run(load)
+        elapsed, after = time.monotonic() - started, self.cpu_seconds()
+        result["cpu_percent"] = {
+            group: round(100 * (after[group] - before[group]) / elapsed) for group in before
+        }
+        return result
 
     def peak_rss_mb(self) -> dict:
         web_children = _children(self.web.pid)
@@ -300,6 +324,15 @@ class Service:
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (0 where /proc cannot tell: not Linux, gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> float | None:
@@ -326,12 +359,12 @@ def measure_webhook(service: Service, plan: Plan) -> dict:
     for concurrency in plan.concurrencies:
         # Each level starts with the workers idle: none inherits the backlog of the one before.
         _wait_for_empty_backlog(service)
-        webhook = asyncio.run(
+        webhook = service.measured(
             _closed_loop(
                 service.port, lambda: deliveries.next()[1], concurrency, plan.seconds_per_level
             )
         )
-        baseline = asyncio.run(
+        baseline = service.measured(
             _closed_loop(service.port, lambda: trivial, concurrency, plan.seconds_per_level)
         )
         result[f"c{concurrency}"] = {"webhook": webhook, "trivial": baseline}
@@ -352,7 +385,7 @@ def measure_dm_to_reply(service: Service, plan: Plan) -> dict:
         _wait_for_empty_backlog(service)
         service.fake.reset()
         deliveries = Deliveries(customers=max(1000, int(rate * plan.dm_seconds)), prefix=str(phase))
-        load = asyncio.run(_open_loop(service.port, deliveries, rate, plan.dm_seconds))
+        load = service.measured(_open_loop(service.port, deliveries, rate, plan.dm_seconds))
         backlog_end = service.backlog()
         # Let the last replies arrive, so that each DM's latency is known.
         deadline = time.monotonic() + 60
@@ -367,6 +400,7 @@ def measure_dm_to_reply(service: Service, plan: Plan) -> dict:
             "max_ms": round(max(latencies.samples_ms), 2) if latencies.samples_ms else None,
             "backlog_end": backlog_end,
             "webhook_errors": load["errors"],
+            "cpu_percent": load["cpu_percent"],
         }
     top = result[f"at_{max(plan.dm_rates)}rps"]
     result.update(p50_ms=top["p50_ms"], p99_ms=top["p99_ms"], backlog_end=top["backlog_end"])
@@ -389,8 +423,9 @@ def _reply_latencies(deliveries: Deliveries, sends: list[dict]) -> Latencies:
 
 
 def _wait_for_empty_backlog(service: Service, seconds: float = 900) -> None:
+    """Until the workers are idle: no delivery, reply or task of an earlier phase left."""
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and service.backlog():
+    while time.monotonic() < deadline and service.backlog(with_tasks=True):
         time.sleep(0.5)
 
 
@@ -484,6 +519,10 @@ def table(report: dict) -> str:
             f"   ratio {webhook[f'ratio_to_trivial_{key}']}"
             f"   errors {hook['errors'] + base['errors']}"
         )
+        lines.append(
+            f"        CPU ms per request: webhook {_cpu_ms_per_request(hook)}, "
+            f"trivial {_cpu_ms_per_request(base)}"
+        )
     steady = webhook["at_200rps"]
     lines.append(
         f"  at 200 deliveries/s: p50 {steady['p50_ms']} ms, p99 {steady['p99_ms']} ms, "
@@ -497,6 +536,7 @@ def table(report: dict) -> str:
             f"max {row['max_ms']} ms; {row['answered']}/{row['sent']} answered; "
             f"backlog at the end {row['backlog_end']}"
         )
+        lines.append(f"           CPU, % of a core: {_cpu_shares(row['cpu_percent'])}")
     lines.append("Rule matching (ms per message)")
     for count in (10, 1_000, 10_000):
         if f"median_ms_{count}" in rules:
@@ -512,3 +552,16 @@ def table(report: dict) -> str:
         f"{m['database']}; {m['web_processes']} web processes, {m['workers']} workers"
     )
     return "\n".join(lines)
+
+
+def _cpu_shares(cpu_percent: dict) -> str:
+    return ", ".join(f"{group} {share}" for group, share in cpu_percent.items())
+
+
+def _cpu_ms_per_request(result: dict) -> str:
+    """Each group's CPU per answered request (web / workers / load generator and fake)."""
+    if not result["rps"]:
+        return "-"
+    return " / ".join(
+        f"{share * 10 / result['rps']:.2f}" for share in result["cpu_percent"].values()
+    )

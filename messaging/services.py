@@ -706,8 +706,11 @@ def retry_failed(message: Message) -> bool:
 
 def fetch_customer_profile(conversation_id: int) -> None:
     """Learn the customer's username from Instagram (for the inbox); best effort."""
-    conversation = Conversation.objects.select_related("account").filter(pk=conversation_id).first()
-    if conversation is None or conversation.customer_username:
+    try:
+        conversation = Conversation.objects.select_related("account").get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        return  # deleted meanwhile
+    if conversation.customer_username:
         return
     try:
         profile = graph.client_for(conversation.account).get_user_profile(conversation.customer_id)

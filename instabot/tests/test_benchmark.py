@@ -44,6 +44,10 @@ def test_the_quick_benchmark_reports_every_figure(tmp_path):
     report = json.loads(report_path.read_text())
     for section, figure in FIGURES:
         assert isinstance(report[section][figure], int | float), (section, figure)
+    # What limited each phase: the CPU each group of processes used meanwhile.
+    for phase in (report["webhook"]["c16"]["webhook"], report["dm_to_reply"]["at_100rps"]):
+        assert set(phase["cpu_percent"]) == {"web", "workers", "load_and_fake_graph"}
+        assert all(isinstance(share, int) for share in phase["cpu_percent"].values())
     assert report["machine"]["cores"] >= 1
     assert report["machine"]["database"] == "sqlite"
     assert {"python", "django"} <= report["machine"].keys()
