@@ -17,6 +17,7 @@ from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
 from messaging import services
+from messaging.fake_graph import FakeGraphAPI
 from messaging.models import WebhookDelivery
 from messaging.simulation import signed_headers
 from messaging.tasks import enqueue_send
@@ -104,6 +105,14 @@ def graph_api():
             json={"username": "jacket.fan", "name": "Jacket Fan"},
         )
         yield mock
+
+
+@pytest.fixture
+def fake_graph():
+    """Our fake Graph API on 127.0.0.1, for worker processes to send to (GRAPH_API_BASE_URL)."""
+    fake = FakeGraphAPI().start()
+    yield fake
+    fake.stop()
 
 
 def sends(graph_api) -> list:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from messaging.fake_graph import FakeGraphAPI
 from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.simulation import signed_headers
 from messaging.tests.conftest import ACCOUNT_ID, database_url
@@ -70,13 +69,6 @@ def production_server(tmp_path):
     server.terminate()
     server.wait(timeout=30)
     log.close()
-
-
-@pytest.fixture
-def fake_graph():
-    fake = FakeGraphAPI().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.registry import ScheduledJobRegistry
 
-from messaging.fake_graph import FakeGraphAPI
 from messaging.models import Message, WorkerHeartbeat
 from messaging.tasks import enqueue_send
 from messaging.tests.conftest import answer_send, database_url, load_payload, sends
@@ -93,13 +92,6 @@ def test_a_lost_task_is_put_back_by_the_sweep(deliver, graph_api, redis_queue, r
 
     run_rq_worker()  # a burst run sweeps first
     assert reply().status == "sent"
-
-
-@pytest.fixture
-def fake_graph():
-    fake = FakeGraphAPI().start()
-    yield fake
-    fake.stop()
 
 
 def test_the_rq_worker_process_answers_and_reports_its_heartbeat(

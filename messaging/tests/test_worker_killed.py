@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from messaging.fake_graph import FakeGraphAPI
 from messaging.models import Message
 from messaging.tests.conftest import database_url, load_payload, with_mid
 
@@ -60,13 +59,6 @@ def wait_for(condition, seconds=30.0):
             return True
         time.sleep(0.1)
     return False
-
-
-@pytest.fixture
-def fake_graph():
-    fake = FakeGraphAPI().start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
