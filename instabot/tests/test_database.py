@@ -7,11 +7,12 @@ from django.db import OperationalError, connection, transaction
 
 from messaging.models import WorkerHeartbeat
 
+# Everything here is about how instabot configures SQLite.
+pytestmark = pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
+
 
 @pytest.mark.django_db
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout_and_immediate_transactions():
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
     with connection.cursor() as cursor:
         assert cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert cursor.execute("PRAGMA busy_timeout").fetchone()[0] == 20000
@@ -41,8 +42,6 @@ def _hold_a_transaction(holding: threading.Event, release: threading.Event) -> t
 
 @pytest.mark.django_db(transaction=True)
 def test_a_sqlite_transaction_waits_for_its_turn_to_write_then_writes():
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
     holding, release = threading.Event(), threading.Event()
     holder = _hold_a_transaction(holding, release)
     threading.Timer(0.3, release.set).start()
@@ -57,8 +56,6 @@ def test_a_sqlite_transaction_waits_for_its_turn_to_write_then_writes():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_sqlite_transaction_kept_waiting_past_the_busy_timeout_fails_as_locked():
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
     holding, release = threading.Event(), threading.Event()
     holder = _hold_a_transaction(holding, release)
     try:
@@ -77,8 +74,6 @@ def test_a_sqlite_transaction_kept_waiting_past_the_busy_timeout_fails_as_locked
 
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_sqlite_transaction_gives_up_its_turn():
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
     with pytest.raises(ZeroDivisionError):
         with transaction.atomic():
             WorkerHeartbeat.beat("first:1")
