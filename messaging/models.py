@@ -12,13 +12,14 @@ STORED_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Hub-Signatu
 class WebhookDelivery(models.Model):
     """A webhook POST from Meta, stored raw before anything else happens.
 
-    The webhook stores it and queues its handling in one transaction, then answers Meta; a
-    worker handles its events (services.process_received_delivery). Nothing accepted is lost:
-    whatever goes wrong after this row is written, the delivery can be handled from it again.
+    The webhook stores it, then answers Meta. This table is also the workers' queue of
+    deliveries: a worker takes the waiting ones, oldest first, and handles their events
+    (services.process_waiting_deliveries). Nothing accepted is lost: whatever goes wrong after
+    this row is written, the delivery can be handled from it again.
     """
 
     class State(models.TextChoices):
-        RECEIVED = "received", "Received"  # stored, its handling queued
+        RECEIVED = "received", "Received"  # stored, waiting for a worker
         PROCESSING = "processing", "Processing"  # a worker claimed it
         PROCESSED = "processed", "Processed"
         # Handling some event raised: re-processing after a fix is safe (it is idempotent).
@@ -30,8 +31,9 @@ class WebhookDelivery(models.Model):
     body = models.BinaryField()
     headers = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=16, choices=State, default=State.RECEIVED)
-    # While received or processing: when it was last queued or claimed. The sweep queues
-    # again a delivery that has waited far longer than that (a lost task, a killed worker).
+    # While received: from when a worker may take it (now, unless the database failed its
+    # handling and it waits to be tried again). While processing: when a worker claimed it;
+    # the sweep puts back one claimed far longer ago (its worker was killed).
     handling_since = models.DateTimeField(default=timezone.now)
     # Why it failed or was rejected; also notes events that were skipped.
     error = models.TextField(blank=True)
@@ -40,7 +42,10 @@ class WebhookDelivery(models.Model):
     class Meta:
         verbose_name_plural = "webhook deliveries"
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["state", "received_at"])]
+        indexes = [
+            models.Index(fields=["state", "received_at"]),  # the admin's list
+            models.Index(fields=["state", "handling_since"]),  # the workers' queue, the sweep
+        ]
 
     def __str__(self):
         return f"Delivery {self.pk} ({self.state}) at {self.received_at:%Y-%m-%d %H:%M:%S}"
@@ -51,14 +56,25 @@ class WebhookDelivery(models.Model):
         return cls.objects.create(body=body, headers=kept, **fields)
 
     @classmethod
+    def waiting_ids(cls, limit: int) -> list[int]:
+        """The deliveries a worker may take now, first come first (so a customer's messages
+        are handled in the order they came), read from the (state, handling_since) index."""
+        waiting = cls.objects.filter(state=cls.State.RECEIVED, handling_since__lte=timezone.now())
+        first_come = waiting.order_by("handling_since", "pk")
+        return list(first_come.values_list("pk", flat=True)[:limit])
+
+    @classmethod
     def claim(cls, pk: int) -> bool:
         """Take a received delivery for handling; False if it is not waiting (any more)."""
         waiting = cls.objects.filter(pk=pk, state=cls.State.RECEIVED)
         return waiting.update(state=cls.State.PROCESSING, handling_since=timezone.now()) == 1
 
-    def release(self) -> None:
-        """Back to waiting, after handling could not store it: the sweep brings it round."""
-        WebhookDelivery.objects.filter(pk=self.pk).update(state=self.State.RECEIVED)
+    def release(self, retry_at: datetime) -> None:
+        """Back in the queue after its handling could not be stored, to be taken again from
+        `retry_at`."""
+        WebhookDelivery.objects.filter(pk=self.pk).update(
+            state=self.State.RECEIVED, handling_since=retry_at
+        )
 
     def finish(self, state: str, error: str = "") -> None:
         self.state, self.error, self.processed_at = state, error, timezone.now()

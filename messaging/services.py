@@ -1,10 +1,12 @@
 """
 The messaging workflows: what happens to a delivery, and how a reply gets sent.
 
-accept_delivery        in the request: store a verified delivery raw and queue its handling.
-process_received_delivery  in the worker: handle an accepted delivery once (handle_delivery:
-                       store every event and the replies they call for), then send those
-                       replies at once (send_reply).
+accept_delivery        in the request: store a verified delivery raw; that row is its place in
+                       the workers' queue (one insert while Meta waits).
+process_waiting_deliveries  in the worker: take the waiting deliveries, oldest first, and
+                       process_received_delivery each: handle it once (handle_delivery: store
+                       every event and the replies they call for), then send those replies at
+                       once (send_reply).
 send_staff_reply       in the inbox: queue a staff member's reply; the bot steps back.
 send_reply             in the worker: send one queued message through the Graph API.
 sweep_stalled_replies  in the worker, periodically: recover replies whose task was lost or
@@ -48,7 +50,7 @@ from messaging.payloads import (
     UnknownEvent,
     parse_delivery,
 )
-from messaging.tasks import enqueue_delivery, enqueue_profile_fetch, enqueue_send
+from messaging.tasks import enqueue_profile_fetch, enqueue_send
 from rules.matching import Reply, choose_reply, fallback_text
 
 logger = logging.getLogger(__name__)
@@ -84,40 +86,58 @@ class DeliveryOutcome:
 
 
 def accept_delivery(body: bytes, headers) -> WebhookDelivery:
-    """In the request: store a delivery whose signature checked, and queue its handling.
+    """In the request: store a delivery whose signature checked. Raises DatabaseError when it
+    could not be stored.
 
-    One transaction, two inserts (with the database queue): the webhook answers Meta as soon
-    as the delivery is safe, and a worker handles its events (process_received_delivery).
-    Raises DatabaseError when it could not be stored.
+    One insert, and no task: the stored row, waiting, is the work item, and the workers take
+    it from its table (process_waiting_deliveries). Meta waits for our answer, and a second
+    row (a task) per delivery cost the webhook more than half of its time.
     """
+    # A transaction of its own: on SQLite it takes its turn to write instead of sleeping on a
+    # busy lock (instabot/sqlite).
     with transaction.atomic():
-        delivery = WebhookDelivery.record(body, headers)
-        enqueue_delivery(delivery.pk)
-    return delivery
+        return WebhookDelivery.record(body, headers)
 
 
-def process_received_delivery(delivery_id: int) -> None:
+# How many waiting deliveries a worker looks at in one go: it checks for a shutdown between
+# batches, and other workers take the rest.
+DELIVERY_BATCH = 20
+
+
+def process_waiting_deliveries(limit: int = DELIVERY_BATCH) -> int:
+    """In the worker: handle the oldest waiting deliveries, up to `limit`; return how many
+    this worker handled (0: none is waiting). Workers racing for one delivery each try to
+    claim it, and one wins."""
+    handled = 0
+    for delivery_id in WebhookDelivery.waiting_ids(limit):
+        handled += process_received_delivery(delivery_id)
+    return handled
+
+
+def process_received_delivery(delivery_id: int) -> bool:
     """In the worker: handle a delivery the webhook accepted, once, and send its replies.
+    Returns False when there was nothing to claim: another worker holds it, or held it.
 
-    A duplicate task, or one for a delivery another worker holds, finds nothing to claim.
     The replies go out from here rather than through a task each: one queue hop and one
     task's bookkeeping less per DM. Each reply is stored (queued) before its send, so a worker
     killed in between leaves it to the sweep, as a lost task would.
     """
     if not WebhookDelivery.claim(delivery_id):
-        return
+        return False
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
     outcome = process_delivery(delivery)
     if not outcome.stored:
         # The database failed us midway (the stored events stay stored). Meta will not send
-        # it again, so we will: the sweep queues it once REPLY_STALLED_AFTER has passed.
-        delivery.release()
+        # it again, so we will: back in the queue, not before REPLY_STALLED_AFTER, so that a
+        # database that is down or locked has time to recover and no worker spins on it.
+        delivery.release(retry_at=timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER))
     for reply_id in outcome.replies:
         try:
             send_reply(reply_id)
         except DatabaseError:
             # Its row says queued or sending: the sweep puts it back to work later.
             logger.exception("Reply %s: could not be sent now; the sweep retries it", reply_id)
+    return True
 
 
 def process_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:
@@ -816,25 +836,20 @@ class SweepResult:
 
 
 def sweep_stalled_deliveries(now: datetime | None = None) -> int:
-    """Queue again every delivery that has waited far longer than it should: its task was
-    lost, its worker was killed while handling it, or the database failed it midway.
-    Handling is idempotent, so a delivery queued twice is handled once. Returns how many."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.REPLY_STALLED_AFTER)
+    """Put back in the queue every delivery whose worker was killed while handling it: a
+    worker claimed it longer than REPLY_STALLED_AFTER ago and never finished. Handling is
+    idempotent, so what that worker stored is not stored twice. Returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.REPLY_STALLED_AFTER)
     stalled = WebhookDelivery.objects.filter(
-        state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING],
-        handling_since__lt=cutoff,
+        state=WebhookDelivery.State.PROCESSING, handling_since__lt=cutoff
     )
     requeued = 0
     for pk in stalled.values_list("pk", flat=True)[:1000]:
-        with transaction.atomic():
-            changed = stalled.filter(pk=pk).update(
-                state=WebhookDelivery.State.RECEIVED, handling_since=now
-            )
-            if changed:
-                logger.warning("Delivery %s: its handling stalled; queued again", pk)
-                enqueue_delivery(pk)
-                requeued += 1
+        # Conditional: a worker that finishes it meanwhile wins, and it is not queued again.
+        back = {"state": WebhookDelivery.State.RECEIVED, "handling_since": timezone.now()}
+        if stalled.filter(pk=pk).update(**back):
+            logger.warning("Delivery %s: its worker stopped while handling it; queued again", pk)
+            requeued += 1
     return requeued
 
 

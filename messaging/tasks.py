@@ -19,6 +19,9 @@ PROFILE_FETCH_PRIORITY = -10
 
 @task()
 def process_delivery_task(delivery_id: int) -> None:
+    """Kept for tasks an earlier version queued (one per delivery) that are still waiting at
+    the upgrade: deliveries are no longer tasks (the workers take them from their table), and
+    a delivery the loop handled already finds nothing to claim here."""
     from messaging import services
 
     services.process_received_delivery(delivery_id)
@@ -36,11 +39,6 @@ def fetch_customer_profile_task(conversation_id: int) -> None:
     from messaging import services
 
     services.fetch_customer_profile(conversation_id)
-
-
-def enqueue_delivery(delivery_id: int) -> None:
-    """Queue the handling of a stored webhook delivery, as part of the caller's transaction."""
-    _enqueue(process_delivery_task, delivery_id)
 
 
 def enqueue_send(message_id: int, run_after: datetime | None = None) -> None:

@@ -11,6 +11,12 @@ A waiter retries within a fraction of a millisecond of the turn coming free, and
 longer than the busy timeout before failing like SQLite would ("database is locked"). Single
 statements outside a transaction keep SQLite's own waiting: they hold the lock only for
 themselves, and SQLite still arbitrates every write, so this is about speed, not correctness.
+
+A transaction takes its turn (and runs BEGIN) at its first statement, not when `atomic()`
+opens it: the Python that builds that statement, Django's query compilation, then runs before
+the turn rather than while every other writer waits. For the webhook's single insert that is
+most of the time it would otherwise hold the turn. A transaction that runs no statement takes
+no turn at all.
 """
 
 import fcntl
@@ -25,11 +31,38 @@ FIRST_WAIT = 0.0001
 LONGEST_WAIT = 0.002
 
 
+class TurnTakingCursor(base.SQLiteCursorWrapper):
+    """Begins its connection's opened transaction, if it has not begun yet, before the first
+    statement."""
+
+    wrapper = None  # the DatabaseWrapper whose connection made this cursor
+
+    def execute(self, query, params=None):
+        if self.wrapper._begin_pending:
+            self.wrapper._begin()
+        return super().execute(query, params)
+
+    def executemany(self, query, param_list):
+        if self.wrapper._begin_pending:
+            self.wrapper._begin()
+        return super().executemany(query, param_list)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     _turn_file = None
     _has_turn = False
+    _begin_pending = False
+
+    def create_cursor(self, name=None):
+        cursor = self.connection.cursor(factory=TurnTakingCursor)
+        cursor.wrapper = self
+        return cursor
 
     def _start_transaction_under_autocommit(self):
+        self._begin_pending = True  # BEGIN at the first statement (TurnTakingCursor)
+
+    def _begin(self):
+        self._begin_pending = False
         self._take_turn()
         try:
             super()._start_transaction_under_autocommit()
@@ -38,18 +71,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
             raise
 
     def _commit(self):
+        self._begin_pending = False
         try:
             super()._commit()
         finally:
             self._end_turn()
 
     def _rollback(self):
+        self._begin_pending = False
         try:
             super()._rollback()
         finally:
             self._end_turn()
 
     def _close(self):
+        self._begin_pending = False
         try:
             super()._close()
         finally:

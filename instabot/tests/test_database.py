@@ -82,3 +82,22 @@ def test_a_rolled_back_sqlite_transaction_gives_up_its_turn():
     release.set()
     _hold_a_transaction(holding, release).join()  # would wait for the turn, and time out
     assert list(WorkerHeartbeat.objects.values_list("worker", flat=True)) == ["holder:1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sqlite_transaction_takes_its_turn_at_its_first_statement_not_when_it_opens():
+    holding, release = threading.Event(), threading.Event()
+    holder = _hold_a_transaction(holding, release)
+    try:
+        started = time.monotonic()
+        with transaction.atomic():
+            pass  # no statement: nothing to wait for (the holder keeps its turn meanwhile)
+        assert time.monotonic() - started < 0.2
+        threading.Timer(0.3, release.set).start()
+        with transaction.atomic():
+            WorkerHeartbeat.beat("waiter:2")  # this one waits for the turn
+        assert time.monotonic() - started >= 0.25
+    finally:
+        release.set()
+        holder.join()
+    assert WorkerHeartbeat.objects.count() == 2

@@ -18,7 +18,6 @@ from django_tasks_db.models import DBTaskResult
 
 from messaging import services
 from messaging.fake_graph import FakeGraphAPI
-from messaging.models import WebhookDelivery
 from messaging.simulation import signed_headers
 from messaging.tasks import enqueue_send
 
@@ -82,14 +81,12 @@ def deliver(client):
 
 
 def handle_accepted_deliveries() -> None:
-    """What the worker's delivery tasks do, for every delivery waiting (their task rows go),
-    except that the replies are queued instead of sent at once: `run_worker` sends them, so a
-    test can set Meta's answers, or step in, between the two."""
-    waiting = WebhookDelivery.objects.filter(state=WebhookDelivery.State.RECEIVED)
+    """What the worker's delivery loop does with every delivery waiting, except that the
+    replies are queued instead of sent at once: `run_worker` sends them, so a test can set
+    Meta's answers, or step in, between the two."""
     with mock.patch.object(services, "send_reply", side_effect=enqueue_send):
-        for delivery_id in waiting.values_list("pk", flat=True):
-            services.process_received_delivery(delivery_id)
-    DBTaskResult.objects.filter(task_path="messaging.tasks.process_delivery_task").delete()
+        while services.process_waiting_deliveries():
+            pass
 
 
 @pytest.fixture

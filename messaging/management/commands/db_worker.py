@@ -1,4 +1,5 @@
-"""`manage.py db_worker`: django-tasks-db's worker, plus instabot's upkeep (messaging/upkeep.py).
+"""`manage.py db_worker`: django-tasks-db's worker, plus instabot's delivery loop
+(messaging/delivery_loop.py) and upkeep (messaging/upkeep.py), each in a thread beside it.
 
 This command shadows django_tasks_db's own (messaging comes first in INSTALLED_APPS) and
 takes all of its options. A worker that is killed leaves its task "running" forever and its
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
-from messaging import upkeep
+from messaging import delivery_loop, upkeep
 
 
 class Command(db_worker.Command):
@@ -24,8 +25,13 @@ class Command(db_worker.Command):
     def handle(self, *args, **options):
         if options["batch"]:
             upkeep.run_once()
+            delivery_loop.handle_all_waiting()
+            super().handle(*args, **options)
         elif not options["reload"] or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true":
-            # With --reload, only the child process that runs tasks keeps up.
+            # With --reload, only the child process that runs tasks does the work.
             upkeep.lower_cpu_priority()
             upkeep.start_in_background()
-        super().handle(*args, **options)
+            with delivery_loop.delivery_loop_beside_tasks():
+                super().handle(*args, **options)
+        else:
+            super().handle(*args, **options)

@@ -1,14 +1,15 @@
-"""`manage.py rqworker`: django-rq's worker for the Redis queue backend, plus instabot's upkeep.
+"""`manage.py rqworker`: django-rq's worker for the Redis queue backend, plus instabot's own.
 
 This command shadows django_rq's own (messaging comes first in INSTALLED_APPS) and takes all of
 its options. Two differences: RQ's scheduler always runs, because a reply's retry is a task
 deferred to a later time (run_after), which only the scheduler moves into the queue; and the
-upkeep thread (messaging/upkeep.py) runs beside the task loop, as in db_worker.
+delivery loop (messaging/delivery_loop.py) and the upkeep (messaging/upkeep.py) run in
+threads beside the task loop, as in db_worker.
 """
 
 from django_rq.management.commands import rqworker
 
-from messaging import upkeep
+from messaging import delivery_loop, upkeep
 
 
 class Command(rqworker.Command):
@@ -18,7 +19,10 @@ class Command(rqworker.Command):
         options["with_scheduler"] = True
         if options["burst"]:
             upkeep.run_once()
+            delivery_loop.handle_all_waiting()
+            super().handle(*args, **options)
         else:
             upkeep.lower_cpu_priority()
             upkeep.start_in_background()
-        super().handle(*args, **options)
+            with delivery_loop.delivery_loop_beside_tasks():
+                super().handle(*args, **options)

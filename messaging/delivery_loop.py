@@ -1,0 +1,67 @@
+"""The worker's delivery loop: webhook deliveries are taken from their table, not from a task.
+
+The webhook stores a delivery and answers Meta; that waiting row is the work item
+(services.process_waiting_deliveries). Each worker command (`db_worker`, `rqworker`) runs this
+loop in a thread beside its task loop, which runs the rest through the Tasks framework:
+retries, staff replies, later parts of split replies, username fetches. Several workers can
+run: each delivery is claimed with a conditional UPDATE, so exactly one of them handles it.
+"""
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+from messaging import services
+
+logger = logging.getLogger(__name__)
+
+
+class DeliveryLoop(threading.Thread):
+    def __init__(self):
+        # A daemon: a worker forced to quit (a second Ctrl+C) is not held up by it; a delivery
+        # cut short is swept back into the queue.
+        super().__init__(name="worker-deliveries", daemon=True)
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                # Outside a request cycle nothing else closes a connection that died (a
+                # database restart) or outlived CONN_MAX_AGE.
+                close_old_connections()
+                if not self._handle_a_batch():
+                    self.stopping.wait(settings.WORKER_POLL_INTERVAL)
+        finally:
+            connection.close()
+
+    def _handle_a_batch(self) -> int:
+        try:
+            return services.process_waiting_deliveries()
+        except Exception:
+            # The database restarting, say: what was claimed is swept back into the queue.
+            logger.exception("Handling waiting deliveries failed; trying again shortly")
+            return 0
+
+
+@contextmanager
+def delivery_loop_beside_tasks() -> Iterator[DeliveryLoop]:
+    """Run the delivery loop while the caller runs its task loop. When the task loop ends (a
+    graceful shutdown: SIGTERM, Ctrl+C), the delivery in hand is finished before the worker
+    exits; the loop takes no new one."""
+    loop = DeliveryLoop()
+    loop.start()
+    try:
+        yield loop
+    finally:
+        loop.stopping.set()
+        loop.join()
+
+
+def handle_all_waiting() -> None:
+    """For one-pass workers (--batch, --burst): every delivery waiting now, then return."""
+    while services.process_waiting_deliveries():
+        pass
