@@ -38,6 +38,9 @@ ACCOUNT_ID = "17841400000000001"
 APP_SECRET = "bench-app-secret"  # noqa: S105 - throwaway, for a throwaway database
 REPLY_TEXT = "Thanks! Your order is noted."
 WARM_UP_SECONDS = 1
+# Webhook requests built before each closed-loop level starts, per second of the level: more
+# than the server has answered on this machine (more are built on the fly if it outruns them).
+PREPARED_PER_SECOND = 3000
 
 
 @dataclass
@@ -263,13 +266,19 @@ class Service:
 
     def backlog(self, with_tasks: bool = False) -> int:
         """Deliveries not yet handled plus replies not yet sent, read from the database;
-        `with_tasks`: plus every task due (the low-priority username fetches, too)."""
+        `with_tasks`: plus every task due and every username not yet fetched (the workers'
+        low-priority work)."""
         script = (
-            "from messaging.models import Message, WebhookDelivery as D; "
+            "from messaging.models import Conversation as C, Message, WebhookDelivery as D; "
             "from django_tasks_db.models import DBTaskResult as T; "
             "print(D.objects.filter(state__in=['received', 'processing']).count() "
             "+ Message.objects.filter(status__in=['queued', 'sending']).count()"
-            + (" + T.objects.ready().count())" if with_tasks else ")")
+            + (
+                " + T.objects.ready().count()"
+                " + C.objects.filter(profile_requested_at__isnull=True).count())"
+                if with_tasks
+                else ")"
+            )
         )
         out = subprocess.run(
             [sys.executable, "manage.py", "shell", "-c", script],
@@ -348,6 +357,14 @@ def _peak_rss_mb(pid: int) -> float | None:
 # --- the measurements -----------------------------------------------------------------------
 
 
+def _prepared(make_request, count: int):
+    """`count` requests built before the clock starts, then more on demand. The load generator
+    shares the CPU with the server: building a signed delivery during the level would charge
+    the webhook for the generator's work (the /ping request is one constant)."""
+    ready = iter([make_request() for _ in range(count)])
+    return lambda: next(ready, None) or make_request()
+
+
 def measure_webhook(service: Service, plan: Plan) -> dict:
     deliveries = Deliveries(prefix="1")
     trivial = _get("/ping")
@@ -359,10 +376,11 @@ def measure_webhook(service: Service, plan: Plan) -> dict:
     for concurrency in plan.concurrencies:
         # Each level starts with the workers idle: none inherits the backlog of the one before.
         _wait_for_empty_backlog(service)
+        requests = _prepared(
+            lambda: deliveries.next()[1], int(PREPARED_PER_SECOND * plan.seconds_per_level)
+        )
         webhook = service.measured(
-            _closed_loop(
-                service.port, lambda: deliveries.next()[1], concurrency, plan.seconds_per_level
-            )
+            _closed_loop(service.port, requests, concurrency, plan.seconds_per_level)
         )
         baseline = service.measured(
             _closed_loop(service.port, lambda: trivial, concurrency, plan.seconds_per_level)

@@ -1,10 +1,12 @@
 """The worker's delivery loop: webhook deliveries are taken from their table, not from a task.
 
 The webhook stores a delivery and answers Meta; that waiting row is the work item
-(services.process_waiting_deliveries). Each worker command (`db_worker`, `rqworker`) runs this
-loop in a thread beside its task loop, which runs the rest through the Tasks framework:
-retries, staff replies, later parts of split replies, username fetches. Several workers can
-run: each delivery is claimed with a conditional UPDATE, so exactly one of them handles it.
+(services.process_waiting_deliveries). When no delivery waits, the loop fetches the usernames
+of new customers (services.fetch_missing_usernames), a few at a time: a username can wait, a
+customer should not. Each worker command (`db_worker`, `rqworker`) runs this loop in a thread
+beside its task loop, which runs the rest through the Tasks framework: retries, staff replies,
+later parts of split replies. Several workers can run: each delivery and each username fetch
+is claimed with a conditional UPDATE, so exactly one of them does it.
 """
 
 import logging
@@ -39,10 +41,11 @@ class DeliveryLoop(threading.Thread):
             connection.close()
 
     def _handle_a_batch(self) -> int:
+        """Waiting deliveries, else missing usernames; how many were done (0: nothing to do)."""
         try:
-            return services.process_waiting_deliveries()
+            return services.process_waiting_deliveries() or services.fetch_missing_usernames()
         except Exception:
-            # The database restarting, say: what was claimed is swept back into the queue.
+            # The database restarting, say: a delivery claimed is swept back into the queue.
             logger.exception("Handling waiting deliveries failed; trying again shortly")
             return 0
 
@@ -62,6 +65,7 @@ def delivery_loop_beside_tasks() -> Iterator[DeliveryLoop]:
 
 
 def handle_all_waiting() -> None:
-    """For one-pass workers (--batch, --burst): every delivery waiting now, then return."""
-    while services.process_waiting_deliveries():
+    """For one-pass workers (--batch, --burst): every delivery waiting now, then every missing
+    username, then return."""
+    while services.process_waiting_deliveries() or services.fetch_missing_usernames():
         pass

@@ -100,8 +100,11 @@ class Conversation(models.Model):
     )
     # The customer's Instagram-scoped id (IGSID).
     customer_id = models.CharField("customer id", max_length=64)
-    # From Instagram's user profile API, fetched by the worker for each new conversation.
+    # From Instagram's user profile API, fetched by a worker for each new conversation when no
+    # delivery waits (services.fetch_missing_usernames).
     customer_username = models.CharField("customer", max_length=64, blank=True)
+    # When a worker asked Instagram for the customer's profile; empty: not yet.
+    profile_requested_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status, default=Status.ACTIVE)
     last_message_at = models.DateTimeField(null=True, blank=True)
     # While in the future, the bot stays silent here: staff took over.
@@ -116,7 +119,10 @@ class Conversation(models.Model):
                 fields=["instagram_account_id", "customer_id"], name="one_conversation_per_customer"
             ),
         ]
-        indexes = [models.Index(fields=["status", "last_message_at"])]  # the inbox's list
+        indexes = [
+            models.Index(fields=["status", "last_message_at"]),  # the inbox's list
+            models.Index(fields=["profile_requested_at"]),  # the usernames still to fetch
+        ]
 
     def __str__(self):
         who = f"@{self.customer_username}" if self.customer_username else self.customer_id

@@ -50,7 +50,7 @@ from messaging.payloads import (
     UnknownEvent,
     parse_delivery,
 )
-from messaging.tasks import enqueue_profile_fetch, enqueue_send
+from messaging.tasks import enqueue_send
 from rules.matching import Reply, choose_reply, fallback_text
 
 logger = logging.getLogger(__name__)
@@ -571,9 +571,7 @@ def _conversation_for(
         customer_id=event.customer_id,
         defaults={"account": account, "last_message_at": event.timestamp},
     )
-    if created:
-        enqueue_profile_fetch(conversation.pk)
-    elif account is not None and conversation.account_id is None:
+    if account is not None and not created and conversation.account_id is None:
         # Served by the environment's credentials until the account was stored.
         Conversation.objects.filter(pk=conversation.pk, account__isnull=True).update(
             account=account
@@ -724,8 +722,31 @@ def retry_failed(message: Message) -> bool:
     return True
 
 
+# How many usernames a worker fetches between two looks for waiting deliveries: few, so that
+# a delivery arriving meanwhile waits for a few Graph calls at most.
+USERNAME_BATCH = 5
+
+
+def fetch_missing_usernames(limit: int = USERNAME_BATCH) -> int:
+    """In the worker, when no delivery waits: ask Instagram for the usernames of the newest
+    conversations' customers, once each; return how many were asked for (0: none is missing).
+
+    A username only labels the inbox: it waits until the worker has nothing better to do, so
+    a burst of new customers is answered first and named afterwards. Each conversation is
+    claimed with a conditional UPDATE, so two workers never ask for the same one.
+    """
+    missing = Conversation.objects.filter(profile_requested_at__isnull=True)
+    asked = 0
+    for conversation_id in missing.order_by("-pk").values_list("pk", flat=True)[:limit]:
+        if missing.filter(pk=conversation_id).update(profile_requested_at=timezone.now()):
+            fetch_customer_profile(conversation_id)
+            asked += 1
+    return asked
+
+
 def fetch_customer_profile(conversation_id: int) -> None:
-    """Learn the customer's username from Instagram (for the inbox); best effort."""
+    """Learn the customer's username from Instagram (for the inbox); best effort: a customer
+    whose profile Instagram does not give stays known by their id."""
     try:
         conversation = Conversation.objects.select_related("account").get(pk=conversation_id)
     except Conversation.DoesNotExist:

@@ -12,8 +12,6 @@ from redis import RedisError
 
 logger = logging.getLogger(__name__)
 
-PROFILE_FETCH_PRIORITY = -10
-
 # Services enqueue these tasks, so the tasks import services inside their bodies.
 
 
@@ -36,6 +34,8 @@ def send_reply_task(message_id: int) -> None:
 
 @task()
 def fetch_customer_profile_task(conversation_id: int) -> None:
+    """Kept for tasks an earlier version queued, one per new conversation, that are still
+    waiting at the upgrade: workers now fetch usernames when no delivery waits."""
     from messaging import services
 
     services.fetch_customer_profile(conversation_id)
@@ -49,15 +49,6 @@ def enqueue_send(message_id: int, run_after: datetime | None = None) -> None:
     _enqueue(
         send_reply_task.using(run_after=run_after) if run_after else send_reply_task, message_id
     )
-
-
-def enqueue_profile_fetch(conversation_id: int) -> None:
-    task_to_run = fetch_customer_profile_task
-    if task_to_run.get_backend().supports_priority:
-        # Below the replies: a username can wait, a customer should not. (RQ has no priorities;
-        # there the fetch takes its turn.)
-        task_to_run = task_to_run.using(priority=PROFILE_FETCH_PRIORITY)
-    _enqueue(task_to_run, conversation_id)
 
 
 def _enqueue(task_to_run, *args) -> None:

@@ -13,6 +13,14 @@ def migrate(to: tuple[str, str]):
     return executor.loader.project_state([to]).apps
 
 
+@pytest.fixture(autouse=True)
+def back_to_the_latest_migrations():
+    """The tests after these ones expect every migration applied."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_split_replies_stored_before_is_last_part_still_release_their_next_part():
     old = migrate(("messaging", "0006_deliveries_handled_by_the_worker"))
@@ -36,3 +44,16 @@ def test_split_replies_stored_before_is_last_part_still_release_their_next_part(
         ("alone", True),
     ]
     assert single.pk == parts.last().pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_conversations_stored_before_usernames_were_fetched_when_idle_are_not_asked_again():
+    old = migrate(("messaging", "0008_delivery_queue_index"))
+    old.get_model("messaging", "Conversation").objects.create(
+        instagram_account_id="1", customer_id="2"
+    )
+
+    new = migrate(("messaging", "0009_conversation_profile_requested_at"))
+    conversation = new.get_model("messaging", "Conversation").objects.get()
+    # Its fetch was queued as a task when it began; the worker does not ask again.
+    assert conversation.profile_requested_at == conversation.created_at
