@@ -48,12 +48,12 @@ def test_split_replies_stored_before_is_last_part_still_release_their_next_part(
 
 @pytest.mark.django_db(transaction=True)
 def test_conversations_stored_before_usernames_were_fetched_when_idle_are_not_asked_again():
-    old = migrate(("messaging", "0008_delivery_queue_index"))
+    old = migrate(("messaging", "0007_message_is_last_part"))
     old.get_model("messaging", "Conversation").objects.create(
         instagram_account_id="1", customer_id="2"
     )
 
-    new = migrate(("messaging", "0009_conversation_profile_requested_at"))
+    new = migrate(("messaging", "0008_conversation_profile_requested_at"))
     conversation = new.get_model("messaging", "Conversation").objects.get()
     # Its fetch was queued as a task when it began; the worker does not ask again.
     assert conversation.profile_requested_at == conversation.created_at

@@ -12,7 +12,7 @@ def mark_existing_conversations_as_asked(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0002_multi_account"),
-        ("messaging", "0008_delivery_queue_index"),
+        ("messaging", "0007_message_is_last_part"),
     ]
 
     operations = [
