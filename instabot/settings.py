@@ -105,8 +105,9 @@ SEND_RATE_LIMIT_PAUSE = env.float("SEND_RATE_LIMIT_PAUSE", default=60.0)
 # The worker's sweep puts back replies whose task was lost (queued too long) or whose worker
 # died mid-send (sending too long). STALLED_AFTER must comfortably exceed GRAPH_API_TIMEOUT.
 REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)
-# How long an idle db_worker waits before looking for tasks again (seconds). Part of a DM's
-# wait for its reply when the worker is idle; a busy worker takes the next task at once.
+# How long an idle worker waits before looking for waiting deliveries (and, db_worker, tasks)
+# again (seconds). Part of a DM's wait for its reply when the worker is idle; a busy worker
+# takes the next one at once.
 WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
 # Workers lower their CPU priority by this much (nice), so that on a machine they share with
 # the web processes the webhook answers Meta first when the CPU is all taken. 0: don't.

@@ -21,6 +21,10 @@ from messaging import services
 
 logger = logging.getLogger(__name__)
 
+# Seconds the loop waits after a failed pass (the database restarting, say), so that an outage
+# is one log line every few seconds, not ten a second.
+PAUSE_AFTER_FAILURE = 5.0
+
 
 class DeliveryLoop(threading.Thread):
     def __init__(self):
@@ -35,19 +39,22 @@ class DeliveryLoop(threading.Thread):
                 # Outside a request cycle nothing else closes a connection that died (a
                 # database restart) or outlived CONN_MAX_AGE.
                 close_old_connections()
-                if not self._handle_a_batch():
+                try:
+                    # Waiting deliveries first; missing usernames only when none waits.
+                    done = (
+                        services.process_waiting_deliveries() or services.fetch_missing_usernames()
+                    )
+                except Exception:
+                    # A delivery claimed meanwhile is swept back into the queue.
+                    logger.exception(
+                        "The delivery loop failed; trying again in %.0f s", PAUSE_AFTER_FAILURE
+                    )
+                    self.stopping.wait(PAUSE_AFTER_FAILURE)
+                    continue
+                if not done:
                     self.stopping.wait(settings.WORKER_POLL_INTERVAL)
         finally:
             connection.close()
-
-    def _handle_a_batch(self) -> int:
-        """Waiting deliveries, else missing usernames; how many were done (0: nothing to do)."""
-        try:
-            return services.process_waiting_deliveries() or services.fetch_missing_usernames()
-        except Exception:
-            # The database restarting, say: a delivery claimed is swept back into the queue.
-            logger.exception("Handling waiting deliveries failed; trying again shortly")
-            return 0
 
 
 @contextmanager

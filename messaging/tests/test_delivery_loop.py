@@ -56,7 +56,7 @@ def test_stopping_the_worker_lets_the_delivery_in_hand_finish_and_takes_no_other
     assert Message.objects.get(author="bot").status == Message.Status.SENT
 
 
-def test_a_failing_pass_is_logged_and_the_loop_goes_on(settings, caplog):
+def test_a_failing_pass_is_logged_and_the_loop_goes_on_after_a_pause(settings, caplog):
     settings.WORKER_POLL_INTERVAL = 0.01
     calls = []
 
@@ -66,7 +66,12 @@ def test_a_failing_pass_is_logged_and_the_loop_goes_on(settings, caplog):
             raise services.OperationalError("the database is restarting")
         return 0
 
-    with mock.patch.object(services, "process_waiting_deliveries", side_effect=flaky):
+    with (
+        mock.patch.object(services, "process_waiting_deliveries", side_effect=flaky),
+        mock.patch.object(delivery_loop, "PAUSE_AFTER_FAILURE", 0.2),
+    ):
+        started = time.monotonic()
         with delivery_loop.delivery_loop_beside_tasks():
             wait_until(lambda: len(calls) >= 3)
-    assert "Handling waiting deliveries failed" in caplog.text
+        assert time.monotonic() - started >= 0.2  # paused after the failure, not spinning
+    assert "The delivery loop failed; trying again" in caplog.text

@@ -1,6 +1,7 @@
 """The Redis queue backend (django-tasks-rq): the same pipeline, with tasks in Redis and the
 `manage.py rqworker` worker. Against the real Redis at TEST_REDIS_URL (CI sets it)."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -114,6 +115,7 @@ def test_the_rq_worker_process_answers_and_reports_its_heartbeat(
         env=env,
         stdout=log,
         stderr=log,
+        start_new_session=True,  # see the finally: RQ's scheduler is a child process
     )
     try:
         deliver(load_payload("messages__text"))
@@ -128,9 +130,11 @@ def test_the_rq_worker_process_answers_and_reports_its_heartbeat(
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=30) == 0
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait(timeout=10)
+        # Whatever happened, nothing of this worker outlives the test: not RQ's scheduler
+        # either, which keeps a database connection.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
         log.close()
 
 

@@ -47,6 +47,9 @@ def start_worker(request):
             env={**env, "GRAPH_API_BASE_URL": graph_url},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Its own process group, killed whole: rqworker forks RQ's scheduler, which a
+            # SIGKILL to the worker alone would leave running, holding a database connection.
+            start_new_session=True,
         )
 
     return start_worker
@@ -66,9 +69,16 @@ def workers():
     started = []
     yield started
     for worker in started:
-        if worker.poll() is None:
-            worker.kill()
+        kill_with_its_children(worker)
         worker.wait(timeout=10)
+
+
+def kill_with_its_children(worker: subprocess.Popen) -> None:
+    """SIGKILL, as a machine dying would: the worker and what it forked."""
+    try:
+        os.killpg(worker.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the whole group is gone already
 
 
 def kill_mid_send(fake_graph, workers, deliver, start_worker):
@@ -77,7 +87,7 @@ def kill_mid_send(fake_graph, workers, deliver, start_worker):
     deliver(load_payload("messages__text"))
     workers.append(start_worker(fake_graph.base_url))
     assert wait_for(lambda: len(fake_graph.calls) == 1), "the worker never called the Graph API"
-    workers[0].send_signal(signal.SIGKILL)
+    kill_with_its_children(workers[0])
     workers[0].wait(timeout=10)
     reply = Message.objects.get(author="bot")
     assert reply.status == "sending"  # left in flight by the dead worker
