@@ -85,7 +85,7 @@ class DeliveryOutcome:
 # --- receiving ------------------------------------------------------------------------------
 
 
-def accept_delivery(body: bytes, headers) -> WebhookDelivery:
+def accept_delivery(body: bytes, headers) -> None:
     """In the request: store a delivery whose signature checked. Raises DatabaseError when it
     could not be stored.
 
@@ -96,7 +96,7 @@ def accept_delivery(body: bytes, headers) -> WebhookDelivery:
     # A transaction of its own: on SQLite it takes its turn to write instead of sleeping on a
     # busy lock (instabot/sqlite).
     with transaction.atomic():
-        return WebhookDelivery.record(body, headers)
+        WebhookDelivery.store_received(body, headers)
 
 
 # How many waiting deliveries a worker looks at in one go: it checks for a shutdown between

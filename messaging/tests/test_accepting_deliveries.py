@@ -32,6 +32,22 @@ def test_the_webhook_stores_the_delivery_for_the_workers_without_handling_it(del
     assert not Message.objects.exists()  # the worker's job
 
 
+def test_the_webhooks_own_insert_stores_the_row_the_orm_would(deliver):
+    before, payload = timezone.now(), load_payload("messages__text")
+    deliver(payload, handle=False)
+    stored = WebhookDelivery.objects.get()
+    assert bytes(stored.body) == encode(payload)
+    assert stored.headers["X-Hub-Signature-256"].startswith("sha256=")
+    assert before <= stored.received_at <= timezone.now()
+    assert before <= stored.handling_since <= timezone.now()  # waiting, from now
+
+    written_by_the_orm = WebhookDelivery.record(bytes(stored.body), stored.headers)
+    written_by_the_orm.refresh_from_db()
+    for field in WebhookDelivery._meta.concrete_fields:
+        if field.name not in ("id", "received_at", "handling_since"):
+            assert getattr(stored, field.name) == getattr(written_by_the_orm, field.name), field
+
+
 def test_workers_take_waiting_deliveries_first_come_first(deliver):
     for mid in ("aWdfZAG1first", "aWdfZAG1second", "aWdfZAG1third"):
         deliver(with_mid(load_payload("messages__text"), mid), handle=False)

@@ -326,7 +326,7 @@ def test_signed_but_unreadable_body_is_400_kept_raw_and_logged(deliver, body, ca
 
 def test_database_failure_while_storing_the_delivery_answers_503(deliver, caplog):
     with mock.patch.object(
-        WebhookDelivery.objects, "create", side_effect=OperationalError("database is locked")
+        WebhookDelivery, "store_received", side_effect=OperationalError("database is locked")
     ):
         response = deliver(load_payload("messages__text"))
     assert response.status_code == 503
