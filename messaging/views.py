@@ -89,8 +89,8 @@ def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
         # 503: we could not store it; Meta delivers it again later.
         logger.error("Webhook delivery not stored, asking Meta to retry: %s", exc)
         return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
-    # 200: stored, and its handling queued; a worker handles its events. Meta only needs to
-    # know that nothing it sent is lost, and waits for this answer.
+    # 200: stored, waiting for a worker to handle its events. Meta only needs to know that
+    # nothing it sent is lost, and waits for this answer.
     logger.debug("Webhook delivery accepted (%d bytes)", len(body))
     return HttpResponse("EVENT_RECEIVED", content_type="text/plain")
 
