@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from messaging import services
+from messaging import services, upkeep
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,25 @@ def delivery_loop_beside_tasks() -> Iterator[DeliveryLoop]:
     finally:
         loop.stopping.set()
         loop.join()
+
+
+@contextmanager
+def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
+    """What every worker command (`db_worker`, `rqworker`) runs around its task loop.
+
+    One pass (--batch, --burst): the sweeps, then every delivery waiting, before the tasks
+    that are due. Otherwise: a lower CPU priority, then the upkeep and the delivery loop in
+    threads for as long as the task loop runs.
+    """
+    if one_pass:
+        upkeep.run_once()
+        handle_all_waiting()
+        yield
+        return
+    upkeep.lower_cpu_priority()
+    upkeep.start_in_background()
+    with delivery_loop_beside_tasks():
+        yield
 
 
 def handle_all_waiting() -> None:

@@ -1,3 +1,4 @@
+import contextlib
 import copy
 import json
 import os
@@ -110,6 +111,13 @@ def fake_graph():
     fake = FakeGraphAPI().start()
     yield fake
     fake.stop()
+
+
+def kill_with_its_children(process) -> None:
+    """SIGKILL, as a machine dying would, to a process started with start_new_session=True and
+    to what it forked (rqworker forks RQ's scheduler, which holds a database connection)."""
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def sends(graph_api) -> list:

@@ -1,7 +1,6 @@
 """The Redis queue backend (django-tasks-rq): the same pipeline, with tasks in Redis and the
 `manage.py rqworker` worker. Against the real Redis at TEST_REDIS_URL (CI sets it)."""
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -21,7 +20,13 @@ from rq.registry import ScheduledJobRegistry
 
 from messaging.models import Message, WorkerHeartbeat
 from messaging.tasks import enqueue_send
-from messaging.tests.conftest import answer_send, database_url, load_payload, sends
+from messaging.tests.conftest import (
+    answer_send,
+    database_url,
+    kill_with_its_children,
+    load_payload,
+    sends,
+)
 from messaging.tests.test_sending_replies import TRANSIENT
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,8 +137,7 @@ def test_the_rq_worker_process_answers_and_reports_its_heartbeat(
     finally:
         # Whatever happened, nothing of this worker outlives the test: not RQ's scheduler
         # either, which keeps a database connection.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(worker.pid, signal.SIGKILL)
+        kill_with_its_children(worker)
         worker.wait(timeout=10)
         log.close()
 

@@ -3,7 +3,6 @@ we can know. Real processes: each queue's worker (`manage.py db_worker`, `manage
 on this test database, our fake Graph API."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from messaging.models import Message
-from messaging.tests.conftest import database_url, load_payload, with_mid
+from messaging.tests.conftest import database_url, kill_with_its_children, load_payload, with_mid
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,14 +70,6 @@ def workers():
     for worker in started:
         kill_with_its_children(worker)
         worker.wait(timeout=10)
-
-
-def kill_with_its_children(worker: subprocess.Popen) -> None:
-    """SIGKILL, as a machine dying would: the worker and what it forked."""
-    try:
-        os.killpg(worker.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass  # the whole group is gone already
 
 
 def kill_mid_send(fake_graph, workers, deliver, start_worker):

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django_tasks_db.management.commands import db_worker
 
-from messaging import delivery_loop, upkeep
+from messaging import delivery_loop
 
 
 class Command(db_worker.Command):
@@ -23,15 +23,10 @@ class Command(db_worker.Command):
         parser.set_defaults(interval=settings.WORKER_POLL_INTERVAL)
 
     def handle(self, *args, **options):
-        if options["batch"]:
-            upkeep.run_once()
-            delivery_loop.handle_all_waiting()
+        reloader = options["reload"] and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true"
+        if reloader and not options["batch"]:
+            # With --reload this process only watches the code; its child does the work.
             super().handle(*args, **options)
-        elif not options["reload"] or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true":
-            # With --reload, only the child process that runs tasks does the work.
-            upkeep.lower_cpu_priority()
-            upkeep.start_in_background()
-            with delivery_loop.delivery_loop_beside_tasks():
-                super().handle(*args, **options)
-        else:
+            return
+        with delivery_loop.beside_the_task_loop(one_pass=options["batch"]):
             super().handle(*args, **options)

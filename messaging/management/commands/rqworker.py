@@ -9,7 +9,7 @@ threads beside the task loop, as in db_worker.
 
 from django_rq.management.commands import rqworker
 
-from messaging import delivery_loop, upkeep
+from messaging import delivery_loop
 
 
 class Command(rqworker.Command):
@@ -17,12 +17,5 @@ class Command(rqworker.Command):
 
     def handle(self, *args, **options):
         options["with_scheduler"] = True
-        if options["burst"]:
-            upkeep.run_once()
-            delivery_loop.handle_all_waiting()
+        with delivery_loop.beside_the_task_loop(one_pass=options["burst"]):
             super().handle(*args, **options)
-        else:
-            upkeep.lower_cpu_priority()
-            upkeep.start_in_background()
-            with delivery_loop.delivery_loop_beside_tasks():
-                super().handle(*args, **options)
