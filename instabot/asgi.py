@@ -1,4 +1,6 @@
-"""ASGI entry point."""
+"""ASGI entry point. Not how instabot is deployed (gunicorn serves instabot.wsgi): here every
+URL, the webhook's too, goes through the whole MIDDLEWARE stack, which is correct, only slower
+for the webhook (instabot/handlers.py)."""
 
 import os
 

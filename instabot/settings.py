@@ -149,6 +149,14 @@ MIDDLEWARE = [
     # Last, as django-axes requires: it turns locked-out logins into a clear refusal.
     "axes.middleware.AxesMiddleware",
 ]
+# Meta's webhook (/webhooks/…) is served through this stack instead (instabot/handlers.py):
+# sessions, logins, messages, CSRF cookies and framing headers are for staff pages, and Meta
+# waits for every delivery's answer. Django has no per-URL middleware, so the webhook's URLs
+# have a handler of their own; add here what they need too (a request id, monitoring…).
+WEBHOOK_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+]
 
 AUTHENTICATION_BACKENDS = [
     # First: refuses logins for a username+address locked out after repeated failures.

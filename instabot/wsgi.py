@@ -1,9 +1,10 @@
-"""WSGI entry point (gunicorn instabot.wsgi)."""
+"""WSGI entry point (gunicorn instabot.wsgi; runserver through WSGI_APPLICATION)."""
 
 import os
 
-from django.core.wsgi import get_wsgi_application
+from instabot.handlers import get_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "instabot.settings")
 
-application = get_wsgi_application()
+# Django's handler, with the webhook's URLs through a lighter middleware stack (handlers.py).
+application = get_application()

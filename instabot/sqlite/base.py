@@ -8,9 +8,11 @@ of 100+ ms at 200 deliveries/s), while the CPU idled.
 
 Here every transaction first takes its turn on an OS lock beside the database file (flock).
 A waiter retries within a fraction of a millisecond of the turn coming free, and waits no
-longer than the busy timeout before failing like SQLite would ("database is locked"). Single
-statements outside a transaction keep SQLite's own waiting: they hold the lock only for
-themselves, and SQLite still arbitrates every write, so this is about speed, not correctness.
+longer than the busy timeout before failing like SQLite would ("database is locked"). A write
+outside a transaction (autocommit: an INSERT, UPDATE or DELETE on its own, which SQLite makes
+a transaction of) takes its turn for that one statement; reads never wait for one, as WAL
+readers do not block writers. SQLite still arbitrates every write, so this is about speed,
+not correctness.
 
 A transaction takes its turn (and runs BEGIN) at its first statement, not when `atomic()`
 opens it: the Python that builds that statement, Django's query compilation, then runs before
@@ -21,6 +23,7 @@ no turn at all.
 
 import fcntl
 import time
+from contextlib import contextmanager
 
 from django.db import OperationalError
 from django.db.backends.sqlite3 import base
@@ -33,19 +36,17 @@ LONGEST_WAIT = 0.002
 
 class TurnTakingCursor(base.SQLiteCursorWrapper):
     """Begins its connection's opened transaction, if it has not begun yet, before the first
-    statement."""
+    statement; outside a transaction, has each write take its turn."""
 
     wrapper = None  # the DatabaseWrapper whose connection made this cursor
 
     def execute(self, query, params=None):
-        if self.wrapper._begin_pending:
-            self.wrapper._begin()
-        return super().execute(query, params)
+        with self.wrapper.turn_for(query):
+            return super().execute(query, params)
 
     def executemany(self, query, param_list):
-        if self.wrapper._begin_pending:
-            self.wrapper._begin()
-        return super().executemany(query, param_list)
+        with self.wrapper.turn_for(query):
+            return super().executemany(query, param_list)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -57,6 +58,23 @@ class DatabaseWrapper(base.DatabaseWrapper):
         cursor = self.connection.cursor(factory=TurnTakingCursor)
         cursor.wrapper = self
         return cursor
+
+    @contextmanager
+    def turn_for(self, query: str):
+        """Around one statement: the opened transaction's turn and BEGIN before its first
+        statement (the turn then lasts until the commit or rollback), or, outside a
+        transaction, a turn for this statement alone if it writes."""
+        if self._begin_pending:
+            self._begin()
+            yield
+        elif self.autocommit and not query.startswith("SELECT"):
+            self._take_turn()
+            try:
+                yield
+            finally:
+                self._end_turn()
+        else:
+            yield
 
     def _start_transaction_under_autocommit(self):
         self._begin_pending = True  # BEGIN at the first statement (TurnTakingCursor)

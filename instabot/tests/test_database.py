@@ -4,6 +4,7 @@ from unittest import mock
 
 import pytest
 from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 
 from messaging.models import WorkerHeartbeat
 
@@ -101,3 +102,34 @@ def test_a_sqlite_transaction_takes_its_turn_at_its_first_statement_not_when_it_
         release.set()
         holder.join()
     assert WorkerHeartbeat.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sqlite_write_outside_a_transaction_takes_its_turn_and_a_read_does_not():
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_turn_alone():  # another connection takes the turn, and no SQLite lock
+        try:
+            connection.ensure_connection()
+            connection._take_turn()
+            holding.set()
+            release.wait(10)
+            connection._end_turn()
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_turn_alone)
+    holder.start()
+    assert holding.wait(10)
+    try:
+        started = time.monotonic()
+        assert WorkerHeartbeat.objects.count() == 0  # a read takes no turn
+        assert time.monotonic() - started < 0.2
+        threading.Timer(0.3, release.set).start()
+        # One INSERT in autocommit, as the webhook's: SQLite would let it write at once.
+        WorkerHeartbeat.objects.create(worker="waiter:2", last_seen=timezone.now())
+        assert time.monotonic() - started >= 0.25  # it waited for the turn
+    finally:
+        release.set()
+        holder.join()
+    assert WorkerHeartbeat.objects.count() == 1
