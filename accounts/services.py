@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
-from messaging import graph
+from meta import graph
 
 logger = logging.getLogger(__name__)
 

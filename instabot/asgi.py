@@ -1,6 +1,5 @@
-"""ASGI entry point. Not how instabot is deployed (gunicorn serves instabot.wsgi): here every
-URL, the webhook's too, goes through the whole MIDDLEWARE stack, which is correct, only slower
-for the webhook (instabot/handlers.py)."""
+"""ASGI entry point. instabot is deployed with gunicorn on instabot.wsgi; this serves the same
+URLs through the same middleware, for an ASGI server if you prefer one."""
 
 import os
 

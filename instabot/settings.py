@@ -105,7 +105,7 @@ SEND_RATE_LIMIT_PAUSE = env.float("SEND_RATE_LIMIT_PAUSE", default=60.0)
 # The worker's sweep puts back replies whose task was lost (queued too long) or whose worker
 # died mid-send (sending too long). STALLED_AFTER must comfortably exceed GRAPH_API_TIMEOUT.
 REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)
-# How long an idle worker waits before looking for waiting deliveries (and, db_worker, tasks)
+# How long an idle worker waits before looking for waiting deliveries (and tasks)
 # again (seconds). Part of a DM's wait for its reply when the worker is idle; a busy worker
 # takes the next one at once.
 WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
@@ -117,8 +117,6 @@ REPLY_STALLED_AFTER = env.float("REPLY_STALLED_AFTER", default=120.0)
 # --- Django ---------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
-    # messaging first: its db_worker and rqworker commands (each queue's worker plus our upkeep)
-    # must shadow django_tasks_db's and django_rq's commands of the same names.
     "messaging",
     "accounts",
     "rules",
@@ -137,6 +135,10 @@ INSTALLED_APPS = [
     "axes",
 ]
 
+# The fake Graph API, `simulate_dm` and `bench` (devtools/): for development and tests only.
+if env.bool("DEVTOOLS", default=DEBUG):
+    INSTALLED_APPS += ["devtools"]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -148,14 +150,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns locked-out logins into a clear refusal.
     "axes.middleware.AxesMiddleware",
-]
-# Meta's webhook (/webhooks/…) is served through this stack instead (instabot/handlers.py):
-# sessions, logins, messages, CSRF cookies and framing headers are for staff pages, and Meta
-# waits for every delivery's answer. Django has no per-URL middleware, so the webhook's URLs
-# have a handler of their own; add here what they need too (a request id, monitoring…).
-WEBHOOK_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.middleware.common.CommonMiddleware",
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -202,9 +196,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # work together, the busy timeout waits for the writer instead of failing, and IMMEDIATE
     # transactions take the write lock up front, so a transaction never fails half-way when it
     # upgrades from reading to writing ("database is locked" that no timeout can cure).
-    # Our backend (instabot/sqlite) is Django's, with transactions taking turns to write
-    # instead of sleeping in SQLite's busy handler.
-    DATABASES["default"]["ENGINE"] = "instabot.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
@@ -228,8 +219,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The queue backend. django_tasks_db.DatabaseBackend (the default) keeps tasks in the database
-# and runs them with `manage.py db_worker`; django_tasks_rq.RQBackend keeps them in Redis
-# (REDIS_URL) for workers on many machines, run with `manage.py rqworker`.
+# and django_tasks_rq.RQBackend keeps them in Redis (REDIS_URL) for workers on many machines;
+# `manage.py worker` runs whichever is set.
 TASKS = {
     "default": {
         "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),

@@ -3,7 +3,6 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from instabot.handlers import WEBHOOK_PATH_PREFIX
 from messaging import views as messaging_views
 
 
@@ -17,8 +16,7 @@ urlpatterns = [
     path("ping", ping, name="ping"),
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/", admin.site.urls),
-    # Served through the webhook's own middleware stack (instabot/handlers.py).
-    path(WEBHOOK_PATH_PREFIX.removeprefix("/"), include("messaging.urls")),
+    path("webhooks/", include("messaging.urls")),
     path("healthz", messaging_views.healthz, name="healthz"),
     path("api/", include("instabot.api_urls")),
 ]

@@ -2,9 +2,8 @@
 
 import os
 
-from instabot.handlers import get_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "instabot.settings")
 
-# Django's handler, with the webhook's URLs through a lighter middleware stack (handlers.py).
-application = get_application()
+application = get_wsgi_application()

@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from messaging import services
+from messaging import replies, sending
 from messaging.models import Conversation, Message, WebhookDelivery
 
 # How many messages the inbox shows of one conversation (the newest).
@@ -186,7 +186,7 @@ class ConversationAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form = ReplyForm(request.POST)
         if form.is_valid():
-            services.send_staff_reply(conversation, form.cleaned_data["text"], request.user)
+            replies.send_staff_reply(conversation, form.cleaned_data["text"], request.user)
             hours = settings.HUMAN_TAKEOVER_HOURS
             self.message_user(
                 request,
@@ -230,8 +230,8 @@ def _change_url(conversation):
 COMMANDS = {
     "archive": ("Archived", lambda c: c.set_status(Conversation.Status.ARCHIVED)),
     "unarchive": ("Unarchived", lambda c: c.set_status(Conversation.Status.ACTIVE)),
-    "pause": ("Paused the bot in", services.pause_bot_for_takeover),
-    "resume": ("Resumed the bot in", lambda c: c.resume_bot()),
+    "pause": ("Paused the bot (until resumed) in", replies.pause_bot),
+    "resume": ("Resumed the bot in", replies.resume_bot),
 }
 
 
@@ -262,7 +262,7 @@ class MessageAdmin(ReadOnlyAdmin):
     @admin.action(description="Retry failed outgoing messages", permissions=["retry"])
     def retry(self, request, queryset):
         failed = queryset.filter(direction=Message.Direction.OUTGOING, status=Message.Status.FAILED)
-        retried = sum(services.retry_failed(message) for message in failed)
+        retried = sum(sending.retry_failed(message) for message in failed)
         note = f"Queued {retried} message{'s' * (retried != 1)} again."
         if skipped := len(queryset) - retried:
             note += f" {skipped} skipped: only failed outgoing messages can be retried."

@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from instabot.rest import id_param, require_permission
-from messaging import services
+from messaging import replies
 from messaging.models import Conversation, Message
 
 
@@ -100,7 +100,7 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         conversation = self.get_object()
         form = ReplySerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        parts = services.send_staff_reply(conversation, form.validated_data["text"], request.user)
+        parts = replies.send_staff_reply(conversation, form.validated_data["text"], request.user)
         data = MessageSerializer(parts, many=True).data
         return Response(data, status=status.HTTP_201_CREATED)
 

@@ -1,12 +1,12 @@
 """The worker's delivery loop: webhook deliveries are taken from their table, not from a task.
 
 The webhook stores a delivery and answers Meta; that waiting row is the work item
-(services.process_waiting_deliveries). When no delivery waits, the loop fetches the usernames
-of new customers (services.fetch_missing_usernames), a few at a time: a username can wait, a
-customer should not. Each worker command (`db_worker`, `rqworker`) runs this loop in a thread
-beside its task loop, which runs the rest through the Tasks framework: retries, staff replies,
-later parts of split replies. Several workers can run: each delivery and each username fetch
-is claimed with a conditional UPDATE, so exactly one of them does it.
+(receiving.take_waiting_deliveries). When no delivery waits, the loop fetches the usernames of
+new customers (profiles.fetch_missing_usernames), a few at a time: a username can wait, a
+customer should not. `manage.py worker` runs this loop in a thread beside the task loop, which
+runs the rest through the Tasks framework: retries, staff replies, later parts of split
+replies. Several workers can run: each delivery and each username fetch is claimed with a
+conditional UPDATE, so exactly one of them does it.
 """
 
 import logging
@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from messaging import services, upkeep
+from messaging import upkeep
+from messaging.profiles import fetch_missing_usernames
+from messaging.receiving import take_waiting_deliveries
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +43,7 @@ class DeliveryLoop(threading.Thread):
                 close_old_connections()
                 try:
                     # Waiting deliveries first; missing usernames only when none waits.
-                    done = (
-                        services.process_waiting_deliveries() or services.fetch_missing_usernames()
-                    )
+                    done = take_waiting_deliveries() or fetch_missing_usernames()
                 except Exception:
                     # A delivery claimed meanwhile is swept back into the queue.
                     logger.exception(
@@ -73,7 +73,7 @@ def delivery_loop_beside_tasks() -> Iterator[DeliveryLoop]:
 
 @contextmanager
 def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
-    """What every worker command (`db_worker`, `rqworker`) runs around its task loop.
+    """What `manage.py worker` runs around the task loop.
 
     One pass (--batch, --burst): the sweeps, then every delivery waiting, before the tasks
     that are due. Otherwise: a lower CPU priority, then the upkeep and the delivery loop in
@@ -93,5 +93,5 @@ def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
 def handle_all_waiting() -> None:
     """For one-pass workers (--batch, --burst): every delivery waiting now, then every missing
     username, then return."""
-    while services.process_waiting_deliveries() or services.fetch_missing_usernames():
+    while take_waiting_deliveries() or fetch_missing_usernames():
         pass

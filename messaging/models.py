@@ -1,7 +1,7 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, models, router, transaction
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -18,7 +18,7 @@ class WebhookDelivery(models.Model):
 
     The webhook stores it, then answers Meta. This table is also the workers' queue of
     deliveries: a worker takes the waiting ones, oldest first, and handles their events
-    (services.process_waiting_deliveries). Nothing accepted is lost: whatever goes wrong after
+    (receiving.take_waiting_deliveries). Nothing accepted is lost: whatever goes wrong after
     this row is written, the delivery can be handled from it again.
     """
 
@@ -56,46 +56,6 @@ class WebhookDelivery(models.Model):
     @classmethod
     def record(cls, body: bytes, headers, **fields) -> "WebhookDelivery":
         return cls.objects.create(body=body, headers=_kept(headers), **fields)
-
-    @classmethod
-    def store_received(cls, body: bytes, headers) -> None:
-        """The webhook's insert, the one write Meta waits for: a new delivery, waiting.
-
-        One INSERT of every column, each value converted for this database by its own field,
-        without building a model instance and the ORM's query for each call: under load that
-        building was about a tenth of the webhook's CPU (docs/performance.md). No id comes
-        back, as nothing in the request needs it. Everything else writes through the ORM, and
-        a test checks that this stores the row the ORM would.
-        """
-        connection = connections[router.db_for_write(cls)]
-
-        def for_the_database(name, value):
-            return cls._meta.get_field(name).get_db_prep_save(value, connection)
-
-        # One instant for both: received now, and waiting for a worker from now.
-        now = for_the_database("received_at", timezone.now())
-        row = {
-            "received_at": now,
-            "body": for_the_database("body", body),
-            "headers": for_the_database("headers", _kept(headers)),
-            "state": cls.State.RECEIVED.value,
-            "handling_since": now,
-            "error": "",
-            "processed_at": None,
-        }
-        # Every column: a field added to the model without its value here fails every test
-        # that delivers (KeyError), rather than leaving it to the database.
-        fields = [field for field in cls._meta.concrete_fields if not field.primary_key]
-        values = [row[field.name] for field in fields]
-        # Only names from the model, quoted by the database's own rules, go into the text;
-        # every value is a parameter.
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-            connection.ops.quote_name(cls._meta.db_table),
-            ", ".join(connection.ops.quote_name(field.column) for field in fields),
-            ", ".join(["%s"] * len(fields)),
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, values)
 
     @classmethod
     def waiting_ids(cls, limit: int) -> list[int]:
@@ -143,13 +103,16 @@ class Conversation(models.Model):
     # The customer's Instagram-scoped id (IGSID).
     customer_id = models.CharField("customer id", max_length=64)
     # From Instagram's user profile API, fetched by a worker for each new conversation when no
-    # delivery waits (services.fetch_missing_usernames).
+    # delivery waits (profiles.fetch_missing_usernames).
     customer_username = models.CharField("customer", max_length=64, blank=True)
     # When a worker asked Instagram for the customer's profile; empty: not yet.
     profile_requested_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status, default=Status.ACTIVE)
     last_message_at = models.DateTimeField(null=True, blank=True)
-    # While in the future, the bot stays silent here: staff took over.
+    # Set: staff paused the bot here, and it stays silent until they resume it.
+    bot_paused_at = models.DateTimeField(null=True, blank=True)
+    # While in the future, the bot stays silent here: staff answered (a takeover, which ends
+    # by itself HUMAN_TAKEOVER_HOURS after their last reply).
     bot_paused_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -176,18 +139,34 @@ class Conversation(models.Model):
         return list(reversed(newest_first))
 
     def bot_is_paused(self, now: datetime | None = None) -> bool:
-        return self.bot_paused_until is not None and self.bot_paused_until > (now or timezone.now())
+        return bool(self.bot_silence_reason(now))
 
-    def pause_bot(self, until: datetime) -> None:
-        """Keep the bot silent until `until` (never shortening a longer pause)."""
+    def bot_silence_reason(self, now: datetime | None = None) -> str:
+        """Why the bot is silent in this conversation now, or "" when it answers."""
+        if self.bot_paused_at is not None:
+            return f"paused by staff since {self.bot_paused_at:%Y-%m-%d %H:%M} UTC, until resumed"
+        if self.bot_paused_until is not None and self.bot_paused_until > (now or timezone.now()):
+            return f"staff took over, until {self.bot_paused_until:%Y-%m-%d %H:%M} UTC"
+        return ""
+
+    def take_over(self, until: datetime) -> None:
+        """Keep the bot silent until `until` (never shortening a longer takeover)."""
         Conversation.objects.filter(
             Q(bot_paused_until__isnull=True) | Q(bot_paused_until__lt=until), pk=self.pk
         ).update(bot_paused_until=until)
         self.refresh_from_db(fields=["bot_paused_until"])
 
+    def pause_bot(self) -> None:
+        """Keep the bot silent here until staff resume it."""
+        Conversation.objects.filter(pk=self.pk, bot_paused_at__isnull=True).update(
+            bot_paused_at=timezone.now()
+        )
+        self.refresh_from_db(fields=["bot_paused_at"])
+
     def resume_bot(self) -> None:
-        Conversation.objects.filter(pk=self.pk).update(bot_paused_until=None)
-        self.bot_paused_until = None
+        """The bot answers again: ends a pause and a takeover alike."""
+        Conversation.objects.filter(pk=self.pk).update(bot_paused_at=None, bot_paused_until=None)
+        self.bot_paused_at = self.bot_paused_until = None
 
     def set_status(self, status: str) -> None:
         Conversation.objects.filter(pk=self.pk).update(status=status)
@@ -424,6 +403,38 @@ class SendThrottle(models.Model):
 
     def __str__(self):
         return f"Throttle for {self.instagram_account_id}"
+
+    @classmethod
+    def reserve_slot(
+        cls, instagram_account_id: str, per_second: float, max_wait: timedelta
+    ) -> datetime:
+        """When this account's next message may go, honouring its rate and any pause.
+
+        A slot within `max_wait` is taken (the next one moves 1/rate later); a later one is
+        only reported, for the caller to come back then. Row-locked: holds across workers.
+        """
+        now = timezone.now()
+        with transaction.atomic():
+            throttles = cls.objects.select_for_update()
+            try:
+                throttle = throttles.get(instagram_account_id=instagram_account_id)
+            except cls.DoesNotExist:  # the account's first send
+                cls.objects.get_or_create(instagram_account_id=instagram_account_id)
+                throttle = throttles.get(instagram_account_id=instagram_account_id)
+            slot = max(now, throttle.next_send_at or now, throttle.paused_until or now)
+            if slot <= now + max_wait:
+                throttle.next_send_at = slot + timedelta(seconds=1 / per_second)
+                throttle.save(update_fields=["next_send_at"])
+        return slot
+
+    @classmethod
+    def pause(cls, instagram_account_id: str, seconds: float) -> datetime:
+        """Meta said "too fast" for this account: hold its sends, and only its, for a while."""
+        until = timezone.now() + timedelta(seconds=seconds)
+        cls.objects.update_or_create(
+            instagram_account_id=instagram_account_id, defaults={"paused_until": until}
+        )
+        return until
 
 
 class WorkerHeartbeat(models.Model):

@@ -5,9 +5,10 @@ from rq.worker import SimpleWorker
 
 
 class DjangoWorker(SimpleWorker):
-    """Runs each task in the worker process itself, like db_worker, instead of RQ's default
-    fork per task: no fork cost on a reply's path, and the upkeep thread beside the task loop
-    stays safe (fork() copies only the forking thread, with whatever locks others held).
+    """Runs each task in the worker process itself, like the database queue's worker, instead
+    of RQ's default fork per task: no fork cost on a reply's path, and the upkeep thread beside
+    the task loop stays safe (fork() copies only the forking thread, with whatever locks others
+    held).
 
     Outside a request cycle nothing closes a database connection that died (a database
     restart) or outlived CONN_MAX_AGE: do it around every task, as Django does per request.

@@ -2,9 +2,9 @@
 /healthz), the sweeps that put stalled deliveries and replies back in the queue, the Instagram
 token refresh.
 
-Each worker command (`db_worker`, `rqworker`) runs it in a thread beside its task loop. A worker
-that is killed leaves its reply "sending"; the sweep of any live worker is what recovers it
-(services.sweep_stalled_replies), so several workers sweeping is by design, not a race.
+`manage.py worker` runs it in a thread beside its task loop. A worker that is killed leaves its
+reply "sending"; the sweep of any live worker is what recovers it
+(recovery.sweep_stalled_replies), so several workers sweeping is by design, not a race.
 """
 
 import logging
@@ -18,7 +18,7 @@ from django.db import connection
 
 from accounts.services import refresh_expiring_tokens
 from messaging.models import WorkerHeartbeat
-from messaging.services import sweep_stalled_deliveries, sweep_stalled_replies
+from messaging.recovery import sweep_stalled_deliveries, sweep_stalled_replies
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,11 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import InstagramBusinessAccount
 from accounts.services import app_secret_for, verify_token_for
-from messaging import services, signatures
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.payloads import PayloadError, parse_delivery
-from messaging.tasks import queue_problem
+from messaging.receiving import accept_delivery
+from messaging.task_queue import queue_problem
+from meta import signatures
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
         return _reject(body, request.headers, str(exc))
 
     try:
-        services.accept_delivery(body, request.headers)
+        accept_delivery(body, request.headers)
     except DatabaseError as exc:
         # 503: we could not store it; Meta delivers it again later.
         logger.error("Webhook delivery not stored, asking Meta to retry: %s", exc)

@@ -39,7 +39,7 @@ BUILD_OLD_DEPLOYMENT = """
 from django.contrib.auth.models import User
 from accounts.models import InstagramBusinessAccount
 from messaging.models import Conversation, Message
-from messaging.services import send_staff_reply
+from messaging.replies import send_staff_reply
 from rules.models import ResponseRule
 alice = User.objects.create_superuser("alice", "alice@example.com", "pw-alice-123")
 shop = InstagramBusinessAccount(instagram_id="17841400000000001", name="Boutique Été ☀️")

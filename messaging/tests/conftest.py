@@ -17,10 +17,10 @@ from django.db import connection
 from django_tasks_db.management.commands import db_worker
 from django_tasks_db.models import DBTaskResult
 
-from messaging import services
-from messaging.fake_graph import FakeGraphAPI
-from messaging.simulation import signed_headers
-from messaging.tasks import enqueue_send
+from devtools.fake_graph import FakeGraphAPI
+from devtools.simulation import signed_headers
+from messaging import receiving
+from messaging.sending import enqueue_send
 
 PAYLOADS = Path(__file__).parent / "payloads"
 ACCOUNT_ID = "17841400000000001"
@@ -85,8 +85,8 @@ def handle_accepted_deliveries() -> None:
     """What the worker's delivery loop does with every delivery waiting, except that the
     replies are queued instead of sent at once: `run_worker` sends them, so a test can set
     Meta's answers, or step in, between the two."""
-    with mock.patch.object(services, "send_reply", side_effect=enqueue_send):
-        while services.process_waiting_deliveries():
+    with mock.patch.object(receiving, "send_reply", side_effect=enqueue_send):
+        while receiving.take_waiting_deliveries():
             pass
 
 
@@ -115,7 +115,8 @@ def fake_graph():
 
 def kill_with_its_children(process) -> None:
     """SIGKILL, as a machine dying would, to a process started with start_new_session=True and
-    to what it forked (rqworker forks RQ's scheduler, which holds a database connection)."""
+    to what it forked (on Redis the worker forks RQ's scheduler, which holds a database
+    connection)."""
     with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
         os.killpg(process.pid, signal.SIGKILL)
 
@@ -126,7 +127,7 @@ def sends(graph_api) -> list:
 
 
 def send_tasks():
-    return DBTaskResult.objects.filter(task_path="messaging.tasks.send_reply_task")
+    return DBTaskResult.objects.filter(task_path="messaging.sending.send_reply_task")
 
 
 def answer_send(graph_api, *, message_id="aWdfZAG1sent-1", status=200, error=None, times=1):
@@ -137,7 +138,7 @@ def answer_send(graph_api, *, message_id="aWdfZAG1sent-1", status=200, error=Non
 
 @pytest.fixture
 def run_worker():
-    """Run the real worker (manage.py db_worker --batch) over every task that is due."""
+    """Run the real worker (manage.py worker --once) over every task that is due."""
 
     def run_worker():
         # The worker installs its own signal handlers; give the test run its own back.
@@ -148,14 +149,7 @@ def run_worker():
             # Between tasks the worker closes connections that are "not in autocommit"; inside
             # a test's transaction that would be every connection, and the test's data with it.
             with mock.patch.object(db_worker, "close_old_connections"):
-                call_command(
-                    "db_worker",
-                    batch=True,
-                    reload=False,
-                    startup_delay=False,
-                    interval=0,
-                    verbosity=0,
-                )
+                call_command("worker", once=True, verbosity=0)
         finally:
             for sig, handler in saved.items():
                 signal.signal(sig, handler)
@@ -180,14 +174,14 @@ def redis_queue(settings):
 
 @pytest.fixture
 def run_rq_worker(redis_queue):
-    """Run the real Redis queue worker (manage.py rqworker --burst) over every task that is due."""
+    """Run the real worker on the Redis queue (manage.py worker --once) over every task due."""
 
     def run_rq_worker():
         saved = {
             sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
         }
         try:
-            call_command("rqworker", burst=True, verbosity=0)
+            call_command("worker", once=True, verbosity=0)
         finally:
             for sig, handler in saved.items():
                 signal.signal(sig, handler)

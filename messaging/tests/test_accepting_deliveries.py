@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from messaging import services
+from devtools.simulation import signed_headers
+from messaging import receiving, recovery
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
-from messaging.simulation import signed_headers
 from messaging.tests.conftest import WEBHOOK_URL, answer_send, encode, load_payload, with_mid
 
 pytestmark = pytest.mark.django_db
@@ -32,22 +32,6 @@ def test_the_webhook_stores_the_delivery_for_the_workers_without_handling_it(del
     assert not Message.objects.exists()  # the worker's job
 
 
-def test_the_webhooks_own_insert_stores_the_row_the_orm_would(deliver):
-    before, payload = timezone.now(), load_payload("messages__text")
-    deliver(payload, handle=False)
-    stored = WebhookDelivery.objects.get()
-    assert bytes(stored.body) == encode(payload)
-    assert stored.headers["X-Hub-Signature-256"].startswith("sha256=")
-    assert before <= stored.received_at <= timezone.now()
-    assert before <= stored.handling_since <= timezone.now()  # waiting, from now
-
-    written_by_the_orm = WebhookDelivery.record(bytes(stored.body), stored.headers)
-    written_by_the_orm.refresh_from_db()
-    for field in WebhookDelivery._meta.concrete_fields:
-        if field.name not in ("id", "received_at", "handling_since"):
-            assert getattr(stored, field.name) == getattr(written_by_the_orm, field.name), field
-
-
 def test_workers_take_waiting_deliveries_first_come_first(deliver):
     for mid in ("aWdfZAG1first", "aWdfZAG1second", "aWdfZAG1third"):
         deliver(with_mid(load_payload("messages__text"), mid), handle=False)
@@ -62,8 +46,8 @@ def test_a_delivery_claimed_by_one_worker_is_not_handled_by_another(deliver):
     deliver(load_payload("messages__text"), handle=False)
     delivery = WebhookDelivery.objects.get()
     assert WebhookDelivery.claim(delivery.pk)
-    assert services.process_waiting_deliveries() == 0
-    assert services.process_received_delivery(delivery.pk) is False
+    assert receiving.take_waiting_deliveries() == 0
+    assert receiving.take_delivery(delivery.pk) is False
     assert not Message.objects.exists()
 
 
@@ -77,7 +61,7 @@ def test_the_worker_handles_an_accepted_delivery_and_sends_its_reply_at_once(
     assert Message.objects.get(direction="in").text
     assert Message.objects.get(author="bot").status == Message.Status.SENT
     # Sent by the task that handled the delivery: no send task was queued.
-    assert not DBTaskResult.objects.filter(task_path="messaging.tasks.send_reply_task").exists()
+    assert not DBTaskResult.objects.filter(task_path="messaging.sending.send_reply_task").exists()
 
 
 def test_a_reply_the_worker_could_not_send_at_once_is_retried_through_the_queue(
@@ -90,7 +74,7 @@ def test_a_reply_the_worker_could_not_send_at_once_is_retried_through_the_queue(
     assert (reply.status, reply.attempts) == (Message.Status.QUEUED, 1)
     assert (
         DBTaskResult.objects.get(
-            task_path="messaging.tasks.send_reply_task", status="READY"
+            task_path="messaging.sending.send_reply_task", status="READY"
         ).run_after
         == reply.next_attempt_at
     )
@@ -100,17 +84,17 @@ def test_a_reply_left_queued_by_a_worker_killed_before_sending_is_sent_after_the
     deliver, graph_api, run_worker, settings
 ):
     deliver(load_payload("messages__text"), handle=False)
-    with mock.patch("messaging.services.send_reply", side_effect=SystemExit):
+    with mock.patch("messaging.receiving.send_reply", side_effect=SystemExit):
         with pytest.raises(SystemExit):  # killed between storing the reply and sending it
-            services.process_received_delivery(WebhookDelivery.objects.get().pk)
+            receiving.take_delivery(WebhookDelivery.objects.get().pk)
     replies = Message.objects.filter(author="bot")
     assert replies.get().status == Message.Status.QUEUED
 
     answer_send(graph_api)
-    assert services.sweep_stalled_replies().requeued == 0  # it may be on its way still
+    assert recovery.sweep_stalled_replies().requeued == 0  # it may be on its way still
     stalled_for = timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
     replies.update(next_attempt_at=timezone.now() - stalled_for)
-    assert services.sweep_stalled_replies().requeued == 1
+    assert recovery.sweep_stalled_replies().requeued == 1
     run_worker()
     assert replies.get().status == Message.Status.SENT
 
@@ -118,9 +102,9 @@ def test_a_reply_left_queued_by_a_worker_killed_before_sending_is_sent_after_the
 def test_a_delivery_handled_twice_is_handled_once(deliver):
     deliver(load_payload("messages__text"), handle=False)
     delivery = WebhookDelivery.objects.get()
-    assert services.process_received_delivery(delivery.pk) is True
+    assert receiving.take_delivery(delivery.pk) is True
     # Two workers racing, or a task queued by an earlier version: nothing left to claim.
-    assert services.process_received_delivery(delivery.pk) is False
+    assert receiving.take_delivery(delivery.pk) is False
     assert Message.objects.filter(direction="in").count() == 1
     assert Message.objects.filter(author="bot").count() == 1
 
@@ -130,11 +114,11 @@ def test_a_delivery_whose_worker_was_killed_is_handled_after_the_sweep(deliver, 
     delivery = WebhookDelivery.objects.get()
     assert WebhookDelivery.claim(delivery.pk)  # a worker took it, then died
 
-    assert services.sweep_stalled_deliveries() == 0  # not stalled yet: it may still be working
+    assert recovery.sweep_stalled_deliveries() == 0  # not stalled yet: it may still be working
     later = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
-    assert services.sweep_stalled_deliveries(now=later) == 1
+    assert recovery.sweep_stalled_deliveries(now=later) == 1
     assert WebhookDelivery.waiting_ids(10) == [delivery.pk]  # back in the queue
-    assert services.process_waiting_deliveries() == 1
+    assert receiving.take_waiting_deliveries() == 1
     assert Message.objects.filter(direction="in").count() == 1
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
 
@@ -169,7 +153,7 @@ def test_answering_a_new_customers_message_costs_a_bounded_number_of_queries(
 
     delivery = WebhookDelivery.objects.get(state=WebhookDelivery.State.RECEIVED)
     with django_assert_max_num_queries(QUERIES_PER_NEW_DM):
-        services.process_received_delivery(delivery.pk)
+        receiving.take_delivery(delivery.pk)
     assert Message.objects.get(author="bot", conversation__customer_id="6543210987654321").mid
 
 

@@ -7,8 +7,8 @@ import responses
 from django.test import Client
 
 from accounts.models import InstagramBusinessAccount
+from devtools.simulation import signed_headers
 from messaging.models import Conversation, Message, WebhookDelivery
-from messaging.simulation import signed_headers
 from messaging.tests.conftest import (
     answer_send,
     encode,

@@ -2,8 +2,8 @@
 
 import pytest
 
+from devtools.simulation import signed_headers
 from messaging.models import WebhookDelivery
-from messaging.simulation import signed_headers
 from messaging.tests.conftest import WEBHOOK_URL, encode, load_payload
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from messaging import services
+from devtools.simulation import signed_headers
+from messaging import receiving
 from messaging.models import Conversation, Message, WebhookDelivery
-from messaging.simulation import signed_headers
 from messaging.tests.conftest import WEBHOOK_URL, encode, load_payload, with_mid
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -46,7 +46,7 @@ def deliver_concurrently(bodies) -> list[int]:
     """Concurrent webhook requests, then their deliveries handled by concurrent workers."""
     statuses = at_once(post, bodies)
     at_once(
-        services.process_received_delivery,
+        receiving.take_delivery,
         list(WebhookDelivery.objects.values_list("pk", flat=True)),
     )
     return statuses

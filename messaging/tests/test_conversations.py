@@ -2,12 +2,14 @@
 
 from datetime import timedelta
 
+from unittest import mock
+
 import pytest
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from messaging.models import Conversation, Message, WebhookDelivery
-from messaging.services import send_staff_reply
+from messaging.replies import send_staff_reply
 from messaging.tests.conftest import ACCOUNT_ID, answer_send, load_payload, sends, with_mid
 from rules.models import ResponseRule
 
@@ -149,7 +151,7 @@ def test_a_queued_bot_reply_is_cancelled_when_staff_take_over_before_it_goes(
 
 
 def test_a_bot_reply_claimed_just_before_the_takeover_is_cancelled_at_send_time(deliver, graph_api):
-    from messaging.services import send_reply
+    from messaging.sending import send_reply
 
     customer_says(deliver, "hello", "m1")
     reply = Message.objects.get(author="bot")
@@ -203,12 +205,27 @@ def test_the_bot_answers_again_after_the_takeover_ends_or_is_resumed(deliver):
     assert bot_replies() == [DEFAULT_REPLY, "10-19"]
 
 
-def test_a_pause_is_never_shortened_by_a_later_shorter_one():
+def test_a_takeover_is_never_shortened_by_a_later_shorter_one():
     conversation = Conversation.objects.create(instagram_account_id="1", customer_id="2")
     later = timezone.now() + timedelta(days=3)
-    conversation.pause_bot(later)
-    conversation.pause_bot(timezone.now() + timedelta(hours=1))
+    conversation.take_over(later)
+    conversation.take_over(timezone.now() + timedelta(hours=1))
     assert conversation.bot_paused_until == later
+
+
+def test_a_pause_by_staff_lasts_until_resumed_and_says_why_the_bot_is_silent(deliver):
+    from messaging.replies import pause_bot, resume_bot
+
+    deliver(load_payload("messages__text"))
+    conversation = Conversation.objects.get()
+    pause_bot(conversation)
+    with mock.patch("django.utils.timezone.now", return_value=timezone.now() + timedelta(days=30)):
+        assert conversation.bot_is_paused()
+        assert "until resumed" in conversation.bot_silence_reason()
+    resume_bot(conversation)
+    conversation.refresh_from_db()
+    assert not conversation.bot_is_paused()
+    assert conversation.bot_silence_reason() == ""
 
 
 # --- status and history ---

@@ -6,8 +6,9 @@ import time
 from unittest import mock
 
 import pytest
+from django.db import OperationalError
 
-from messaging import delivery_loop, services
+from messaging import delivery_loop, receiving
 from messaging.models import Message, WebhookDelivery
 from messaging.tests.conftest import answer_send, load_payload
 
@@ -38,14 +39,14 @@ def test_stopping_the_worker_lets_the_delivery_in_hand_finish_and_takes_no_other
     answer_send(graph_api)
     deliver(load_payload("messages__text"), handle=False)
     in_hand, go_on = threading.Event(), threading.Event()
-    handle = services.process_received_delivery
+    handle = receiving.take_delivery
 
     def slow_handling(delivery_id):
         in_hand.set()
         go_on.wait(10)
         return handle(delivery_id)
 
-    with mock.patch.object(services, "process_received_delivery", side_effect=slow_handling):
+    with mock.patch.object(receiving, "take_delivery", side_effect=slow_handling):
         with delivery_loop.delivery_loop_beside_tasks() as loop:
             assert in_hand.wait(10)
             loop.stopping.set()  # the task loop ended: SIGTERM
@@ -60,14 +61,14 @@ def test_a_failing_pass_is_logged_and_the_loop_goes_on_after_a_pause(settings, c
     settings.WORKER_POLL_INTERVAL = 0.01
     calls = []
 
-    def flaky(limit=services.DELIVERY_BATCH):
+    def flaky(limit=receiving.DELIVERY_BATCH):
         calls.append(limit)
         if len(calls) == 1:
-            raise services.OperationalError("the database is restarting")
+            raise OperationalError("the database is restarting")
         return 0
 
     with (
-        mock.patch.object(services, "process_waiting_deliveries", side_effect=flaky),
+        mock.patch.object(delivery_loop, "take_waiting_deliveries", side_effect=flaky),
         mock.patch.object(delivery_loop, "PAUSE_AFTER_FAILURE", 0.2),
     ):
         started = time.monotonic()

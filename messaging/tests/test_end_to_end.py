@@ -8,7 +8,7 @@ import pytest
 import requests
 from django.core.management import CommandError, call_command
 
-from messaging.fake_graph import FakeGraphAPI
+from devtools.fake_graph import FakeGraphAPI
 from messaging.models import Message, WebhookDelivery
 from messaging.tests.test_sending_replies import make_due
 

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from django.db import connection
 
-from messaging.fake_graph import FakeGraphAPI
+from devtools.fake_graph import FakeGraphAPI
 from messaging.models import Message, WebhookDelivery
 from messaging.tests.conftest import load_payload
 from messaging.tests.test_sending_replies import make_due

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from devtools.simulation import signed_headers
 from messaging.models import Message, WebhookDelivery
 from messaging.payloads import MID_LENGTH
-from messaging.simulation import signed_headers
 from messaging.tests.conftest import WEBHOOK_URL, handle_accepted_deliveries, load_payload
 
 pytestmark = pytest.mark.django_db

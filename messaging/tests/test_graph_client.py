@@ -8,8 +8,8 @@ import pytest
 import requests
 import responses
 
-from messaging import graph
 from messaging.tests.conftest import answer_send, send_api_url
+from meta import graph
 
 TOKEN = "EAAG-secret-page-token-123"
 

@@ -110,7 +110,7 @@ def test_thread_shows_bubbles_in_and_out_with_time_status_and_attachments(
 def test_a_long_thread_costs_a_fixed_number_of_queries(
     admin_client, admin_user, conversation, django_assert_max_num_queries
 ):
-    from messaging.services import send_staff_reply
+    from messaging.replies import send_staff_reply
 
     for n in range(30):
         send_staff_reply(conversation, f"reply {n}", admin_user)

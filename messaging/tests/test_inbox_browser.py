@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connections
 
-from messaging.fake_graph import FakeGraphAPI
+from devtools.fake_graph import FakeGraphAPI
 from messaging.models import Conversation, Message
 from messaging.tests.conftest import load_payload
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.simulation import signed_headers
 from messaging.models import Conversation, Message, WebhookDelivery
-from messaging.simulation import signed_headers
 from messaging.tests.conftest import ACCOUNT_ID, database_url
 from rules.models import ResponseRule
 
@@ -81,7 +81,7 @@ def workers(fake_graph, tmp_path):
         "ENV_FILE": os.devnull,
     }
     log = (tmp_path / "workers.log").open("w")
-    command = ["manage.py", "db_worker", "--no-reload", "--interval", "0.05"]
+    command = ["manage.py", "worker"]
     started = [
         subprocess.Popen([sys.executable, *command], cwd=BASE_DIR, env=env, stdout=log, stderr=log)
         for _ in range(2)

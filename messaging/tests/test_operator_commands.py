@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
+from devtools.simulation import signed_headers
 from messaging.models import Conversation, Message, WebhookDelivery
-from messaging.simulation import signed_headers
 from messaging.tests.conftest import answer_send, encode, load_payload, with_mid
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +36,7 @@ def test_reprocessing_is_idempotent(deliver):
 
 def test_reprocessing_catches_up_on_events_that_failed(deliver):
     with mock.patch(
-        "messaging.services._conversation_for", side_effect=RuntimeError("a bug, since fixed")
+        "messaging.events.conversation_for", side_effect=RuntimeError("a bug, since fixed")
     ):
         assert deliver(load_payload("messages__text")).status_code == 200
     assert WebhookDelivery.objects.get().state == "failed"
@@ -49,7 +49,7 @@ def test_reprocessing_catches_up_on_events_that_failed(deliver):
 
 
 def test_reprocessing_queues_the_replies_for_the_worker_to_send(deliver, graph_api, run_worker):
-    with mock.patch("messaging.services._conversation_for", side_effect=RuntimeError("a bug")):
+    with mock.patch("messaging.events.conversation_for", side_effect=RuntimeError("a bug")):
         deliver(load_payload("messages__text"))
     run("reprocess_webhooks", "--since", "1h", "--state", "failed")
     assert Message.objects.get(author="bot").status == "queued"  # not sent from the command

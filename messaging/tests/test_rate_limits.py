@@ -5,11 +5,12 @@ from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from messaging.models import Message, SendThrottle
-from messaging.services import MAX_SLOT_WAIT, pause_sending, reserve_send_slot
+from messaging.sending import MAX_SLOT_WAIT
 from messaging.tests.conftest import answer_send, load_payload, send_tasks, sends, with_mid
 
 pytestmark = pytest.mark.django_db
@@ -18,7 +19,7 @@ A, B = "17841400000000001", "17841400000000002"
 
 
 def test_slots_are_spaced_by_the_rate():
-    slots = [reserve_send_slot(A, per_second=10) for _ in range(11)]
+    slots = [SendThrottle.reserve_slot(A, 10, MAX_SLOT_WAIT) for _ in range(11)]
     gaps = {later - earlier for earlier, later in itertools.pairwise(slots)}
     assert gaps == {timedelta(milliseconds=100)}
     assert slots[-1] - slots[0] == timedelta(seconds=1)
@@ -26,23 +27,23 @@ def test_slots_are_spaced_by_the_rate():
 
 def test_a_slot_further_than_the_wait_is_reported_not_taken():
     for _ in range(11):
-        reserve_send_slot(A, per_second=10)
+        SendThrottle.reserve_slot(A, 10, MAX_SLOT_WAIT)
     reserved_until = SendThrottle.objects.get(instagram_account_id=A).next_send_at
-    later = reserve_send_slot(A, per_second=10)
+    later = SendThrottle.reserve_slot(A, 10, MAX_SLOT_WAIT)
     assert later > timezone.now() + MAX_SLOT_WAIT
     assert SendThrottle.objects.get(instagram_account_id=A).next_send_at == reserved_until
 
 
 def test_each_account_has_its_own_rate():
     for _ in range(11):
-        reserve_send_slot(A, per_second=10)
-    assert reserve_send_slot(B, per_second=10) <= timezone.now()
+        SendThrottle.reserve_slot(A, 10, MAX_SLOT_WAIT)
+    assert SendThrottle.reserve_slot(B, 10, MAX_SLOT_WAIT) <= timezone.now()
 
 
 def test_a_pause_holds_only_that_account():
-    until = pause_sending(A)
-    assert reserve_send_slot(A, per_second=100) == until
-    assert reserve_send_slot(B, per_second=100) <= timezone.now()
+    until = SendThrottle.pause(A, settings.SEND_RATE_LIMIT_PAUSE)
+    assert SendThrottle.reserve_slot(A, 100, MAX_SLOT_WAIT) == until
+    assert SendThrottle.reserve_slot(B, 100, MAX_SLOT_WAIT) <= timezone.now()
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_the_worker_never_sends_faster_than_the_accounts_rate(
     answer_send(graph_api, times=5)
 
     waited_for = []
-    with mock.patch("messaging.services._sleep_until", side_effect=waited_for.append):
+    with mock.patch("messaging.sending._sleep_until", side_effect=waited_for.append):
         run_worker()
 
     # 2 a second: now, +0.5 s, +1 s go out; the rest come back later, no attempt spent.
@@ -91,7 +92,7 @@ def test_a_rate_limit_answer_pauses_that_account_and_not_the_others(
     answer_send(graph_api, status=400, error={"message": "(#613) Calls exceeded", "code": 613})
     answer_send(graph_api, message_id="m-sent")
 
-    with mock.patch("messaging.services._sleep_until"):
+    with mock.patch("messaging.sending._sleep_until"):
         run_worker()
 
     limited = Message.objects.get(author="bot", conversation__instagram_account_id=A)

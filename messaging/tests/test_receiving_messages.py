@@ -9,7 +9,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from messaging import services
+from messaging import receiving
 from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.tests.conftest import (
     ACCOUNT_ID,
@@ -301,7 +301,7 @@ def test_an_event_whose_handling_raises_is_recorded_and_the_rest_go_through(deli
     good = payload["entry"][0]["messaging"][0]
     payload["entry"][0]["messaging"] = [good, {**good, "message": {"mid": "m2", "text": "two"}}]
     with mock.patch(
-        "messaging.services.choose_reply", side_effect=[RuntimeError("boom"), Reply("ok")]
+        "messaging.replies.choose_reply", side_effect=[RuntimeError("boom"), Reply("ok")]
     ):
         response = deliver(payload)
     assert response.status_code == 200
@@ -326,7 +326,7 @@ def test_signed_but_unreadable_body_is_400_kept_raw_and_logged(deliver, body, ca
 
 def test_database_failure_while_storing_the_delivery_answers_503(deliver, caplog):
     with mock.patch.object(
-        WebhookDelivery, "store_received", side_effect=OperationalError("database is locked")
+        WebhookDelivery, "record", side_effect=OperationalError("database is locked")
     ):
         response = deliver(load_payload("messages__text"))
     assert response.status_code == 503
@@ -338,7 +338,7 @@ def test_a_database_failure_while_handling_leaves_the_delivery_to_be_handled_aga
 ):
     payload = load_payload("messages__text")
     with mock.patch(
-        "messaging.services._conversation_for", side_effect=OperationalError("database is locked")
+        "messaging.events.conversation_for", side_effect=OperationalError("database is locked")
     ):
         # Accepted: the delivery itself is stored; its handling is the worker's business.
         assert deliver(payload).status_code == 200
@@ -353,16 +353,16 @@ def test_a_database_failure_while_handling_leaves_the_delivery_to_be_handled_aga
         seconds=settings.REPLY_STALLED_AFTER - 5
     )
     WebhookDelivery.objects.update(handling_since=timezone.now())  # the pause is over
-    assert services.process_waiting_deliveries() == 1
+    assert receiving.take_waiting_deliveries() == 1
     assert incoming().count() == 1
     assert replies().count() == 1
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
 
 
 def test_an_event_that_deadlocks_is_run_again_and_stored(deliver):
-    from messaging import services
+    from messaging import events
 
-    real = services.handle_event
+    real = events.handle
     calls = []
 
     def deadlock_once(event, account):
@@ -371,7 +371,7 @@ def test_an_event_that_deadlocks_is_run_again_and_stored(deliver):
             raise OperationalError(1213, "Deadlock found when trying to get lock")
         real(event, account)
 
-    with mock.patch("messaging.services.handle_event", side_effect=deadlock_once):
+    with mock.patch("messaging.events.handle", side_effect=deadlock_once):
         assert deliver(load_payload("messages__text")).status_code == 200
     assert len(calls) == 2
     assert incoming().count() == 1
@@ -380,7 +380,7 @@ def test_an_event_that_deadlocks_is_run_again_and_stored(deliver):
 
 def test_deadlocks_are_retried_a_bounded_number_of_times(deliver):
     deadlock = OperationalError(1213, "Deadlock found when trying to get lock")
-    with mock.patch("messaging.services.handle_event", side_effect=deadlock) as handle:
+    with mock.patch("messaging.events.handle", side_effect=deadlock) as handle:
         assert deliver(load_payload("messages__text")).status_code == 200
     assert handle.call_count == 3
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.RECEIVED
@@ -388,7 +388,7 @@ def test_deadlocks_are_retried_a_bounded_number_of_times(deliver):
 
 def test_other_storage_errors_are_not_retried(deliver):
     with mock.patch(
-        "messaging.services.handle_event", side_effect=OperationalError("database is locked")
+        "messaging.events.handle", side_effect=OperationalError("database is locked")
     ) as handle:
         assert deliver(load_payload("messages__text")).status_code == 200
     assert handle.call_count == 1
@@ -396,15 +396,13 @@ def test_other_storage_errors_are_not_retried(deliver):
 
 
 def test_the_reply_commits_or_rolls_back_with_the_message_it_answers(deliver, graph_api):
-    from messaging import services
-
-    real_queue_outgoing = services._queue_outgoing
+    from messaging.replies import queue_outgoing as real_queue_outgoing
 
     def queue_then_crash(*args, **kwargs):
         real_queue_outgoing(*args, **kwargs)
         raise RuntimeError("crash after the reply was stored")
 
-    with mock.patch("messaging.services._queue_outgoing", side_effect=queue_then_crash):
+    with mock.patch("messaging.replies.queue_outgoing", side_effect=queue_then_crash):
         assert deliver(load_payload("messages__text")).status_code == 200
     # All or nothing: no message without its reply, no reply without its message, no send.
     assert Message.objects.count() == 0

@@ -1,5 +1,5 @@
 """The Redis queue backend (django-tasks-rq): the same pipeline, with tasks in Redis and the
-`manage.py rqworker` worker. Against the real Redis at TEST_REDIS_URL (CI sets it)."""
+`manage.py worker` on it. Against the real Redis at TEST_REDIS_URL (CI sets it)."""
 
 import os
 import signal
@@ -19,7 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.registry import ScheduledJobRegistry
 
 from messaging.models import Message, WorkerHeartbeat
-from messaging.tasks import enqueue_send
+from messaging.sending import enqueue_send
 from messaging.tests.conftest import (
     answer_send,
     database_url,
@@ -115,7 +115,7 @@ def test_the_rq_worker_process_answers_and_reports_its_heartbeat(
     }
     log = (tmp_path / "rqworker.log").open("w")
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker"],
+        [sys.executable, "manage.py", "worker"],
         cwd=BASE_DIR,
         env=env,
         stdout=log,

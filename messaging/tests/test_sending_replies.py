@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message, SendThrottle
-from messaging.services import send_reply
+from messaging.sending import send_reply
 from messaging.tests.conftest import (
     CUSTOMER_ID,
     answer_send,
@@ -103,7 +103,7 @@ def test_transient_failure_is_retried_soon_then_sent(deliver, graph_api, run_wor
 
 
 def test_backoff_grows_with_jitter_up_to_the_cap(settings):
-    from messaging.services import retry_delay
+    from messaging.sending import retry_delay
 
     settings.SEND_RETRY_BASE_DELAY, settings.SEND_RETRY_MAX_DELAY = 2, 60
     assert all(1 <= retry_delay(1) <= 2 for _ in range(50))

@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message
-from messaging.services import SweepResult, sweep_stalled_replies
+from messaging.recovery import SweepResult, sweep_stalled_replies
 from messaging.tests.conftest import answer_send, load_payload, send_tasks, sends
 from messaging.tests.test_sending_replies import make_due
 

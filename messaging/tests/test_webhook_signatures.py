@@ -3,9 +3,9 @@
 import pytest
 from django.test import Client
 
-from messaging import signatures
 from messaging.models import Message, WebhookDelivery
 from messaging.tests.conftest import WEBHOOK_URL, encode, load_payload
+from meta import signatures
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 """A worker killed (SIGKILL) mid-send: after a restart every reply goes out, and none twice where
-we can know. Real processes: each queue's worker (`manage.py db_worker`, `manage.py rqworker`)
-on this test database, our fake Graph API."""
+we can know. Real processes: `manage.py worker` on each queue backend (the database, Redis) and
+this test database, our fake Graph API."""
 
 import os
 import subprocess
@@ -18,13 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
-WORKER_COMMANDS = {
-    "db_worker": ["db_worker", "--no-reload", "--interval", "0.1", "--no-startup-delay"],
-    "rqworker": ["rqworker"],
-}
-
-
-@pytest.fixture(params=WORKER_COMMANDS)
+@pytest.fixture(params=["database", "redis"])
 def start_worker(request):
     """Start a worker of the queue under test: the database queue, then the Redis queue."""
     env = {
@@ -35,18 +29,18 @@ def start_worker(request):
         "REPLY_SWEEP_INTERVAL": "0.5",
         "ENV_FILE": os.devnull,
     }
-    if request.param == "rqworker":
+    if request.param == "redis":
         request.getfixturevalue("redis_queue")  # this process enqueues to Redis too
         env["TASKS_BACKEND"] = "django_tasks_rq.RQBackend"
 
     def start_worker(graph_url: str) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "manage.py", *WORKER_COMMANDS[request.param]],
+            [sys.executable, "manage.py", "worker"],
             cwd=BASE_DIR,
             env={**env, "GRAPH_API_BASE_URL": graph_url},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            # Its own process group, killed whole: rqworker forks RQ's scheduler, which a
+            # Its own process group, killed whole: on Redis the worker forks RQ's scheduler, which a
             # SIGKILL to the worker alone would leave running, holding a database connection.
             start_new_session=True,
         )

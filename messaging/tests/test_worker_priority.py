@@ -24,7 +24,7 @@ def test_a_niceness_of_zero_leaves_the_priority_alone(settings):
 
 
 def test_a_one_pass_worker_run_keeps_the_callers_priority(run_worker):
-    # `db_worker --batch` runs inside whatever called it (a test run, a cron job).
+    # `worker --once` runs inside whatever called it (a test run, a cron job).
     with mock.patch("os.nice") as nice:
         run_worker()
     nice.assert_not_called()
@@ -40,5 +40,5 @@ def test_a_long_running_worker_lowers_its_priority_before_it_starts(settings):
         mock.patch("django_tasks_db.management.commands.db_worker.Worker.run"),
         mock.patch("django_tasks_db.management.commands.db_worker.Worker.configure_signals"),
     ):
-        call_command("db_worker", reload=False, startup_delay=False, verbosity=0)
+        call_command("worker", verbosity=0)
     nice.assert_called_once_with(settings.WORKER_NICENESS)

@@ -3,10 +3,10 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from messaging import services
 from messaging.management.durations import age
 from messaging.models import WebhookDelivery
-from messaging.tasks import enqueue_send
+from messaging.receiving import handle_delivery
+from messaging.sending import enqueue_send
 
 
 class Command(BaseCommand):
@@ -32,7 +32,7 @@ class Command(BaseCommand):
             deliveries = deliveries.filter(state__in=state)
         counts = {"handled": 0, "unsigned": 0, "unreadable": 0, "not stored": 0}
         for delivery in deliveries.order_by("received_at", "id").iterator():
-            outcome = services.process_delivery(delivery)
+            outcome = handle_delivery(delivery)
             # A worker sends the replies it stores at once; from here, the queue sends them.
             for reply_id in outcome.replies:
                 enqueue_send(reply_id)

@@ -3,9 +3,9 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from messaging import services
 from messaging.management.durations import age
 from messaging.models import Message
+from messaging.sending import retry_failed
 
 
 class Command(BaseCommand):
@@ -30,7 +30,5 @@ class Command(BaseCommand):
             failed = failed.filter(conversation__instagram_account_id=account)
         # One retry per message, however many of its parts failed (it resumes from the first).
         heads = {message.first_part_id or message.pk for message in failed.only("pk", "first_part")}
-        retried = sum(
-            services.retry_failed(message) for message in Message.objects.filter(pk__in=heads)
-        )
+        retried = sum(retry_failed(message) for message in Message.objects.filter(pk__in=heads))
         self.stdout.write(f"Queued {retried} failed message(s) again.")

@@ -5,8 +5,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from messaging.fake_graph import FakeGraphAPI
-from messaging.simulation import DEMO_ACCOUNT_ID
+from devtools.fake_graph import FakeGraphAPI
+from devtools.simulation import DEMO_ACCOUNT_ID
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 

@@ -4,7 +4,7 @@ import json
 import time
 import uuid
 
-from messaging import signatures
+from meta import signatures
 
 # Instagram professional account ids look like this; this one is made up for local runs.
 DEMO_ACCOUNT_ID = "17841400000000001"

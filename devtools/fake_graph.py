@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from messaging.simulation import message_delivery, signed_headers
+from devtools.simulation import message_delivery, signed_headers
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.utils import load_backend
 
-from instabot import benchmark
+from devtools import benchmark
 
 
 class Command(BaseCommand):
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            help="db_worker processes (default: 1 on SQLite, whose single writer a second "
+            help="worker processes (default: 1 on SQLite, whose single writer a second "
             "worker only waits on; 2 on MySQL/MariaDB or PostgreSQL)",
         )
 

@@ -1,4 +1,4 @@
-"""The test suite's environment, loaded by pytest (`-p instabot.test_environment` in pytest.ini).
+"""The test suite's environment, loaded by pytest (`-p devtools.test_environment` in pytest.ini).
 
 pytest-django imports the settings before any conftest.py runs, so the variables the settings
 require must be in place earlier than a conftest could put them. Anything already set wins:
@@ -11,6 +11,7 @@ TEST_ENVIRONMENT = {
     # Not the developer's .env (bin/dev writes one): the suite runs on these values alone.
     "ENV_FILE": os.devnull,
     "DEBUG": "off",
+    "DEVTOOLS": "on",
     "SECRET_KEY": "test-secret-key",
     "FACEBOOK_APP_SECRET": "test-app-secret",
     "INSTAGRAM_VERIFY_TOKEN": "test-verify-token",

@@ -1,6 +1,6 @@
 """`manage.py bench`: how fast the service does its job, beside the framework's own ceiling.
 
-Starts the production server (gunicorn) and db_workers against a fresh database, with our fake
+Starts the production server (gunicorn) and workers against a fresh database, with our fake
 Graph API in this process, and measures from outside, over loopback, as Meta would:
 
 1. webhook ingestion: signed single-message deliveries per second at several concurrencies,
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import django
 
-from messaging.fake_graph import FakeGraphAPI
-from messaging.simulation import message_delivery, signed_headers
+from devtools.fake_graph import FakeGraphAPI
+from devtools.simulation import message_delivery, signed_headers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The Instagram accounts the DMs come to. Meta lets one account send at most 100 messages a
@@ -246,7 +246,7 @@ class Service:
         )
         self.workers = [
             subprocess.Popen(
-                [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay"],
+                [sys.executable, "manage.py", "worker"],
                 cwd=BASE_DIR,
                 env=self.env,
                 stdout=self.log,

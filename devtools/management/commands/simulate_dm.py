@@ -4,7 +4,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from messaging.simulation import DEMO_ACCOUNT_ID, message_delivery, new_mid, signed_headers
+from devtools.simulation import DEMO_ACCOUNT_ID, message_delivery, new_mid, signed_headers
 
 
 class Command(BaseCommand):

@@ -1,0 +1,270 @@
+"""Handling one webhook event for one account, in a transaction of its own: a customer's
+message (stored, and the bot's reply queued), an echo of a message the business sent, an
+unsend, an edit, a reaction, a read receipt, a referral.
+
+Handling is idempotent: a redelivered event changes nothing (Message.mid is unique).
+"""
+
+import logging
+import random
+import time
+
+from django.db import IntegrityError, OperationalError, transaction
+
+from accounts.models import InstagramBusinessAccount
+from instabot.logging import log_context
+from messaging import replies
+from messaging.models import SENT_BY_US, Conversation, Message
+from messaging.payloads import (
+    Event,
+    MessageDeleted,
+    MessageEdit,
+    MessageEvent,
+    Postback,
+    Reaction,
+    Read,
+    ReferralEvent,
+    UnknownEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+# Concurrent deliveries can deadlock on MySQL/MariaDB and PostgreSQL (InnoDB's locks on a unique
+# key that several transactions insert at once, for one). The database rolled our transaction
+# back; running it again is the remedy both document.
+DEADLOCK_ATTEMPTS = 3
+
+
+def handle_in_transaction(event: Event, account: InstagramBusinessAccount | None) -> Message | None:
+    """Handle one event in a transaction of its own (run again after a deadlock).
+
+    Returns the bot's reply it stored, queued but not yet sent, if any.
+    """
+    with log_context(account=event.account_id, mid=getattr(event, "mid", None)):
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                with transaction.atomic():
+                    return handle(event, account)
+            except OperationalError as exc:
+                if attempt == DEADLOCK_ATTEMPTS or not _is_deadlock(exc):
+                    raise
+                logger.info(
+                    "Deadlock handling %s (attempt %d): running it again", describe(event), attempt
+                )
+                # A moment of jitter, so the transactions that collided do not collide again.
+                time.sleep(random.uniform(0.005, 0.05))
+    return None
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    # PostgreSQL: deadlock_detected, serialization_failure (psycopg's error is the cause).
+    if getattr(exc.__cause__, "sqlstate", None) in {"40P01", "40001"}:
+        return True
+    # MySQL/MariaDB: ER_LOCK_DEADLOCK, the error code being the first argument.
+    return bool(exc.args) and exc.args[0] == 1213
+
+
+def handle(event: Event, account: InstagramBusinessAccount | None) -> Message | None:
+    """Handle one event for `account` (None: the environment's single account), in the
+    caller's transaction. Returns the bot's reply it stored, queued but not yet sent."""
+    match event:
+        case MessageEvent(is_echo=True):
+            _record_echo(event, account)
+        case MessageEvent():
+            return _record_customer_message(
+                event,
+                account,
+                text=event.text,
+                attachments=[{"type": a.type, "url": a.url} for a in event.attachments],
+                details=_message_details(event),
+            )
+        case Postback():
+            # A button the customer tapped: a message from them, with the button's title.
+            return _record_customer_message(
+                event,
+                account,
+                text=event.title,
+                attachments=[],
+                details={"postback": {"title": event.title, "payload": event.payload}},
+            )
+        case MessageDeleted():
+            # The customer unsent it: keep that it existed, not what it said.
+            Message.objects.filter(mid=event.mid).update(is_deleted=True, text="", attachments=[])
+        case MessageEdit():
+            Message.objects.filter(mid=event.mid, edit_count__lte=event.num_edit).update(
+                text=event.text, edit_count=event.num_edit
+            )
+        case Reaction():
+            emoji = (event.emoji or event.reaction) if event.action == "react" else ""
+            Message.objects.filter(mid=event.mid).update(reaction=emoji)
+        case Read():
+            Message.objects.filter(mid=event.mid, read_at__isnull=True).update(
+                read_at=event.timestamp
+            )
+        case ReferralEvent():
+            logger.info(
+                "Customer %s arrived through a referral (source %s, ref %s)",
+                event.customer_id,
+                event.referral.source,
+                event.referral.ref,
+            )
+        case UnknownEvent():
+            logger.info(
+                "Skipped an event of an unknown kind (keys: %s) for account %s",
+                ", ".join(event.keys),
+                event.account_id,
+            )
+    return None
+
+
+def _record_customer_message(
+    event: MessageEvent | Postback,
+    account: InstagramBusinessAccount | None,
+    *,
+    text: str,
+    attachments: list,
+    details: dict,
+) -> Message | None:
+    # Lock the conversation until this event commits: replies to one customer are decided one
+    # at a time, so five lines typed at once still get one fallback. Locked before the message
+    # is inserted: the insert's foreign-key check also locks the row (shared), and taking that
+    # first and FOR UPDATE second is how two concurrent events deadlock.
+    conversation = conversation_for(event, account, lock=True)
+    with log_context(conversation=conversation.pk):
+        try:
+            # A savepoint: a duplicate must not break the event's transaction.
+            with transaction.atomic():
+                message = Message.objects.create(
+                    conversation=conversation,
+                    direction=Message.Direction.INCOMING,
+                    author=Message.Author.CUSTOMER,
+                    mid=event.mid,
+                    text=text,
+                    attachments=attachments,
+                    details=details,
+                    timestamp=event.timestamp,
+                )
+        except IntegrityError:
+            if Message.objects.filter(mid=event.mid).exists():
+                logger.info(
+                    "Message %s was delivered again: already stored and answered", event.mid
+                )
+                return None
+            raise
+        conversation.record_activity(event.timestamp)
+        if conversation.status == Conversation.Status.ARCHIVED:
+            conversation.set_status(Conversation.Status.ACTIVE)
+        logger.info("Stored message %s from %s", event.mid, event.customer_id)
+
+        reply, reason = replies.decide_reply(event, account, conversation, message)
+        if reply is None:
+            logger.info("Not answering message %s: %s", event.mid, reason)
+            return None
+        return replies.queue_bot_reply(conversation, reply, in_reply_to=message)
+
+
+def _record_echo(event: MessageEvent, account: InstagramBusinessAccount | None) -> None:
+    """A message the business sent: one of our replies, or staff using the Instagram app."""
+    if Message.objects.filter(mid=event.mid).exists():
+        # Our reply, already recorded with the id the Send API returned; or a redelivery.
+        logger.info("Echo %s matched a message already stored", event.mid)
+        return
+    conversation = conversation_for(event, account)
+    with log_context(conversation=conversation.pk):
+        if _match_echo_to_reply_in_flight(conversation, event):
+            return
+        try:
+            with transaction.atomic():
+                Message.objects.create(
+                    conversation=conversation,
+                    direction=Message.Direction.OUTGOING,
+                    author=Message.Author.BUSINESS_APP,
+                    status=Message.Status.SENT,
+                    mid=event.mid,
+                    text=event.text,
+                    attachments=[{"type": a.type, "url": a.url} for a in event.attachments],
+                    timestamp=event.timestamp,
+                )
+        except IntegrityError:
+            if Message.objects.filter(mid=event.mid).exists():
+                return  # the Send API's answer recorded this id meanwhile
+            raise
+        conversation.record_activity(event.timestamp)
+        # A human is answering from the Instagram app: the bot must not talk over them.
+        replies.pause_bot_for_takeover(conversation)
+        logger.info(
+            "Stored message %s sent by staff from the Instagram app; bot paused for %s",
+            event.mid,
+            conversation.customer_id,
+        )
+
+
+def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEvent) -> bool:
+    """Attach the echo's id to our message whose Send API call has not answered yet.
+
+    Meta can deliver the echo before the Send API call returns the message id. Such a
+    message has been attempted, has no id yet, and has the echo's text.
+    """
+    candidates = Message.objects.filter(
+        conversation=conversation,
+        author__in=SENT_BY_US,
+        mid__isnull=True,
+        attempts__gte=1,
+        status__in=[Message.Status.SENDING, Message.Status.QUEUED],
+        text=event.text.strip(),
+    ).order_by("created_at", "id")
+    for reply in candidates[:5]:
+        try:
+            with transaction.atomic():
+                if Message.objects.filter(pk=reply.pk, mid__isnull=True).update(mid=event.mid):
+                    logger.info(
+                        "Echo %s matched reply %s before its send returned", event.mid, reply.pk
+                    )
+                    return True
+        except IntegrityError:
+            return True  # the id was recorded on a reply meanwhile
+    return False
+
+
+def conversation_for(
+    event: Event, account: InstagramBusinessAccount | None, lock: bool = False
+) -> Conversation:
+    """The event's conversation, created if new; with `lock`, locked until the transaction
+    ends (a row this transaction creates is locked by its insert)."""
+    conversations = Conversation.objects.select_for_update() if lock else Conversation.objects
+    conversation, created = conversations.get_or_create(
+        instagram_account_id=event.account_id,
+        customer_id=event.customer_id,
+        defaults={"account": account, "last_message_at": event.timestamp},
+    )
+    if account is not None and not created and conversation.account_id is None:
+        # Served by the environment's credentials until the account was stored.
+        Conversation.objects.filter(pk=conversation.pk, account__isnull=True).update(
+            account=account
+        )
+        conversation.account = account
+    return conversation
+
+
+def _message_details(event: MessageEvent) -> dict:
+    details = {}
+    if event.reply_to_mid:
+        details["reply_to_mid"] = event.reply_to_mid
+    if event.reply_to_story:
+        details["reply_to_story"] = {"id": event.reply_to_story.id, "url": event.reply_to_story.url}
+    if event.quick_reply_payload:
+        details["quick_reply_payload"] = event.quick_reply_payload
+    if event.referral:
+        details["referral"] = {
+            "ref": event.referral.ref,
+            "source": event.referral.source,
+            "type": event.referral.type,
+        }
+    if event.is_unsupported:
+        details["unsupported"] = True
+    return details
+
+
+def describe(event: Event) -> str:
+    mid = getattr(event, "mid", "")
+    return f"{type(event).__name__} {mid}".strip()

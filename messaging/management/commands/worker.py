@@ -1,0 +1,42 @@
+"""`manage.py worker`: instabot's worker process."""
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+from django_tasks_rq import RQBackend
+
+from messaging import delivery_loop
+
+
+class Command(BaseCommand):
+    help = (
+        "Run instabot's worker. Three loops in one process: the delivery loop (takes the "
+        "webhook deliveries waiting in the database, stores their events and sends the "
+        "replies), the task loop of the queue backend that TASKS_BACKEND names (django-tasks' "
+        "database worker, or RQ's worker with its scheduler for Redis: retries, staff "
+        "replies, later parts of split replies), and the upkeep (heartbeat, sweeps of stalled "
+        "work, token refresh). Run as many as you like, on one machine or many."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--once",
+            action="store_true",
+            help="sweep, handle every delivery waiting and every task due, then exit",
+        )
+
+    def handle(self, *, once, verbosity, **options):
+        with delivery_loop.beside_the_task_loop(one_pass=once):
+            if isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], RQBackend):
+                # RQ's scheduler moves a retry deferred to later (run_after) into the queue.
+                call_command("rqworker", burst=once, with_scheduler=True, verbosity=verbosity)
+            else:
+                call_command(
+                    "db_worker",
+                    batch=once,
+                    reload=False,
+                    startup_delay=False,
+                    interval=settings.WORKER_POLL_INTERVAL,
+                    verbosity=verbosity,
+                )

@@ -1,0 +1,48 @@
+"""Customers' usernames, for the inbox: asked of Instagram by the worker when no delivery waits."""
+
+import logging
+
+from django.utils import timezone
+
+from messaging.models import Conversation
+from meta import graph
+
+logger = logging.getLogger(__name__)
+
+# How many usernames a worker fetches between two looks for waiting deliveries: few, so that
+# a delivery arriving meanwhile waits for a few Graph calls at most.
+USERNAME_BATCH = 5
+
+
+def fetch_missing_usernames(limit: int = USERNAME_BATCH) -> int:
+    """Ask Instagram for the usernames of the newest conversations' customers, once each;
+    return how many were asked for (0: none is missing).
+
+    A username only labels the inbox: it waits until the worker has nothing better to do, so
+    a burst of new customers is answered first and named afterwards. Each conversation is
+    claimed with a conditional UPDATE, so two workers never ask for the same one.
+    """
+    missing = Conversation.objects.filter(profile_requested_at__isnull=True)
+    asked = 0
+    for conversation_id in missing.order_by("-pk").values_list("pk", flat=True)[:limit]:
+        if missing.filter(pk=conversation_id).update(profile_requested_at=timezone.now()):
+            fetch_customer_profile(conversation_id)
+            asked += 1
+    return asked
+
+
+def fetch_customer_profile(conversation_id: int) -> None:
+    """Learn the customer's username from Instagram; best effort: a customer whose profile
+    Instagram does not give stays known by their id."""
+    try:
+        conversation = Conversation.objects.select_related("account").get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        return  # deleted meanwhile
+    if conversation.customer_username:
+        return
+    try:
+        profile = graph.client_for(conversation.account).get_user_profile(conversation.customer_id)
+    except graph.GraphAPIError as exc:
+        logger.info("No profile for customer %s: %s", conversation.customer_id, exc)
+        return
+    Conversation.objects.filter(pk=conversation_id).update(customer_username=profile.username)
