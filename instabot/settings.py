@@ -275,6 +275,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Tests only: MD5 instead of PBKDF2, because every test user costs a deliberately slow hash
+# (about 0.5 s each). MD5 must never guard a real password: refused unless DEVTOOLS is on.
+if env.bool("FAST_PASSWORD_HASHING", default=False):
+    if "devtools" not in INSTALLED_APPS:
+        raise ImproperlyConfigured("FAST_PASSWORD_HASHING is for tests: it needs DEVTOOLS on.")
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

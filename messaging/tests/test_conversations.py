@@ -1,7 +1,6 @@
 """Conversations: which messages the bot answers, human takeover, archive, history."""
 
 from datetime import timedelta
-
 from unittest import mock
 
 import pytest
