@@ -315,8 +315,12 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own defaults give "django" a console handler of its own (with DEBUG on) and
+        # "django.server" one that does not propagate: naming them here removes those
+        # handlers, so their lines reach the root's handler alone, once, in our format.
+        "django": {"propagate": True},
         # Every request line from runserver is noise next to our own log lines.
-        "django.server": {"level": "WARNING"},
+        "django.server": {"level": "WARNING", "propagate": True},
         # At DEBUG, urllib3 logs every URL it requests, and Instagram's token refresh carries
         # the token in its URL (as Meta documents it): never let those lines out.
         "urllib3": {"level": "WARNING"},
