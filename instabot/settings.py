@@ -258,8 +258,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "instabot API",
+    # Markdown, shown as HTML on /api/docs/: the header goes in code, or "<key>" is a tag.
     "DESCRIPTION": "Business accounts, conversations, messages and reply rules. Staff only: "
-    "token (Authorization: Token <key>) or session authentication, Django permissions apply.",
+    "token (`Authorization: Token <key>`) or session authentication, Django permissions apply.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page's assets come from a Python package, not from a CDN.
