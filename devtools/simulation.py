@@ -1,6 +1,7 @@
 """Meta-shaped deliveries made up locally: for simulate_dm, the fake Graph API's echoes, tests."""
 
 import json
+import random
 import time
 import uuid
 
@@ -12,6 +13,11 @@ DEMO_ACCOUNT_ID = "17841400000000001"
 
 def new_mid() -> str:
     return "aWdfZAG1fake" + uuid.uuid4().hex
+
+
+def new_customer_id() -> str:
+    """A made-up Instagram-scoped id (IGSID): 16 digits, as Meta's look."""
+    return str(random.randrange(10**15, 10**16))
 
 
 def message_delivery(

@@ -21,6 +21,8 @@ TEST_ENVIRONMENT = {
     "DATABASE_URL": "sqlite:///db.sqlite3",
     "SECURE_SSL_REDIRECT": "off",
     "ALLOWED_HOSTS": "localhost,127.0.0.1,testserver",
+    # Test users need no costly password hash (settings allow it only with DEVTOOLS on).
+    "FAST_PASSWORD_HASHING": "on",
     # Two keys, newest first, as after a rotation.
     "FIELD_ENCRYPTION_KEY": "qRuZTTf7kQbVMSyiYvZvJH3_JbKzVqJr7Cr0NnJ3Lrw=,"
     "b3Z2e0lkvxOS4nE7xXJ9qT0Vzm6C2Vb8lW1A6ZfK0Fs=",

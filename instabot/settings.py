@@ -258,8 +258,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "instabot API",
+    # Markdown, shown as HTML on /api/docs/: the header goes in code, or "<key>" is a tag.
     "DESCRIPTION": "Business accounts, conversations, messages and reply rules. Staff only: "
-    "token (Authorization: Token <key>) or session authentication, Django permissions apply.",
+    "token (`Authorization: Token <key>`) or session authentication, Django permissions apply.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # The docs page's assets come from a Python package, not from a CDN.
@@ -274,6 +275,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Tests only: MD5 instead of PBKDF2, because every test user costs a deliberately slow hash
+# (about 0.5 s each). MD5 must never guard a real password: refused unless DEVTOOLS is on.
+if env.bool("FAST_PASSWORD_HASHING", default=False):
+    if "devtools" not in INSTALLED_APPS:
+        raise ImproperlyConfigured("FAST_PASSWORD_HASHING is for tests: it needs DEVTOOLS on.")
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -308,8 +316,12 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own defaults give "django" a console handler of its own (with DEBUG on) and
+        # "django.server" one that does not propagate: naming them here removes those
+        # handlers, so their lines reach the root's handler alone, once, in our format.
+        "django": {"propagate": True},
         # Every request line from runserver is noise next to our own log lines.
-        "django.server": {"level": "WARNING"},
+        "django.server": {"level": "WARNING", "propagate": True},
         # At DEBUG, urllib3 logs every URL it requests, and Instagram's token refresh carries
         # the token in its URL (as Meta documents it): never let those lines out.
         "urllib3": {"level": "WARNING"},

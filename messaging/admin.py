@@ -8,12 +8,20 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from messaging import replies, sending
 from messaging.models import Conversation, Message, WebhookDelivery
 
 # How many messages the inbox shows of one conversation (the newest).
 THREAD_LENGTH = 200
+
+# The conversations list's "bot" column: why the bot is silent, in a word.
+BOT_STATE_LABELS = {
+    None: "on",
+    Conversation.BotSilence.PAUSED: "paused",
+    Conversation.BotSilence.TAKEN_OVER: "taken over",
+}
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -51,7 +59,7 @@ class ReplyForm(forms.Form):
 class ConversationAdmin(admin.ModelAdmin):
     """The staff inbox: every conversation, its thread, and a reply box."""
 
-    list_display = ["customer", "account_name", "status", "last_message_at", "preview", "bot"]
+    list_display = ["customer", "account_name", "status", "last_message", "preview", "bot"]
     list_filter = ["account", "status"]
     search_fields = ["customer_username", "customer_id", "messages__text"]
     actions = ["archive", "unarchive", "pause_bot", "resume_bot"]
@@ -62,6 +70,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "instagram_account_id",
         "status",
         "last_message_at",
+        "bot_paused_at",
         "bot_paused_until",
         "created_at",
     ]
@@ -96,6 +105,12 @@ class ConversationAdmin(admin.ModelAdmin):
             else conversation.customer_id
         )
 
+    @admin.display(description="last message at", ordering="last_message_at")
+    def last_message(self, conversation):
+        # Short, as in the thread: the list must fit beside its filters on a laptop.
+        when = conversation.last_message_at
+        return date_format(timezone.localtime(when), "Y-m-d H:i") if when else "-"
+
     @admin.display(description="last message")
     def preview(self, conversation):
         text = conversation.last_text or " ".join(
@@ -104,9 +119,9 @@ class ConversationAdmin(admin.ModelAdmin):
         )
         return text if len(text) <= 50 else text[:49] + "…"
 
-    @admin.display(description="bot", boolean=False)
+    @admin.display(description="bot")
     def bot(self, conversation):
-        return "paused" if conversation.bot_is_paused() else "on"
+        return BOT_STATE_LABELS[conversation.bot_silence()]
 
     # --- actions (the list) and commands (the change page) do the same things ---
 
@@ -219,6 +234,8 @@ class ConversationAdmin(admin.ModelAdmin):
             ),
             "can_reply": self.has_change_permission(request, conversation),
             "now": timezone.now(),
+            "bot_silence": conversation.bot_silence(),
+            "bot_silence_reason": conversation.bot_silence_reason(),
         }
 
 

@@ -1,5 +1,5 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
+from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -40,6 +40,11 @@ class MessageSerializer(serializers.ModelSerializer):
 
 
 class ConversationSerializer(serializers.ModelSerializer):
+    bot_silence = serializers.SerializerMethodField(
+        help_text="Why the bot is silent here now: paused (by staff, until resumed), "
+        "taken_over (staff answered; until bot_paused_until), or null: it answers."
+    )
+
     class Meta:
         model = Conversation
         fields = [
@@ -50,10 +55,16 @@ class ConversationSerializer(serializers.ModelSerializer):
             "customer_username",
             "status",
             "last_message_at",
+            "bot_silence",
+            "bot_paused_at",
             "bot_paused_until",
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_bot_silence(self, conversation) -> str | None:
+        silence = conversation.bot_silence()
+        return silence.value if silence else None
 
 
 class ReplySerializer(serializers.Serializer):
@@ -91,8 +102,10 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         page = self.paginate_queryset(thread)
         return self.get_paginated_response(MessageSerializer(page, many=True).data)
 
+    # The POST actions below need the permission they name (change_conversation), not the
+    # "add" permission a POST means to the default permission class: only staff, then theirs.
     @extend_schema(parameters=[], request=ReplySerializer, responses=MessageSerializer(many=True))
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
     def reply(self, request, pk=None):
         """Send a reply as staff, through the same queue as the bot (which then steps back)."""
         # Answering changes the conversation: viewing it is not enough.
@@ -103,6 +116,24 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         parts = replies.send_staff_reply(conversation, form.validated_data["text"], request.user)
         data = MessageSerializer(parts, many=True).data
         return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[], request=None, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    def pause(self, request, pk=None):
+        """Keep the bot silent here until resumed; its replies still queued are cancelled."""
+        require_permission(request, "messaging.change_conversation")
+        conversation = self.get_object()
+        replies.pause_bot(conversation)
+        return Response(ConversationSerializer(conversation).data)
+
+    @extend_schema(parameters=[], request=None, responses=ConversationSerializer)
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAdminUser])
+    def resume(self, request, pk=None):
+        """Let the bot answer here again: ends a pause and a staff takeover alike."""
+        require_permission(request, "messaging.change_conversation")
+        conversation = self.get_object()
+        replies.resume_bot(conversation)
+        return Response(ConversationSerializer(conversation).data)
 
 
 @extend_schema(

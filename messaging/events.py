@@ -165,9 +165,11 @@ def _record_customer_message(
 
 def _record_echo(event: MessageEvent, account: InstagramBusinessAccount | None) -> None:
     """A message the business sent: one of our replies, or staff using the Instagram app."""
-    if Message.objects.filter(mid=event.mid).exists():
+    stored_in = Message.objects.filter(mid=event.mid).values_list("conversation", flat=True)
+    if (conversation_id := stored_in.first()) is not None:
         # Our reply, already recorded with the id the Send API returned; or a redelivery.
-        logger.info("Echo %s matched a message already stored", event.mid)
+        with log_context(conversation=conversation_id):
+            logger.info("Echo %s matched a message already stored", event.mid)
         return
     conversation = conversation_for(event, account)
     with log_context(conversation=conversation.pk):

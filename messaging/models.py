@@ -138,14 +138,29 @@ class Conversation(models.Model):
         newest_first = self.messages.select_related("sent_by").order_by("-created_at", "-id")[:n]
         return list(reversed(newest_first))
 
+    class BotSilence(models.TextChoices):
+        """Why the bot is silent in a conversation (it answers when there is no reason)."""
+
+        PAUSED = "paused", "paused by staff until resumed"
+        TAKEN_OVER = "taken_over", "taken over by staff for a while"
+
     def bot_is_paused(self, now: datetime | None = None) -> bool:
-        return bool(self.bot_silence_reason(now))
+        return self.bot_silence(now) is not None
+
+    def bot_silence(self, now: datetime | None = None) -> "Conversation.BotSilence | None":
+        """Why the bot is silent in this conversation now, or None when it answers."""
+        if self.bot_paused_at is not None:
+            return self.BotSilence.PAUSED
+        if self.bot_paused_until is not None and self.bot_paused_until > (now or timezone.now()):
+            return self.BotSilence.TAKEN_OVER
+        return None
 
     def bot_silence_reason(self, now: datetime | None = None) -> str:
-        """Why the bot is silent in this conversation now, or "" when it answers."""
-        if self.bot_paused_at is not None:
+        """Why the bot is silent in this conversation now, in words, or "" when it answers."""
+        silence = self.bot_silence(now)
+        if silence == self.BotSilence.PAUSED:
             return f"paused by staff since {self.bot_paused_at:%Y-%m-%d %H:%M} UTC, until resumed"
-        if self.bot_paused_until is not None and self.bot_paused_until > (now or timezone.now()):
+        if silence == self.BotSilence.TAKEN_OVER:
             return f"staff took over, until {self.bot_paused_until:%Y-%m-%d %H:%M} UTC"
         return ""
 

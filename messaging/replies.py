@@ -88,10 +88,7 @@ def send_staff_reply(conversation: Conversation, text: str, user) -> list[Messag
 
     The bot then stays silent in this conversation for HUMAN_TAKEOVER_HOURS.
     """
-    with (
-        log_context(account=conversation.instagram_account_id, conversation=conversation.pk),
-        transaction.atomic(),
-    ):
+    with staff_log_context(conversation), transaction.atomic():
         parts = queue_outgoing(conversation, text, author=Message.Author.STAFF, sent_by=user)
         pause_bot_for_takeover(conversation)
         logger.info("%s queued a reply to %s", user, conversation.customer_id)
@@ -110,15 +107,21 @@ def pause_bot_for_takeover(conversation: Conversation) -> None:
 
 def pause_bot(conversation: Conversation) -> None:
     """Staff paused the bot here: silent until resumed; its queued replies are cancelled."""
-    with transaction.atomic():
+    with staff_log_context(conversation), transaction.atomic():
         conversation.pause_bot()
         _cancel_queued_bot_replies(conversation)
-    logger.info("The bot is paused for %s until resumed", conversation.customer_id)
+        logger.info("The bot is paused for %s until resumed", conversation.customer_id)
 
 
 def resume_bot(conversation: Conversation) -> None:
-    conversation.resume_bot()
-    logger.info("The bot answers %s again", conversation.customer_id)
+    with staff_log_context(conversation):
+        conversation.resume_bot()
+        logger.info("The bot answers %s again", conversation.customer_id)
+
+
+def staff_log_context(conversation: Conversation):
+    """Staff act outside any delivery: their lines name the conversation themselves."""
+    return log_context(account=conversation.instagram_account_id, conversation=conversation.pk)
 
 
 def _cancel_queued_bot_replies(conversation: Conversation) -> None:

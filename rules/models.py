@@ -17,8 +17,8 @@ class ResponseRule(models.Model):
         STARTS_WITH = "starts_with", "Starts with a keyword"
 
     keywords = models.TextField(
-        help_text="One or more keywords, comma-separated. Case and accents as typed do not "
-        "need to match the customer's capitals; emoji work too."
+        help_text="One or more keywords, comma-separated. Capitals do not matter, accents do: "
+        "“café” does not match “cafe”. Emoji work too."
     )
     response_text = models.TextField(
         help_text="Over 1000 bytes, it is sent as several messages, in order."

@@ -25,6 +25,7 @@ FIGURES = [
 ]
 
 
+@pytest.mark.slow  # about two and a half minutes of load
 @pytest.mark.skipif(
     connection.vendor != "sqlite",
     reason="the benchmark makes its own SQLite database: once is enough",

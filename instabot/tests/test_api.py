@@ -77,3 +77,10 @@ def test_the_openapi_schema_and_its_docs_page(admin_client):
 
 def test_the_schema_is_staff_only(client):
     assert client.get("/api/schema/").status_code in (401, 403)
+
+
+def test_the_docs_description_shows_the_token_header_as_code(admin_client):
+    # The docs page renders the description as Markdown, HTML allowed: a bare "<key>" would be
+    # taken for a tag and vanish. Seen rendered in messaging/tests/test_admin_layout_browser.py.
+    schema = admin_client.get("/api/schema/", {"format": "json"}).json()
+    assert "`Authorization: Token <key>`" in schema["info"]["description"]

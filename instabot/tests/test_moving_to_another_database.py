@@ -16,7 +16,8 @@ from accounts.models import InstagramBusinessAccount
 from messaging.models import Conversation, Message
 from rules.models import ResponseRule
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Builds a database with the service in a subprocess, then dumps and loads it.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

@@ -50,3 +50,16 @@ def test_development_starts_without_secrets():
     result = import_settings(DEBUG="on")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True True"
+
+
+def test_fast_password_hashing_is_refused_outside_tests():
+    result = import_settings(
+        SECRET_KEY="x", FACEBOOK_APP_SECRET="y", DEVTOOLS="off", FAST_PASSWORD_HASHING="on"
+    )
+    assert result.returncode != 0
+    assert "FAST_PASSWORD_HASHING is for tests" in result.stderr
+
+
+def test_the_test_suite_hashes_passwords_fast(settings):
+    # Each test user would otherwise cost a deliberately slow PBKDF2 hash.
+    assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -107,3 +107,86 @@ def test_threads_are_paginated(api, shop, deliver, settings):
     page = api.get(f"/api/conversations/{conversation.pk}/messages/").json()
     assert len(page["results"]) == 50
     assert page["next"]
+
+
+def staff_client(*codenames):
+    user = User.objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_the_bot_is_paused_until_resumed_through_the_api(shop):
+    # Staff who may change conversations, and nothing more, pause and resume the bot.
+    client = staff_client("view_conversation", "change_conversation")
+    conversation = Conversation.objects.get()
+    assert client.get(f"/api/conversations/{conversation.pk}/").json()["bot_silence"] is None
+
+    paused = client.post(f"/api/conversations/{conversation.pk}/pause/")
+    assert paused.status_code == 200
+    assert paused.json()["bot_silence"] == "paused"
+    assert paused.json()["bot_paused_at"] is not None
+    conversation.refresh_from_db()
+    assert conversation.bot_silence() == Conversation.BotSilence.PAUSED
+
+    resumed = client.post(f"/api/conversations/{conversation.pk}/resume/")
+    assert resumed.status_code == 200
+    assert (resumed.json()["bot_silence"], resumed.json()["bot_paused_at"]) == (None, None)
+    conversation.refresh_from_db()
+    assert not conversation.bot_is_paused()
+
+
+def test_pausing_cancels_the_bot_replies_still_queued(api, shop):
+    conversation = Conversation.objects.get()
+    assert Message.objects.get(author="bot").status == "queued"
+    api.post(f"/api/conversations/{conversation.pk}/pause/")
+    assert Message.objects.get(author="bot").status == "cancelled"
+
+
+def test_a_staff_reply_shows_as_a_takeover_that_resume_ends(api, shop):
+    conversation = Conversation.objects.get()
+    api.post(f"/api/conversations/{conversation.pk}/reply/", {"text": "Hi"}, format="json")
+    listed = api.get("/api/conversations/").json()["results"][0]
+    assert listed["bot_silence"] == "taken_over"
+    assert listed["bot_paused_until"] is not None
+    resumed = api.post(f"/api/conversations/{conversation.pk}/resume/").json()
+    assert (resumed["bot_silence"], resumed["bot_paused_until"]) == (None, None)
+
+
+@pytest.mark.parametrize("command", ["pause", "resume", "reply"])
+def test_pause_resume_and_reply_need_the_change_permission(shop, command):
+    client = staff_client("view_conversation", "view_message", "add_conversation")
+    conversation = Conversation.objects.get()
+    response = client.post(
+        f"/api/conversations/{conversation.pk}/{command}/", {"text": "hi"}, format="json"
+    )
+    assert response.status_code == 403
+    assert "messaging.change_conversation" in response.json()["detail"]
+    conversation.refresh_from_db()
+    assert conversation.bot_paused_at is None
+    assert not Message.objects.filter(author="staff").exists()
+
+
+def test_a_staff_user_with_the_change_permission_can_reply(shop):
+    # A POST means "add" to the default permission class; a reply is a change.
+    client = staff_client("view_conversation", "change_conversation")
+    conversation = Conversation.objects.get()
+    response = client.post(
+        f"/api/conversations/{conversation.pk}/reply/", {"text": "hi"}, format="json"
+    )
+    assert response.status_code == 201
+
+
+@pytest.mark.parametrize("command", ["pause", "resume"])
+def test_non_staff_cannot_pause_or_resume(shop, command):
+    user = User.objects.create_user("customer", password="pw-customer-123")
+    user.user_permissions.add(*Permission.objects.filter(codename="change_conversation"))
+    client = APIClient()
+    client.force_authenticate(user)
+    conversation = Conversation.objects.get()
+    assert client.post(f"/api/conversations/{conversation.pk}/{command}/").status_code == 403
+
+
+def test_pausing_an_unknown_conversation_is_a_404(api):
+    assert api.post("/api/conversations/999999/pause/").status_code == 404

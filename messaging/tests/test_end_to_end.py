@@ -91,6 +91,29 @@ def test_fake_graph_api_can_fail_like_meta_and_the_reply_recovers(
     assert outcomes == ["rate_limit", "sent"]
 
 
+def test_the_readme_demo_shows_failing_sends_retried(live_server, fake_graph, run_worker):
+    # README, "Watch a DM get answered": a DM, then the fake told to fail the next two sends,
+    # then another DM. Without --sender each DM is a new customer, so the second one is
+    # answered too (the same customer would be under the fallback's cooldown).
+    url = f"{live_server.url}/webhooks/instagram"
+    call_command("simulate_dm", text="Hello! Is the shop open?", url=url)
+    run_worker()
+    requests.post(
+        f"{fake_graph.base_url}/_fake/fail", json={"kind": "transient", "times": 2}, timeout=5
+    )
+    call_command("simulate_dm", text="Hello! Is the shop open?", url=url)
+    run_worker()
+    for _ in range(2):  # each retry waits SEND_RETRY_BASE_DELAY-ish seconds; skip the wait
+        make_due()
+        run_worker()
+    outcomes = [call["outcome"] for call in fake_graph.calls]
+    assert outcomes == ["sent", "transient", "transient", "sent"]
+    first, second = (call["recipient_id"] for call in fake_graph.calls[::3])
+    assert first != second
+    replies = Message.objects.filter(author="bot").order_by("id")
+    assert [(r.status, r.attempts) for r in replies] == [("sent", 1), ("sent", 3)]
+
+
 def test_simulate_dm_reports_a_delivery_the_server_did_not_accept(live_server):
     with pytest.raises(CommandError, match="answered 404"):
         call_command("simulate_dm", sender="1", text="hi", url=f"{live_server.url}/wrong-path")

@@ -11,7 +11,8 @@ from devtools.fake_graph import FakeGraphAPI
 from messaging.models import Conversation, Message
 from messaging.tests.conftest import load_payload
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Drives Chromium against a live server.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

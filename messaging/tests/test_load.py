@@ -21,7 +21,8 @@ from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.tests.conftest import ACCOUNT_ID, database_url
 from rules.models import ResponseRule
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Starts gunicorn and two workers.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 UNIQUE_MESSAGES = 600

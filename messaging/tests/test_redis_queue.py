@@ -102,6 +102,7 @@ def test_a_lost_task_is_put_back_by_the_sweep(deliver, graph_api, redis_queue, r
     assert reply().status == "sent"
 
 
+@pytest.mark.slow  # starts a worker process
 def test_the_rq_worker_process_answers_and_reports_its_heartbeat(
     deliver, redis_queue, fake_graph, tmp_path
 ):

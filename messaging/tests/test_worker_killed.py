@@ -13,7 +13,8 @@ import pytest
 from messaging.models import Message
 from messaging.tests.conftest import database_url, kill_with_its_children, load_payload, with_mid
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Starts and kills worker processes.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             name='ResponseRule',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('keywords', models.TextField(help_text="One or more keywords, comma-separated. Case and accents as typed do not need to match the customer's capitals; emoji work too.")),
+                ('keywords', models.TextField(help_text='One or more keywords, comma-separated. Capitals do not matter, accents do: “café” does not match “cafe”. Emoji work too.')),
                 ('response_text', models.TextField(help_text='Over 1000 bytes, it is sent as several messages, in order.')),
                 ('match_type', models.CharField(choices=[('contains', 'Contains a keyword'), ('word', 'Contains a keyword as a whole word'), ('exact', 'Is exactly a keyword'), ('starts_with', 'Starts with a keyword')], default='contains', max_length=16)),
                 ('priority', models.IntegerField(default=0, help_text='When several rules match, the highest priority answers; among equals, the oldest rule.')),

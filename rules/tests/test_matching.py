@@ -120,6 +120,16 @@ def test_accents_are_not_ignored():
     assert answers([rule("péché", reply="x")], "pêche") is None
 
 
+def test_the_keyword_help_text_says_what_matching_does():
+    from rules.models import ResponseRule
+
+    help_text = ResponseRule._meta.get_field("keywords").help_text
+    assert "Capitals do not matter, accents do: “café” does not match “cafe”" in help_text
+    assert answers([rule("café", reply="x")], "CAFÉ") == "x"
+    assert answers([rule("café", reply="x")], "cafe") is None
+    assert answers([rule("cafe", reply="x")], "café") is None
+
+
 @pytest.mark.parametrize(
     "keyword, text, match_type",
     [

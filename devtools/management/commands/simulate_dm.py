@@ -1,17 +1,32 @@
-"""`manage.py simulate_dm --sender ID --text "..."`: post a signed, Meta-shaped DM to a webhook."""
+"""`manage.py simulate_dm --text "..." [--sender ID]`: post a signed, Meta-shaped DM to a webhook.
+
+Without --sender each run is a new customer, so the bot answers each one (a customer already
+answered gets the fallback reply at most once per FALLBACK_COOLDOWN_HOURS).
+"""
 
 import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from devtools.simulation import DEMO_ACCOUNT_ID, message_delivery, new_mid, signed_headers
+from devtools.simulation import (
+    DEMO_ACCOUNT_ID,
+    message_delivery,
+    new_customer_id,
+    new_mid,
+    signed_headers,
+)
 
 
 class Command(BaseCommand):
     help = "Post a correctly signed Instagram DM delivery to a running webhook, as Meta would."
 
     def add_arguments(self, parser):
-        parser.add_argument("--sender", required=True, help="the customer's IGSID")
+        parser.add_argument(
+            "--sender",
+            default="",
+            help="the customer's IGSID (default: a new customer each run; repeat one to "
+            "continue a conversation)",
+        )
         parser.add_argument("--text", required=True, help="what the customer writes")
         parser.add_argument("--account", default=DEMO_ACCOUNT_ID, help="our account's Instagram id")
         parser.add_argument("--mid", default="", help="the message id (repeat one to redeliver)")
@@ -25,6 +40,7 @@ class Command(BaseCommand):
         if not settings.FACEBOOK_APP_SECRET:
             raise CommandError("FACEBOOK_APP_SECRET is not set: there is nothing to sign with.")
         mid = mid or new_mid()
+        sender = sender or new_customer_id()
         body = message_delivery(
             account_id=account, sender_id=sender, recipient_id=account, text=text, mid=mid
         )
@@ -37,7 +53,9 @@ class Command(BaseCommand):
             )
         except requests.RequestException as exc:
             raise CommandError(f"Could not reach {url}: {exc}") from None
-        summary = f"{response.status_code} {response.text.strip()[:200]} (mid {mid})"
+        summary = (
+            f"{response.status_code} {response.text.strip()[:200]} (mid {mid}, sender {sender})"
+        )
         if response.status_code != 200:
             raise CommandError(f"The webhook answered {summary}")
         self.stdout.write(self.style.SUCCESS(f"Delivered: {summary}"))
