@@ -27,6 +27,7 @@ def test_the_web_and_worker_processes_never_import_the_development_tools():
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "instabot.settings",
         "DEVTOOLS": "off",
+        "FAST_PASSWORD_HASHING": "off",
         "ENV_FILE": os.devnull,
     }
     done = subprocess.run(
