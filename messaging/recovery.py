@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.services import unreadable_credentials
 from messaging.models import Message, WebhookDelivery
 from messaging.sending import enqueue_send, fail_later_parts, finish_sent, retry_or_fail
 
@@ -96,3 +97,20 @@ def sweep_stalled_replies(now: datetime | None = None) -> SweepResult:
     if result != SweepResult():
         logger.info("Sweep: %s", result)
     return result
+
+
+def sweep_deliveries_waiting_for_credentials() -> int:
+    """Queue again the deliveries that waited for stored credentials no FIELD_ENCRYPTION_KEY
+    key opened, once every stored credential opens (the key fixed, or the credentials entered
+    again). Handling is idempotent: their events already stored are not stored twice. Returns
+    how many."""
+    waiting = WebhookDelivery.objects.filter(state=WebhookDelivery.State.WAITING_FOR_CREDENTIALS)
+    if not waiting.exists() or unreadable_credentials():
+        return 0
+    # Conditional on the state: a sweep racing another changes each row once.
+    requeued = waiting.update(
+        state=WebhookDelivery.State.RECEIVED, handling_since=timezone.now(), error=""
+    )
+    if requeued:
+        logger.info("%d deliveries waiting for credentials queued again: they open now", requeued)
+    return requeued
