@@ -1,11 +1,13 @@
 """A wrong or missing FIELD_ENCRYPTION_KEY: no 500 anywhere, a 503 where a credential is needed,
 /healthz names the problem, and what waited for the credentials goes through once it is fixed."""
 
+from datetime import timedelta
 from unittest import mock
 
 import pytest
 from cryptography.fernet import Fernet
 from django.db import OperationalError
+from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from devtools.simulation import signed_headers
@@ -218,3 +220,15 @@ def test_healthz_names_a_missing_key_too(client, key_lost, settings):
     response = client.get("/healthz")
     assert response.status_code == 503
     assert f"account {ACCOUNT_ID}: access_token" in response.json()["problems"][0]
+
+
+def test_deliveries_waiting_for_an_account_still_broken_are_tried_again_now_and_then(
+    deliver, key_lost, settings
+):
+    key_lost(app_secret=OWN_SECRET)
+    deliver(load_payload("messages__text"))
+    assert sweep_deliveries_waiting_for_credentials() == 0  # just found waiting
+    later = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
+    assert sweep_deliveries_waiting_for_credentials(now=later) == 1
+    handle_accepted_deliveries()
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.WAITING_FOR_CREDENTIALS
