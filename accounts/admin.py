@@ -107,6 +107,11 @@ class InstagramBusinessAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="current token")
     def access_token_hint(self, account):
+        if unreadable := account.unreadable_credentials():
+            return (
+                f"unreadable: FIELD_ENCRYPTION_KEY does not open the stored "
+                f"{', '.join(unreadable)}. Fix the key, or enter them again."
+            )
         return account.access_token_hint or "-"
 
     @admin.display(description="token")
