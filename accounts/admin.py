@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin
 
-from accounts import services
+from accounts import encryption, services
 from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
 
 OTHER_APP_HELP = "Only for an account of another Meta app. Leave empty to keep the current one."
@@ -18,7 +18,9 @@ def write_only_field(help_text: str) -> forms.CharField:
 
 
 class AccountForm(forms.ModelForm):
-    """Credentials are write-only: never shown again, left as they are when the box is empty."""
+    """Credentials are write-only: never shown again, left as they are when the box is empty
+    (as in the API). They are not model fields of the form: it never reads the stored ones,
+    which a wrong FIELD_ENCRYPTION_KEY could not open, and only save() writes them."""
 
     access_token = write_only_field("Leave empty to keep the current token.")
     app_secret = write_only_field(OTHER_APP_HELP)
@@ -36,9 +38,6 @@ class AccountForm(forms.ModelForm):
             "instagram_id",
             "page_id",
             "api",
-            "access_token",
-            "app_secret",
-            "verify_token",
             "is_active",
             "fallback_reply",
             "max_sends_per_second",
@@ -46,21 +45,27 @@ class AccountForm(forms.ModelForm):
 
     def clean_access_token(self):
         token = self.cleaned_data["access_token"]
-        if not token and not self.instance.access_token:
+        if not token and not self.instance.has_access_token:
             raise forms.ValidationError("An account needs an access token to send replies.")
         return token
 
+    def clean(self):
+        cleaned = super().clean()
+        if any(cleaned.get(name) for name in CREDENTIAL_FIELDS) and not encryption.can_encrypt():
+            raise forms.ValidationError(
+                "FIELD_ENCRYPTION_KEY is not set: credentials cannot be stored. Set it in the "
+                "service's environment (see .env.example), then save again."
+            )
+        return cleaned
+
     def save(self, commit=True):
         account = super().save(commit=False)
-        stored = InstagramBusinessAccount.objects.filter(pk=account.pk).first()
-        for name in CREDENTIAL_FIELDS:
-            # An empty box keeps what is stored (super() copied the empty value over it).
-            if not self.cleaned_data.get(name):
-                setattr(account, name, getattr(stored, name) if stored else "")
-        if self.cleaned_data.get("access_token"):
-            account.set_access_token(self.cleaned_data["access_token"])
-        if self.cleaned_data.get("clear_app_secret_and_verify_token"):
-            account.app_secret = account.verify_token = ""
+        account.set_credentials(
+            **{name: self.cleaned_data.get(name, "") for name in CREDENTIAL_FIELDS},
+            clear_app_secret_and_verify_token=self.cleaned_data.get(
+                "clear_app_secret_and_verify_token", False
+            ),
+        )
         if commit:
             account.save()
         return account
@@ -69,6 +74,8 @@ class AccountForm(forms.ModelForm):
 @admin.register(InstagramBusinessAccount)
 class InstagramBusinessAccountAdmin(admin.ModelAdmin):
     form = AccountForm
+    # The fieldsets name the credential boxes; they stay the form's own fields, not the model's.
+    exclude = list(CREDENTIAL_FIELDS)
     list_display = [
         "name",
         "username",
@@ -100,6 +107,11 @@ class InstagramBusinessAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description="current token")
     def access_token_hint(self, account):
+        if unreadable := account.unreadable_credentials():
+            return (
+                f"unreadable: FIELD_ENCRYPTION_KEY does not open the stored "
+                f"{', '.join(unreadable)}. Fix the key, or enter them again."
+            )
         return account.access_token_hint or "-"
 
     @admin.display(description="token")

@@ -1,18 +1,49 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts import encryption
 from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
 from instabot.rest import require_permission
+
+KEEP = "Blank or left out: the stored one is kept (as in the admin)."
+OTHER_APP = "Only for an account of another Meta app. "
+
+
+class CredentialsUnavailable(exceptions.APIException):
+    # 503, not 4xx: the request is fine, the service cannot encrypt (or open) credentials
+    # until its operator fixes FIELD_ENCRYPTION_KEY; the same request then succeeds.
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "credentials_unavailable"
 
 
 class AccountSerializer(serializers.ModelSerializer):
     # Credentials go in, never come out: responses show only the token's last characters.
-    access_token = serializers.CharField(write_only=True, required=False, trim_whitespace=True)
-    app_secret = serializers.CharField(write_only=True, required=False, allow_blank=True)
-    verify_token = serializers.CharField(write_only=True, required=False, allow_blank=True)
-    access_token_hint = serializers.CharField(read_only=True)
+    access_token = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, help_text=KEEP
+    )
+    app_secret = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, help_text=OTHER_APP + KEEP
+    )
+    verify_token = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, help_text=OTHER_APP + KEEP
+    )
+    clear_app_secret_and_verify_token = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        default=False,
+        help_text="Use the service's own FACEBOOK_APP_SECRET and INSTAGRAM_VERIFY_TOKEN again.",
+    )
+    access_token_hint = serializers.CharField(
+        read_only=True, help_text='The token\'s last characters, or "unreadable".'
+    )
+    unreadable_credentials = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Stored credentials that FIELD_ENCRYPTION_KEY does not open (a wrong or "
+        "missing key): enter them again, or fix the key.",
+    )
 
     class Meta:
         model = InstagramBusinessAccount
@@ -27,29 +58,42 @@ class AccountSerializer(serializers.ModelSerializer):
             "fallback_reply",
             "max_sends_per_second",
             *CREDENTIAL_FIELDS,
+            "clear_app_secret_and_verify_token",
             "access_token_hint",
+            "unreadable_credentials",
             *TOKEN_STATE_FIELDS,
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["is_active"]  # deactivate with POST …/deactivate/
 
     def validate(self, data):
         if self.instance is None and not data.get("access_token"):
             raise serializers.ValidationError({"access_token": "An account needs an access token."})
+        if any(data.get(name) for name in CREDENTIAL_FIELDS) and not encryption.can_encrypt():
+            raise CredentialsUnavailable(
+                "FIELD_ENCRYPTION_KEY is not set: credentials cannot be stored. The service's "
+                "operator must set it (see .env.example); then send this again."
+            )
         return data
 
     def create(self, validated_data):
-        token = validated_data.pop("access_token")
+        credentials = self._pop_credentials(validated_data)
         account = InstagramBusinessAccount(**validated_data)
-        account.set_access_token(token)
+        account.set_credentials(**credentials)
         account.save()
         return account
 
     def update(self, account, validated_data):
-        if token := validated_data.pop("access_token", None):
-            account.set_access_token(token)
-        return super().update(account, validated_data)
+        account.set_credentials(**self._pop_credentials(validated_data))
+        for name, value in validated_data.items():
+            setattr(account, name, value)
+        account.save()
+        return account
+
+    @staticmethod
+    def _pop_credentials(data: dict) -> dict:
+        names = [*CREDENTIAL_FIELDS, "clear_app_secret_and_verify_token"]
+        return {name: data.pop(name) for name in names if name in data}
 
 
 class AccountViewSet(

@@ -2,6 +2,10 @@
 
 MultiFernet encrypts with the first key and decrypts with any, so a new key is added in front,
 `manage.py rotate_encryption_keys` re-encrypts everything with it, and then old keys can go.
+
+A stored credential that no key opens (a wrong, removed or missing key) does not stop its row
+from loading: it is read as an UnreadableCredential, and reading the attribute raises
+EncryptionKeyError, at the point where the credential is needed.
 """
 
 import functools
@@ -10,6 +14,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 
 
 class EncryptionKeyError(ImproperlyConfigured):
@@ -43,6 +48,11 @@ def _multi_fernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(key) for key in keys])
 
 
+def can_encrypt() -> bool:
+    """Whether new credentials can be stored: a key is set."""
+    return bool(settings.FIELD_ENCRYPTION_KEY)
+
+
 def encrypt(plaintext: str) -> str:
     return _fernet().encrypt(plaintext.encode()).decode()
 
@@ -62,6 +72,38 @@ def rotate(ciphertext: str) -> str:
     return _fernet().rotate(ciphertext.encode()).decode()
 
 
+class UnreadableCredential:
+    """A stored credential that no FIELD_ENCRYPTION_KEY key opens, as loaded from its row.
+
+    Never mistaken for "no credential" (it is not a str, let alone an empty one), never usable
+    as one, and written back exactly as stored when its row is saved.
+    """
+
+    __slots__ = ("ciphertext", "problem")
+
+    def __init__(self, ciphertext: str, problem: str):
+        self.ciphertext, self.problem = ciphertext, problem
+
+    def __repr__(self):
+        return "<unreadable credential>"
+
+
+class CredentialAttribute(DeferredAttribute):
+    """The model attribute of an EncryptedTextField: reading a credential that no key opens
+    raises EncryptionKeyError. So a wrong key fails what needs the credential (a send, a
+    signature check), not everything that loads the row (a list of accounts, a conversation)."""
+
+    def __get__(self, instance, cls=None):
+        value = super().__get__(instance, cls)
+        if isinstance(value, UnreadableCredential):
+            raise EncryptionKeyError(value.problem)
+        return value
+
+    def __set__(self, instance, value):
+        # Defining __set__ makes every read go through __get__, not straight to __dict__.
+        instance.__dict__[self.field.attname] = value
+
+
 class EncryptedTextField(models.TextField):
     """A text column holding only Fernet ciphertext; Python sees the plaintext.
 
@@ -69,12 +111,25 @@ class EncryptedTextField(models.TextField):
     searched or compared in SQL.
     """
 
+    descriptor_class = CredentialAttribute
+
     def from_db_value(self, value, expression, connection):
         if not value:
             return value
-        return decrypt(value, f"{self.model._meta.label}.{self.name}")
+        try:
+            return decrypt(value, f"{self.model._meta.label}.{self.name}")
+        except EncryptionKeyError as exc:
+            return UnreadableCredential(value, str(exc))
+
+    def pre_save(self, model_instance, add):
+        # Past the attribute (which would raise): an unreadable credential is saved as it was.
+        if self.attname not in model_instance.__dict__:
+            model_instance.refresh_from_db(fields=[self.attname])
+        return model_instance.__dict__[self.attname]
 
     def get_prep_value(self, value):
+        if isinstance(value, UnreadableCredential):
+            return value.ciphertext
         value = super().get_prep_value(value)
         if not value:
             return value

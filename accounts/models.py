@@ -1,10 +1,12 @@
 from datetime import datetime
 
 from django.conf import settings
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from accounts.encryption import EncryptedTextField
+from accounts.encryption import EncryptedTextField, EncryptionKeyError
+from instabot.text_limits import REPLY_MAX_LENGTH
 
 # The encrypted credentials, and what the service records about the token (never edited by hand).
 CREDENTIAL_FIELDS = ("access_token", "app_secret", "verify_token")
@@ -14,6 +16,12 @@ TOKEN_STATE_FIELDS = (
     "token_invalid_since",
     "token_checked_at",
     "token_check_result",
+)
+
+# Meta's ids are decimal numbers in strings. ASCII digits only: "²" and "٣" are digits to
+# Python, and no delivery would ever name such an account.
+meta_id_validator = RegexValidator(
+    r"\A[0-9]{1,64}\Z", "Digits 0-9 only (at most 64), as Meta writes the id."
 )
 
 
@@ -30,12 +38,20 @@ class InstagramBusinessAccount(models.Model):
         INSTAGRAM_LOGIN = "instagram_login", "Instagram API with Instagram Login (Instagram token)"
 
     instagram_id = models.CharField(
-        "Instagram id", max_length=64, unique=True, help_text="As Meta sends it in entry[].id."
+        "Instagram id",
+        max_length=64,
+        unique=True,
+        validators=[meta_id_validator],
+        help_text="As Meta sends it in entry[].id: digits only.",
     )
     name = models.CharField(max_length=200)
     username = models.CharField(max_length=64, blank=True, help_text="Without the @.")
     page_id = models.CharField(
-        "Facebook Page id", max_length=64, blank=True, help_text="For Facebook Login accounts."
+        "Facebook Page id",
+        max_length=64,
+        blank=True,
+        validators=[meta_id_validator],
+        help_text="For Facebook Login accounts: digits only.",
     )
     api = models.CharField("API", max_length=16, choices=Api, default=Api.FACEBOOK_LOGIN)
 
@@ -55,12 +71,15 @@ class InstagramBusinessAccount(models.Model):
     is_active = models.BooleanField("active", default=True)
     fallback_reply = models.TextField(
         blank=True,
+        max_length=REPLY_MAX_LENGTH,
         help_text="Sent when no rule matches. Empty: the service's DEFAULT_REPLY_TEXT.",
     )
     max_sends_per_second = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="At most this many messages a second for this account. "
+        validators=[MinValueValidator(1)],
+        help_text="At most this many messages a second for this account. It can only be lower "
+        "than the service's SEND_RATE_PER_SECOND: a higher value is capped at it. "
         "Empty: SEND_RATE_PER_SECOND.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -86,14 +105,53 @@ class InstagramBusinessAccount(models.Model):
     @property
     def access_token_hint(self) -> str:
         """Enough to tell tokens apart, never enough to use one."""
+        if "access_token" in self.unreadable_credentials():
+            return "unreadable"
         return f"…{self.access_token[-4:]}" if self.access_token else ""
 
+    @property
+    def has_access_token(self) -> bool:
+        """A token is stored, whether or not the key at hand opens it."""
+        return "access_token" in self.unreadable_credentials() or bool(self.access_token)
+
+    def unreadable_credentials(self) -> list[str]:
+        """The names of the stored credentials no FIELD_ENCRYPTION_KEY key opens."""
+        unreadable = []
+        for name in CREDENTIAL_FIELDS:
+            try:
+                getattr(self, name)
+            except EncryptionKeyError:
+                unreadable.append(name)
+        return unreadable
+
+    def set_credentials(
+        self,
+        *,
+        access_token: str = "",
+        app_secret: str = "",
+        verify_token: str = "",
+        clear_app_secret_and_verify_token: bool = False,
+    ) -> None:
+        """What staff typed, in the admin or the API: a blank credential keeps the stored one.
+        The other Meta app's secret and verify token are cleared only when asked."""
+        if access_token:
+            self.set_access_token(access_token)
+        if app_secret:
+            self.app_secret = app_secret
+        if verify_token:
+            self.verify_token = verify_token
+        if clear_app_secret_and_verify_token:
+            self.app_secret = self.verify_token = ""
+
     def set_access_token(self, token: str, expires_at: datetime | None = None) -> None:
-        """A new token: it is valid until Meta says otherwise."""
+        """A new token: it is valid until Meta says otherwise, and what was found out about
+        the old one (a 190, a check's answer) is no longer shown."""
         self.access_token = token
         self.access_token_set_at = timezone.now() if token else None
         self.access_token_expires_at = expires_at
         self.token_invalid_since = None
+        self.token_checked_at = None
+        self.token_check_result = ""
 
     def mark_token_invalid(self, reason: str) -> None:
         """Meta rejected the token (190): stop sending for this account until it is replaced."""

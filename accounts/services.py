@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import InstagramBusinessAccount
+from accounts.encryption import EncryptionKeyError
+from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
 from meta import graph
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,17 @@ def route(instagram_id: str, verified_with: str) -> Route:
     return Route(account)
 
 
+def unreadable_credentials() -> list[str]:
+    """The stored credentials no FIELD_ENCRYPTION_KEY key opens, one line per account that
+    has any: its id and the credentials' names, never a secret."""
+    accounts = InstagramBusinessAccount.objects.only("pk", "instagram_id", *CREDENTIAL_FIELDS)
+    return [
+        f"account {account.instagram_id}: {', '.join(names)}"
+        for account in accounts.order_by("pk")
+        if (names := account.unreadable_credentials())
+    ]
+
+
 def check_token(account: InstagramBusinessAccount) -> str:
     """Ask the Graph API whom the token speaks for; record and return the answer."""
     try:
@@ -60,7 +72,7 @@ def check_token(account: InstagramBusinessAccount) -> str:
     except graph.InvalidTokenError as exc:
         account.mark_token_invalid(str(exc))
         return f"invalid: {exc}"
-    except graph.GraphAPIError as exc:
+    except (graph.GraphAPIError, EncryptionKeyError) as exc:
         result = f"could not check: {exc}"
     InstagramBusinessAccount.objects.filter(pk=account.pk).update(
         token_checked_at=timezone.now(), token_check_result=result
@@ -84,6 +96,11 @@ def refresh_expiring_tokens(now: datetime | None = None) -> int:
             continue
         try:
             fresh = graph.client_for(account).refresh_instagram_token()
+        except EncryptionKeyError as exc:
+            logger.error(
+                "CREDENTIALS PROBLEM: account %s's token cannot be refreshed: %s", account, exc
+            )
+            continue
         except graph.InvalidTokenError as exc:
             logger.error(
                 "CREDENTIALS PROBLEM: account %s's token cannot be refreshed: %s", account, exc
@@ -94,14 +111,7 @@ def refresh_expiring_tokens(now: datetime | None = None) -> int:
             logger.warning("Refreshing account %s's token failed, will try again: %s", account, exc)
             continue
         account.set_access_token(fresh.access_token, now + timedelta(seconds=fresh.expires_in))
-        account.save(
-            update_fields=[
-                "access_token",
-                "access_token_set_at",
-                "access_token_expires_at",
-                "token_invalid_since",
-            ]
-        )
+        account.save(update_fields=["access_token", *TOKEN_STATE_FIELDS])
         logger.info(
             "Refreshed account %s's token; it expires %s", account, account.access_token_expires_at
         )

@@ -1,6 +1,15 @@
-"""The REST API's shared pieces: who may do what, and reading query parameters."""
+"""The REST API's shared pieces: who may do what, reading JSON bodies and query parameters."""
 
-from rest_framework import exceptions, permissions
+import re
+
+from rest_framework import exceptions, parsers, permissions
+
+# A JSON string may escape half of a UTF-16 pair on its own ("\ud800"): not a character, and
+# neither the database nor our JSON answers can hold it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Ids are 64-bit integers: at most 18 digits always fit (19 may not).
+ID_DIGITS = re.compile(r"[0-9]{1,18}")
 
 
 class StaffModelPermissions(permissions.DjangoModelPermissions):
@@ -33,6 +42,40 @@ def id_param(request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise exceptions.ValidationError({name: f"Expected an id, got {value!r}."})
+    # ASCII digits only: "²".isdigit() is true, but int() refuses it.
+    if not ID_DIGITS.fullmatch(value):
+        raise exceptions.ValidationError({name: f"Expected an id, got {value[:40]!r}."})
     return int(value)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing with a 400 (not a 500) what it would choke on later: JSON
+    nested too deeply for Python's reader, and strings holding lone surrogates."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+        if _holds_lone_surrogate(data):
+            raise exceptions.ParseError(
+                "JSON parse error - a string holds a lone surrogate (half of a UTF-16 pair, "
+                "such as \\ud800 alone), which is not a character."
+            )
+        return data
+
+
+def _holds_lone_surrogate(data) -> bool:
+    # A loop, not recursion: the data may be nested almost as deeply as the reader allows.
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False

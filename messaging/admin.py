@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies, sending
 from messaging.models import Conversation, Message, WebhookDelivery
 
@@ -51,6 +52,7 @@ class ReplyForm(forms.Form):
     text = forms.CharField(
         label="Reply",
         strip=True,
+        max_length=REPLY_MAX_LENGTH,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "Write a reply…"}),
     )
 
@@ -209,7 +211,10 @@ class ConversationAdmin(admin.ModelAdmin):
                 f"The bot stays silent here for {hours:g} hours.",
             )
         else:
-            self.message_user(request, "Write something to send.", messages.ERROR)
+            # An empty box asks for text; a reply over the cap is told the cap.
+            typed = form.data.get("text", "").strip()
+            problem = form.errors["text"][0] if typed else "Write something to send."
+            self.message_user(request, problem, messages.ERROR)
         return redirect(_change_url(conversation))
 
     def command_view(self, request, pk, command):

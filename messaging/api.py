@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from instabot.rest import id_param, require_permission
+from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies
 from messaging.models import Conversation, Message
 
@@ -68,7 +69,7 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class ReplySerializer(serializers.Serializer):
-    text = serializers.CharField(trim_whitespace=True, max_length=20_000)
+    text = serializers.CharField(trim_whitespace=True, max_length=REPLY_MAX_LENGTH)
 
 
 FILTERS = [

@@ -30,6 +30,9 @@ class WebhookDelivery(models.Model):
         FAILED = "failed", "Failed"
         # Signed by Meta but not a payload we can read.
         REJECTED = "rejected", "Rejected"
+        # An account's stored credentials could not be opened (FIELD_ENCRYPTION_KEY): the
+        # sweep queues it again once they can (recovery.sweep_deliveries_waiting_for_credentials).
+        WAITING_FOR_CREDENTIALS = "waiting", "Waiting for credentials"
 
     received_at = models.DateTimeField(default=timezone.now)
     body = models.BinaryField()
@@ -352,10 +355,12 @@ class Message(models.Model):
             self.status, self.last_error, self.next_attempt_at = status, reason, None
         return bool(failed)
 
-    def defer(self, at: datetime) -> bool:
-        """Put a claimed message back until `at`, without counting an attempt (rate limits)."""
+    def defer(self, at: datetime, reason: str | None = None) -> bool:
+        """Put a claimed message back until `at`, without counting an attempt (rate limits,
+        credentials that cannot be opened: nothing reached Meta). `reason` notes why."""
+        noted = {} if reason is None else {"last_error": reason}
         deferred = Message.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
-            status=self.Status.QUEUED, next_attempt_at=at, attempts=F("attempts") - 1
+            status=self.Status.QUEUED, next_attempt_at=at, attempts=F("attempts") - 1, **noted
         )
         if deferred:
             self.status, self.next_attempt_at, self.attempts = (

@@ -9,11 +9,19 @@ Shapes follow Meta's Instagram Messaging webhook reference: see ../shared/meta-p
 """
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 # Meta's message ids are opaque strings, about 100 characters; the column holds 255.
 MID_LENGTH = 255
+
+# JSON can escape half of a UTF-16 pair on its own ("\ud800"): Python reads it, but no database
+# can store it. Replaced with U+FFFD, so the message is still stored and answered.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Counts (num_edit) go into 32-bit integer columns on every database.
+MAX_COUNT = 2**31 - 1
 
 
 class PayloadError(ValueError):
@@ -139,6 +147,9 @@ def parse_delivery(body: bytes) -> Delivery:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        # Python's JSON reader gives up near 1000 levels; Meta's deliveries have about 6.
+        raise PayloadError("body is JSON nested too deeply to read") from None
     if not isinstance(data, dict):
         raise PayloadError(f"body is JSON {type(data).__name__}, expected an object")
     obj = data.get("object")
@@ -179,7 +190,7 @@ def _parse_entry(entry, position: int, delivery: Delivery) -> None:
                 delivery.events.append(MalformedEvent(account_id, f"{where}: {exc}"))
 
     for key in entry.keys() - {"id", "time", "messaging", "standby"}:
-        delivery.ignored.append(f"entry[{position}].{key}")
+        delivery.ignored.append(f"entry[{position}].{_text(key)}")
 
 
 def _parse_event(item, account_id: str, standby: bool) -> Event:
@@ -233,7 +244,7 @@ def _parse_event(item, account_id: str, standby: bool) -> Event:
         return ReferralEvent(**common, referral=_referral(_obj(item, "referral")))
     return UnknownEvent(
         **common,
-        keys=tuple(sorted(item.keys() - {"sender", "recipient", "timestamp"})),
+        keys=tuple(sorted(map(_text, item.keys() - {"sender", "recipient", "timestamp"}))),
     )
 
 
@@ -302,7 +313,12 @@ def _str(data: dict, key: str, *, required: bool = False, max_length: int | None
         raise EventError(f'"{key}" contains a NUL character')
     if max_length is not None and len(value) > max_length:
         raise EventError(f'"{key}" is longer than {max_length} characters')
-    return value
+    return _text(value)
+
+
+def _text(value: str) -> str:
+    """`value` as text a database can store: lone surrogates become U+FFFD."""
+    return LONE_SURROGATE.sub("\ufffd", value)
 
 
 def _int(data: dict, key: str) -> int:
@@ -310,6 +326,8 @@ def _int(data: dict, key: str) -> int:
     # bool is an int in Python, but never a count in Meta's JSON.
     if not isinstance(value, int) or isinstance(value, bool):
         raise EventError(f'"{key}" is not an integer')
+    if not 0 <= value <= MAX_COUNT:
+        raise EventError(f'"{key}" is out of range')
     return value
 
 
@@ -319,7 +337,7 @@ def _id(value, where: str) -> str:
         value = str(value)
     if not isinstance(value, str) or not value or len(value) > 64 or "\x00" in value:
         raise EventError(f"{where} is missing or not an id")
-    return value
+    return _text(value)
 
 
 def _timestamp(value) -> datetime:

@@ -4,6 +4,7 @@ import logging
 
 from django.utils import timezone
 
+from accounts.encryption import EncryptionKeyError
 from messaging.models import Conversation
 from meta import graph
 
@@ -42,7 +43,7 @@ def fetch_customer_profile(conversation_id: int) -> None:
         return
     try:
         profile = graph.client_for(conversation.account).get_user_profile(conversation.customer_id)
-    except graph.GraphAPIError as exc:
+    except (graph.GraphAPIError, EncryptionKeyError) as exc:
         logger.info("No profile for customer %s: %s", conversation.customer_id, exc)
         return
     Conversation.objects.filter(pk=conversation_id).update(customer_username=profile.username)

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
+from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from accounts.services import Route, route
 from messaging import events
@@ -42,6 +43,8 @@ class DeliveryOutcome:
     problems: list[str] = field(default_factory=list)
     unreadable: bool = False  # not a payload we can read (rejected)
     unsigned: bool = False  # signed with none of the app secrets we hold now
+    # An account's stored credentials could not be opened: handled again once they can be.
+    waiting_for_credentials: bool = False
     # Bot replies stored (committed, queued) by this handling, no send task queued for them:
     # the caller sends them (the worker, at once) or queues their sends (an operator's rerun).
     replies: list[int] = field(default_factory=list)
@@ -100,7 +103,13 @@ def handle_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:
         logger.warning("Delivery %s rejected: %s", delivery.pk, exc)
         delivery.finish(WebhookDelivery.State.REJECTED, str(exc))
         return DeliveryOutcome(unreadable=True, problems=[str(exc)])
-    secret = _secret_that_signed(delivery, payload)
+    try:
+        secret = _secret_that_signed(delivery, payload)
+    except EncryptionKeyError as exc:
+        problem = f"waiting for credentials: {exc}"
+        logger.error("CREDENTIALS PROBLEM: delivery %s: %s", delivery.pk, problem)
+        delivery.finish(WebhookDelivery.State.WAITING_FOR_CREDENTIALS, problem)
+        return DeliveryOutcome(waiting_for_credentials=True, problems=[problem])
     if secret is None:
         # Signed with a secret we no longer hold (rotated since): we cannot tell whose it is.
         problem = "signed with none of the app secrets held now"
@@ -154,6 +163,13 @@ def _handle_events(
             reply = events.handle_in_transaction(event, routes[event.account_id].account)
             if reply is not None:
                 outcome.replies.append(reply.pk)
+        except EncryptionKeyError as exc:
+            # Its account's app secret cannot be opened: these events wait, the others go on.
+            problem = f"waiting for credentials: {exc}"
+            if not outcome.waiting_for_credentials:
+                logger.error("CREDENTIALS PROBLEM: delivery %s: %s", delivery.pk, problem)
+                outcome.problems.append(problem)
+            outcome.waiting_for_credentials = True
         except STORAGE_ERRORS as exc:
             logger.error("Delivery %s: could not store its events: %s", delivery.pk, exc)
             outcome.stored = False
@@ -167,8 +183,15 @@ def _handle_events(
 
 
 def _record_outcome(delivery: WebhookDelivery, outcome: DeliveryOutcome) -> None:
-    failed = not outcome.stored or outcome.failed_events
-    state = WebhookDelivery.State.FAILED if failed else WebhookDelivery.State.PROCESSED
+    if not outcome.stored:
+        state = WebhookDelivery.State.FAILED
+    elif outcome.waiting_for_credentials:
+        # Handled again in full once the credentials open: what is stored is not stored twice.
+        state = WebhookDelivery.State.WAITING_FOR_CREDENTIALS
+    elif outcome.failed_events:
+        state = WebhookDelivery.State.FAILED
+    else:
+        state = WebhookDelivery.State.PROCESSED
     try:
         delivery.finish(state, "\n".join(outcome.problems))
     except STORAGE_ERRORS as exc:

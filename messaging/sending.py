@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
+from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from instabot.logging import log_context
 from messaging.models import Message, SendThrottle
@@ -77,6 +78,11 @@ def _send(message: Message) -> None:
         return
 
     account_id = message.conversation.instagram_account_id
+    try:
+        client = graph.client_for(account)
+    except EncryptionKeyError as exc:
+        _wait_for_credentials(message, str(exc))
+        return
     slot = SendThrottle.reserve_slot(account_id, send_rate(account), MAX_SLOT_WAIT)
     if slot > timezone.now() + MAX_SLOT_WAIT:
         # The account's rate is used up for a while: come back for the slot, attempt uncounted.
@@ -87,9 +93,7 @@ def _send(message: Message) -> None:
     _sleep_until(slot)
 
     try:
-        sent = graph.client_for(account).send_message(
-            message.conversation.customer_id, message.text
-        )
+        sent = client.send_message(message.conversation.customer_id, message.text)
     except graph.InvalidTokenError as exc:
         logger.error(
             "CREDENTIALS PROBLEM: the Graph API rejected the access token for account %s; "
@@ -117,6 +121,20 @@ def _send(message: Message) -> None:
         retry_or_fail(message, str(exc))
     else:
         finish_sent(message, sent.message_id)
+
+
+def _wait_for_credentials(message: Message, problem: str) -> None:
+    """The account's token cannot be opened (FIELD_ENCRYPTION_KEY): nothing went to Meta, so
+    the attempt is not counted, and the reply is tried again every REPLY_STALLED_AFTER until
+    the key is fixed (or Meta's 24-hour window refuses it)."""
+    at = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER)
+    reason = f"waiting for credentials: {problem}"
+    with transaction.atomic():
+        if message.defer(at, reason):
+            enqueue_send(message.pk, run_after=at)
+    logger.error(
+        "CREDENTIALS PROBLEM: reply %s not sent, tried again at %s: %s", message.pk, at, problem
+    )
 
 
 def send_rate(account: InstagramBusinessAccount | None) -> float:

@@ -18,7 +18,11 @@ from django.db import connection
 
 from accounts.services import refresh_expiring_tokens
 from messaging.models import WorkerHeartbeat
-from messaging.recovery import sweep_stalled_deliveries, sweep_stalled_replies
+from messaging.recovery import (
+    sweep_deliveries_waiting_for_credentials,
+    sweep_stalled_deliveries,
+    sweep_stalled_replies,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ def lower_cpu_priority() -> None:
 def run_once() -> None:
     """Before a one-pass (--batch, --burst) worker run: recovered work joins that pass."""
     _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
+    _step("Sweeping deliveries waiting for credentials", sweep_deliveries_waiting_for_credentials)
     _step("Sweeping stalled replies", sweep_stalled_replies)
 
 
@@ -54,6 +59,9 @@ def run_forever() -> None:
     while True:
         _step("Recording the worker's heartbeat", WorkerHeartbeat.beat, worker)
         _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
+        _step(
+            "Sweeping deliveries waiting for credentials", sweep_deliveries_waiting_for_credentials
+        )
         _step("Sweeping stalled replies", sweep_stalled_replies)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
             _step("Refreshing account tokens", refresh_expiring_tokens)

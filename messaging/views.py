@@ -15,8 +15,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
-from accounts.services import app_secret_for, verify_token_for
+from accounts.services import app_secret_for, unreadable_credentials, verify_token_for
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.payloads import PayloadError, parse_delivery
 from messaging.receiving import accept_delivery
@@ -32,14 +33,31 @@ logger = logging.getLogger(__name__)
 def instagram_webhook(request: HttpRequest, instagram_account_id: str = "") -> HttpResponse:
     # The account-scoped URL checks that account's own app secret and verify token (falling
     # back to the global ones when it has none); the plain URL checks the global ones.
-    account = (
-        InstagramBusinessAccount.objects.filter(instagram_id=instagram_account_id).first()
-        if instagram_account_id
-        else None
-    )
+    try:
+        account = (
+            InstagramBusinessAccount.objects.filter(instagram_id=instagram_account_id).first()
+            if instagram_account_id
+            else None
+        )
+        expected = verify_token_for(account) if request.method == "GET" else app_secret_for(account)
+    except DatabaseError as exc:
+        # 503: we cannot tell which secret signs it, so nothing is stored; Meta retries.
+        logger.error(
+            "Webhook for account %s: the database failed us: %s", instagram_account_id, exc
+        )
+        return HttpResponse("Could not read the account", status=503, content_type="text/plain")
+    except EncryptionKeyError as exc:
+        # 503: its secret is stored but no FIELD_ENCRYPTION_KEY key opens it. The operator
+        # can fix that, and Meta's retries then get through.
+        logger.error("CREDENTIALS PROBLEM: webhook for account %s: %s", instagram_account_id, exc)
+        return HttpResponse(
+            "This account's stored credentials cannot be opened (FIELD_ENCRYPTION_KEY)",
+            status=503,
+            content_type="text/plain",
+        )
     if request.method == "GET":
-        return _verify_subscription(request, verify_token_for(account))
-    return _receive_delivery(request, app_secret_for(account))
+        return _verify_subscription(request, expected)
+    return _receive_delivery(request, expected)
 
 
 def _verify_subscription(request: HttpRequest, expected: str) -> HttpResponse:
@@ -119,6 +137,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
             state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING]
         ).aggregate(backlog=Count("id"), oldest=Min("received_at"))
         last_heartbeat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
+        unreadable = unreadable_credentials()
     except DatabaseError as exc:
         logger.error("Health check: the database is unreachable: %s", exc)
         return JsonResponse(
@@ -131,6 +150,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     problems = []
     if reason := queue_problem():
         problems.append(reason)
+    if unreadable:
+        # Names only: which accounts, which credentials, never a secret.
+        more = f"; and {len(unreadable) - 5} more accounts" if len(unreadable) > 5 else ""
+        problems.append(
+            "stored credentials that FIELD_ENCRYPTION_KEY does not open (a wrong or missing "
+            f"key): {'; '.join(unreadable[:5])}{more}"
+        )
     if oldest_wait > settings.HEALTH_MAX_REPLY_WAIT:
         problems.append(f"the oldest due reply has waited {oldest_wait:.0f} s")
     if oldest_delivery > settings.HEALTH_MAX_REPLY_WAIT:

@@ -1,6 +1,13 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from instabot.text_limits import (
+    KEYWORD_MAX_LENGTH,
+    KEYWORDS_MAX_LENGTH,
+    KEYWORDS_PER_RULE,
+    REPLY_MAX_LENGTH,
+)
+
 
 def split_keywords(keywords: str) -> list[str]:
     """A rule's `keywords` text as its keywords: comma-separated, spaces around them ignored."""
@@ -17,11 +24,14 @@ class ResponseRule(models.Model):
         STARTS_WITH = "starts_with", "Starts with a keyword"
 
     keywords = models.TextField(
+        max_length=KEYWORDS_MAX_LENGTH,
         help_text="One or more keywords, comma-separated. Capitals do not matter, accents do: "
-        "“café” does not match “cafe”. Emoji work too."
+        "“café” does not match “cafe”. Emoji work too.",
     )
     response_text = models.TextField(
-        help_text="Over 1000 bytes, it is sent as several messages, in order."
+        max_length=REPLY_MAX_LENGTH,
+        help_text=f"At most {REPLY_MAX_LENGTH:,} characters. Over 1000 bytes, it is sent as "
+        "several messages, in order.",
     )
     match_type = models.CharField(max_length=16, choices=MatchType, default=MatchType.CONTAINS)
     priority = models.IntegerField(
@@ -52,7 +62,20 @@ class ResponseRule(models.Model):
         return split_keywords(self.keywords)
 
     def clean(self):
-        if not self.keyword_list():
+        keywords = self.keyword_list()
+        if not keywords:
             raise ValidationError({"keywords": "Give at least one keyword."})
+        if len(keywords) > KEYWORDS_PER_RULE:
+            given = len(keywords)
+            raise ValidationError(
+                {"keywords": f"At most {KEYWORDS_PER_RULE} keywords a rule ({given} given)."}
+            )
+        if too_long := [keyword for keyword in keywords if len(keyword) > KEYWORD_MAX_LENGTH]:
+            raise ValidationError(
+                {
+                    "keywords": f"A keyword has at most {KEYWORD_MAX_LENGTH} characters; "
+                    f"{too_long[0][:20]!r}… has {len(too_long[0])}."
+                }
+            )
         if not self.response_text.strip():
             raise ValidationError({"response_text": "The reply cannot be empty."})

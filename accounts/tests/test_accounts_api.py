@@ -89,9 +89,11 @@ def test_deactivate_instead_of_delete(api):
     assert InstagramBusinessAccount.objects.get().is_active is False
 
 
-def test_is_active_is_not_set_by_update(api):
-    account_id = create(api).json()["id"]
-    api.patch(f"/api/accounts/{account_id}/", {"is_active": False}, format="json")
+def test_is_active_is_set_on_create_and_update_as_in_the_admin(api):
+    response = create(api, is_active=False)
+    assert response.json()["is_active"] is False
+    assert InstagramBusinessAccount.objects.get().is_active is False
+    api.patch(f"/api/accounts/{response.json()['id']}/", {"is_active": True}, format="json")
     assert InstagramBusinessAccount.objects.get().is_active is True
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from accounts.encryption import EncryptionKeyError, validate_keys
@@ -78,14 +78,46 @@ def test_rotation_is_safe_to_run_again(settings):
     assert InstagramBusinessAccount.objects.get().access_token == TOKEN
 
 
-def test_a_wrong_key_fails_loudly_on_read_and_never_returns_ciphertext(settings):
+def test_a_wrong_key_fails_loudly_where_the_credential_is_read_and_never_returns_ciphertext(
+    settings,
+):
     settings.FIELD_ENCRYPTION_KEY = [OLD]
-    make_account()
+    make_account(app_secret="s3cret-app")
     settings.FIELD_ENCRYPTION_KEY = [NEW]
+    account = InstagramBusinessAccount.objects.get()  # the row loads: its name, its id, ...
+    assert account.name == "Shop"
     with pytest.raises(
         EncryptionKeyError, match=re.escape("accounts.InstagramBusinessAccount.access_token")
     ):
-        InstagramBusinessAccount.objects.get()
+        account.access_token  # noqa: B018
+    assert account.unreadable_credentials() == ["access_token", "app_secret"]
+    assert (account.access_token_hint, account.has_access_token) == ("unreadable", True)
+
+
+def test_saving_an_account_whose_credentials_no_key_opens_keeps_them_as_stored(settings):
+    settings.FIELD_ENCRYPTION_KEY = [OLD]
+    stored = raw_columns(make_account(app_secret="s3cret-app"))
+    settings.FIELD_ENCRYPTION_KEY = []
+    account = InstagramBusinessAccount.objects.get()
+    account.name = "Renamed"
+    account.save()
+    assert raw_columns(account) == stored
+    settings.FIELD_ENCRYPTION_KEY = [OLD]
+    account = InstagramBusinessAccount.objects.get()
+    assert (account.name, account.access_token, account.app_secret) == (
+        "Renamed",
+        TOKEN,
+        "s3cret-app",
+    )
+
+
+def test_rotation_refuses_credentials_no_key_opens_and_changes_nothing(settings):
+    settings.FIELD_ENCRYPTION_KEY = [OLD]
+    stored = raw_columns(make_account())
+    settings.FIELD_ENCRYPTION_KEY = [NEW]
+    with pytest.raises(CommandError, match="account 17841400000000001: access_token"):
+        call_command("rotate_encryption_keys", verbosity=0)
+    assert raw_columns(InstagramBusinessAccount.objects.get()) == stored
 
 
 def test_a_missing_key_fails_loudly(settings):

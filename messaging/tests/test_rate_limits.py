@@ -102,3 +102,30 @@ def test_a_rate_limit_answer_pauses_that_account_and_not_the_others(
     assert limited.next_attempt_at >= paused_until
     assert Message.objects.get(author="bot", conversation__instagram_account_id=B).status == "sent"
     assert SendThrottle.objects.get(instagram_account_id=B).paused_until is None
+
+
+def test_an_accounts_own_rate_above_the_services_is_capped_at_the_services(
+    deliver, graph_api, run_worker, settings
+):
+    settings.SEND_RATE_PER_SECOND = 5
+    eager = InstagramBusinessAccount(instagram_id=A, name="Eager shop", max_sends_per_second=50)
+    eager.set_access_token("EAAG-eager")
+    eager.save()
+    payload = load_payload("messages__text")
+    for n in range(7):  # seven customers write at once
+        customer = with_mid(payload, f"m{n}")
+        customer["entry"][0]["messaging"][0]["sender"]["id"] = f"55500{n}"
+        deliver(customer)
+    answer_send(graph_api, times=7)
+
+    waited_for = []
+    with mock.patch("messaging.sending._sleep_until", side_effect=waited_for.append):
+        run_worker()
+
+    # 5 a second, not 50: slots 0.2 s apart. Those within the second a worker waits for
+    # in-process are sent; the rest wait in the queue for their slot.
+    gaps = {b - a for a, b in itertools.pairwise(waited_for)}
+    assert gaps == {timedelta(milliseconds=200)}
+    queued = Message.objects.filter(author="bot", status="queued").count()
+    assert len(sends(graph_api)) + queued == 7
+    assert queued >= 1

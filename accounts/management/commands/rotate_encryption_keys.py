@@ -1,9 +1,10 @@
 """`manage.py rotate_encryption_keys`: re-encrypt every stored credential with the newest key."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import CREDENTIAL_FIELDS, InstagramBusinessAccount
+from accounts.services import unreadable_credentials
 
 
 class Command(BaseCommand):
@@ -14,6 +15,13 @@ class Command(BaseCommand):
     )
 
     def handle(self, **options):
+        if unreadable := unreadable_credentials():
+            # Saving would write them back as they are: they would stay on a key to be removed.
+            raise CommandError(
+                "No FIELD_ENCRYPTION_KEY key opens these stored credentials; put the key they "
+                "were encrypted with back in the list (or enter them again), then run this "
+                "again: " + "; ".join(unreadable)
+            )
         rotated = 0
         with transaction.atomic():
             for account in InstagramBusinessAccount.objects.select_for_update():

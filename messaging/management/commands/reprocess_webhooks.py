@@ -30,7 +30,13 @@ class Command(BaseCommand):
         deliveries = WebhookDelivery.objects.filter(received_at__gte=timezone.now() - since)
         if state:
             deliveries = deliveries.filter(state__in=state)
-        counts = {"handled": 0, "unsigned": 0, "unreadable": 0, "not stored": 0}
+        counts = {
+            "handled": 0,
+            "unsigned": 0,
+            "unreadable": 0,
+            "waiting for credentials": 0,
+            "not stored": 0,
+        }
         for delivery in deliveries.order_by("received_at", "id").iterator():
             outcome = handle_delivery(delivery)
             # A worker sends the replies it stores at once; from here, the queue sends them.
@@ -40,6 +46,8 @@ class Command(BaseCommand):
                 counts["unsigned"] += 1
             elif outcome.unreadable:
                 counts["unreadable"] += 1
+            elif outcome.waiting_for_credentials and outcome.stored:
+                counts["waiting for credentials"] += 1
             else:
                 counts["handled" if outcome.stored else "not stored"] += 1
         self.stdout.write(", ".join(f"{count} {what}" for what, count in counts.items()))

@@ -1,0 +1,113 @@
+"""Signed deliveries built to hurt: each gets a clear answer, and nothing readable is lost."""
+
+import json
+
+import pytest
+
+from messaging.models import Conversation, Message, WebhookDelivery
+from messaging.payloads import MessageEdit, MessageEvent, PayloadError, parse_delivery
+from messaging.tests.conftest import CUSTOMER_ID, answer_send, encode, load_payload, sends
+
+pytestmark = pytest.mark.django_db
+
+
+def nested(levels: int) -> bytes:
+    return b'{"object": "instagram", "entry": ' + b"[" * levels + b"]" * levels + b"}"
+
+
+def with_escapes(payload: dict, **replacements: str) -> bytes:
+    """The payload as Meta encodes it, with JSON escapes put in place of marker strings."""
+    body = encode(payload).decode()
+    for marker, escape in replacements.items():
+        body = body.replace(marker, escape)
+    return body.encode()
+
+
+def test_a_delivery_nested_1000_levels_deep_is_400_and_kept_as_rejected(deliver, caplog):
+    body = nested(1000)
+    response = deliver(body)
+
+    assert response.status_code == 400
+    assert b"nested too deeply" in response.content
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == WebhookDelivery.State.REJECTED
+    assert bytes(delivery.body) == body
+    assert "nested too deeply" in caplog.text
+
+
+def test_a_deeply_nested_delivery_for_a_stored_account_is_400_too(deliver):
+    response = deliver(nested(5000), path="/webhooks/instagram/17841400000000001")
+    assert response.status_code == 400
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.REJECTED
+
+
+def test_parsing_refuses_deep_nesting_with_a_payload_error():
+    with pytest.raises(PayloadError, match="nested too deeply"):
+        parse_delivery(nested(100_000))
+
+
+def test_a_lone_surrogate_in_the_text_is_stored_as_a_replacement_character_and_answered(
+    deliver, graph_api, run_worker
+):
+    answer_send(graph_api, message_id="aWdfZAG1sent-surrogate")
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["message"]["text"] = "price? MARK"
+    response = deliver(with_escapes(payload, MARK="\\ud800"))
+    run_worker()
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
+    message = Message.objects.get(direction=Message.Direction.INCOMING)
+    assert message.text == "price? \ufffd"
+    reply = Message.objects.get(author=Message.Author.BOT)
+    assert (reply.status, reply.mid) == ("sent", "aWdfZAG1sent-surrogate")
+    assert len(sends(graph_api)) == 1
+
+
+def test_a_lone_surrogate_in_the_sender_id_is_stored_and_answered(deliver, graph_api, run_worker):
+    answer_send(graph_api)
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["sender"]["id"] = CUSTOMER_ID + "MARK"
+    deliver(with_escapes(payload, MARK="\\udc00"))
+    run_worker()
+
+    conversation = Conversation.objects.get()
+    assert conversation.customer_id == CUSTOMER_ID + "\ufffd"
+    assert Message.objects.filter(direction=Message.Direction.INCOMING).count() == 1
+    assert Message.objects.get(author=Message.Author.BOT).status == "sent"
+    assert json.loads(sends(graph_api)[0].request.body)["recipient"]["id"] == (
+        CUSTOMER_ID + "\ufffd"
+    )
+
+
+def test_a_surrogate_pair_is_one_character_and_stays_as_it_is():
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["message"]["text"] = "MARK"
+    (event,) = parse_delivery(with_escapes(payload, MARK="\\ud83d\\ude00")).events
+    assert isinstance(event, MessageEvent)
+    assert event.text == "\U0001f600"
+
+
+def test_lone_surrogates_in_keys_and_mids_never_reach_the_database(deliver):
+    payload = load_payload("messages__text")
+    item = payload["entry"][0]["messaging"][0]
+    item["message"]["mid"] = "mid-MARK"
+    payload["entry"][0]["KEYMARK"] = {}
+    response = deliver(with_escapes(payload, MARK="\\udfff"))
+
+    assert response.status_code == 200
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
+    assert Message.objects.get(direction=Message.Direction.INCOMING).mid == "mid-\ufffd"
+
+
+def test_an_edit_count_too_large_for_the_database_skips_only_that_event(deliver):
+    payload = load_payload("message_edit__edit")
+    payload["entry"][0]["messaging"][0]["message_edit"]["num_edit"] = 2**40
+    (event,) = parse_delivery(encode(payload)).events
+    assert not isinstance(event, MessageEdit)
+
+    response = deliver(payload)
+    assert response.status_code == 200
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.state == WebhookDelivery.State.PROCESSED
+    assert "num_edit" in delivery.error
