@@ -22,6 +22,7 @@ from messaging import events
 from messaging.models import WebhookDelivery
 from messaging.payloads import Delivery, MalformedEvent, PayloadError, parse_delivery
 from messaging.sending import send_reply
+from messaging.worker_identity import this_worker
 from meta import signatures
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def take_delivery(delivery_id: int) -> bool:
     Each reply is stored (queued) before its send, so a worker killed in between leaves it
     to the sweep, as a lost task would.
     """
-    if not WebhookDelivery.claim(delivery_id):
+    if not WebhookDelivery.claim(delivery_id, by=this_worker()):
         return False
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
     outcome = handle_delivery(delivery)
