@@ -77,7 +77,8 @@ class Heartbeat(threading.Thread):
         """A graceful stop, once the worker holds no more work: beat no more, and say so (a
         worker that stopped is not one that died)."""
         self.stopping.set()
-        self.join()
+        if self.is_alive():
+            self.join()
         _step("Removing the worker's heartbeat", WorkerHeartbeat.forget, self.worker)
 
 
