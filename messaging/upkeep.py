@@ -44,24 +44,40 @@ class Heartbeat(threading.Thread):
         super().__init__(name="worker-heartbeat", daemon=True)
         self.worker = this_worker()
         self.stopping = threading.Event()
-        self._has_beaten = False
+        self._last_beat: float | None = None  # time.monotonic() when the last beat was stored
 
     def beat(self) -> None:
         """One beat, then the recovery; also run once before the worker takes any work, so
         that whatever it claims belongs to a worker with a heartbeat."""
-        _step("Recording the worker's heartbeat", self._beat)
-        _step("Recovering the work of dead workers", recover_work_of_dead_workers)
-
-    def _beat(self) -> None:
-        if not WorkerHeartbeat.beat(self.worker) and self._has_beaten:
+        started = time.monotonic()
+        try:
+            known_alive = WorkerHeartbeat.beat(self.worker)
+        except Exception:
+            # The database restarting, say. A worker that cannot beat judges no other.
+            logger.exception("Recording the worker's heartbeat failed")
+            return
+        if not known_alive and self._last_beat is not None:
             logger.error(
-                "Worker %s was taken for dead (no heartbeat for WORKER_DEAD_AFTER = %s s): the "
+                "Worker %s was taken for dead (no heartbeat for WORKER_DEAD_AFTER = %g s): the "
                 "work it held was given to others, and a reply in flight may go out twice. "
                 "Raise WORKER_DEAD_AFTER if this happens again.",
                 self.worker,
                 settings.WORKER_DEAD_AFTER,
             )
-        self._has_beaten = True
+        stored = time.monotonic()
+        previous, self._last_beat = self._last_beat, stored
+        # Our own beat was late (held by a locked database, the machine suspended): the other
+        # workers' beats were likely held too. Judged now they would look dead; next time not.
+        late = stored - started > settings.WORKER_HEARTBEAT_INTERVAL or (
+            previous is not None and stored - previous > settings.WORKER_DEAD_AFTER / 2
+        )
+        if late:
+            logger.warning(
+                "Worker %s: its own heartbeat was late; judging the other workers next time",
+                self.worker,
+            )
+            return
+        _step("Recovering the work of dead workers", recover_work_of_dead_workers)
 
     def run(self) -> None:
         try:

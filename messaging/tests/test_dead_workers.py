@@ -5,6 +5,7 @@ once by any live worker (recovery.recover_work_of_dead_workers), not after REPLY
 import logging
 import os
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -139,6 +140,30 @@ def test_a_send_is_taken_over_once_however_many_recover_it(deliver, settings):
     # The stall sweep, which read the send as old before it was taken over:
     assert not Message.take_over_send(reply.pk, "sweeper", started_before=before)
     assert Message.objects.get(pk=reply.pk).claimed_by == "recoverer-1"
+
+
+def test_a_live_worker_takes_back_the_dead_ones_work_right_after_its_beat(deliver, settings):
+    reply = sent_by(dead_worker(settings), "1000000000000002", deliver)
+    upkeep.Heartbeat().beat()  # every WORKER_HEARTBEAT_INTERVAL
+    assert Message.objects.get(pk=reply.pk).status == "queued"
+    assert send_tasks().filter(status="READY").count() == 2  # its DM's, and the one now
+
+
+def test_a_worker_whose_own_beat_was_late_judges_the_others_next_time(
+    deliver, settings, monkeypatch
+):
+    reply = sent_by(dead_worker(settings), "1000000000000002", deliver)
+    beating = upkeep.Heartbeat()
+    # The database held this beat longer than a heartbeat interval (a long write, say): the
+    # others' beats were likely held as well, and they must not be taken for dead for it.
+    late = [100.0, 100.0 + settings.WORKER_HEARTBEAT_INTERVAL + 1]
+    monkeypatch.setattr(upkeep.time, "monotonic", mock.Mock(side_effect=late))
+    beating.beat()
+    assert Message.objects.get(pk=reply.pk).status == "sending"
+    on_time = [105.0, 105.1]  # the next beat, a heartbeat interval later
+    monkeypatch.setattr(upkeep.time, "monotonic", mock.Mock(side_effect=on_time))
+    beating.beat()
+    assert Message.objects.get(pk=reply.pk).status == "queued"
 
 
 def test_a_worker_that_beats_again_meanwhile_keeps_its_heartbeat(settings):
