@@ -50,3 +50,9 @@ def test_development_starts_without_secrets():
     result = import_settings(DEBUG="on")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True True"
+
+
+def test_a_worker_is_not_taken_for_dead_after_fewer_than_three_missed_heartbeats():
+    result = import_settings(DEBUG="on", WORKER_HEARTBEAT_INTERVAL="2", WORKER_DEAD_AFTER="5")
+    assert result.returncode != 0
+    assert "WORKER_DEAD_AFTER (5 s) must be at least three heartbeats" in result.stderr
