@@ -162,9 +162,14 @@ def test_every_dm_in_flight_when_the_worker_is_killed_is_answered_soon_after(
     assert not WorkerHeartbeat.objects.filter(worker=dead).exists()  # recovered, then forgotten
 
 
-def test_a_worker_stopped_gracefully_removes_its_heartbeat(fake_graph, workers, start_worker):
+def test_a_worker_stopped_gracefully_removes_its_heartbeat(
+    fake_graph, workers, deliver, start_worker
+):
+    deliver(dm_from(CUSTOMERS[0]))  # its reply waits for the task loop
     workers.append(start_worker(fake_graph.base_url))
-    assert wait_for(WorkerHeartbeat.objects.exists), "the worker never beat"
+    # Answered: the worker is up, its task loop too (with its handlers for SIGTERM).
+    assert wait_for(lambda: answered(CUSTOMERS[0])), "the worker never answered"
+    assert WorkerHeartbeat.objects.exists()
     workers[0].send_signal(signal.SIGTERM)  # a deploy stopping it
     assert workers[0].wait(timeout=30) == 0
     # Stopped, not dead: nothing of its is left to recover, and /healthz says none runs.
