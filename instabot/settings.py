@@ -113,6 +113,18 @@ WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
 # the web processes the webhook answers Meta first when the CPU is all taken. 0: don't.
 WORKER_NICENESS = env.int("WORKER_NICENESS", default=10)
 REPLY_STALLED_AFTER = env.float("REPLY_STALLED_AFTER", default=120.0)
+# Each worker beats every WORKER_HEARTBEAT_INTERVAL seconds; one silent for WORKER_DEAD_AFTER
+# seconds is dead, and the live workers take back the work it held at once (before the sweep's
+# REPLY_STALLED_AFTER). A live worker taken for dead may send a reply twice, so DEAD_AFTER
+# leaves room for several missed beats (and for clock differences between hosts).
+WORKER_HEARTBEAT_INTERVAL = env.float("WORKER_HEARTBEAT_INTERVAL", default=2.0)
+WORKER_DEAD_AFTER = env.float("WORKER_DEAD_AFTER", default=10.0)
+if WORKER_DEAD_AFTER < 3 * WORKER_HEARTBEAT_INTERVAL:
+    raise ImproperlyConfigured(
+        f"WORKER_DEAD_AFTER ({WORKER_DEAD_AFTER:g} s) must be at least three heartbeats "
+        f"(WORKER_HEARTBEAT_INTERVAL = {WORKER_HEARTBEAT_INTERVAL:g} s): a worker late by one "
+        "beat would be taken for dead."
+    )
 
 # --- Django ---------------------------------------------------------------------------------
 

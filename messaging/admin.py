@@ -40,7 +40,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ["id", "received_at", "state", "processed_at"]
     list_filter = ["state"]
     date_hierarchy = "received_at"
-    fields = ["received_at", "state", "processed_at", "error", "headers", "body_text"]
+    fields = ["received_at", "state", "claimed_by", "processed_at", "error", "headers", "body_text"]
     readonly_fields = fields
 
     @admin.display(description="body")

@@ -76,8 +76,10 @@ def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
     """What `manage.py worker` runs around the task loop.
 
     One pass (--batch, --burst): the sweeps, then every delivery waiting, before the tasks
-    that are due. Otherwise: a lower CPU priority, then the upkeep and the delivery loop in
-    threads for as long as the task loop runs.
+    that are due. Otherwise: a lower CPU priority, then the heartbeat, the upkeep and the
+    delivery loop in threads for as long as the task loop runs; the heartbeat beats first (a
+    claim belongs to a worker with a heartbeat) and stops last, once the delivery in hand is
+    finished.
     """
     if one_pass:
         upkeep.run_once()
@@ -85,9 +87,23 @@ def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
         yield
         return
     upkeep.lower_cpu_priority()
-    upkeep.start_in_background()
-    with delivery_loop_beside_tasks():
-        yield
+    heartbeat = upkeep.start_heartbeat()
+    clean_stop = False
+    try:
+        upkeep.start_in_background()
+        with delivery_loop_beside_tasks():
+            yield
+        clean_stop = True
+    except SystemExit as stop:
+        clean_stop = stop.code in (0, None)  # the database queue's worker exits 0 when stopped
+        raise
+    finally:
+        if clean_stop:
+            heartbeat.stop()
+        else:
+            # Work may be left claimed (a task cut short): the heartbeat row stays, and once it
+            # is silent the other workers take that work back.
+            heartbeat.stopping.set()
 
 
 def handle_all_waiting() -> None:

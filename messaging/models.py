@@ -42,6 +42,11 @@ class WebhookDelivery(models.Model):
     # handling and it waits to be tried again). While processing: when a worker claimed it;
     # the sweep puts back one claimed far longer ago (its worker was killed).
     handling_since = models.DateTimeField(default=timezone.now)
+    # The worker (worker_identity.this_worker) that claimed it last. A delivery still
+    # processing whose worker's heartbeat stopped is put back at once
+    # (recovery.recover_work_of_dead_workers). Not indexed: that query filters on the state
+    # first (the index below), which leaves the few deliveries being handled right now.
+    claimed_by = models.CharField(max_length=200, blank=True)
     # Why it failed or was rejected; also notes events that were skipped.
     error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -69,10 +74,28 @@ class WebhookDelivery(models.Model):
         return list(first_come.values_list("pk", flat=True)[:limit])
 
     @classmethod
-    def claim(cls, pk: int) -> bool:
-        """Take a received delivery for handling; False if it is not waiting (any more)."""
+    def claim(cls, pk: int, by: str) -> bool:
+        """Worker `by` takes a received delivery for handling; False if it is not waiting (any
+        more)."""
         waiting = cls.objects.filter(pk=pk, state=cls.State.RECEIVED)
-        return waiting.update(state=cls.State.PROCESSING, handling_since=timezone.now()) == 1
+        return (
+            waiting.update(state=cls.State.PROCESSING, handling_since=timezone.now(), claimed_by=by)
+            == 1
+        )
+
+    @classmethod
+    def take_back(
+        cls, pk: int, *, from_worker: str | None = None, claimed_before: datetime | None = None
+    ) -> bool:
+        """Put a delivery whose worker stopped while handling it back in the queue: one claimed
+        by `from_worker` (a dead worker), or before `claimed_before` (the stall sweep). False if
+        it is no longer that claim: finished meanwhile, or taken back already."""
+        abandoned = cls.objects.filter(pk=pk, state=cls.State.PROCESSING)
+        if from_worker is not None:
+            abandoned = abandoned.filter(claimed_by=from_worker)
+        if claimed_before is not None:
+            abandoned = abandoned.filter(handling_since__lt=claimed_before)
+        return bool(abandoned.update(state=cls.State.RECEIVED, handling_since=timezone.now()))
 
     def release(self, retry_at: datetime) -> None:
         """Back in the queue after its handling could not be stored, to be taken again from
@@ -270,6 +293,13 @@ class Message(models.Model):
     # When the next send may happen. NULL while a later part waits for the part before it.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     sending_started_at = models.DateTimeField(null=True, blank=True)
+    # The worker (worker_identity.this_worker) holding it. Sending: the one sending it. Queued:
+    # the one that stored it and sends it itself, no task queued for it (a bot reply, sent by
+    # the worker that handled the DM); empty while a task or the part before it is awaited.
+    # Work held by a worker whose heartbeat stopped is taken back at once
+    # (recovery.recover_work_of_dead_workers). Not indexed: that query filters on the status
+    # first (the status index), which leaves the few replies in a worker's hands right now.
+    claimed_by = models.CharField(max_length=200, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -295,17 +325,50 @@ class Message(models.Model):
     # --- state changes of one outgoing row; each is a conditional UPDATE ---
 
     @classmethod
-    def claim_for_sending(cls, pk: int) -> bool:
-        """Take reply `pk` for sending. False if someone else has it, or it is not due.
+    def claim_for_sending(cls, pk: int, by: str) -> bool:
+        """Worker `by` takes reply `pk` for sending. False if someone else has it, or it is
+        not due.
 
         A class method, so that the claim comes before the row is read: what is read after
         it is the claimed state."""
         now = timezone.now()
         return bool(
             cls.objects.filter(pk=pk, status=cls.Status.QUEUED, next_attempt_at__lte=now).update(
-                status=cls.Status.SENDING, sending_started_at=now, attempts=F("attempts") + 1
+                status=cls.Status.SENDING,
+                sending_started_at=now,
+                claimed_by=by,
+                attempts=F("attempts") + 1,
             )
         )
+
+    @classmethod
+    def take_over_send(
+        cls,
+        pk: int,
+        by: str,
+        *,
+        from_worker: str | None = None,
+        started_before: datetime | None = None,
+    ) -> bool:
+        """Worker `by` takes over a send its worker abandoned (it died mid-send): one claimed
+        by `from_worker` (a dead worker), or started before `started_before` (the stall sweep).
+
+        The new claim is what makes the recovery happen once: a second recoverer, or one that
+        read the row before another worker claimed it again, no longer matches. The dead
+        worker's attempt stays counted."""
+        abandoned = cls.objects.filter(pk=pk, status=cls.Status.SENDING)
+        if from_worker is not None:
+            abandoned = abandoned.filter(claimed_by=from_worker)
+        if started_before is not None:
+            abandoned = abandoned.filter(sending_started_at__lt=started_before)
+        return bool(abandoned.update(claimed_by=by, sending_started_at=timezone.now()))
+
+    @classmethod
+    def hand_to_queue(cls, pk: int, from_worker: str) -> bool:
+        """A queued reply that worker `from_worker` held to send itself (no task is queued for
+        it) is let go, for the caller to queue its send. False if it is not held so any more."""
+        held = cls.objects.filter(pk=pk, status=cls.Status.QUEUED, claimed_by=from_worker)
+        return bool(held.update(claimed_by=""))
 
     def mark_sent(self, mid: str) -> None:
         # No savepoint: in a caller's transaction, a failure here fails all of it anyway.
@@ -339,8 +402,9 @@ class Message(models.Model):
 
     def schedule_retry(self, reason: str, at: datetime) -> bool:
         """Put an in-flight send back in the queue for another attempt at `at`."""
+        # Back in the queue, no worker holds it: its task does.
         scheduled = Message.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
-            status=self.Status.QUEUED, last_error=reason, next_attempt_at=at
+            status=self.Status.QUEUED, last_error=reason, next_attempt_at=at, claimed_by=""
         )
         if scheduled:
             self.status, self.last_error, self.next_attempt_at = self.Status.QUEUED, reason, at
@@ -360,7 +424,11 @@ class Message(models.Model):
         credentials that cannot be opened: nothing reached Meta). `reason` notes why."""
         noted = {} if reason is None else {"last_error": reason}
         deferred = Message.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
-            status=self.Status.QUEUED, next_attempt_at=at, attempts=F("attempts") - 1, **noted
+            status=self.Status.QUEUED,
+            next_attempt_at=at,
+            attempts=F("attempts") - 1,
+            claimed_by="",
+            **noted,
         )
         if deferred:
             self.status, self.next_attempt_at, self.attempts = (
@@ -458,14 +526,37 @@ class SendThrottle(models.Model):
 
 
 class WorkerHeartbeat(models.Model):
-    """A running worker's sign of life, written by its upkeep thread (for /healthz)."""
+    """A running worker's sign of life, written every WORKER_HEARTBEAT_INTERVAL by its
+    heartbeat thread (upkeep.Heartbeat). One silent for WORKER_DEAD_AFTER is dead: any live
+    worker takes its work back, then deletes its row; a worker that stops gracefully deletes
+    its own. /healthz reports the newest."""
 
-    worker = models.CharField(max_length=200, unique=True)  # host:pid
+    worker = models.CharField(max_length=200, unique=True)  # worker_identity.this_worker()
     last_seen = models.DateTimeField()
 
     def __str__(self):
         return f"{self.worker} at {self.last_seen:%Y-%m-%d %H:%M:%S}"
 
     @classmethod
-    def beat(cls, worker: str) -> None:
-        cls.objects.update_or_create(worker=worker, defaults={"last_seen": timezone.now()})
+    def beat(cls, worker: str) -> bool:
+        """Record that `worker` is alive. False when it had no row: its first beat, or other
+        workers took it for dead (and its work with it)."""
+        now = timezone.now()
+        if cls.objects.filter(worker=worker).update(last_seen=now):
+            return True
+        cls.objects.get_or_create(worker=worker, defaults={"last_seen": now})
+        return False
+
+    @classmethod
+    def silent_since(cls, cutoff: datetime) -> list[str]:
+        """The workers whose last beat is older than `cutoff`."""
+        return list(cls.objects.filter(last_seen__lt=cutoff).values_list("worker", flat=True))
+
+    @classmethod
+    def forget(cls, worker: str, *, silent_since: datetime | None = None) -> None:
+        """Delete `worker`'s heartbeat: it stopped, or (`silent_since`) it is dead and its
+        work was taken back; a worker that beat again meanwhile keeps its row."""
+        rows = cls.objects.filter(worker=worker)
+        if silent_since is not None:
+            rows = rows.filter(last_seen__lt=silent_since)
+        rows.delete()

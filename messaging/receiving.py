@@ -23,6 +23,7 @@ from messaging import events
 from messaging.models import WebhookDelivery
 from messaging.payloads import Delivery, MalformedEvent, PayloadError, parse_delivery
 from messaging.sending import send_reply
+from messaging.worker_identity import this_worker
 from meta import signatures
 
 logger = logging.getLogger(__name__)
@@ -73,10 +74,11 @@ def take_delivery(delivery_id: int) -> bool:
     Returns False when there was nothing to claim: another worker holds it, or held it.
 
     The replies go out from here rather than through a task each: one queue hop less per DM.
-    Each reply is stored (queued) before its send, so a worker killed in between leaves it
-    to the sweep, as a lost task would.
+    Each reply is stored (queued) before its send, held by this worker (claimed_by): should it
+    die in between, the live workers queue it once its heartbeat stops
+    (recovery.recover_work_of_dead_workers).
     """
-    if not WebhookDelivery.claim(delivery_id):
+    if not WebhookDelivery.claim(delivery_id, by=this_worker()):
         return False
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
     outcome = handle_delivery(delivery)

@@ -17,6 +17,7 @@ from instabot.logging import log_context
 from messaging.models import Conversation, Message
 from messaging.payloads import MessageEvent, Postback
 from messaging.sending import TAKEN_OVER, enqueue_send
+from messaging.worker_identity import this_worker
 from meta import graph
 from rules.matching import Reply, choose_reply, fallback_text
 
@@ -165,6 +166,9 @@ def queue_outgoing(
                 status=Message.Status.QUEUED,
                 # Later parts wait for the part before them (released by send_reply).
                 next_attempt_at=now if number == 1 else None,
+                # No task for it: this process holds it, to send it itself. Should this worker
+                # die first, the others see it held by a dead worker and queue it.
+                claimed_by=this_worker() if number == 1 and not queue_send else "",
                 rule_id=rule_id,
                 is_fallback=is_fallback,
                 sent_by=sent_by,

@@ -21,6 +21,7 @@ from accounts.models import InstagramBusinessAccount
 from instabot.logging import log_context
 from messaging.models import Message, SendThrottle
 from messaging.task_queue import enqueue
+from messaging.worker_identity import this_worker
 from meta import graph
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def enqueue_send(message_id: int, run_after: datetime | None = None) -> None:
 
 def send_reply(message_id: int) -> None:
     """Send one queued outgoing message. Safe to call twice: only one call claims it."""
-    claimed = Message.claim_for_sending(message_id)
+    claimed = Message.claim_for_sending(message_id, by=this_worker())
     try:
         message = Message.objects.select_related("conversation__account").get(pk=message_id)
     except Message.DoesNotExist:

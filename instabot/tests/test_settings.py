@@ -63,3 +63,9 @@ def test_fast_password_hashing_is_refused_outside_tests():
 def test_the_test_suite_hashes_passwords_fast(settings):
     # Each test user would otherwise cost a deliberately slow PBKDF2 hash.
     assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_a_worker_is_not_taken_for_dead_after_fewer_than_three_missed_heartbeats():
+    result = import_settings(DEBUG="on", WORKER_HEARTBEAT_INTERVAL="2", WORKER_DEAD_AFTER="5")
+    assert result.returncode != 0
+    assert "WORKER_DEAD_AFTER (5 s) must be at least three heartbeats" in result.stderr

@@ -38,14 +38,14 @@ def test_workers_take_waiting_deliveries_first_come_first(deliver):
     first, second, third = WebhookDelivery.objects.order_by("pk")
     WebhookDelivery.objects.filter(pk=first.pk).update(handling_since=second.handling_since)
     assert WebhookDelivery.waiting_ids(2) == [first.pk, second.pk]
-    assert WebhookDelivery.claim(first.pk)
+    assert WebhookDelivery.claim(first.pk, by="host:1:a")
     assert WebhookDelivery.waiting_ids(10) == [second.pk, third.pk]  # a claimed one is taken
 
 
 def test_a_delivery_claimed_by_one_worker_is_not_handled_by_another(deliver):
     deliver(load_payload("messages__text"), handle=False)
     delivery = WebhookDelivery.objects.get()
-    assert WebhookDelivery.claim(delivery.pk)
+    assert WebhookDelivery.claim(delivery.pk, by="host:1:a")
     assert receiving.take_waiting_deliveries() == 0
     assert receiving.take_delivery(delivery.pk) is False
     assert not Message.objects.exists()
@@ -112,7 +112,7 @@ def test_a_delivery_handled_twice_is_handled_once(deliver):
 def test_a_delivery_whose_worker_was_killed_is_handled_after_the_sweep(deliver, settings):
     deliver(load_payload("messages__text"), handle=False)
     delivery = WebhookDelivery.objects.get()
-    assert WebhookDelivery.claim(delivery.pk)  # a worker took it, then died
+    assert WebhookDelivery.claim(delivery.pk, by="host:1:a")  # a worker took it, then died
 
     assert recovery.sweep_stalled_deliveries() == 0  # not stalled yet: it may still be working
     later = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)

@@ -168,7 +168,8 @@ def test_echo_of_our_sent_reply_is_matched_by_mid_not_stored_again(deliver):
 def test_echo_arriving_before_the_send_returns_is_matched_to_our_reply(deliver):
     deliver(load_payload("messages__text"))
     reply = replies().get()
-    assert Message.claim_for_sending(reply.pk)  # the worker is waiting for the Send API's answer...
+    # The worker is waiting for the Send API's answer...
+    assert Message.claim_for_sending(reply.pk, by="host:1:a")
     echo = with_mid(load_payload("messages__echo"), "aWdfZAG1echo-early", DEFAULT_REPLY)
     deliver(echo)  # ...when Meta's echo arrives
     reply.refresh_from_db()

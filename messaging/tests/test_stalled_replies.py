@@ -45,7 +45,7 @@ def test_reply_of_a_worker_killed_mid_send_is_sent_again_by_the_next_worker(
     deliver(load_payload("messages__text"))
     # A worker claimed the reply and its task, then was killed before the Send API answered.
     claimed = reply()
-    assert Message.claim_for_sending(claimed.pk)
+    assert Message.claim_for_sending(claimed.pk, by="host:1:a")
     send_tasks().update(status="RUNNING")
     Message.objects.filter(pk=claimed.pk).update(sending_started_at=long_ago())
 
@@ -64,7 +64,7 @@ def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
 ):
     deliver(load_payload("messages__text"))
     claimed = reply()
-    Message.claim_for_sending(claimed.pk)
+    Message.claim_for_sending(claimed.pk, by="host:1:a")
     Message.objects.filter(pk=claimed.pk).update(
         sending_started_at=long_ago(), mid="aWdfZAG1echoed"
     )
@@ -77,7 +77,7 @@ def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
 
 def test_a_sending_reply_that_is_merely_slow_is_not_touched(deliver):
     deliver(load_payload("messages__text"))
-    Message.claim_for_sending(reply().pk)
+    Message.claim_for_sending(reply().pk, by="host:1:a")
     assert sweep_stalled_replies() == SweepResult()
     assert reply().status == "sending"
 
@@ -88,7 +88,7 @@ def test_split_reply_whose_next_part_was_never_released_continues(
     settings.DEFAULT_REPLY_TEXT = "y" * 1500
     deliver(load_payload("messages__text"))
     first = reply()
-    Message.claim_for_sending(first.pk)
+    Message.claim_for_sending(first.pk, by="host:1:a")
     first.mark_sent("aWdfZAG1part-1")  # ...and the process died before releasing part 2
     Message.objects.filter(part=2).update(created_at=long_ago())
 

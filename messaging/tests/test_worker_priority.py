@@ -36,6 +36,7 @@ def test_a_long_running_worker_lowers_its_priority_before_it_starts(settings):
     with (
         mock.patch("os.nice") as nice,
         mock.patch.object(upkeep, "start_in_background"),
+        mock.patch.object(upkeep, "start_heartbeat"),
         mock.patch("messaging.delivery_loop.DeliveryLoop.run"),
         mock.patch("django_tasks_db.management.commands.db_worker.Worker.run"),
         mock.patch("django_tasks_db.management.commands.db_worker.Worker.configure_signals"),
