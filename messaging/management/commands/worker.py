@@ -43,7 +43,8 @@ class Command(BaseCommand):
     def run_database_task_loop(self, *, once: bool, verbosity: int) -> None:
         """django-tasks' database worker, started again when the database fails it (a restart,
         say): it gives up on any database error but a locked SQLite, and the worker must not
-        end with it. A task cut short is run again (its row was not marked done)."""
+        end with it. A send cut short is swept back to work from its Message row
+        (recovery.sweep_stalled_replies), as after a killed worker."""
         while True:
             try:
                 call_command(
