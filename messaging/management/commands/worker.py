@@ -7,7 +7,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import DatabaseError, close_old_connections
+from django_rq.management.commands import rqworker
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+from django_tasks_db.management.commands import db_worker
 from django_tasks_rq import RQBackend
 
 from messaging import delivery_loop
@@ -33,10 +35,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, once, verbosity, **options):
+        # The queues' own commands, run by class: django_rq is an installed app only while
+        # TASKS_BACKEND names Redis at start-up.
         with delivery_loop.beside_the_task_loop(one_pass=once):
             if isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], RQBackend):
                 # RQ's scheduler moves a retry deferred to later (run_after) into the queue.
-                call_command("rqworker", burst=once, with_scheduler=True, verbosity=verbosity)
+                call_command(
+                    rqworker.Command(), burst=once, with_scheduler=True, verbosity=verbosity
+                )
             else:
                 self.run_database_task_loop(once=once, verbosity=verbosity)
 
@@ -48,7 +54,7 @@ class Command(BaseCommand):
         while True:
             try:
                 call_command(
-                    "db_worker",
+                    db_worker.Command(),
                     batch=once,
                     reload=False,
                     startup_delay=False,
