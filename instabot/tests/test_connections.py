@@ -133,21 +133,30 @@ def connections_to_this_database() -> int:
 
 
 class ConnectionSampler(threading.Thread):
-    """The most connections the servers held at once, sampled while they work; the test's own
-    (counted before they start) left out."""
+    """The most connections the servers held at once, sampled while they work. The test's own
+    are left out: counted before the servers are sent anything (`own`: this thread's; the
+    sampler's baseline: this thread's and the sampler's)."""
 
     def __init__(self):
         super().__init__(daemon=True)
         self.own = connections_to_this_database()
         self.most = 0
+        self.ready = threading.Event()
         self.stopping = threading.Event()
 
     def run(self):
         try:
+            baseline = connections_to_this_database()
+            self.ready.set()
             while not self.stopping.wait(0.1):
-                self.most = max(self.most, connections_to_this_database() - self.own)
+                self.most = max(self.most, connections_to_this_database() - baseline)
         finally:
+            self.ready.set()
             connection.close()
+
+    def start(self):
+        super().start()
+        self.ready.wait()
 
     def stop(self) -> int:
         self.stopping.set()
