@@ -6,6 +6,7 @@ django-environ. `.env.example` documents every variable. Defaults are safe for a
 DEBUG off the service refuses to start without its secrets.
 """
 
+import sys
 from pathlib import Path
 
 import environ
@@ -194,12 +195,21 @@ TEMPLATES = [
     },
 ]
 
+# What each process kind holds at most, and the sum to compare with the database's
+# max_connections: docs/connections.md.
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///db.sqlite3")}
-# Keep each process's connection between requests: opening one costs more than a webhook's
+# Keep each thread's connection between requests: opening one costs more than a webhook's
 # whole insert (and closing SQLite's last connection checkpoints its WAL). Checked before reuse,
-# so a database restart costs one failed check, not a failed request.
+# so a database restart costs one failed check, not a failed request. This suits threads that
+# live as long as their process (gunicorn's, the worker's).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The development server answers each request in a thread of its own that ends with it: a
+# connection kept would outlive its thread by CONN_MAX_AGE, one per request. There Django
+# closes it when the request finishes.
+RUNNING_DEVELOPMENT_SERVER = sys.argv[1:2] == ["runserver"]
+if RUNNING_DEVELOPMENT_SERVER:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A relative path means "beside manage.py", whatever directory the command runs from.
     if DATABASES["default"]["NAME"] != ":memory:":
@@ -227,6 +237,28 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
         **DATABASES["default"].get("OPTIONS", {}),
     }
     DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's connection pool (psycopg_pool), one per process, shared by its threads: a
+    # process never holds more than DB_POOL_MAX_SIZE connections, whatever its thread count. A
+    # thread takes one for a request (or a worker's pass) and gives it back at the end; one
+    # found dead (a database restart) is replaced. 0: no pool (behind PgBouncer, say), and
+    # CONN_MAX_AGE applies as on MySQL.
+    DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=4)
+    if DB_POOL_MAX_SIZE > 0:
+        DATABASES["default"]["OPTIONS"] = {
+            "pool": {
+                # Kept open even when idle, so a quiet process answers without connecting.
+                "min_size": min(env.int("DB_POOL_MIN_SIZE", default=1), DB_POOL_MAX_SIZE),
+                "max_size": DB_POOL_MAX_SIZE,
+                # How long a thread waits for a free connection (or for the database to come
+                # back) before its request fails with 503. Under Meta's 20 s and gunicorn's 30 s.
+                "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+            },
+            **DATABASES["default"].get("OPTIONS", {}),
+        }
+        # The pool keeps the connections; Django refuses persistent ones beside it.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -8,12 +8,13 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.db.models import Count, Max, Min
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from psycopg_pool import PoolTimeout
 
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
@@ -41,11 +42,14 @@ def instagram_webhook(request: HttpRequest, instagram_account_id: str = "") -> H
         )
         expected = verify_token_for(account) if request.method == "GET" else app_secret_for(account)
     except DatabaseError as exc:
-        # 503: we cannot tell which secret signs it, so nothing is stored; Meta retries.
+        # 503: no database, so no account to check against; Meta delivers it again later.
         logger.error(
-            "Webhook for account %s: the database failed us: %s", instagram_account_id, exc
+            "Webhook for account %s not read: %s: %s",
+            instagram_account_id,
+            _database_problem(exc),
+            exc,
         )
-        return HttpResponse("Could not read the account", status=503, content_type="text/plain")
+        return _unavailable()
     except EncryptionKeyError as exc:
         # 503: its secret is stored but no FIELD_ENCRYPTION_KEY key opens it. The operator
         # can fix that, and Meta's retries then get through.
@@ -105,9 +109,11 @@ def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
     try:
         accept_delivery(body, request.headers)
     except DatabaseError as exc:
-        # 503: we could not store it; Meta delivers it again later.
-        logger.error("Webhook delivery not stored, asking Meta to retry: %s", exc)
-        return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
+        # 503: we could not store it (the database down, refusing connections, or none free
+        # in the pool in time); Meta delivers it again later.
+        problem = _database_problem(exc)
+        logger.error("Webhook delivery not stored, asking Meta to retry: %s: %s", problem, exc)
+        return _unavailable()
     # 200: stored, waiting for a worker to handle its events. Meta only needs to know that
     # nothing it sent is lost, and waits for this answer.
     logger.debug("Webhook delivery accepted (%d bytes)", len(body))
@@ -121,10 +127,35 @@ def _reject(body: bytes, headers, reason: str) -> HttpResponse:
         )
     except DatabaseError as exc:
         # 503: not even the raw bytes could be kept; Meta's retry gives us another chance.
-        logger.error("Unreadable webhook delivery not stored, asking Meta to retry: %s", exc)
-        return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
+        logger.error(
+            "Unreadable webhook delivery not stored, asking Meta to retry: %s: %s",
+            _database_problem(exc),
+            exc,
+        )
+        return _unavailable()
     logger.warning("Webhook delivery %s rejected: %s", delivery.pk, reason)
     return HttpResponse(f"Bad payload: {reason}", status=400, content_type="text/plain")
+
+
+def _unavailable() -> HttpResponse:
+    return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
+
+
+def _database_problem(exc: DatabaseError) -> str:
+    """Why the database could not be used, for /healthz and the log: which of the usual
+    causes it is. Not the driver's message, which names the server's address: that one goes to
+    the log only."""
+    message = str(exc).lower()
+    if isinstance(exc.__cause__, PoolTimeout):
+        pool = connection.settings_dict["OPTIONS"]["pool"]
+        return (
+            f"no database connection free within {pool['timeout']:g} s: this process's pool "
+            f"of {pool['max_size']} is all in use, or the database is not answering"
+        )
+    if "too many" in message or "connection slots are reserved" in message:
+        # PostgreSQL: "sorry, too many clients already"; MySQL/MariaDB: error 1040.
+        return "the database refuses new connections: too many clients (max_connections)"
+    return f"database unreachable ({type(exc).__name__})"
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -139,11 +170,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         last_heartbeat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
         unreadable = unreadable_credentials()
     except DatabaseError as exc:
-        logger.error("Health check: the database is unreachable: %s", exc)
-        return JsonResponse(
-            {"status": "unhealthy", "problems": [f"database unreachable ({type(exc).__name__})"]},
-            status=503,
-        )
+        problem = _database_problem(exc)
+        logger.error("Health check: %s: %s", problem, exc)
+        # 503: without the database nothing is received or sent.
+        return JsonResponse({"status": "unhealthy", "problems": [problem]}, status=503)
     oldest_wait = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
     oldest_delivery = (now - unhandled["oldest"]).total_seconds() if unhandled["oldest"] else 0.0
     heartbeat_age = (now - last_heartbeat).total_seconds() if last_heartbeat else None

@@ -1,14 +1,20 @@
 """`manage.py worker`: instabot's worker process."""
 
+import logging
+import time
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections
 from django_rq.management.commands import rqworker
 from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django_tasks_db.management.commands import db_worker
 from django_tasks_rq import RQBackend
 
 from messaging import delivery_loop
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -38,6 +44,15 @@ class Command(BaseCommand):
                     rqworker.Command(), burst=once, with_scheduler=True, verbosity=verbosity
                 )
             else:
+                self.run_database_task_loop(once=once, verbosity=verbosity)
+
+    def run_database_task_loop(self, *, once: bool, verbosity: int) -> None:
+        """django-tasks' database worker, started again when the database fails it (a restart,
+        say): it gives up on any database error but a locked SQLite, and the worker must not
+        end with it. A send cut short is swept back to work from its Message row
+        (recovery.sweep_stalled_replies), as after a killed worker."""
+        while True:
+            try:
                 call_command(
                     db_worker.Command(),
                     batch=once,
@@ -46,3 +61,14 @@ class Command(BaseCommand):
                     interval=settings.WORKER_POLL_INTERVAL,
                     verbosity=verbosity,
                 )
+                return
+            except DatabaseError:
+                if once:
+                    raise
+                logger.exception(
+                    "The task loop lost the database; starting it again in %.0f s",
+                    delivery_loop.PAUSE_AFTER_FAILURE,
+                )
+                # A connection broken mid-transaction is closed, not reused.
+                close_old_connections()
+                time.sleep(delivery_loop.PAUSE_AFTER_FAILURE)
