@@ -161,6 +161,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Staff pages and the API answer 503, not 500, while the database is away.
+    "instabot.middleware.DatabaseUnavailableMiddleware",
     # Last, as django-axes requires: it turns locked-out logins into a clear refusal.
     "axes.middleware.AxesMiddleware",
 ]

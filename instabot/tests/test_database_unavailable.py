@@ -205,3 +205,17 @@ def test_gunicorn_and_workers_keep_one_connection_per_thread(url):
 def test_the_development_server_closes_its_connection_after_each_request(url):
     database = database_settings("runserver", DATABASE_URL=url, CONN_MAX_AGE="300")
     assert database["CONN_MAX_AGE"] == 0
+
+
+@pytest.mark.django_db
+def test_staff_pages_and_the_api_answer_503_while_the_database_is_away(admin_client, api):
+    from django.db.backends.utils import CursorWrapper
+
+    admin_client.get("/admin/")  # logged in, and the URLconf loaded, before the outage
+    down = OperationalError("could not connect to server: Connection refused")
+    with mock.patch.object(CursorWrapper, "execute", side_effect=down):
+        page = admin_client.get("/admin/messaging/conversation/")
+        listed = api.get("/api/conversations/")
+    assert page.status_code == 503
+    assert listed.status_code == 503
+    assert page["Retry-After"] == "5"
