@@ -114,12 +114,19 @@ WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
 WORKER_NICENESS = env.int("WORKER_NICENESS", default=10)
 REPLY_STALLED_AFTER = env.float("REPLY_STALLED_AFTER", default=120.0)
 
+# Replies to comments, per account and hour: Meta allows 750 private replies (the DM to a
+# commenter) an hour for posts and reels; public replies have no published figure, and many at
+# once look like spam. Over the limit, replies wait their turn, oldest comment first.
+COMMENT_PRIVATE_REPLIES_PER_HOUR = env.int("COMMENT_PRIVATE_REPLIES_PER_HOUR", default=750)
+COMMENT_PUBLIC_REPLIES_PER_HOUR = env.int("COMMENT_PUBLIC_REPLIES_PER_HOUR", default=100)
+
 # --- Django ---------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
     "messaging",
     "accounts",
     "rules",
+    "comments",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.services import refresh_expiring_tokens
+from comments.replying import sweep_stalled_replies as sweep_stalled_comment_replies
 from messaging.models import WorkerHeartbeat
 from messaging.recovery import sweep_stalled_deliveries, sweep_stalled_replies
 
@@ -46,6 +47,7 @@ def run_once() -> None:
     """Before a one-pass (--batch, --burst) worker run: recovered work joins that pass."""
     _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
     _step("Sweeping stalled replies", sweep_stalled_replies)
+    _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
 
 
 def run_forever() -> None:
@@ -55,6 +57,7 @@ def run_forever() -> None:
         _step("Recording the worker's heartbeat", WorkerHeartbeat.beat, worker)
         _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
         _step("Sweeping stalled replies", sweep_stalled_replies)
+        _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
             _step("Refreshing account tokens", refresh_expiring_tokens)
             last_token_refresh = time.monotonic()
