@@ -18,7 +18,7 @@ MEDIA_ID = "17895695668004550"
 
 
 @pytest.fixture
-def fake_meta(fake_graph, settings):
+def fake_meta(fake_graph, settings):  # noqa: F811  (the fixture imported above)
     """The fake Graph API, where the worker's calls go (both login types' hosts)."""
     settings.GRAPH_API_BASE_URL = fake_graph.base_url
     settings.INSTAGRAM_GRAPH_API_BASE_URL = fake_graph.base_url
