@@ -60,7 +60,7 @@ def is_new_post(rule: CommentRule, comment: Comment) -> bool:
         instagram_account_id=comment.instagram_account_id,
         media_id=comment.media_id,
         commented_at__lt=rule.armed_at or rule.created_at,
-    )
+    ).exclude(pk=comment.pk)
     return not earlier.exists()
 
 

@@ -337,6 +337,7 @@ class CommentReply(models.Model):
         Replies over the limit wait (WAITING) until the hour frees a slot; private replies to
         comments older than Meta's 7 days fail without a call.
         """
+        ReplyQuota.ensure(instagram_account_id, kind)
         now = timezone.now()
         with transaction.atomic():
             ReplyQuota.lock(instagram_account_id, kind)
@@ -362,6 +363,12 @@ class CommentReply(models.Model):
                 claimed += list(hourly.values_list("pk", flat=True)[:room])
             cls.objects.filter(pk__in=claimed, status__in=cls.CLAIMABLE).update(
                 status=cls.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+            )
+            # What this UPDATE took, and only that, is this worker's to send.
+            claimed = list(
+                cls.objects.filter(pk__in=claimed, status=cls.Status.SENDING, claimed_at=now)
+                .order_by("commented_at", "pk")
+                .values_list("pk", flat=True)
             )
             if this_hour.count() >= per_hour:
                 # The hour is full: the rest wait until its oldest claim is an hour old.
@@ -456,10 +463,18 @@ class ReplyQuota(models.Model):
 
     @classmethod
     def lock(cls, instagram_account_id: str, kind: str) -> None:
-        """Lock the row until the transaction ends (created at the account's first claim)."""
+        """Lock the account's row until the transaction ends. The row is created first, in a
+        transaction of its own: locking a row that does not exist yet locks a gap of the
+        index, and two workers inserting into the gap they both locked deadlock (InnoDB)."""
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("ReplyQuota.lock() holds the lock only inside a transaction")
         rows = cls.objects.select_for_update().filter(
             instagram_account_id=instagram_account_id, kind=kind
         )
-        if not list(rows):
-            cls.objects.get_or_create(instagram_account_id=instagram_account_id, kind=kind)
-            list(rows)
+        if not list(rows.values_list("pk", flat=True)):
+            raise cls.DoesNotExist(f"no quota row for {kind} replies of {instagram_account_id}")
+
+    @classmethod
+    def ensure(cls, instagram_account_id: str, kind: str) -> None:
+        """Create the account's row if it is not there (outside the claim's transaction)."""
+        cls.objects.get_or_create(instagram_account_id=instagram_account_id, kind=kind)
