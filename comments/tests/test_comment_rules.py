@@ -36,7 +36,8 @@ def status_of(comment_id: str) -> str:
     [
         ("contains", "PRÍCE?", False),  # accents are not folded away, as in reply rules
         ("contains", "Price?!", True),
-        ("contains", "\uff30\uff32\uff29\uff23\uff25", True),  # compatibility forms fold, as in reply rules
+        # Compatibility forms fold, as in reply rules.
+        ("contains", "\uff30\uff32\uff29\uff23\uff25", True),
         ("word", "priceless", False),
         ("word", "price 😍", True),
         ("exact", "price please", False),
