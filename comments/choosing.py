@@ -15,10 +15,10 @@ from rules.matching import Matcher, RuleSpec
 logger = logging.getLogger(__name__)
 
 
-def choose_comment_rule(account, comment: Comment) -> CommentRule | None:
+def choose_comment_rule(account, comment: Comment, *, bind: bool = True) -> CommentRule | None:
     """The best active rule for `comment` on `account` (None: the environment's account), or
     None. A rule waiting for the next post is bound to this comment's post when it is that
-    post."""
+    post (unless `bind` is off: the admin's "Try a comment" changes nothing)."""
     for_account = Q(account__isnull=True) | (Q(account=account) if account else Q())
     rules = {rule.pk: rule for rule in CommentRule.objects.filter(for_account, is_active=True)}
     matcher = Matcher(_spec(rule) for rule in rules.values())
@@ -32,7 +32,7 @@ def choose_comment_rule(account, comment: Comment) -> CommentRule | None:
         if spec is None:
             return None
         rule = rules[spec.id]
-        if rule.scope != CommentRule.Scope.NEXT_POST or rule.media_id:
+        if rule.scope != CommentRule.Scope.NEXT_POST or rule.media_id or not bind:
             return rule
         if rule.bind_to(comment.media_id):
             logger.info("Comment rule %s now answers on the new post %s", rule.pk, rule.media_id)
