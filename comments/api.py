@@ -77,6 +77,11 @@ class CommentRuleSerializer(serializers.ModelSerializer):
         return instance
 
 
+class GraphAPIFailed(exceptions.APIException):
+    status_code = 502  # Meta, not the caller, failed the request
+    default_detail = "The Graph API failed."
+
+
 class CommentRuleViewSet(viewsets.ModelViewSet):
     """Comment rules. Filter with ?account=<id> or ?account=none. `media` lists an account's
     posts, to pick a rule's post from."""
@@ -104,8 +109,7 @@ class CommentRuleViewSet(viewsets.ModelViewSet):
         try:
             posts = account_media(account)
         except graph.GraphAPIError as exc:
-            # 502: Meta, not the caller, failed us.
-            raise exceptions.APIException(f"The Graph API failed: {exc}") from None
+            raise GraphAPIFailed(f"The Graph API failed: {exc}") from None
         return Response([post.__dict__ for post in posts])
 
 
