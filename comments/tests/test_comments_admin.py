@@ -123,3 +123,16 @@ def test_staff_without_permission_cannot_try_or_pick(client, shop):
     client.force_login(clerk)
     assert client.get(TRY, {"text": "price"}).status_code == 403
     assert client.get(MEDIA, {"account": shop.pk}).status_code == 403
+
+
+def test_a_conversation_that_began_from_a_comment_shows_it(admin_client, deliver, run_worker):
+    from messaging.models import Conversation
+
+    make_rule(public_replies="Sent you a DM!")
+    deliver(comment_payload(text="price? 😍"))
+    run_worker()
+    conversation = Conversation.objects.get()
+    page = admin_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    html = page.content.decode()
+    assert "Began from a comment" in html and "price? 😍" in html
+    assert "Replied in public: “Sent you a DM!”" in html
