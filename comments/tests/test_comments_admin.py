@@ -125,7 +125,9 @@ def test_staff_without_permission_cannot_try_or_pick(client, shop):
     assert client.get(MEDIA, {"account": shop.pk}).status_code == 403
 
 
-def test_a_conversation_that_began_from_a_comment_shows_it(admin_client, deliver, run_worker):
+def test_a_conversation_that_began_from_a_comment_shows_it(
+    admin_client, deliver, run_worker, fake_meta
+):
     from messaging.models import Conversation
 
     make_rule(public_replies="Sent you a DM!")
