@@ -19,9 +19,11 @@ class MediaIdWidget(forms.TextInput):
 
     def render(self, name, value, attrs=None, renderer=None):
         box = super().render(name, value, attrs, renderer)
+        # The magnifying glass Django's raw-id lookups show, and their popup mechanism.
         return format_html(
-            '{} <a href="{}" class="related-lookup" id="lookup_id_{}" title="Pick a post">'
-            "Pick from the account's posts</a>",
+            '{} <a href="{}" class="related-lookup" id="lookup_id_{}" '
+            'title="Pick from the account\'s posts" '
+            'aria-label="Pick from the account\'s posts"></a>',
             box,
             reverse("admin:comments_commentrule_media"),
             name,
@@ -52,8 +54,14 @@ class CommentRuleForm(forms.ModelForm):
         }
 
 
+# As wide as the screen allows, up to about 60 characters (phones included).
+FLUID = "width: 100%; max-width: 40em; box-sizing: border-box;"
+
+
 class TryCommentForm(forms.Form):
-    text = forms.CharField(label="Comment", widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    text = forms.CharField(
+        label="Comment", widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "style": FLUID})
+    )
     account = forms.ModelChoiceField(
         InstagramBusinessAccount.objects.all(),
         required=False,

@@ -53,8 +53,9 @@ class CommentRule(models.Model):
         "post id",
         max_length=64,
         blank=True,
-        help_text="The post or reel (one post). For the next post: filled in when it is "
-        "published and commented on.",
+        help_text="The post or reel (one post): type its id, or pick it from the account's "
+        "posts with the magnifying glass. For the next post: filled in when it is published "
+        "and commented on.",
     )
     # The next post: since when the rule waits for it, and the account's posts then (none of
     # them is "the next one").

@@ -12,6 +12,7 @@ from messaging.tests.conftest import (  # noqa: F401  (fixtures, shared with mes
     load_payload,
     run_worker,
 )
+from messaging.tests.test_inbox_browser import browser_page  # noqa: F401  (a fixture)
 
 COMMENT_ID = "17865799348089039"
 MEDIA_ID = "17895695668004550"
