@@ -34,8 +34,8 @@ def test_a_simulated_comment_is_answered_privately_and_the_answer_continues_as_a
 ):
     make_rule(public_replies="Sent you a DM!")
     ResponseRule.objects.create(keywords="link", response_text="https://shop.example/jacket")
-    fake_with_echoes.comments.add({"id": "17865799348089001", "author_id": "1234567890123456"})
     url = f"{live_server.url}/webhooks/instagram"
+    # simulate_comment tells the fake Graph API who wrote the comment: the DM goes to them.
     call_command(
         "simulate_comment",
         author="1234567890123456",

@@ -1,11 +1,14 @@
 """`manage.py simulate_comment --author ID --text "..."`: post a signed, Meta-shaped comment
 delivery to a webhook."""
 
+from urllib.parse import urlsplit
+
 import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from devtools.fake_comments import POSTS
+from devtools.management.commands.fake_graph_api import LOOPBACK_HOSTS
 from devtools.simulation import DEMO_ACCOUNT_ID, comment_delivery, new_comment_id, signed_headers
 
 
@@ -45,6 +48,7 @@ class Command(BaseCommand):
             parent_id=parent,
             live=live,
         )
+        self._tell_the_fake_graph_api(comment_id, author)
         try:
             response = requests.post(
                 url,
@@ -58,3 +62,18 @@ class Command(BaseCommand):
         if response.status_code != 200:
             raise CommandError(f"The webhook answered {summary}")
         self.stdout.write(self.style.SUCCESS(f"Delivered: {summary}"))
+
+    def _tell_the_fake_graph_api(self, comment_id: str, author: str) -> None:
+        """When the fake Graph API stands in for Meta here, it learns the comment's author, so
+        that the private reply goes to them (as Meta's would) and `simulate_dm --sender` can
+        answer it."""
+        if urlsplit(settings.GRAPH_API_BASE_URL).hostname not in LOOPBACK_HOSTS:
+            return
+        try:
+            requests.post(
+                f"{settings.GRAPH_API_BASE_URL}/_fake/comments",
+                json={"id": comment_id, "author_id": author},
+                timeout=5,
+            )
+        except requests.RequestException:
+            pass  # no fake running: the comment is delivered all the same
