@@ -14,6 +14,7 @@ from django.utils import timezone
 from comments.choosing import choose_comment_rule
 from comments.models import PRIVATE_REPLY_WINDOW, Comment, CommentReply, CommentRule, Mention
 from instabot.logging import log_context
+from messaging.models import Conversation
 from messaging.payloads import CommentEvent, MentionEvent, MessageEvent
 
 logger = logging.getLogger(__name__)
@@ -77,12 +78,15 @@ def queue_replies(comment: Comment, rule: CommentRule) -> list[CommentReply]:
     if text := rule.private_reply_text.strip():
         if not comment.is_live and timezone.now() - comment.commented_at > PRIVATE_REPLY_WINDOW:
             reasons.append("older than the 7 days Meta takes private replies in")
+        elif silence := _bot_silence_with(comment):
+            # Staff are talking with this person (or paused the bot): no automatic DM.
+            reasons.append(f"no private reply: the bot is silent with this person ({silence})")
         else:
             replies.append(CommentReply(kind=CommentReply.Kind.PRIVATE, text=text))
     if variants := rule.public_reply_variants():
         # Picked at random: identical replies in bulk look like spam to Meta.
         replies.append(CommentReply(kind=CommentReply.Kind.PUBLIC, text=random.choice(variants)))
-    Comment.objects.filter(pk=comment.pk).update(rule=rule)
+    Comment.objects.filter(pk=comment.pk).update(rule=rule, status_reason="; ".join(reasons))
     if not replies:
         comment.skip("; ".join(reasons))
         return []
@@ -101,6 +105,13 @@ def queue_replies(comment: Comment, rule: CommentRule) -> list[CommentReply]:
         " and ".join(f"a {reply.kind} reply" for reply in replies),
     )
     return replies
+
+
+def _bot_silence_with(comment: Comment) -> str:
+    conversation = Conversation.objects.filter(
+        instagram_account_id=comment.instagram_account_id, customer_id=comment.author_id
+    ).first()
+    return conversation.bot_silence_reason() if conversation else ""
 
 
 def record_mention(event: MentionEvent, account) -> None:

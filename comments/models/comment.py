@@ -103,8 +103,11 @@ class Comment(models.Model):
             status = self.Status.ANSWERED_PUBLICLY
         else:
             status = self.Status.FAILED
-        Comment.objects.filter(pk=self.pk).update(status=status, status_reason=problems)
-        self.status, self.status_reason = status, problems
+        # The reason kept is the failures', else what handling noted (a reply not queued).
+        reason = {"status_reason": problems} if problems else {}
+        Comment.objects.filter(pk=self.pk).update(status=status, **reason)
+        self.status = status
+        self.status_reason = problems or self.status_reason
 
 
 class CommentReply(models.Model):

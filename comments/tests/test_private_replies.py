@@ -239,3 +239,17 @@ def test_the_commenters_answer_is_a_normal_conversation(deliver, fake_meta, run_
     ]
     assert Message.objects.get(text="https://shop.example/jacket").status == "sent"
     assert list(conversation.comments.all()) == [the_comment()]
+
+
+def test_no_private_reply_to_someone_staff_are_talking_with(deliver, fake_meta, run_worker):
+    from messaging.replies import pause_bot
+
+    make_rule(public_replies="Thanks!")
+    conversation = Conversation.objects.create(instagram_account_id=ACCOUNT_ID, customer_id=AUTHOR)
+    pause_bot(conversation)
+    deliver(comment_payload())
+    run_worker()
+    comment = the_comment()
+    assert comment.status == Comment.Status.ANSWERED_PUBLICLY
+    assert "the bot is silent with this person" in comment.status_reason
+    assert private_calls(fake_meta) == []
