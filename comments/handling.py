@@ -12,7 +12,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from comments.choosing import choose_comment_rule
-from comments.models import PRIVATE_REPLY_WINDOW, Comment, CommentReply, CommentRule, Mention
+from comments.models import (
+    PRIVATE_REPLY_WINDOW,
+    Comment,
+    CommentReply,
+    CommentRule,
+    Mention,
+    Post,
+)
 from instabot.logging import log_context
 from messaging.models import Conversation
 from messaging.payloads import CommentEvent, MentionEvent, MessageEvent
@@ -48,10 +55,19 @@ def handle_comment(event: CommentEvent, account) -> None:
 
 def _store(event: CommentEvent, account) -> Comment | None:
     """The new comment, or None when it was stored before."""
+    post = None
+    if event.media_id:
+        # Asked of Instagram later, once (comments.posts), for the inbox's link and thumbnail.
+        post, _ = Post.objects.get_or_create(
+            instagram_account_id=event.account_id,
+            media_id=event.media_id,
+            defaults={"account": account, "media_product_type": event.media_product_type},
+        )
     try:
         # A savepoint: a duplicate must not break the event's transaction.
         with transaction.atomic():
             return Comment.objects.create(
+                post=post,
                 comment_id=event.comment_id,
                 instagram_account_id=event.account_id,
                 account=account,

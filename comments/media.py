@@ -4,6 +4,7 @@ waiting for the next post (which of the posts it must not take for the next one)
 import logging
 
 from comments.models import CommentRule
+from comments.posts import remember
 from meta import graph
 
 logger = logging.getLogger(__name__)
@@ -13,8 +14,12 @@ KNOWN_POSTS = 100
 
 
 def account_media(account, limit: int = 25) -> list[graph.Media]:
-    """The account's newest posts and reels. Raises graph.GraphAPIError."""
-    return graph.client_for(account).list_media(account.instagram_id, limit=limit)
+    """The account's newest posts and reels (kept for the inbox too). Raises
+    graph.GraphAPIError."""
+    posts = graph.client_for(account).list_media(account.instagram_id, limit=limit)
+    for media in posts:
+        remember(account.instagram_id, media, account=account)
+    return posts
 
 
 def prepare_to_save(rule: CommentRule, previous: CommentRule | None) -> str:

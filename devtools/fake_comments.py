@@ -149,6 +149,12 @@ def media_list(base_url: str) -> dict:
     }
 
 
+def post(path: str, base_url: str) -> dict | None:
+    """`GET /<version>/<media-id>` for one of POSTS (other ids are not posts: None)."""
+    media_id = path.rsplit("/", 1)[-1]
+    return next((item for item in media_list(base_url)["data"] if item["id"] == media_id), None)
+
+
 def thumbnail(path: str) -> bytes:
     media_id = path.rsplit("/", 1)[-1].removesuffix(".svg")
     colour = COLOURS[sum(map(ord, media_id)) % len(COLOURS)]

@@ -210,6 +210,8 @@ def _handler_for(fake: FakeGraphAPI):
                 )
             if fake_comments.MEDIA_PATH.match(path):
                 return self._json(200, fake_comments.media_list(fake.base_url))
+            if post := fake_comments.post(path, fake.base_url):
+                return self._json(200, post)
             if path.startswith("/_fake/thumbnail/"):
                 return self._raw(200, fake_comments.thumbnail(path), "image/svg+xml")
             if profile := PROFILE_PATH.match(path):

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from comments.posts import fetch_missing_posts
 from comments.replying import send_due_replies
 from messaging import upkeep
 from messaging.profiles import fetch_missing_usernames
@@ -96,6 +97,10 @@ def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
 
 def handle_all_waiting() -> None:
     """For one-pass workers (--batch, --burst): every delivery waiting now and every reply to
-    a comment due now, then every missing username, then return."""
-    while take_waiting_deliveries() + send_due_replies() or fetch_missing_usernames():
+    a comment due now, then every missing username and post, then return."""
+    while (
+        take_waiting_deliveries() + send_due_replies()
+        or fetch_missing_usernames()
+        or fetch_missing_posts()
+    ):
         pass

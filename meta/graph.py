@@ -69,6 +69,11 @@ class SentMessage:
     message_id: str
 
 
+MEDIA_FIELDS = (
+    "id,caption,media_type,media_product_type,permalink,thumbnail_url,media_url,timestamp"
+)
+
+
 @dataclass(frozen=True)
 class Media:
     """One of the account's posts or reels, as its media list gives it."""
@@ -151,16 +156,19 @@ class InstagramClient:
         answer = self._request(
             "GET",
             f"{instagram_id}/media",
-            params={
-                "fields": "id,caption,media_type,media_product_type,permalink,thumbnail_url,"
-                "media_url,timestamp",
-                "limit": limit,
-            },
+            params={"fields": MEDIA_FIELDS, "limit": limit},
         )
         items = answer.get("data")
         if not isinstance(items, list):
             raise PermanentGraphAPIError("the media list answered without data")
         return [_media(item) for item in items if isinstance(item, dict) and item.get("id")]
+
+    def get_media(self, media_id: str) -> Media:
+        """One post or reel of the account."""
+        answer = self._request("GET", media_id, params={"fields": MEDIA_FIELDS})
+        if not answer.get("id"):
+            raise PermanentGraphAPIError("the media answered without an id")
+        return _media(answer)
 
     def check_token(self) -> str:
         """Who the token speaks for ("name (id)"); raises a GraphAPIError if Meta refuses it."""

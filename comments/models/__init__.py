@@ -18,6 +18,7 @@ from comments.models.rule import (
     MAX_PUBLIC_REPLY_CHARACTERS,
     CommentRule,
     Mention,
+    Post,
 )
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "CommentReply",
     "CommentRule",
     "Mention",
+    "Post",
     "ReplyQuota",
 ]

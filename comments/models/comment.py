@@ -7,7 +7,7 @@ from django.db import models, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
-from comments.models.rule import CommentRule
+from comments.models.rule import CommentRule, Post
 
 # Meta takes a private reply within 7 days of the comment (Live: only during the broadcast).
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
@@ -39,6 +39,9 @@ class Comment(models.Model):
     )
     media_id = models.CharField("post id", max_length=64, blank=True)
     media_product_type = models.CharField("post type", max_length=32, blank=True)
+    post = models.ForeignKey(
+        Post, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
     is_live = models.BooleanField("live", default=False)
     parent_id = models.CharField("reply to comment", max_length=64, blank=True)
     author_id = models.CharField("author id", max_length=64)

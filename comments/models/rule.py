@@ -149,3 +149,35 @@ class Mention(models.Model):
     def __str__(self):
         where = f"comment {self.comment_id}" if self.comment_id else "a caption"
         return f"Mentioned in {where} on {self.media_id}"
+
+
+class Post(models.Model):
+    """One of the accounts' posts or reels that was commented on: for the inbox, its link and
+    thumbnail, asked of Instagram once by the worker when it has nothing better to do."""
+
+    instagram_account_id = models.CharField("account id", max_length=64)
+    account = models.ForeignKey(
+        "accounts.InstagramBusinessAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    media_id = models.CharField("post id", max_length=64)
+    caption = models.TextField(blank=True)
+    media_product_type = models.CharField("post type", max_length=32, blank=True)
+    permalink = models.URLField(max_length=500, blank=True)
+    # Meta's CDN: it expires; shown while it works, never downloaded.
+    thumbnail_url = models.URLField(max_length=2000, blank=True)
+    published_at = models.CharField(max_length=32, blank=True)  # as Meta sends it
+    # When a worker asked Instagram about it; empty: not yet.
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instagram_account_id", "media_id"], name="one_post")
+        ]
+        indexes = [models.Index(fields=["requested_at"])]  # the posts still to ask about
+
+    def __str__(self):
+        return self.caption[:40] or self.media_id

@@ -138,3 +138,6 @@ def test_a_conversation_that_began_from_a_comment_shows_it(
     html = page.content.decode()
     assert "Began from a comment" in html and "price? 😍" in html
     assert "Replied in public: “Sent you a DM!”" in html
+    # The post, as the worker learnt it from Instagram: its link and thumbnail.
+    assert 'href="https://www.instagram.com/p/fake4550/"' in html
+    assert "/_fake/thumbnail/17895695668004550.svg" in html

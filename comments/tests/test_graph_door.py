@@ -105,3 +105,15 @@ def test_a_media_list_without_data_is_an_error(client):
     responses.get(f"{BASE}/1/media", json={"paging": {}})
     with pytest.raises(graph.PermanentGraphAPIError):
         client.list_media("1")
+
+
+@responses.activate
+def test_one_post_is_read_into_media(client):
+    responses.get(
+        f"{BASE}/17895695668004550",
+        json={"id": "17895695668004550", "permalink": "https://www.instagram.com/p/x/"},
+    )
+    assert client.get_media("17895695668004550").permalink == "https://www.instagram.com/p/x/"
+    responses.get(f"{BASE}/1", json={"name": "not a post"})
+    with pytest.raises(graph.PermanentGraphAPIError):
+        client.get_media("1")

@@ -253,3 +253,27 @@ def test_no_private_reply_to_someone_staff_are_talking_with(deliver, fake_meta, 
     assert comment.status == Comment.Status.ANSWERED_PUBLICLY
     assert "the bot is silent with this person" in comment.status_reason
     assert private_calls(fake_meta) == []
+
+
+def test_the_post_commented_on_is_asked_about_once(deliver, fake_meta, run_worker):
+    from unittest import mock
+
+    from comments.models import Post
+    from meta import graph
+
+    make_rule()
+    deliver(comment_payload(comment_id="1"))
+    deliver(comment_payload(comment_id="2", author="222"))
+    post = Post.objects.get()
+    assert post.requested_at is None
+    assert set(post.comments.values_list("comment_id", flat=True)) == {"1", "2"}
+    real = graph.InstagramClient.get_media
+    with mock.patch.object(
+        graph.InstagramClient, "get_media", autospec=True, side_effect=real
+    ) as get_media:
+        run_worker()
+        run_worker()
+    assert get_media.call_count == 1
+    post.refresh_from_db()
+    assert post.permalink == "https://www.instagram.com/p/fake4550/"
+    assert post.caption.startswith("New winter jackets")
