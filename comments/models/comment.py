@@ -236,11 +236,12 @@ class CommentReply(models.Model):
 
     @classmethod
     def _wait(cls, replies, until: datetime) -> None:
-        comment_ids = list(replies.values_list("comment_id", flat=True))
-        if replies.update(status=cls.Status.WAITING, due_at=until):
-            Comment.objects.filter(pk__in=comment_ids, status=Comment.Status.PENDING).update(
-                status=Comment.Status.WAITING
-            )
+        # The comments first: once updated, the replies no longer match `replies` (a subquery
+        # of thousands of ids, not a list of them: SQLite caps a query's parameters).
+        Comment.objects.filter(
+            pk__in=replies.values("comment_id"), status=Comment.Status.PENDING
+        ).update(status=Comment.Status.WAITING)
+        replies.update(status=cls.Status.WAITING, due_at=until)
 
     @classmethod
     def wait_for_meta(cls, instagram_account_id: str, kind: str, until: datetime) -> None:
