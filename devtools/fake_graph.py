@@ -8,8 +8,14 @@ be told to fail the next calls in the ways Meta fails, records every call, and c
 echo Meta sends after each message back to our webhook. The demo and the end-to-end tests point
 GRAPH_API_BASE_URL at it; nothing in production code knows it exists.
 
+Comments (devtools.fake_comments): `POST /<version>/<node>/messages` with a `comment_id`
+recipient (a private reply: one per comment, within 7 days, at most PRIVATE_REPLIES_PER_HOUR),
+`POST /<version>/<comment-id>/replies` (a public reply), `GET /<version>/<ig-id>/media` (the
+account's posts), each failing with Meta's own errors.
+
 Control endpoints (JSON):
   POST /_fake/fail   {"kind": "<one of FAILURES or 'timeout'>", "times": 1, "seconds": 15}
+  POST /_fake/comments {"id": "...", "author_id": "...", "age_days": 0, "live_ended": false}
   GET  /_fake/calls  every Send API call received so far
   POST /_fake/reset  forget calls and planned failures
 """
@@ -25,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
+from devtools import fake_comments
 from devtools.simulation import message_delivery, signed_headers
 
 logger = logging.getLogger(__name__)
@@ -79,6 +86,7 @@ FAILURES = {
         },
     ),
     "server_error": (503, None),  # a proxy's HTML error page, no Graph error object
+    **fake_comments.FAILURES,
 }
 
 
@@ -96,6 +104,7 @@ class FakeGraphAPI:
         self.app_secret = app_secret
         self.account_id = account_id
         self.calls: list[dict] = []
+        self.comments = fake_comments.FakeComments()
         self._failures: deque[dict] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
@@ -130,6 +139,7 @@ class FakeGraphAPI:
         with self._lock:
             self.calls.clear()
             self._failures.clear()
+            self.comments = fake_comments.FakeComments()
 
     def _next_failure(self) -> dict | None:
         with self._lock:
@@ -157,6 +167,11 @@ class FakeGraphAPI:
             )
         except requests.RequestException as exc:
             logger.warning("Fake Graph API could not post the echo of %s: %s", mid, exc)
+
+
+def _error(kind: str) -> tuple[int, dict]:
+    status, error = FAILURES[kind]
+    return status, {"error": {**error, "fbtrace_id": "FakeTrace"}}
 
 
 def _handler_for(fake: FakeGraphAPI):
@@ -193,6 +208,12 @@ def _handler_for(fake: FakeGraphAPI):
                         "expires_in": 5184000,
                     },
                 )
+            if fake_comments.MEDIA_PATH.match(path):
+                return self._json(200, fake_comments.media_list(fake.base_url))
+            if post := fake_comments.post(path, fake.base_url):
+                return self._json(200, post)
+            if path.startswith("/_fake/thumbnail/"):
+                return self._raw(200, fake_comments.thumbnail(path), "image/svg+xml")
             if profile := PROFILE_PATH.match(path):
                 user_id = profile["user_id"]
                 return self._json(
@@ -220,7 +241,17 @@ def _handler_for(fake: FakeGraphAPI):
             if self.path == "/_fake/reset":
                 fake.reset()
                 return self._json(200, {"ok": True})
-            if SEND_PATH.match(self.path.split("?")[0]):
+            if self.path == "/_fake/comments":
+                fake.comments.add(body)
+                return self._json(200, {"ok": True})
+            path = self.path.split("?")[0]
+            if fake_comments.NODE_MESSAGES_PATH.match(path) and "comment_id" in (
+                body.get("recipient") or {}
+            ):
+                return self._answer_comment_call("private_reply", body, path)
+            if fake_comments.REPLIES_PATH.match(path):
+                return self._answer_comment_call("public_reply", body, path)
+            if SEND_PATH.match(path):
                 return self._send_message(body)
             return self._json(404, {"error": {"message": "Unknown path", "code": 100}})
 
@@ -269,6 +300,31 @@ def _handler_for(fake: FakeGraphAPI):
             if fake.echo_webhook_url:
                 threading.Thread(
                     target=fake._post_echo, args=(recipient_id, text, mid), daemon=True
+                ).start()
+
+        def _answer_comment_call(self, kind: str, body: dict, path: str):
+            authorization = self.headers.get("Authorization", "")
+            call = fake_comments.describe_call(kind, body, path)
+            call["authorized"] = authorization.startswith("Bearer ") and len(authorization) > 7
+            failure = fake._next_failure()
+            if failure and failure["kind"] in FAILURES:
+                status, error = FAILURES[failure["kind"]]
+                fake._record({**call, "outcome": failure["kind"]})
+                return self._json(status, {"error": {**(error or {}), "fbtrace_id": "FakeTrace"}})
+            if not call["authorized"]:
+                fake._record({**call, "outcome": "invalid_token"})
+                return self._json(*_error("invalid_token"))
+            with fake._lock:
+                outcome, answer = fake.comments.answer(call)
+                fake.calls.append({**call, "outcome": outcome, **answer})
+            if outcome != "sent":
+                return self._json(*_error(outcome))
+            self._json(200, answer)
+            if kind == "private_reply" and fake.echo_webhook_url:
+                threading.Thread(
+                    target=fake._post_echo,
+                    args=(answer["recipient_id"], call["text"], answer["message_id"]),
+                    daemon=True,
                 ).start()
 
         def _read_json(self) -> dict:

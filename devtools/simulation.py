@@ -60,3 +60,43 @@ def signed_headers(body: bytes, app_secret: str) -> dict:
         "Content-Type": "application/json",
         signatures.SIGNATURE_HEADER: signatures.sign(body, app_secret),
     }
+
+
+def new_comment_id() -> str:
+    # Instagram comment ids are numeric strings of about 17 digits.
+    return str(17_800_000_000_000_000 + uuid.uuid4().int % 10**14)
+
+
+def comment_delivery(
+    *,
+    account_id: str,
+    comment_id: str,
+    author_id: str,
+    text: str,
+    media_id: str,
+    username: str = "",
+    parent_id: str = "",
+    live: bool = False,
+    time_s: int | None = None,
+) -> bytes:
+    """The body Meta posts for one comment (`live`: on a live broadcast), as its webhook
+    reference shows it: a `changes[]` item; entry.time in seconds."""
+    value = {
+        "from": {"id": author_id, "username": username or f"user_{author_id[-4:]}"},
+        "media": {"id": media_id, "media_product_type": "LIVE" if live else "FEED"},
+        "id": comment_id,
+        "text": text,
+    }
+    if parent_id:
+        value["parent_id"] = parent_id
+    payload = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": account_id,
+                "time": int(time.time()) if time_s is None else time_s,
+                "changes": [{"field": "live_comments" if live else "comments", "value": value}],
+            }
+        ],
+    }
+    return json.dumps(payload, ensure_ascii=True).encode()

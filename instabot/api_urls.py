@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
+from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
 from messaging.api import ConversationViewSet, MessageViewSet
 from rules.api import ResponseRuleViewSet
 
@@ -14,6 +15,9 @@ router.register("accounts", AccountViewSet)
 router.register("conversations", ConversationViewSet)
 router.register("messages", MessageViewSet)
 router.register("rules", ResponseRuleViewSet)
+router.register("comment-rules", CommentRuleViewSet)
+router.register("comments", CommentViewSet)
+router.register("mentions", MentionViewSet)
 
 # The schema describes the API, not its data: any staff member may read it.
 staff_only = {"permission_classes": [IsAdminUser]}

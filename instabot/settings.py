@@ -127,12 +127,19 @@ if WORKER_DEAD_AFTER < 3 * WORKER_HEARTBEAT_INTERVAL:
         "beat would be taken for dead."
     )
 
+# Replies to comments, per account and hour: Meta allows 750 private replies (the DM to a
+# commenter) an hour for posts and reels; public replies have no published figure, and many at
+# once look like spam. Over the limit, replies wait their turn, oldest comment first.
+COMMENT_PRIVATE_REPLIES_PER_HOUR = env.int("COMMENT_PRIVATE_REPLIES_PER_HOUR", default=750)
+COMMENT_PUBLIC_REPLIES_PER_HOUR = env.int("COMMENT_PUBLIC_REPLIES_PER_HOUR", default=100)
+
 # --- Django ---------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
     "messaging",
     "accounts",
     "rules",
+    "comments",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

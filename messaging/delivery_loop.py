@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import close_old_connections, connection
 
+from comments.posts import fetch_missing_posts
+from comments.replying import send_due_replies
 from messaging import upkeep
 from messaging.profiles import fetch_missing_usernames
 from messaging.receiving import take_waiting_deliveries
@@ -42,8 +44,11 @@ class DeliveryLoop(threading.Thread):
                 # database restart) or outlived CONN_MAX_AGE.
                 close_old_connections()
                 try:
-                    # Waiting deliveries first; missing usernames only when none waits.
-                    done = take_waiting_deliveries() or fetch_missing_usernames()
+                    # Waiting deliveries first, then a few due replies to comments; missing
+                    # usernames only when neither waits.
+                    done = (
+                        take_waiting_deliveries() + send_due_replies() or fetch_missing_usernames()
+                    )
                 except Exception:
                     # A delivery claimed meanwhile is swept back into the queue.
                     logger.exception(
@@ -107,7 +112,11 @@ def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
 
 
 def handle_all_waiting() -> None:
-    """For one-pass workers (--batch, --burst): every delivery waiting now, then every missing
-    username, then return."""
-    while take_waiting_deliveries() or fetch_missing_usernames():
+    """For one-pass workers (--batch, --burst): every delivery waiting now and every reply to
+    a comment due now, then every missing username and post, then return."""
+    while (
+        take_waiting_deliveries() + send_due_replies()
+        or fetch_missing_usernames()
+        or fetch_missing_posts()
+    ):
         pass

@@ -12,11 +12,14 @@ import time
 from django.db import IntegrityError, OperationalError, transaction
 
 from accounts.models import InstagramBusinessAccount
+from comments import handling as comment_handling
 from instabot.logging import log_context
 from messaging import replies
 from messaging.models import SENT_BY_US, Conversation, Message
 from messaging.payloads import (
+    CommentEvent,
     Event,
+    MentionEvent,
     MessageDeleted,
     MessageEdit,
     MessageEvent,
@@ -68,6 +71,10 @@ def handle(event: Event, account: InstagramBusinessAccount | None) -> Message | 
     """Handle one event for `account` (None: the environment's single account), in the
     caller's transaction. Returns the bot's reply it stored, queued but not yet sent."""
     match event:
+        case CommentEvent() | MentionEvent():
+            comment_handling.handle(event, account)
+        case MessageEvent(is_echo=True) if comment_handling.is_private_reply_echo(event):
+            logger.info("Echo %s is of a private reply: its sender records it", event.mid)
         case MessageEvent(is_echo=True):
             _record_echo(event, account)
         case MessageEvent():

@@ -126,6 +126,41 @@ class UnknownEvent(Event):
     keys: tuple[str, ...]
 
 
+@dataclass(frozen=True, kw_only=True)
+class CommentEvent:
+    """A comment on one of the account's posts or reels (`comments`), or on its live
+    broadcast (`live_comments`): from `entry[].changes[]`."""
+
+    account_id: str  # entry[].id
+    comment_id: str
+    text: str = ""
+    author_id: str  # from.id: the commenter (the account's own id for its own comments)
+    author_username: str = ""
+    media_id: str = ""
+    media_product_type: str = ""  # FEED, REELS, AD, STORY, ...
+    parent_id: str = ""  # set: a reply to another comment
+    ad_id: str = ""
+    ad_title: str = ""
+    is_live: bool = False
+    # entry[].time: the comment's own payload carries no time.
+    timestamp: datetime
+
+    @property
+    def by_the_account(self) -> bool:
+        """Written by the business itself (its replies among them): never acted upon."""
+        return self.author_id == self.account_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class MentionEvent:
+    """The account was @mentioned in a comment (comment_id set) or a caption."""
+
+    account_id: str
+    media_id: str
+    comment_id: str = ""
+    timestamp: datetime
+
+
 @dataclass(frozen=True)
 class MalformedEvent:
     """An item we could not read; the rest of the delivery still goes through."""
@@ -137,8 +172,9 @@ class MalformedEvent:
 @dataclass(frozen=True)
 class Delivery:
     object: str
-    events: list = field(default_factory=list)  # Event and MalformedEvent items, in order
-    # Parts of entries we deliberately do not handle, e.g. "changes" (comments, mentions).
+    # Event, CommentEvent, MentionEvent and MalformedEvent items, in order
+    events: list = field(default_factory=list)
+    # Parts of entries we deliberately do not handle, e.g. changes of fields we do not know.
     ignored: list[str] = field(default_factory=list)
 
 
@@ -189,8 +225,102 @@ def _parse_entry(entry, position: int, delivery: Delivery) -> None:
             except EventError as exc:
                 delivery.events.append(MalformedEvent(account_id, f"{where}: {exc}"))
 
-    for key in entry.keys() - {"id", "time", "messaging", "standby"}:
+    changes = entry.get("changes", [])
+    if not isinstance(changes, list):
+        delivery.events.append(
+            MalformedEvent(account_id, f"entry[{position}].changes is not a list")
+        )
+        changes = []
+    for index, change in enumerate(changes):
+        where = f"entry[{position}].changes[{index}]"
+        try:
+            event = _parse_change(change, account_id, entry.get("time"))
+        except EventError as exc:
+            delivery.events.append(MalformedEvent(account_id, f"{where}: {exc}"))
+            continue
+        if event is None:
+            delivery.ignored.append(f"{where} (field {change.get('field')!r})")
+        else:
+            delivery.events.append(event)
+
+    for key in entry.keys() - {"id", "time", "messaging", "standby", "changes"}:
         delivery.ignored.append(f"entry[{position}].{_text(key)}")
+
+
+# Messaging fields, as the app dashboard's Test button sends them (and some subscriptions do):
+# the change's value is one messaging event.
+MESSAGING_FIELDS = frozenset(
+    {
+        "messages",
+        "messaging_postbacks",
+        "messaging_referral",
+        "messaging_seen",
+        "message_reactions",
+        "message_edit",
+        "messaging_optins",
+        "messaging_handover",
+    }
+)
+COMMENT_FIELDS = frozenset({"comments", "live_comments"})
+
+
+def _parse_change(change, account_id: str, entry_time) -> "Event | CommentEvent | None":
+    """One `entry[].changes[]` item as an event; None for a field we do not handle."""
+    if not isinstance(change, dict):
+        raise EventError("not an object")
+    name = _str(change, "field", required=True, max_length=64)
+    value = _obj(change, "value")
+    if name in MESSAGING_FIELDS:
+        # The same event as in messaging[], except that the Test samples' timestamp is a
+        # string, in seconds.
+        item = {**value, "timestamp": _lenient_time_ms(value.get("timestamp"), "timestamp")}
+        return _parse_event(item, account_id, standby=False)
+    if name in COMMENT_FIELDS:
+        return _parse_comment(value, account_id, entry_time, is_live=name == "live_comments")
+    if name == "mentions":
+        return MentionEvent(
+            account_id=account_id,
+            media_id=_id(value.get("media_id"), "media_id"),
+            comment_id=_optional_id(value, "comment_id"),
+            timestamp=_timestamp(_lenient_time_ms(entry_time, "entry.time")),
+        )
+    return None
+
+
+def _parse_comment(value: dict, account_id: str, entry_time, *, is_live: bool) -> CommentEvent:
+    author = _obj(value, "from")
+    media = value.get("media") or {}
+    if not isinstance(media, dict):
+        raise EventError('"media" is not an object')
+    comment_id = value.get("id", value.get("comment_id"))
+    return CommentEvent(
+        account_id=account_id,
+        comment_id=_id(comment_id, "id"),
+        text=_str(value, "text"),
+        author_id=_id(author.get("id"), "from.id"),
+        author_username=_str(author, "username", max_length=64),
+        media_id=_optional_id(media, "id"),
+        media_product_type=_str(media, "media_product_type", max_length=32),
+        parent_id=_optional_id(value, "parent_id"),
+        ad_id=_optional_id(media, "ad_id"),
+        ad_title=_str(media, "ad_title"),
+        is_live=is_live,
+        timestamp=_timestamp(_lenient_time_ms(entry_time, "entry.time")),
+    )
+
+
+def _optional_id(data: dict, key: str) -> str:
+    return "" if data.get(key) in (None, "") else _id(data[key], f'"{key}"')
+
+
+def _lenient_time_ms(value, where: str) -> int | float:
+    """A time outside messaging[] in milliseconds: entry[].time of changes is in seconds, and
+    the Test samples send a string. Numbers below 1e11 are seconds (1e11 ms is 1973)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise EventError(f'"{where}" is missing or not a number')
+    return value * 1000 if value < 1e11 else value
 
 
 def _parse_event(item, account_id: str, standby: bool) -> Event:

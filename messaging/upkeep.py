@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from accounts.services import refresh_expiring_tokens
+from comments.replying import sweep_stalled_replies as sweep_stalled_comment_replies
 from messaging.models import WorkerHeartbeat
 from messaging.recovery import (
     recover_work_of_dead_workers,
@@ -128,6 +129,7 @@ def run_once() -> None:
     _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
     _step("Sweeping deliveries waiting for credentials", sweep_deliveries_waiting_for_credentials)
     _step("Sweeping stalled replies", sweep_stalled_replies)
+    _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
 
 
 def run_forever() -> None:
@@ -138,6 +140,7 @@ def run_forever() -> None:
             "Sweeping deliveries waiting for credentials", sweep_deliveries_waiting_for_credentials
         )
         _step("Sweeping stalled replies", sweep_stalled_replies)
+        _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
             _step("Refreshing account tokens", refresh_expiring_tokens)
             last_token_refresh = time.monotonic()

@@ -27,6 +27,12 @@ TRANSIENT_ERROR_CODES = frozenset({1, 2}) | RATE_LIMIT_ERROR_CODES
 PERMANENT_ERROR_CODES = frozenset({10, 100, 551})
 # The access token is invalid or expired: nothing sent with it will work until it is replaced.
 INVALID_TOKEN_ERROR_CODE = 190
+# Private replies: (#10900) "Activity already replied to" (one private reply per comment), and
+# (#10903) "This user can't reply to this activity" (past the 7 days, a Live that ended); in a
+# private reply, "outside of allowed window" (10 with subcode 2534022) says the same.
+ALREADY_REPLIED_ERROR_CODE = 10900
+CANNOT_REPLY_ERROR_CODE = 10903
+OUTSIDE_WINDOW = (10, 2534022)
 
 
 class GraphAPIError(Exception):
@@ -49,10 +55,36 @@ class InvalidTokenError(PermanentGraphAPIError):
     """The access token is invalid or expired: a credentials problem for a human to fix."""
 
 
+class AlreadyRepliedError(PermanentGraphAPIError):
+    """The comment has had its one private reply already."""
+
+
+class CommentTooOldError(PermanentGraphAPIError):
+    """Meta no longer takes a private reply to this comment (7 days; Live: the broadcast)."""
+
+
 @dataclass(frozen=True)
 class SentMessage:
     recipient_id: str
     message_id: str
+
+
+MEDIA_FIELDS = (
+    "id,caption,media_type,media_product_type,permalink,thumbnail_url,media_url,timestamp"
+)
+
+
+@dataclass(frozen=True)
+class Media:
+    """One of the account's posts or reels, as its media list gives it."""
+
+    id: str
+    caption: str = ""
+    media_type: str = ""  # IMAGE, VIDEO, CAROUSEL_ALBUM
+    media_product_type: str = ""  # FEED, REELS, STORY, AD
+    permalink: str = ""
+    thumbnail_url: str = ""  # Meta's CDN: it expires, link it, never store it
+    timestamp: str = ""  # ISO 8601, as Meta sends it
 
 
 @dataclass(frozen=True)
@@ -93,6 +125,50 @@ class InstagramClient:
             # Meta said yes without saying what it sent: retrying could send twice.
             raise PermanentGraphAPIError("Send API answered without a message_id")
         return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
+
+    def send_private_reply(self, node_id: str, comment_id: str, text: str) -> SentMessage:
+        """The one DM Meta allows in answer to a comment. `node_id`: the Facebook Page's id
+        (Facebook Login) or the Instagram account's (Instagram Login)."""
+        try:
+            answer = self._post(
+                f"{node_id}/messages",
+                {"recipient": {"comment_id": comment_id}, "message": {"text": text}},
+            )
+        except PermanentGraphAPIError as exc:
+            if (getattr(exc, "code", None), getattr(exc, "subcode", None)) == OUTSIDE_WINDOW:
+                raise CommentTooOldError(str(exc)) from None
+            raise
+        message_id = answer.get("message_id")
+        if not isinstance(message_id, str) or not message_id:
+            raise PermanentGraphAPIError("Send API answered without a message_id")
+        return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
+
+    def reply_to_comment(self, comment_id: str, text: str) -> str:
+        """Post a public reply under a comment; returns the reply's own comment id."""
+        answer = self._post(f"{comment_id}/replies", {"message": text})
+        reply_id = answer.get("id")
+        if not isinstance(reply_id, str) or not reply_id:
+            raise PermanentGraphAPIError("the comment reply answered without an id")
+        return reply_id
+
+    def list_media(self, instagram_id: str, limit: int = 25) -> list[Media]:
+        """The account's newest posts and reels, newest first."""
+        answer = self._request(
+            "GET",
+            f"{instagram_id}/media",
+            params={"fields": MEDIA_FIELDS, "limit": limit},
+        )
+        items = answer.get("data")
+        if not isinstance(items, list):
+            raise PermanentGraphAPIError("the media list answered without data")
+        return [_media(item) for item in items if isinstance(item, dict) and item.get("id")]
+
+    def get_media(self, media_id: str) -> Media:
+        """One post or reel of the account."""
+        answer = self._request("GET", media_id, params={"fields": MEDIA_FIELDS})
+        if not answer.get("id"):
+            raise PermanentGraphAPIError("the media answered without an id")
+        return _media(answer)
 
     def check_token(self) -> str:
         """Who the token speaks for ("name (id)"); raises a GraphAPIError if Meta refuses it."""
@@ -166,21 +242,49 @@ class InstagramClient:
         if error.get("fbtrace_id"):
             reason += f" [fbtrace_id {error['fbtrace_id']}]"
         reason = self._scrub(reason)
+        exc = self._error_type(status, code, error)(reason)
+        # For this module's own finer mapping (send_private_reply); callers use the type.
+        exc.code, exc.subcode = code, subcode
+        return exc
+
+    @staticmethod
+    def _error_type(status: int, code, error: dict) -> type[GraphAPIError]:
         if code == INVALID_TOKEN_ERROR_CODE:
-            return InvalidTokenError(reason)
+            return InvalidTokenError
+        if code == ALREADY_REPLIED_ERROR_CODE:
+            return AlreadyRepliedError
+        if code == CANNOT_REPLY_ERROR_CODE:
+            return CommentTooOldError
         if code in RATE_LIMIT_ERROR_CODES or status == 429:
-            return RateLimitedError(reason)
+            return RateLimitedError
         if code in TRANSIENT_ERROR_CODES or error.get("is_transient") is True:
-            return TransientGraphAPIError(reason)
+            return TransientGraphAPIError
         if code in PERMANENT_ERROR_CODES:
-            return PermanentGraphAPIError(reason)
+            return PermanentGraphAPIError
         if status >= 500:
-            return TransientGraphAPIError(reason)
-        return PermanentGraphAPIError(reason)
+            return TransientGraphAPIError
+        return PermanentGraphAPIError
 
     def _scrub(self, text: str) -> str:
         # Meta's messages do not normally quote the token, but a log line is no place to find out.
         return text.replace(self._access_token, "[token]") if self._access_token else text
+
+
+def _media(item: dict) -> Media:
+    def text(key: str) -> str:
+        value = item.get(key)
+        return value if isinstance(value, str) else ""
+
+    return Media(
+        id=str(item["id"]),
+        caption=text("caption"),
+        media_type=text("media_type"),
+        media_product_type=text("media_product_type"),
+        permalink=text("permalink"),
+        # Videos have a thumbnail; images are their own.
+        thumbnail_url=text("thumbnail_url") or text("media_url"),
+        timestamp=text("timestamp"),
+    )
 
 
 def client_for(account) -> InstagramClient:

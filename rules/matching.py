@@ -14,7 +14,7 @@ import threading
 import time
 import unicodedata
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -73,8 +73,14 @@ class Matcher:
         self._by_keyword = dict(by_keyword)
         self._keywords = _KeywordFinder(self._by_keyword)
 
-    def match(self, text: str, account_id: int | None = None) -> RuleSpec | None:
-        """The best rule answering `text` for the account, or None."""
+    def match(
+        self,
+        text: str,
+        account_id: int | None = None,
+        accepts: Callable[[RuleSpec], bool] | None = None,
+    ) -> RuleSpec | None:
+        """The best rule answering `text` for the account, or None. `accepts`: a further
+        condition a rule must meet (comment rules: their post)."""
         text = normalize(text)
         best = None
         for start, end, keyword in self._keywords.find(text):
@@ -83,7 +89,9 @@ class Matcher:
                     break  # the rest rank lower still
                 if rule.account_id not in (None, account_id):
                     continue
-                if _accepts(rule.match_type, text, start, end):
+                if _accepts(rule.match_type, text, start, end) and (
+                    accepts is None or accepts(rule)
+                ):
                     best = rule
                     break
         return best

@@ -41,6 +41,10 @@ def load_payload(name: str, *, fresh: bool = True) -> dict:
             entry["time"] = now_ms
             for item in entry.get("messaging", []) + entry.get("standby", []):
                 item["timestamp"] = now_ms
+            for change in entry.get("changes", []):
+                # As the Test samples send it: a string, in seconds.
+                if "timestamp" in change["value"]:
+                    change["value"]["timestamp"] = str(now_ms // 1000)
     return payload
 
 

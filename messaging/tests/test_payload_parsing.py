@@ -153,10 +153,14 @@ def test_unknown_event_kind_is_kept_as_unknown():
     assert event.keys == ("optin",)
 
 
-def test_comment_changes_are_noted_as_ignored():
-    delivery = parse_delivery((PAYLOADS / "comments__change.json").read_bytes())
+def test_changes_of_fields_we_do_not_handle_are_noted_as_ignored():
+    body = (
+        b'{"object": "instagram", "entry": [{"id": "1", "time": 1, "changes": '
+        b'[{"field": "story_insights", "value": {"media_id": "2", "reach": 3}}]}]}'
+    )
+    delivery = parse_delivery(body)
     assert delivery.events == []
-    assert delivery.ignored == ["entry[0].changes"]
+    assert delivery.ignored == ["entry[0].changes[0] (field 'story_insights')"]
 
 
 def test_other_objects_parse_to_no_events():

@@ -241,9 +241,7 @@ def test_events_about_unknown_messages_are_ignored(deliver):
     assert Message.objects.count() == 0
 
 
-@pytest.mark.parametrize(
-    "fixture", ["messaging_referral__referral", "messaging__unknown_kind", "comments__change"]
-)
+@pytest.mark.parametrize("fixture", ["messaging_referral__referral", "messaging__unknown_kind"])
 def test_events_we_do_not_handle_are_logged_kept_raw_and_answered_200(deliver, fixture, caplog):
     assert deliver(load_payload(fixture, fresh=False)).status_code == 200
     assert Message.objects.count() == 0

@@ -1,0 +1,179 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.models import InstagramBusinessAccount
+from comments.media import account_media, prepare_to_save
+from comments.models import Comment, CommentReply, CommentRule, Mention
+from instabot.rest import id_param
+from meta import graph
+
+# What a rule's validity depends on.
+RULE_FIELDS = (
+    "account",
+    "keywords",
+    "match_type",
+    "scope",
+    "media_id",
+    "private_reply_text",
+    "public_replies",
+)
+
+
+class CommentRuleSerializer(serializers.ModelSerializer):
+    warning = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CommentRule
+        fields = [
+            "id",
+            "account",
+            "keywords",
+            "match_type",
+            "scope",
+            "media_id",
+            "armed_at",
+            "private_reply_text",
+            "public_replies",
+            "priority",
+            "is_active",
+            "created_at",
+            "updated_at",
+            "warning",
+        ]
+        read_only_fields = ["armed_at"]
+
+    def get_warning(self, rule) -> str:
+        return getattr(rule, "warning", "")
+
+    def validate(self, data):
+        # The model's own rules, with field errors as the admin shows them.
+        rule = CommentRule(**{**self._current_values(), **data})
+        try:
+            rule.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return data
+
+    def _current_values(self) -> dict:
+        if self.instance is None:
+            return {}
+        return {name: getattr(self.instance, name) for name in RULE_FIELDS}
+
+    def create(self, validated_data):
+        rule = CommentRule(**validated_data)
+        rule.warning = prepare_to_save(rule, previous=None)
+        rule.save()
+        return rule
+
+    def update(self, instance, validated_data):
+        previous = CommentRule.objects.get(pk=instance.pk)
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        instance.warning = prepare_to_save(instance, previous)
+        instance.save()
+        return instance
+
+
+class GraphAPIFailed(exceptions.APIException):
+    status_code = 502  # Meta, not the caller, failed the request
+    default_detail = "The Graph API failed."
+
+
+class CommentRuleViewSet(viewsets.ModelViewSet):
+    """Comment rules. Filter with ?account=<id> or ?account=none. `media` lists an account's
+    posts, to pick a rule's post from."""
+
+    queryset = CommentRule.objects.select_related("account")
+    serializer_class = CommentRuleSerializer
+
+    def get_queryset(self):
+        rules = super().get_queryset()
+        if self.request.query_params.get("account") == "none":
+            return rules.filter(account__isnull=True)
+        if (account := id_param(self.request, "account")) is not None:
+            return rules.filter(account_id=account)
+        return rules
+
+    @extend_schema(parameters=[OpenApiParameter("account", int, required=True)])
+    @action(detail=False)
+    def media(self, request):
+        """The account's newest posts and reels (id, caption, type, permalink, thumbnail,
+        time), from the Graph API."""
+        account_id = id_param(request, "account")
+        account = InstagramBusinessAccount.objects.filter(pk=account_id).first()
+        if account is None:
+            raise exceptions.ValidationError({"account": "Give the id of a stored account."})
+        try:
+            posts = account_media(account)
+        except graph.GraphAPIError as exc:
+            raise GraphAPIFailed(f"The Graph API failed: {exc}") from None
+        return Response([post.__dict__ for post in posts])
+
+
+class CommentReplySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CommentReply
+        fields = ["kind", "status", "text", "attempts", "last_error", "due_at", "sent_at"]
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    replies = CommentReplySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = [
+            "id",
+            "comment_id",
+            "instagram_account_id",
+            "account",
+            "media_id",
+            "media_product_type",
+            "is_live",
+            "parent_id",
+            "author_id",
+            "author_username",
+            "text",
+            "commented_at",
+            "ad_id",
+            "status",
+            "status_reason",
+            "rule",
+            "conversation",
+            "replies",
+        ]
+
+
+class CommentViewSet(viewsets.ReadOnlyModelViewSet):
+    """Comments received, with their status and replies. Filter with ?account=<id>,
+    ?status=<status>, ?media=<post id>."""
+
+    queryset = Comment.objects.prefetch_related("replies")
+    serializer_class = CommentSerializer
+
+    def get_queryset(self):
+        comments = super().get_queryset()
+        if (account := id_param(self.request, "account")) is not None:
+            comments = comments.filter(account_id=account)
+        if status := self.request.query_params.get("status"):
+            if status not in Comment.Status.values:
+                raise exceptions.ValidationError({"status": f"One of {Comment.Status.values}."})
+            comments = comments.filter(status=status)
+        if media := self.request.query_params.get("media"):
+            comments = comments.filter(media_id=media)
+        return comments
+
+
+class MentionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Mention
+        fields = ["id", "instagram_account_id", "account", "media_id", "comment_id", "mentioned_at"]
+
+
+class MentionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Where the accounts were @mentioned."""
+
+    queryset = Mention.objects.all()
+    serializer_class = MentionSerializer

@@ -1,0 +1,79 @@
+"""`manage.py simulate_comment --author ID --text "..."`: post a signed, Meta-shaped comment
+delivery to a webhook."""
+
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from devtools.fake_comments import POSTS
+from devtools.management.commands.fake_graph_api import LOOPBACK_HOSTS
+from devtools.simulation import DEMO_ACCOUNT_ID, comment_delivery, new_comment_id, signed_headers
+
+
+class Command(BaseCommand):
+    help = "Post a correctly signed Instagram comment delivery to a running webhook, as Meta would."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--author", required=True, help="the commenter's Instagram-scoped id")
+        parser.add_argument("--text", required=True, help="what the commenter writes")
+        parser.add_argument("--username", default="", help="the commenter's username")
+        parser.add_argument(
+            "--media",
+            default=POSTS[0][0],
+            help="the post's id (default: the fake Graph API's newest post, %(default)s)",
+        )
+        parser.add_argument("--account", default=DEMO_ACCOUNT_ID, help="our account's Instagram id")
+        parser.add_argument("--comment-id", default="", help="the comment id (repeat to redeliver)")
+        parser.add_argument("--parent", default="", help="the comment this one answers")
+        parser.add_argument("--live", action="store_true", help="a comment on a live broadcast")
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000/webhooks/instagram",
+            help="the webhook to post to (default: %(default)s)",
+        )
+
+    def handle(self, *, author, text, username, media, account, comment_id, parent, live, url, **o):
+        if not settings.FACEBOOK_APP_SECRET:
+            raise CommandError("FACEBOOK_APP_SECRET is not set: there is nothing to sign with.")
+        comment_id = comment_id or new_comment_id()
+        body = comment_delivery(
+            account_id=account,
+            comment_id=comment_id,
+            author_id=author,
+            text=text,
+            media_id=media,
+            username=username,
+            parent_id=parent,
+            live=live,
+        )
+        self._tell_the_fake_graph_api(comment_id, author)
+        try:
+            response = requests.post(
+                url,
+                data=body,
+                headers=signed_headers(body, settings.FACEBOOK_APP_SECRET),
+                timeout=30,
+            )
+        except requests.RequestException as exc:
+            raise CommandError(f"Could not reach {url}: {exc}") from None
+        summary = f"{response.status_code} {response.text.strip()[:200]} (comment {comment_id})"
+        if response.status_code != 200:
+            raise CommandError(f"The webhook answered {summary}")
+        self.stdout.write(self.style.SUCCESS(f"Delivered: {summary}"))
+
+    def _tell_the_fake_graph_api(self, comment_id: str, author: str) -> None:
+        """When the fake Graph API stands in for Meta here, it learns the comment's author, so
+        that the private reply goes to them (as Meta's would) and `simulate_dm --sender` can
+        answer it."""
+        if urlsplit(settings.GRAPH_API_BASE_URL).hostname not in LOOPBACK_HOSTS:
+            return
+        try:
+            requests.post(
+                f"{settings.GRAPH_API_BASE_URL}/_fake/comments",
+                json={"id": comment_id, "author_id": author},
+                timeout=5,
+            )
+        except requests.RequestException:
+            pass  # no fake running: the comment is delivered all the same
