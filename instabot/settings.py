@@ -114,12 +114,29 @@ WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
 WORKER_NICENESS = env.int("WORKER_NICENESS", default=10)
 REPLY_STALLED_AFTER = env.float("REPLY_STALLED_AFTER", default=120.0)
 
+# History import and reconciliation through the Conversations API (history/), which Meta
+# limits to 2 calls a second per account; after a rate-limit answer the account's calls to it
+# pause this many seconds.
+CONVERSATIONS_API_RATE_PER_SECOND = env.float("CONVERSATIONS_API_RATE_PER_SECOND", default=2.0)
+CONVERSATIONS_API_RATE_LIMIT_PAUSE = env.float("CONVERSATIONS_API_RATE_LIMIT_PAUSE", default=60.0)
+# Every RECONCILE_INTERVAL seconds a worker checks each active account's conversations active
+# since its last pass (at most RECONCILE_LOOKBACK seconds back) for messages no webhook
+# brought. Messages younger than RECONCILE_GRACE seconds wait for the next pass (their webhook
+# may be on its way).
+RECONCILE_INTERVAL = env.float("RECONCILE_INTERVAL", default=300.0)
+RECONCILE_LOOKBACK = env.float("RECONCILE_LOOKBACK", default=3600.0)
+RECONCILE_GRACE = env.float("RECONCILE_GRACE", default=60.0)
+# Reconciliation finds customer messages, and no webhook brought one for this many seconds:
+# the subscription is probably broken (/healthz, the admin, an ERROR log line).
+WEBHOOK_SILENCE_ALERT = env.float("WEBHOOK_SILENCE_ALERT", default=3600.0)
+
 # --- Django ---------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
     "messaging",
     "accounts",
     "rules",
+    "history",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.services import refresh_expiring_tokens
+from history import upkeep as history_upkeep
 from messaging.models import WorkerHeartbeat
 from messaging.recovery import sweep_stalled_deliveries, sweep_stalled_replies
 
@@ -55,6 +56,7 @@ def run_forever() -> None:
         _step("Recording the worker's heartbeat", WorkerHeartbeat.beat, worker)
         _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
         _step("Sweeping stalled replies", sweep_stalled_replies)
+        _step("Importing history and reconciling with Meta", history_upkeep.run)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
             _step("Refreshing account tokens", refresh_expiring_tokens)
             last_token_refresh = time.monotonic()
