@@ -79,7 +79,8 @@ def reconcile_account(account, state: AccountReconciliation) -> PassResult:
         state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING]
     ).aggregate(oldest=Min("received_at"))["oldest"]
     if waiting is not None:
-        checked_until = min(checked_until, waiting)
+        # Meta's times are to the second: a message of that second may be the waiting one.
+        checked_until = min(checked_until, waiting - timedelta(seconds=1))
     start = now - timedelta(seconds=settings.RECONCILE_LOOKBACK)
     if state.checked_until is not None:
         start = max(start, state.checked_until - OVERLAP)

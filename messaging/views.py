@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import InstagramBusinessAccount
 from accounts.services import app_secret_for, verify_token_for
+from history.health import reconciliation_health
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.payloads import PayloadError, parse_delivery
 from messaging.receiving import accept_delivery
@@ -119,6 +120,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
             state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING]
         ).aggregate(backlog=Count("id"), oldest=Min("received_at"))
         last_heartbeat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
+        reconciliation, reconciliation_problems = reconciliation_health()
     except DatabaseError as exc:
         logger.error("Health check: the database is unreachable: %s", exc)
         return JsonResponse(
@@ -139,6 +141,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         problems.append("no worker has ever reported")
     elif heartbeat_age > _heartbeat_timeout():
         problems.append(f"no worker heartbeat for {heartbeat_age:.0f} s")
+    problems += reconciliation_problems
     return JsonResponse(
         {
             "status": "unhealthy" if problems else "ok",
@@ -149,6 +152,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
                 "oldest_wait_seconds": round(oldest_delivery, 1),
             },
             "worker": {"last_heartbeat_seconds_ago": _rounded(heartbeat_age)},
+            "reconciliation": reconciliation,
         },
         status=503 if problems else 200,
     )
