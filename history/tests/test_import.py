@@ -109,19 +109,17 @@ def test_a_rate_limited_import_waits_its_turn_and_continues_from_its_cursor(acco
 def test_a_failed_import_continues_from_where_it_stopped_when_asked_again(account, meta):
     fill_inbox(meta)
     history_import = request_import(account)
-    calls_for_the_first_page = 1 + 25
-    meta.inbox.fail_next  # noqa: B018 (documenting: the 28th call fails for good below)
-    failing_at = calls_for_the_first_page + 2
-
+    # Meta refuses the 27th conversation's messages for good: the second page's second one.
     original = meta.inbox._messages
+    reads = []
 
-    def fail_once(conversation_id, params, _count=[0]):
-        _count[0] += 1
-        if _count[0] == failing_at - 1:
+    def refuse_the_27th(conversation_id, params):
+        reads.append(conversation_id)
+        if len(reads) == 27:
             return 400, {"error": {"message": "(#100) Invalid parameter", "code": 100}}
         return original(conversation_id, params)
 
-    meta.inbox._messages = fail_once
+    meta.inbox._messages = refuse_the_27th
     run_import(history_import.pk)
     failed = HistoryImport.objects.get()
     assert failed.state == "failed"
