@@ -61,6 +61,10 @@ HISTORY_FAILURES = {
 }
 
 
+# The span in which at most `rate_per_second` calls are taken.
+WINDOW = 0.75
+
+
 @dataclass
 class FakeThread:
     id: str
@@ -93,20 +97,19 @@ class FakeInbox:
         fake,
         drop_webhooks: float = 0.0,
         rate_per_second: float = 2.0,
-        seed: int | None = None,
+        seed: int = 0,
     ):
         self.fake = fake
         self.drop_webhooks = drop_webhooks
-        # Calls closer together than this (per account) are refused as Meta refuses them; a
-        # little slack for the network's jitter.
-        self.min_spacing = max(0.0, 1 / rate_per_second - 0.1) if rate_per_second else 0.0
+        # More calls than this within a second are refused as Meta refuses them (0: no limit).
+        self.rate_per_second = rate_per_second
+        self._recent_calls: deque[float] = deque()
         self.threads: dict[str, FakeThread] = {}  # by customer id
         self.dropped: list[str] = []  # mids whose webhook was not delivered
         self.delivered: list[str] = []
         self.calls: list[dict] = []  # Conversations API calls: path, outcome
         self._deliver_when_read: set[str] = set()
         self._failures: deque[str] = deque()
-        self._last_call_at = 0.0
         self._random = random.Random(seed)
         self._lock = threading.RLock()
 
@@ -247,10 +250,8 @@ class FakeInbox:
 
     def _refusal(self, authorized: bool) -> tuple[int, dict] | None:
         with self._lock:
-            now = time.monotonic()
             kind = self._failures.popleft() if self._failures else None
-            too_fast = self.min_spacing and now - self._last_call_at < self.min_spacing
-            self._last_call_at = now
+            too_fast = self._too_fast(time.monotonic())
         if kind is None and not authorized:
             kind = "invalid_token"
         if kind is None and too_fast:
@@ -259,6 +260,16 @@ class FakeInbox:
             return None
         status, error = HISTORY_FAILURES[kind]
         return status, {"error": {**error, "fbtrace_id": "FakeTrace"}}
+
+    def _too_fast(self, now: float) -> bool:
+        # A sliding second, a quarter shorter for the network's jitter: a client pacing its
+        # calls 1/rate apart is never refused, two clients ignoring each other are.
+        while self._recent_calls and now - self._recent_calls[0] >= WINDOW:
+            self._recent_calls.popleft()
+        if self.rate_per_second and len(self._recent_calls) >= self.rate_per_second:
+            return True
+        self._recent_calls.append(now)
+        return False
 
     def _conversations(self, account_id: str, params: dict) -> tuple[int, dict]:
         if account_id != self.fake.account_id or params.get("platform") != "instagram":

@@ -20,7 +20,7 @@ def meta(settings):
     """Our fake Graph API holding the account's threads (fake.inbox), at full speed: these
     tests are about what is stored, not the pace (test_pace.py keeps Meta's)."""
     fake = FakeGraphAPI(account_id=ACCOUNT_ID).start()
-    fake.inbox.min_spacing = 0
+    fake.inbox.rate_per_second = 0
     settings.GRAPH_API_BASE_URL = fake.base_url
     settings.CONVERSATIONS_API_RATE_PER_SECOND = 1000
     yield fake

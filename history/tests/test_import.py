@@ -56,14 +56,16 @@ def test_an_import_stores_every_message_as_it_is_and_answers_none(account, meta,
     assert api.get(f"/api/accounts/{account.pk}/import_history/").json()["state"] == "done"
 
 
-def test_importing_twice_doubles_nothing(account, meta):
+def test_importing_twice_doubles_nothing(account, meta, api, run_worker):
     fill_inbox(meta, threads=5)
     for _ in range(2):
-        history_import = request_import(account)
-        run_import(history_import.pk)
+        assert api.post(f"/api/accounts/{account.pk}/import_history/").status_code == 202
+        run_worker()
     done = HistoryImport.objects.get()
+    assert done.state == "done"
     assert (done.messages_imported, done.messages_known) == (0, 15)  # the second run's counts
     assert Message.objects.count() == 15
+    assert meta.calls == []
 
 
 def test_imported_messages_join_the_conversation_we_have(account, meta, deliver):
