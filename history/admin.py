@@ -16,6 +16,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(HistoryImport)
 class HistoryImportAdmin(ReadOnlyAdmin):
+    # One row per account: no filters, the room goes to the counts.
     list_display = [
         "account",
         "state",
@@ -24,11 +25,9 @@ class HistoryImportAdmin(ReadOnlyAdmin):
         "messages_known",
         "api_calls",
         "last_progress",
-        "started_at",
         "finished_at",
         "error",
     ]
-    list_filter = ["state"]
     readonly_fields = [field.name for field in HistoryImport._meta.fields]
 
     @admin.display(description="last progress", ordering="progress_at")
@@ -40,11 +39,10 @@ class HistoryImportAdmin(ReadOnlyAdmin):
 class AccountReconciliationAdmin(ReadOnlyAdmin):
     list_display = [
         "account",
-        "last_reconciled",
-        "last_found",
-        "total_found",
-        "last_api_calls",
         "subscription",
+        "last_reconciled",
+        "found_missing",
+        "last_api_calls",
         "last_error",
     ]
     readonly_fields = [field.name for field in AccountReconciliation._meta.fields]
@@ -53,13 +51,15 @@ class AccountReconciliationAdmin(ReadOnlyAdmin):
     def last_reconciled(self, state):
         return _ago(state.last_reconciled_at)
 
+    @admin.display(description="found missing", ordering="last_found")
+    def found_missing(self, state):
+        return f"{state.last_found} (last pass) · {state.total_found} in all"
+
     @admin.display(description="webhook subscription")
     def subscription(self, state):
+        # Customer messages arrive only through reconciliation: see docs/history.md.
         if state.subscription_suspect_since:
-            return (
-                f"PROBABLY BROKEN since {state.subscription_suspect_since:%Y-%m-%d %H:%M} UTC: "
-                "messages arrive only through reconciliation"
-            )
+            return f"PROBABLY BROKEN since {state.subscription_suspect_since:%Y-%m-%d %H:%M} UTC"
         return "ok"
 
 

@@ -27,6 +27,14 @@ class NotNow(Exception):
 TRANSIENT_RETRY = timedelta(seconds=30)
 
 
+def conversations_node(account) -> str:
+    """Whose conversations to list: with Facebook Login Meta lists them on the Page
+    (/PAGE-ID/conversations?platform=instagram), with Instagram Login on the account."""
+    if account.api == account.Api.FACEBOOK_LOGIN and account.page_id:
+        return account.page_id
+    return account.instagram_id
+
+
 class PacedCalls:
     """One account's Conversations API calls, each taking a slot of its shared pace. Counts
     the calls it makes. Raises NotNow when the next slot is further than `max_wait` away or

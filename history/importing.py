@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
-from history.calls import NotNow, PacedCalls
+from history.calls import NotNow, PacedCalls, conversations_node
 from history.models import HistoryImport
 from history.storing import store_as_history
 from instabot.logging import log_context
@@ -126,7 +126,9 @@ def _import_pages(history_import: HistoryImport, call: PacedCalls, progress) -> 
     account, since = history_import.account, history_import.since
     while True:
         made = call.made
-        page = call(call.client.list_conversations, account.instagram_id, history_import.cursor)
+        page = call(
+            call.client.list_conversations, conversations_node(account), history_import.cursor
+        )
         history_import.record_progress(
             cursor=history_import.cursor,
             done_in_page=history_import.done_in_page,

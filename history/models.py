@@ -69,9 +69,9 @@ class HistoryImport(models.Model):
     # many conversations of that page are done: where a resumed import starts.
     cursor = models.TextField(blank=True)
     done_in_page = models.PositiveIntegerField(default=0)
-    conversations_done = models.PositiveIntegerField(default=0)
-    messages_imported = models.PositiveIntegerField(default=0)
-    messages_known = models.PositiveIntegerField("messages already stored", default=0)
+    conversations_done = models.PositiveIntegerField("conversations", default=0)
+    messages_imported = models.PositiveIntegerField("imported", default=0)
+    messages_known = models.PositiveIntegerField("already stored", default=0)
     api_calls = models.PositiveIntegerField("API calls", default=0)
     # Queued: not before then (Meta's rate limit). Running: the last sign of progress; a run
     # silent far longer than a call takes was killed, and is taken over.
@@ -79,7 +79,7 @@ class HistoryImport(models.Model):
     progress_at = models.DateTimeField(null=True, blank=True)
     requested_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField("finished", null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -22,7 +22,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
-from history.calls import NotNow, PacedCalls
+from history.calls import NotNow, PacedCalls, conversations_node
 from history.models import AccountReconciliation
 from history.storing import customer_of
 from instabot.logging import log_context
@@ -115,7 +115,7 @@ def reconcile_account(account, state: AccountReconciliation) -> PassResult:
 def _reconcile(account, call: PacedCalls, start: datetime, until: datetime, result) -> None:
     after = ""
     while True:
-        page = call(call.client.list_conversations, account.instagram_id, after)
+        page = call(call.client.list_conversations, conversations_node(account), after)
         for summary in page.conversations:
             if summary.updated_time < start:
                 return  # most recently active first: the rest is older still
