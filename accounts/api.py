@@ -1,7 +1,7 @@
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -95,6 +95,4 @@ class AccountViewSet(
         since = options.validated_data.get("since")
         history_import = request_import(account, timezone.now() - since if since else None)
         # 202: accepted, not done: a worker runs it; GET on this URL shows how far it is.
-        return Response(
-            HistoryImportSerializer(history_import).data, status=status.HTTP_202_ACCEPTED
-        )
+        return Response(HistoryImportSerializer(history_import).data, status=202)

@@ -114,13 +114,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """For load balancers and monitoring: 200 when all is well, else 503 with the reasons."""
     now = timezone.now()
     try:
+        reconciliation, reconciliation_problems = reconciliation_health()
         due = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
         queue = due.aggregate(backlog=Count("id"), oldest=Min("next_attempt_at"))
         unhandled = WebhookDelivery.objects.filter(
             state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING]
         ).aggregate(backlog=Count("id"), oldest=Min("received_at"))
         last_heartbeat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
-        reconciliation, reconciliation_problems = reconciliation_health()
     except DatabaseError as exc:
         logger.error("Health check: the database is unreachable: %s", exc)
         return JsonResponse(
@@ -130,7 +130,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     oldest_wait = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
     oldest_delivery = (now - unhandled["oldest"]).total_seconds() if unhandled["oldest"] else 0.0
     heartbeat_age = (now - last_heartbeat).total_seconds() if last_heartbeat else None
-    problems = []
+    problems = list(reconciliation_problems)
     if reason := queue_problem():
         problems.append(reason)
     if oldest_wait > settings.HEALTH_MAX_REPLY_WAIT:
@@ -141,7 +141,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         problems.append("no worker has ever reported")
     elif heartbeat_age > _heartbeat_timeout():
         problems.append(f"no worker heartbeat for {heartbeat_age:.0f} s")
-    problems += reconciliation_problems
     return JsonResponse(
         {
             "status": "unhealthy" if problems else "ok",
