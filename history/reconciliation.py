@@ -155,8 +155,11 @@ def _handle_missing(account, message: HistoryMessage, result: PassResult) -> Non
         return
     with log_context(mid=message.id):
         reply = events.handle_in_transaction(event, account)
-        if not Message.objects.filter(mid=message.id).exists():
+        stored = Message.objects.filter(mid=message.id).values_list("details", flat=True).first()
+        if stored is None:
             return
+        if not event.is_echo and stored.get("found_by") != FOUND_BY:
+            return  # its webhook was handled meanwhile (on another worker): not missing after all
         result.found += 1
         if not event.is_echo:
             result.found_from_customers += 1
