@@ -33,9 +33,15 @@ logger = logging.getLogger(__name__)
 MAX_SLOT_WAIT = timedelta(seconds=5)
 
 
+# A worker's task imports this many pages of conversations (25 each, about 13 s at Meta's
+# pace), then queues the rest as a task of its own: staff replies and retries waiting in the
+# same queue go in between.
+PAGES_PER_TASK = 1
+
+
 @task()
 def import_history_task(import_id: int) -> None:
-    run_import(import_id)
+    run_import(import_id, pages=PAGES_PER_TASK)
 
 
 def request_import(account, since: datetime | None = None) -> HistoryImport:
@@ -74,9 +80,13 @@ Progress = Callable[[HistoryImport], None]
 
 
 def run_import(
-    import_id: int, progress: Progress | None = None, wait_in_process: bool = False
+    import_id: int,
+    progress: Progress | None = None,
+    wait_in_process: bool = False,
+    pages: int | None = None,
 ) -> HistoryImport | None:
-    """Run a queued import (or take over a stalled one) from its cursor to the end.
+    """Run a queued import (or take over a stalled one) from its cursor: to the end, or for
+    `pages` pages of conversations, the rest queued as a new task.
 
     Returns the import, or None when another worker has it. `progress` is called after
     each conversation. When Meta asks us to wait, the import goes back to the queue until
@@ -95,7 +105,8 @@ def run_import(
         )
         while True:
             try:
-                _import_pages(history_import, PacedCalls(account, MAX_SLOT_WAIT), progress)
+                call = PacedCalls(account, MAX_SLOT_WAIT)
+                finished = _import_pages(history_import, call, progress, pages)
             except NotNow as wait:
                 if wait_in_process:
                     logger.info("History import waits until %s: %s", wait.until, wait.reason)
@@ -109,6 +120,11 @@ def run_import(
                 history_import.finish(HistoryImport.State.FAILED, str(exc))
                 logger.error("History import of account %s failed: %s", account.instagram_id, exc)
             else:
+                if not finished:
+                    with transaction.atomic():
+                        history_import.wait_until(timezone.now(), "")
+                        enqueue(import_history_task, import_id)
+                    return history_import
                 history_import.finish()
                 logger.info(
                     "History import of account %s done: %d conversations, %d messages "
@@ -122,8 +138,10 @@ def run_import(
             return history_import
 
 
-def _import_pages(history_import: HistoryImport, call: PacedCalls, progress) -> None:
+def _import_pages(history_import: HistoryImport, call: PacedCalls, progress, pages) -> bool:
+    """Import from the cursor on; True when nothing is left, False after `pages` pages."""
     account, since = history_import.account, history_import.since
+    done_pages = 0
     while True:
         made = call.made
         page = call(
@@ -137,7 +155,7 @@ def _import_pages(history_import: HistoryImport, call: PacedCalls, progress) -> 
         for index in range(history_import.done_in_page, len(page.conversations)):
             summary = page.conversations[index]
             if since is not None and summary.updated_time < since:
-                return  # the rest of the list is older still
+                return True  # the rest of the list is older still
             made = call.made
             imported, known = _import_conversation(account, summary.id, since, call)
             history_import.record_progress(
@@ -151,8 +169,11 @@ def _import_pages(history_import: HistoryImport, call: PacedCalls, progress) -> 
             if progress:
                 progress(history_import)
         if not page.next_cursor:
-            return
+            return True
         history_import.record_progress(cursor=page.next_cursor, done_in_page=0)
+        done_pages += 1
+        if pages is not None and done_pages >= pages:
+            return False
 
 
 def _import_conversation(account, conversation_id: str, since, call: PacedCalls):

@@ -97,7 +97,7 @@ class HistoryImport(models.Model):
             current, created = cls.objects.select_for_update().get_or_create(
                 account=account, defaults={"since": since}
             )
-            if created or current.state not in (cls.State.DONE,):
+            if created or current.state != cls.State.DONE:
                 if current.state == cls.State.FAILED:
                     cls.objects.filter(pk=current.pk).update(
                         state=cls.State.QUEUED, error="", not_before=timezone.now()
