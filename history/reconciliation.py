@@ -61,12 +61,16 @@ def reconcile_due_accounts() -> int:
         is_active=True, token_invalid_since__isnull=True
     )
     for account in accounts:
-        if not account.access_token:
-            continue
-        state = AccountReconciliation.claim_due(account, interval)
-        if state is not None:
-            reconcile_account(account, state)
-            done += 1
+        # One account's trouble (its credentials cannot be opened, say) never stops the others.
+        try:
+            if not account.access_token:
+                continue
+            state = AccountReconciliation.claim_due(account, interval)
+            if state is not None:
+                reconcile_account(account, state)
+                done += 1
+        except Exception:
+            logger.exception("Reconciliation of account %s failed", account.instagram_id)
     return done
 
 

@@ -187,3 +187,25 @@ def test_healthz_shows_when_each_account_was_last_reconciled(account, meta, clie
     body = client.get("/healthz").json()
     assert body["reconciliation"][account.instagram_id]["last_reconciled_seconds_ago"] < 60
     assert body["reconciliation"][account.instagram_id]["subscription_suspect"] is False
+
+
+def test_one_accounts_failure_never_stops_the_others(account, meta):
+    from unittest import mock
+
+    from accounts.models import InstagramBusinessAccount
+    from history import reconciliation
+
+    broken = InstagramBusinessAccount(instagram_id="17841400000000009", name="Broken")
+    broken.set_access_token("EAAG-other")
+    broken.save()
+    real = reconciliation.reconcile_account
+
+    def fail_for_broken(acc, state):
+        if acc.pk == broken.pk:
+            raise RuntimeError("its credentials cannot be opened")
+        return real(acc, state)
+
+    meta.inbox.add(CUSTOMER_ID, "hello")
+    with mock.patch.object(reconciliation, "reconcile_account", side_effect=fail_for_broken):
+        assert reconcile_now() == 1
+    assert Message.objects.filter(direction="in").count() == 1
