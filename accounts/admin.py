@@ -3,6 +3,7 @@ from django.contrib import admin
 
 from accounts import encryption, services
 from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
+from history.importing import request_import
 
 OTHER_APP_HELP = "Only for an account of another Meta app. Leave empty to keep the current one."
 
@@ -87,7 +88,7 @@ class InstagramBusinessAccountAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_active", "api"]
     search_fields = ["name", "username", "instagram_id"]
-    actions = ["check_tokens"]
+    actions = ["check_tokens", "import_history"]
     readonly_fields = ["access_token_hint", *TOKEN_STATE_FIELDS]
     fieldsets = [
         (None, {"fields": ["name", "username", "instagram_id", "page_id", "api", "is_active"]}),
@@ -128,3 +129,11 @@ class InstagramBusinessAccountAdmin(admin.ModelAdmin):
     def check_tokens(self, request, queryset):
         for account in queryset:
             self.message_user(request, f"{account}: {services.check_token(account)}")
+
+    @admin.action(description="Import message history (Conversations API)", permissions=["change"])
+    def import_history(self, request, queryset):
+        for account in queryset:
+            request_import(account)
+            self.message_user(
+                request, f"{account}: history import queued; see History imports for progress."
+            )

@@ -18,6 +18,7 @@ Control endpoints (JSON):
   POST /_fake/comments {"id": "...", "author_id": "...", "age_days": 0, "live_ended": false}
   GET  /_fake/calls  every Send API call received so far
   POST /_fake/reset  forget calls and planned failures
+The Conversations API (history) and its controls: devtools/fake_conversations.py.
 """
 
 import json
@@ -32,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 from devtools import fake_comments
+from devtools.fake_conversations import FakeInbox
 from devtools.simulation import message_delivery, signed_headers
 
 logger = logging.getLogger(__name__)
@@ -99,10 +101,13 @@ class FakeGraphAPI:
         echo_webhook_url: str = "",
         app_secret: str = "",
         account_id: str = "",
+        drop_webhooks: float = 0.0,
     ):
         self.echo_webhook_url = echo_webhook_url
         self.app_secret = app_secret
         self.account_id = account_id
+        # The Conversations API over what it received and sent; drops that share of webhooks.
+        self.inbox = FakeInbox(self, drop_webhooks)
         self.calls: list[dict] = []
         self.comments = fake_comments.FakeComments()
         self._failures: deque[dict] = deque()
@@ -150,6 +155,8 @@ class FakeGraphAPI:
             self.calls.append(call)
 
     def _post_echo(self, recipient_id: str, text: str, mid: str) -> None:
+        if self.inbox.should_drop_echo(mid):
+            return
         body = message_delivery(
             account_id=self.account_id,
             sender_id=self.account_id,
@@ -214,6 +221,10 @@ def _handler_for(fake: FakeGraphAPI):
                 return self._json(200, post)
             if path.startswith("/_fake/thumbnail/"):
                 return self._raw(200, fake_comments.thumbnail(path), "image/svg+xml")
+            if history := fake.inbox.answer(
+                path.split("/")[2:], self.path.partition("?")[2], self._authorized()
+            ):
+                return self._json(*history)
             if profile := PROFILE_PATH.match(path):
                 user_id = profile["user_id"]
                 return self._json(
@@ -238,6 +249,11 @@ def _handler_for(fake: FakeGraphAPI):
                 except (ValueError, TypeError) as exc:
                     return self._json(400, {"error": str(exc)})
                 return self._json(200, {"ok": True})
+            if self.path == "/_fake/dm":
+                mid = fake.inbox.receive_dm(
+                    str(body.get("sender", "")), str(body.get("text", "")), drop=body.get("drop")
+                )
+                return self._json(200, {"mid": mid})
             if self.path == "/_fake/reset":
                 fake.reset()
                 return self._json(200, {"ok": True})
@@ -296,6 +312,7 @@ def _handler_for(fake: FakeGraphAPI):
                 )
             mid = "aWdfZAG1fakesent" + uuid.uuid4().hex
             fake._record({**call, "outcome": "sent", "message_id": mid})
+            fake.inbox.record_sent(recipient_id, text, mid)
             self._json(200, {"recipient_id": recipient_id, "message_id": mid})
             if fake.echo_webhook_url:
                 threading.Thread(
@@ -326,6 +343,10 @@ def _handler_for(fake: FakeGraphAPI):
                     args=(answer["recipient_id"], call["text"], answer["message_id"]),
                     daemon=True,
                 ).start()
+
+        def _authorized(self) -> bool:
+            authorization = self.headers.get("Authorization", "")
+            return authorization.startswith("Bearer ") and len(authorization) > 7
 
         def _read_json(self) -> dict:
             length = int(self.headers.get("Content-Length") or 0)

@@ -133,6 +133,22 @@ if WORKER_DEAD_AFTER < 3 * WORKER_HEARTBEAT_INTERVAL:
 COMMENT_PRIVATE_REPLIES_PER_HOUR = env.int("COMMENT_PRIVATE_REPLIES_PER_HOUR", default=750)
 COMMENT_PUBLIC_REPLIES_PER_HOUR = env.int("COMMENT_PUBLIC_REPLIES_PER_HOUR", default=100)
 
+# History import and reconciliation through the Conversations API (history/), which Meta
+# limits to 2 calls a second per account; after a rate-limit answer the account's calls to it
+# pause this many seconds.
+CONVERSATIONS_API_RATE_PER_SECOND = env.float("CONVERSATIONS_API_RATE_PER_SECOND", default=2.0)
+CONVERSATIONS_API_RATE_LIMIT_PAUSE = env.float("CONVERSATIONS_API_RATE_LIMIT_PAUSE", default=60.0)
+# Every RECONCILE_INTERVAL seconds a worker checks each active account's conversations active
+# since its last pass (at most RECONCILE_LOOKBACK seconds back) for messages no webhook
+# brought. Messages younger than RECONCILE_GRACE seconds wait for the next pass (their webhook
+# may be on its way).
+RECONCILE_INTERVAL = env.float("RECONCILE_INTERVAL", default=300.0)
+RECONCILE_LOOKBACK = env.float("RECONCILE_LOOKBACK", default=3600.0)
+RECONCILE_GRACE = env.float("RECONCILE_GRACE", default=60.0)
+# Reconciliation finds customer messages, and no webhook brought one for this many seconds:
+# the subscription is probably broken (/healthz, the admin, an ERROR log line).
+WEBHOOK_SILENCE_ALERT = env.float("WEBHOOK_SILENCE_ALERT", default=3600.0)
+
 # --- Django ---------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
@@ -140,6 +156,7 @@ INSTALLED_APPS = [
     "accounts",
     "rules",
     "comments",
+    "history",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

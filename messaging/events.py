@@ -271,6 +271,8 @@ def _message_details(event: MessageEvent) -> dict:
         }
     if event.is_unsupported:
         details["unsupported"] = True
+    if event.found_by:
+        details["found_by"] = event.found_by
     return details
 
 

@@ -80,6 +80,8 @@ class MessageEvent(Event):
     reply_to_mid: str = ""
     reply_to_story: StoryReference | None = None
     referral: Referral | None = None
+    # Not from a webhook: what found it ("reconciliation": read from the Conversations API).
+    found_by: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,6 +43,12 @@ def decide_reply(
         return None, "it is older than Instagram's 24-hour messaging window"
     if conversation.bot_is_paused(now):
         return None, f"the bot is silent here: {conversation.bot_silence_reason()}"
+    if (
+        isinstance(event, MessageEvent)
+        and event.found_by
+        and _business_wrote_since(conversation, message)
+    ):
+        return None, f"found late ({event.found_by}), and the business has written since"
 
     if message.text.strip():
         reply = choose_reply(account, message.text)
@@ -58,6 +64,17 @@ def decide_reply(
     if reply.is_fallback and _fallback_sent_recently(conversation, now):
         return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
     return reply, ""
+
+
+def _business_wrote_since(conversation: Conversation, message: Message) -> bool:
+    """A message we learn of late was answered if anything went to the customer after it."""
+    return (
+        conversation.messages.filter(
+            direction=Message.Direction.OUTGOING, timestamp__gt=message.timestamp
+        )
+        .exclude(status__in=[Message.Status.FAILED, Message.Status.CANCELLED])
+        .exists()
+    )
 
 
 def _fallback_sent_recently(conversation: Conversation, now: datetime) -> bool:

@@ -20,6 +20,7 @@ from django.db import close_old_connections, connection
 
 from accounts.services import refresh_expiring_tokens
 from comments.replying import sweep_stalled_replies as sweep_stalled_comment_replies
+from history import upkeep as history_upkeep
 from messaging.models import WorkerHeartbeat
 from messaging.recovery import (
     recover_work_of_dead_workers,
@@ -141,6 +142,7 @@ def run_forever() -> None:
         )
         _step("Sweeping stalled replies", sweep_stalled_replies)
         _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
+        _step("Importing history and reconciling with Meta", history_upkeep.run)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
             _step("Refreshing account tokens", refresh_expiring_tokens)
             last_token_refresh = time.monotonic()

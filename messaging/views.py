@@ -19,6 +19,7 @@ from psycopg_pool import PoolTimeout
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from accounts.services import app_secret_for, unreadable_credentials, verify_token_for
+from history.health import reconciliation_health
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.payloads import PayloadError, parse_delivery
 from messaging.receiving import accept_delivery
@@ -162,6 +163,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """For load balancers and monitoring: 200 when all is well, else 503 with the reasons."""
     now = timezone.now()
     try:
+        reconciliation, reconciliation_problems = reconciliation_health()
         due = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
         queue = due.aggregate(backlog=Count("id"), oldest=Min("next_attempt_at"))
         unhandled = WebhookDelivery.objects.filter(
@@ -177,7 +179,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     oldest_wait = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
     oldest_delivery = (now - unhandled["oldest"]).total_seconds() if unhandled["oldest"] else 0.0
     heartbeat_age = (now - last_heartbeat).total_seconds() if last_heartbeat else None
-    problems = []
+    problems = list(reconciliation_problems)
     if reason := queue_problem():
         problems.append(reason)
     if unreadable:
@@ -205,6 +207,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
                 "oldest_wait_seconds": round(oldest_delivery, 1),
             },
             "worker": {"last_heartbeat_seconds_ago": _rounded(heartbeat_age)},
+            "reconciliation": reconciliation,
         },
         status=503 if problems else 200,
     )

@@ -25,8 +25,16 @@ class Command(BaseCommand):
             help="post Meta's echo of every sent message to this webhook, signed",
         )
         parser.add_argument("--account", default=DEMO_ACCOUNT_ID, help="account id for echoes")
+        parser.add_argument(
+            "--drop-webhooks",
+            type=float,
+            default=0.0,
+            metavar="SHARE",
+            help="drop this share (0 to 1) of the webhooks it would post, as Meta sometimes "
+            "does; reconciliation finds them through the Conversations API",
+        )
 
-    def handle(self, *, echo_to, account, **options):
+    def handle(self, *, echo_to, account, drop_webhooks, **options):
         url = urlsplit(settings.GRAPH_API_BASE_URL)
         if url.hostname not in LOOPBACK_HOSTS or not url.port:
             self.stdout.write(
@@ -40,6 +48,7 @@ class Command(BaseCommand):
             echo_webhook_url=echo_to,
             app_secret=settings.FACEBOOK_APP_SECRET,
             account_id=account,
+            drop_webhooks=drop_webhooks,
         )
         self.stdout.write(f"Fake Graph API listening on {fake.base_url}")
         try:

@@ -1,0 +1,29 @@
+"""What /healthz says about reconciliation: when each account was last reconciled, what it
+found missing, and whether its webhook subscription looks broken."""
+
+from django.utils import timezone
+
+from history.models import AccountReconciliation
+
+
+def reconciliation_health() -> tuple[dict, list[str]]:
+    """(the accounts' reconciliation state by Instagram id, problems to report)."""
+    now = timezone.now()
+    accounts, problems = {}, []
+    states = AccountReconciliation.objects.select_related("account").filter(account__is_active=True)
+    for state in states:
+        account_id = state.account.instagram_id
+        last = state.last_reconciled_at
+        accounts[account_id] = {
+            "last_reconciled_seconds_ago": round((now - last).total_seconds(), 1) if last else None,
+            "found_missing_last_pass": state.last_found,
+            "found_missing_total": state.total_found,
+            "subscription_suspect": state.subscription_suspect_since is not None,
+        }
+        if state.subscription_suspect_since:
+            problems.append(
+                f"account {account_id}: the webhook subscription is probably broken (messages "
+                f"arrive only through reconciliation since "
+                f"{state.subscription_suspect_since:%Y-%m-%d %H:%M} UTC)"
+            )
+    return accounts, problems
