@@ -2,7 +2,13 @@ from django import forms
 from django.contrib import admin
 
 from accounts import services
-from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
+from accounts.access import ScopedAdminMixin, sees_all_accounts
+from accounts.models import (
+    CREDENTIAL_FIELDS,
+    TOKEN_STATE_FIELDS,
+    AccountAccess,
+    InstagramBusinessAccount,
+)
 
 OTHER_APP_HELP = "Only for an account of another Meta app. Leave empty to keep the current one."
 
@@ -67,7 +73,8 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(InstagramBusinessAccount)
-class InstagramBusinessAccountAdmin(admin.ModelAdmin):
+class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    account_path = "pk"
     form = AccountForm
     list_display = [
         "name",
@@ -116,3 +123,28 @@ class InstagramBusinessAccountAdmin(admin.ModelAdmin):
     def check_tokens(self, request, queryset):
         for account in queryset:
             self.message_user(request, f"{account}: {services.check_token(account)}")
+
+
+@admin.register(AccountAccess)
+class AccountAccessAdmin(admin.ModelAdmin):
+    """Who may work on which account. Granting is for staff who see every account."""
+
+    list_display = ["user", "account"]
+    list_filter = ["account"]
+    search_fields = ["user__username", "account__name", "account__username"]
+    list_select_related = ["user", "account"]
+
+    def has_module_permission(self, request):
+        return sees_all_accounts(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return sees_all_accounts(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return sees_all_accounts(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return sees_all_accounts(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return sees_all_accounts(request.user) and super().has_delete_permission(request, obj)

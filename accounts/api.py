@@ -3,6 +3,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.access import ScopedViewSetMixin
 from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
 from instabot.rest import require_permission
 
@@ -53,6 +54,7 @@ class AccountSerializer(serializers.ModelSerializer):
 
 
 class AccountViewSet(
+    ScopedViewSetMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -61,6 +63,7 @@ class AccountViewSet(
 ):
     """Business accounts. They are deactivated, not deleted: their conversations stay."""
 
+    account_path = "pk"
     queryset = InstagramBusinessAccount.objects.all()
     serializer_class = AccountSerializer
 

@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "messaging",
     "accounts",
     "rules",
+    "inbox",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -3,6 +3,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.access import ScopedViewSetMixin
 from instabot.rest import id_param, require_permission
 from messaging import replies
 from messaging.models import Conversation, Message
@@ -67,7 +68,7 @@ FILTERS = [
 
 
 @extend_schema(parameters=FILTERS)
-class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
+class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Conversations, newest activity first. Filter with ?account=<id> and ?status=."""
 
     queryset = Conversation.objects.select_related("account")
@@ -113,7 +114,8 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         OpenApiParameter("status", str),
     ]
 )
-class MessageViewSet(viewsets.ReadOnlyModelViewSet):
+class MessageViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    account_path = "conversation__account"
     """Every message, newest first. Filter with ?account=, ?conversation=, ?direction=, ?status=."""
 
     queryset = Message.objects.select_related("sent_by").order_by("-created_at", "-id")

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 
+from accounts.access import ScopedAdminMixin, accounts_visible_to
 from accounts.models import InstagramBusinessAccount
 from rules.matching import choose_reply
 from rules.models import ResponseRule
@@ -20,7 +21,7 @@ class TryMessageForm(forms.Form):
 
 
 @admin.register(ResponseRule)
-class ResponseRuleAdmin(admin.ModelAdmin):
+class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "keywords",
         "match_type",
@@ -55,6 +56,7 @@ class ResponseRuleAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = TryMessageForm(request.GET or None)
+        form.fields["account"].queryset = accounts_visible_to(request.user)
         outcome = None
         if form.is_valid():
             # The same question the bot asks of the next message.

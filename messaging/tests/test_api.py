@@ -79,9 +79,8 @@ def test_an_empty_reply_is_a_400(api, shop, body):
 
 def test_a_user_who_may_only_view_cannot_reply(shop, deliver):
     viewer = User.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
-    viewer.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_conversation", "view_message"])
-    )
+    granted = ["view_conversation", "view_message", "see_all_accounts"]
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=granted))
     client = APIClient()
     client.force_authenticate(viewer)
     conversation = Conversation.objects.get()
