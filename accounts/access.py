@@ -22,7 +22,8 @@ from rest_framework import exceptions, serializers
 
 from accounts.models import InstagramBusinessAccount
 
-ALL_ACCOUNTS_PERMISSION = "accounts.see_all_accounts"
+ALL_ACCOUNTS_CODENAME = "see_all_accounts"
+ALL_ACCOUNTS_PERMISSION = f"accounts.{ALL_ACCOUNTS_CODENAME}"
 
 
 def sees_all_accounts(user) -> bool:

@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
+from inbox.api import SavedReplyViewSet, StatsView
 from messaging.api import ConversationViewSet, MessageViewSet
 from rules.api import ResponseRuleViewSet
 
@@ -14,6 +15,7 @@ router.register("accounts", AccountViewSet)
 router.register("conversations", ConversationViewSet)
 router.register("messages", MessageViewSet)
 router.register("rules", ResponseRuleViewSet)
+router.register("saved-replies", SavedReplyViewSet)
 
 # The schema describes the API, not its data: any staff member may read it.
 staff_only = {"permission_classes": [IsAdminUser]}
@@ -25,5 +27,6 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api-schema", **staff_only),
         name="api-docs",
     ),
+    path("stats/", StatsView.as_view(), name="api-stats"),
     path("", include(router.urls)),
 ]
