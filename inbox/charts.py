@@ -34,7 +34,7 @@ def bar_chart(
             if value:
                 shapes.append(
                     format_html(
-                        '<rect class="{}" x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}">'
+                        '<rect class="{}" x="{}" y="{}" width="{}" height="{}">'
                         "<title>{} {}: {}</title></rect>",
                         css,
                         x,
@@ -51,8 +51,8 @@ def bar_chart(
         if len(days) <= 16 or n % max(1, len(days) // 12) == 0:
             shapes.append(
                 format_html(
-                    '<text class="tick" x="{:.1f}" y="{}" text-anchor="middle">{}</text>',
-                    LEFT + n * slot + slot / 2,
+                    '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
+                    f"{LEFT + n * slot + slot / 2:.1f}",
                     HEIGHT - BOTTOM + 16,
                     day.strftime("%d %b"),
                 )

@@ -18,6 +18,7 @@ STAFF_PERMISSIONS = [
     "view_conversation",
     "change_conversation",
     "view_message",
+    "view_webhookdelivery",
     "view_responserule",
     "add_responserule",
     "change_responserule",
