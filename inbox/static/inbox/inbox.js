@@ -151,7 +151,9 @@
     $("customer").hidden = false;
     $("customer-name").textContent = card.customer;
     $("customer-account").textContent = card.account;
-    $("customer-since").textContent = card.since ? new Date(card.since).toLocaleString() : "";
+    $("customer-since").textContent = card.since
+      ? new Date(card.since).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })
+      : "";
     $("customer-origin").textContent = card.origin || "—";
     $("customer-id").textContent = card.customer_id;
     $("notes").replaceChildren(
