@@ -5,8 +5,10 @@ from datetime import date
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 16, 40
+WIDTH, HEIGHT = 480, 240
+LEFT, RIGHT, TOP, BOTTOM = 44, 8, 14, 34
+# At most this many day labels under the bars.
+MAX_LABELS = 7
 
 
 def bar_chart(
@@ -48,7 +50,7 @@ def bar_chart(
                 )
             if stacked:
                 base += value
-        if len(days) <= 16 or n % max(1, len(days) // 12) == 0:
+        if n % max(1, -(-len(days) // MAX_LABELS)) == 0:
             shapes.append(
                 format_html(
                     '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',

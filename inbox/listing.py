@@ -1,9 +1,9 @@
 """The inbox's list: the conversations a staff user may see, who needs a reply first.
 
 A page costs a constant number of queries, on indexed columns: the page itself (ordered by
-the (status, needs_reply, last_message_at) index, with its newest message and newest customer
-message as subqueries on the (conversation, created_at) index), the user's read markers for
-that page, and the count of conversations needing a reply.
+the (status, needs_reply, last_message_at) index, with its newest customer message as
+subqueries on the (conversation, created_at) index), the user's read markers for that page,
+and the count of conversations needing a reply.
 """
 
 from dataclasses import dataclass
@@ -68,14 +68,17 @@ def needs_reply_count(user, filters: ListFilters | None = None) -> int:
 
 def conversation_page(user, filters: ListFilters) -> list[dict]:
     """The first PAGE_SIZE conversations: needing a reply first, then newest activity first."""
-    newest = Message.objects.filter(conversation=OuterRef("pk")).order_by("-created_at", "-id")
-    newest_incoming = newest.filter(direction=Message.Direction.INCOMING)
+    # The preview is the customer's newest message: what staff answer (the bot's own fallback
+    # would say nothing about who needs what).
+    newest_incoming = Message.objects.filter(
+        conversation=OuterRef("pk"), direction=Message.Direction.INCOMING
+    ).order_by("-created_at", "-id")
     page = list(
         filtered(user, filters)
         .select_related("account", "assigned_to")
         .annotate(
-            last_text=Subquery(newest.values("text")[:1]),
-            last_attachments=Subquery(newest.values("attachments")[:1]),
+            last_text=Subquery(newest_incoming.values("text")[:1]),
+            last_attachments=Subquery(newest_incoming.values("attachments")[:1]),
             last_incoming_id=Subquery(newest_incoming.values("id")[:1]),
         )
         .order_by("-needs_reply", "-last_message_at", "-id")[:PAGE_SIZE]

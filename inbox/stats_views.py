@@ -59,7 +59,7 @@ def dashboard(request):
             stacked=True,
         ),
         "times_chart": charts.bar_chart(
-            "Median time to the first answer (seconds; the slowest account of the day)",
+            "Median time to the first answer (seconds)",
             days,
             [
                 ("bot", "bot", totals["bot_median"]),

@@ -99,6 +99,7 @@
     $("needs-list").replaceChildren(...needs.map(conversationItem));
     $("rest-list").replaceChildren(...rest.map(conversationItem));
     $("list-empty").hidden = data.conversations.length > 0;
+    $("rest-title").hidden = rest.length === 0;
   }
 
   function messageItem(m) {
