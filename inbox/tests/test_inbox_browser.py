@@ -95,7 +95,8 @@ def test_staff_answer_a_fallback_answered_dm_with_a_saved_reply_assign_and_resol
         shortcut="hours", text="We are open 9:00 to 18:00, Monday to Saturday."
     )
     SavedReply.objects.create(shortcut="returns", text="Returns are free within 30 days.")
-    deliver(dm(SHOP_A_ID, FIRST_CUSTOMER, "m-first", "Do you ship to Lyon? 🇫🇷"))
+    from_an_ad = "messages__referral"
+    deliver(dm(SHOP_A_ID, FIRST_CUSTOMER, "m-first", "Do you ship to Lyon?", payload=from_an_ad))
     deliver(dm(SHOP_B_ID, B_CUSTOMER, "m-bravo", "Bonjour, une question pour Bravo"))
     run_worker()  # the fallback goes out; the worker fetches the customers' usernames
     first = Conversation.objects.get(customer_id=FIRST_CUSTOMER)
@@ -110,14 +111,16 @@ def test_staff_answer_a_fallback_answered_dm_with_a_saved_reply_assign_and_resol
 
         needs.get_by_text("@customer_0101").click()
         thread = page.locator("#messages")
-        thread.get_by_text("Do you ship to Lyon? 🇫🇷").wait_for()
+        thread.get_by_text("Do you ship to Lyon?").wait_for()
         assert "Sent" in page.locator(".bubble.author-bot").inner_text()
         page.locator("#customer-name").get_by_text("@customer_0101").wait_for()
+        assert page.locator("#customer-origin").inner_text() == "an ad (ref spring_sale)"
 
         box = page.locator("#reply-text")
         box.click()
         box.type("/hou")
         page.locator("#suggestions").get_by_text("/hours").wait_for()
+        screenshot(page, "inbox-saved-reply-1280")
         box.press("Enter")  # takes the offered saved reply
         assert box.input_value() == "We are open 9:00 to 18:00, Monday to Saturday."
         box.press("Shift+Enter")
