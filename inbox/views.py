@@ -16,11 +16,10 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access import accounts_visible_to
-from inbox import listing, threads
-from inbox.models import Note, ReadMarker
+from inbox import commands, listing, threads
+from inbox.models import ReadMarker
 from instabot.logging import log_context
 from messaging import replies
-from messaging.models import Conversation
 
 logger = logging.getLogger(__name__)
 
@@ -141,14 +140,6 @@ def reply(request, pk):
     return JsonResponse({"messages": [threads.message_json(p) for p in parts]}, status=201)
 
 
-class AssignForm(forms.Form):
-    user = forms.IntegerField(required=False, min_value=1)  # empty: nobody
-
-
-class NoteForm(forms.Form):
-    text = forms.CharField(strip=True, max_length=5_000)
-
-
 @staff_member_required
 @require_POST
 def command(request, pk, name):
@@ -156,36 +147,10 @@ def command(request, pk, name):
     _require(request, CHANGE)
     conversation = threads.conversation_or_404(request.user, pk)
     with log_context(account=conversation.instagram_account_id, conversation=conversation.pk):
-        if name == "assign":
-            form = AssignForm(request.POST)
-            if not form.is_valid():
-                return _bad_request(request, "user must be a staff user's id")
-            user_id = form.cleaned_data["user"]
-            assignee = None
-            if user_id is not None:
-                assignee = threads.assignable_users(conversation).filter(pk=user_id).first()
-                if assignee is None:
-                    return _bad_request(request, "No such staff user for this account.")
-            conversation.assign(assignee)
-            logger.info("%s assigned conversation %s to %s", request.user, pk, assignee)
-        elif name == "resolve":
-            conversation.resolve()
-            logger.info("%s resolved conversation %s", request.user, pk)
-        elif name == "reopen":
-            conversation.set_status(Conversation.Status.ACTIVE)
-        elif name == "pause":
-            replies.pause_bot(conversation)
-        elif name == "resume":
-            replies.resume_bot(conversation)
-        elif name == "note":
-            form = NoteForm(request.POST)
-            if not form.is_valid():
-                return _bad_request(request, "Write the note first.")
-            Note.objects.create(
-                conversation=conversation, author=request.user, text=form.cleaned_data["text"]
-            )
-        else:
-            return _bad_request(request, f"Unknown command {name!r}.")
+        try:
+            commands.run(conversation, name, request.POST, request.user)
+        except commands.Refused as exc:
+            return _bad_request(request, str(exc))
     conversation.refresh_from_db()
     # 200: done; the conversation and the customer as they are now.
     return JsonResponse(
