@@ -109,3 +109,18 @@ def test_percentiles_are_nearest_rank():
     assert percentile([3, 1, 2], 0.5) == 2
     assert percentile(list(range(1, 11)), 0.9) == 9
     assert percentile([5], 0.9) == 5
+
+
+def test_past_days_are_counted_once_then_read_from_the_cache(admin_client, day):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            rows = rows_of(admin_client, days=30)["rows"]
+        return len(captured), rows
+
+    first, rows = queries()
+    again, same_rows = queries()
+    assert same_rows == rows
+    assert again < first - 20  # 29 past days cached, today counted again
