@@ -29,7 +29,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ScopedAdminMixin, ReadOnlyAdmin):
-    account_path = None  # raw deliveries of every account: for all-accounts staff only
+    account_path = None  # raw deliveries mix accounts: for all-accounts staff only
     list_display = ["id", "received_at", "state", "processed_at"]
     list_filter = ["state"]
     date_hierarchy = "received_at"

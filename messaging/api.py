@@ -115,8 +115,9 @@ class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     ]
 )
 class MessageViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
-    account_path = "conversation__account"
     """Every message, newest first. Filter with ?account=, ?conversation=, ?direction=, ?status=."""
+
+    account_path = "conversation__account"
 
     queryset = Message.objects.select_related("sent_by").order_by("-created_at", "-id")
     serializer_class = MessageSerializer
