@@ -2,7 +2,13 @@ from django import forms
 from django.contrib import admin
 
 from accounts import encryption, services
-from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
+from accounts.access import ScopedAdminMixin, sees_all_accounts
+from accounts.models import (
+    CREDENTIAL_FIELDS,
+    TOKEN_STATE_FIELDS,
+    AccountAccess,
+    InstagramBusinessAccount,
+)
 from history.importing import request_import
 
 OTHER_APP_HELP = "Only for an account of another Meta app. Leave empty to keep the current one."
@@ -73,7 +79,8 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(InstagramBusinessAccount)
-class InstagramBusinessAccountAdmin(admin.ModelAdmin):
+class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    account_path = "pk"
     form = AccountForm
     # The fieldsets name the credential boxes; they stay the form's own fields, not the model's.
     exclude = list(CREDENTIAL_FIELDS)
@@ -137,3 +144,28 @@ class InstagramBusinessAccountAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{account}: history import queued; see History imports for progress."
             )
+
+
+@admin.register(AccountAccess)
+class AccountAccessAdmin(admin.ModelAdmin):
+    """Who may work on which account. Granting is for staff who see every account."""
+
+    list_display = ["user", "account"]
+    list_filter = ["account"]
+    search_fields = ["user__username", "account__name", "account__username"]
+    list_select_related = ["user", "account"]
+
+    def has_module_permission(self, request):
+        return sees_all_accounts(request.user) and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return sees_all_accounts(request.user) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return sees_all_accounts(request.user) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return sees_all_accounts(request.user) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return sees_all_accounts(request.user) and super().has_delete_permission(request, obj)

@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import encryption
+from accounts.access import ScopedViewSetMixin
 from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
 from history.api import HistoryImportSerializer, ImportRequestSerializer
 from history.importing import request_import
@@ -102,6 +103,7 @@ class AccountSerializer(serializers.ModelSerializer):
 
 
 class AccountViewSet(
+    ScopedViewSetMixin,
     mixins.ListModelMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -110,6 +112,7 @@ class AccountViewSet(
 ):
     """Business accounts. They are deactivated, not deleted: their conversations stay."""
 
+    account_path = "pk"
     queryset = InstagramBusinessAccount.objects.all()
     serializer_class = AccountSerializer
 

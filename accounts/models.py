@@ -162,3 +162,31 @@ class InstagramBusinessAccount(models.Model):
         self.refresh_from_db(
             fields=["token_invalid_since", "token_checked_at", "token_check_result"]
         )
+
+
+class AccountAccess(models.Model):
+    """One account a staff user may work on.
+
+    Staff see and change the data of the accounts they are granted, and only those
+    (accounts.access). Superusers, and users with the "see_all_accounts" permission (given
+    like any other, to a user or a group), see every account, including conversations of the
+    environment's single account and the rules and saved replies shared by all accounts.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_grants"
+    )
+    account = models.ForeignKey(
+        InstagramBusinessAccount, on_delete=models.CASCADE, related_name="grants"
+    )
+
+    class Meta:
+        verbose_name = "account access"
+        verbose_name_plural = "account access"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "account"], name="one_grant_per_account")
+        ]
+        permissions = [("see_all_accounts", "Can see and change every account's data")]
+
+    def __str__(self):
+        return f"{self.user} → {self.account}"

@@ -6,6 +6,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.access import ScopedAdminMixin, accounts_visible_to
 from accounts.models import InstagramBusinessAccount
 from comments.choosing import choose_comment_rule
 from comments.media import account_media, prepare_to_save
@@ -75,7 +76,7 @@ class PickAccountForm(forms.Form):
 
 
 @admin.register(CommentRule)
-class CommentRuleAdmin(admin.ModelAdmin):
+class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     form = CommentRuleForm
     list_display = [
         "keywords",
@@ -140,6 +141,7 @@ class CommentRuleAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = TryCommentForm(request.GET or None)
+        form.fields["account"].queryset = accounts_visible_to(request.user)
         outcome = None
         if form.is_valid():
             account = form.cleaned_data["account"]
@@ -168,6 +170,7 @@ class CommentRuleAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = PickAccountForm(request.GET or None)
+        form.fields["account"].queryset = accounts_visible_to(request.user)
         posts, problem = [], ""
         if form.is_valid():
             try:
@@ -199,7 +202,7 @@ class CommentReplyInline(admin.TabularInline):
 
 
 @admin.register(Comment)
-class CommentAdmin(admin.ModelAdmin):
+class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Comments as Instagram sent them, and what the service did with each."""
 
     list_display = [
@@ -254,7 +257,7 @@ class CommentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Mention)
-class MentionAdmin(admin.ModelAdmin):
+class MentionAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = ["mentioned_at", "instagram_account_id", "media_id", "comment_id"]
     list_filter = ["account"]
     search_fields = ["media_id", "comment_id"]

@@ -4,7 +4,7 @@ from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from accounts.models import InstagramBusinessAccount
+from accounts.access import ScopedViewSetMixin, accounts_visible_to
 from comments.media import account_media, prepare_to_save
 from comments.models import Comment, CommentReply, CommentRule, Mention
 from instabot.rest import id_param
@@ -82,7 +82,7 @@ class GraphAPIFailed(exceptions.APIException):
     default_detail = "The Graph API failed."
 
 
-class CommentRuleViewSet(viewsets.ModelViewSet):
+class CommentRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Comment rules. Filter with ?account=<id> or ?account=none. `media` lists an account's
     posts, to pick a rule's post from."""
 
@@ -103,7 +103,7 @@ class CommentRuleViewSet(viewsets.ModelViewSet):
         """The account's newest posts and reels (id, caption, type, permalink, thumbnail,
         time), from the Graph API."""
         account_id = id_param(request, "account")
-        account = InstagramBusinessAccount.objects.filter(pk=account_id).first()
+        account = accounts_visible_to(request.user).filter(pk=account_id).first()
         if account is None:
             raise exceptions.ValidationError({"account": "Give the id of a stored account."})
         try:
@@ -146,7 +146,7 @@ class CommentSerializer(serializers.ModelSerializer):
         ]
 
 
-class CommentViewSet(viewsets.ReadOnlyModelViewSet):
+class CommentViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Comments received, with their status and replies. Filter with ?account=<id>,
     ?status=<status>, ?media=<post id>."""
 
@@ -172,7 +172,7 @@ class MentionSerializer(serializers.ModelSerializer):
         fields = ["id", "instagram_account_id", "account", "media_id", "comment_id", "mentioned_at"]
 
 
-class MentionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+class MentionViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Where the accounts were @mentioned."""
 
     queryset = Mention.objects.all()

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.utils import timezone
 
+from accounts.access import ScopedAdminMixin
 from history.models import AccountReconciliation, HistoryImport
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Written by the workers; staff watch it."""
 
     def has_add_permission(self, request):

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
+from inbox.api import SavedReplyViewSet, StatsView
 from messaging.api import ConversationViewSet, MessageViewSet
 from rules.api import ResponseRuleViewSet
 
@@ -18,6 +19,7 @@ router.register("rules", ResponseRuleViewSet)
 router.register("comment-rules", CommentRuleViewSet)
 router.register("comments", CommentViewSet)
 router.register("mentions", MentionViewSet)
+router.register("saved-replies", SavedReplyViewSet)
 
 # The schema describes the API, not its data: any staff member may read it.
 staff_only = {"permission_classes": [IsAdminUser]}
@@ -29,5 +31,6 @@ urlpatterns = [
         SpectacularSwaggerView.as_view(url_name="api-schema", **staff_only),
         name="api-docs",
     ),
+    path("stats/", StatsView.as_view(), name="api-stats"),
     path("", include(router.urls)),
 ]

@@ -87,6 +87,8 @@ FALLBACK_COOLDOWN_HOURS = env.float("FALLBACK_COOLDOWN_HOURS", default=24.0)
 NO_TEXT_REPLY = env.str("NO_TEXT_REPLY", default="fallback")
 # After staff answer (from the inbox or the Instagram app), the bot stays silent this long.
 HUMAN_TAKEOVER_HOURS = env.float("HUMAN_TAKEOVER_HOURS", default=12.0)
+# How often an open inbox page asks for news (the list, the open thread), in seconds.
+INBOX_POLL_SECONDS = env.float("INBOX_POLL_SECONDS", default=3.0)
 
 # Retry schedule for transient Send API failures: exponential backoff with jitter.
 # Attempt n waits a random time in [d/2, d] with d = min(MAX_DELAY, BASE_DELAY * 2**(n-1)),
@@ -157,6 +159,7 @@ INSTALLED_APPS = [
     "rules",
     "comments",
     "history",
+    "inbox",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -19,4 +19,5 @@ urlpatterns = [
     path("webhooks/", include("messaging.urls")),
     path("healthz", messaging_views.healthz, name="healthz"),
     path("api/", include("instabot.api_urls")),
+    path("inbox/", include("inbox.urls")),
 ]

@@ -10,6 +10,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from accounts.access import ScopedAdminMixin
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies, sending
 from messaging.models import Conversation, Message, WebhookDelivery
@@ -36,7 +37,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ScopedAdminMixin, ReadOnlyAdmin):
+    account_path = None  # raw deliveries mix accounts: for all-accounts staff only
     list_display = ["id", "received_at", "state", "processed_at"]
     list_filter = ["state"]
     date_hierarchy = "received_at"
@@ -58,7 +60,7 @@ class ReplyForm(forms.Form):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """The staff inbox: every conversation, its thread, and a reply box."""
 
     list_display = ["customer", "account_name", "status", "last_message", "preview", "bot"]
@@ -166,7 +168,7 @@ class ConversationAdmin(admin.ModelAdmin):
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        conversation = get_object_or_404(Conversation, pk=object_id)
+        conversation = get_object_or_404(self.get_queryset(request), pk=object_id)
         extra_context = {
             **(extra_context or {}),
             **self._thread_context(request, conversation),
@@ -188,14 +190,14 @@ class ConversationAdmin(admin.ModelAdmin):
 
     def thread_view(self, request, pk):
         """The thread alone: the page refreshes it while messages are on their way."""
-        conversation = get_object_or_404(Conversation, pk=pk)
+        conversation = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_view_permission(request, conversation):
             raise PermissionDenied
         context = self._thread_context(request, conversation)
         return TemplateResponse(request, "admin/messaging/conversation/thread.html", context)
 
     def reply_view(self, request, pk):
-        conversation = get_object_or_404(Conversation, pk=pk)
+        conversation = get_object_or_404(self.get_queryset(request), pk=pk)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         # Viewing a conversation is not answering it: sending needs the change permission.
@@ -218,7 +220,7 @@ class ConversationAdmin(admin.ModelAdmin):
         return redirect(_change_url(conversation))
 
     def command_view(self, request, pk, command):
-        conversation = get_object_or_404(Conversation, pk=pk)
+        conversation = get_object_or_404(self.get_queryset(request), pk=pk)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if command not in COMMANDS or not self.has_change_permission(request, conversation):
@@ -250,7 +252,7 @@ def _change_url(conversation):
 
 # command: (what the message to staff says was done, the verb)
 COMMANDS = {
-    "archive": ("Archived", lambda c: c.set_status(Conversation.Status.ARCHIVED)),
+    "archive": ("Archived", lambda c: c.resolve()),  # the inbox calls it "resolve"
     "unarchive": ("Unarchived", lambda c: c.set_status(Conversation.Status.ACTIVE)),
     "pause": ("Paused the bot (until resumed) in", replies.pause_bot),
     "resume": ("Resumed the bot in", replies.resume_bot),
@@ -258,7 +260,8 @@ COMMANDS = {
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(ScopedAdminMixin, ReadOnlyAdmin):
+    account_path = "conversation__account"
     list_display = [
         "created_at",
         "conversation",

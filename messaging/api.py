@@ -3,6 +3,7 @@ from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.access import ScopedViewSetMixin
 from instabot.rest import id_param, require_permission
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies
@@ -79,7 +80,7 @@ FILTERS = [
 
 
 @extend_schema(parameters=FILTERS)
-class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
+class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Conversations, newest activity first. Filter with ?account=<id> and ?status=."""
 
     queryset = Conversation.objects.select_related("account")
@@ -145,8 +146,10 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet):
         OpenApiParameter("status", str),
     ]
 )
-class MessageViewSet(viewsets.ReadOnlyModelViewSet):
+class MessageViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Every message, newest first. Filter with ?account=, ?conversation=, ?direction=, ?status=."""
+
+    account_path = "conversation__account"
 
     queryset = Message.objects.select_related("sent_by").order_by("-created_at", "-id")
     serializer_class = MessageSerializer

@@ -164,6 +164,9 @@ def _record_customer_message(
         logger.info("Stored message %s from %s", event.mid, event.customer_id)
 
         reply, reason = replies.decide_reply(event, account, conversation, message)
+        if reply is None or reply.is_fallback:
+            # Only the fallback, or nothing, answers: the customer needs a person (the inbox).
+            conversation.await_person(event.timestamp)
         if reply is None:
             logger.info("Not answering message %s: %s", event.mid, reason)
             return None
@@ -201,6 +204,7 @@ def _record_echo(event: MessageEvent, account: InstagramBusinessAccount | None) 
         conversation.record_activity(event.timestamp)
         # A human is answering from the Instagram app: the bot must not talk over them.
         replies.pause_bot_for_takeover(conversation)
+        conversation.person_answered()
         logger.info(
             "Stored message %s sent by staff from the Instagram app; bot paused for %s",
             event.mid,

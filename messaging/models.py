@@ -140,6 +140,15 @@ class Conversation(models.Model):
     # While in the future, the bot stays silent here: staff answered (a takeover, which ends
     # by itself HUMAN_TAKEOVER_HOURS after their last reply).
     bot_paused_until = models.DateTimeField(null=True, blank=True)
+    # The customer waits for a person: the bot answered them with the fallback or not at all
+    # (paused, no text, a failed send), and no person has answered since. The inbox lists
+    # these first. Kept by events (customer messages, echoes), replies and sending.
+    needs_reply = models.BooleanField(default=False)
+    needs_reply_since = models.DateTimeField(null=True, blank=True)
+    # The staff member looking after this conversation in the inbox, if any.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -152,6 +161,8 @@ class Conversation(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "last_message_at"]),  # the inbox's list
+            # The inbox's order: who needs a reply first, then newest activity.
+            models.Index(fields=["status", "needs_reply", "last_message_at"]),
             models.Index(fields=["profile_requested_at"]),  # the usernames still to fetch
         ]
 
@@ -212,6 +223,32 @@ class Conversation(models.Model):
     def set_status(self, status: str) -> None:
         Conversation.objects.filter(pk=self.pk).update(status=status)
         self.status = status
+
+    def await_person(self, since: datetime) -> None:
+        """The customer needs a person (kept from the first unanswered message on)."""
+        Conversation.objects.filter(pk=self.pk, needs_reply=False).update(
+            needs_reply=True, needs_reply_since=since
+        )
+        self.needs_reply, self.needs_reply_since = True, since
+
+    def person_answered(self) -> None:
+        """A person answered (or resolved it): nobody waits for one any more."""
+        Conversation.objects.filter(pk=self.pk, needs_reply=True).update(
+            needs_reply=False, needs_reply_since=None
+        )
+        self.needs_reply, self.needs_reply_since = False, None
+
+    def assign(self, user) -> None:
+        Conversation.objects.filter(pk=self.pk).update(assigned_to=user)
+        self.assigned_to = user
+
+    def resolve(self) -> None:
+        """Staff are done here: archived (the customer's next message reopens it), and
+        nobody waits for a person any more."""
+        Conversation.objects.filter(pk=self.pk).update(
+            status=self.Status.ARCHIVED, needs_reply=False, needs_reply_since=None
+        )
+        self.status, self.needs_reply, self.needs_reply_since = self.Status.ARCHIVED, False, None
 
     def record_activity(self, at: datetime) -> None:
         """Move last_message_at forward (never back: deliveries arrive out of order)."""
@@ -317,6 +354,8 @@ class Message(models.Model):
             # The worker's sweep and the queue's health look for stalled sends.
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["conversation", "created_at"]),
+            # The dashboard's figures cover a range of days.
+            models.Index(fields=["created_at"]),
         ]
 
     def __str__(self):

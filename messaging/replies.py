@@ -109,6 +109,7 @@ def send_staff_reply(conversation: Conversation, text: str, user) -> list[Messag
     with staff_log_context(conversation), transaction.atomic():
         parts = queue_outgoing(conversation, text, author=Message.Author.STAFF, sent_by=user)
         pause_bot_for_takeover(conversation)
+        conversation.person_answered()
         logger.info("%s queued a reply to %s", user, conversation.customer_id)
     return parts
 

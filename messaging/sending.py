@@ -163,7 +163,9 @@ def finish_sent(message: Message, mid: str) -> None:
 
 def finish_failed(message: Message, reason: str, status: str = Message.Status.FAILED) -> None:
     with transaction.atomic():
-        message.mark_failed(reason, status)
+        if message.mark_failed(reason, status) and status == Message.Status.FAILED:
+            # The answer never reached the customer: they need a person (the inbox).
+            message.conversation.await_person(message.created_at)
         fail_later_parts(message, status)
 
 

@@ -7,6 +7,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from accounts.access import ScopedAdminMixin, accounts_visible_to
 from accounts.models import InstagramBusinessAccount
 from rules.matching import choose_reply
 from rules.models import ResponseRule
@@ -22,7 +23,7 @@ class TryMessageForm(forms.Form):
 
 
 @admin.register(ResponseRule)
-class ResponseRuleAdmin(admin.ModelAdmin):
+class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = [
         "keywords",
         "match_type",
@@ -62,6 +63,7 @@ class ResponseRuleAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = TryMessageForm(request.GET or None)
+        form.fields["account"].queryset = accounts_visible_to(request.user)
         outcome = None
         if form.is_valid():
             # The same question the bot asks of the next message.

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, viewsets
 
+from accounts.access import ScopedViewSetMixin
 from instabot.rest import id_param
 from rules.models import ResponseRule
 
@@ -35,7 +36,7 @@ class ResponseRuleSerializer(serializers.ModelSerializer):
         return {"keywords": self.instance.keywords, "response_text": self.instance.response_text}
 
 
-class ResponseRuleViewSet(viewsets.ModelViewSet):
+class ResponseRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Reply rules. Filter with ?account=<id> (rules of that account) or ?account=none."""
 
     queryset = ResponseRule.objects.select_related("account")

@@ -79,9 +79,8 @@ def test_an_empty_reply_is_a_400(api, shop, body):
 
 def test_a_user_who_may_only_view_cannot_reply(shop, deliver):
     viewer = User.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
-    viewer.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_conversation", "view_message"])
-    )
+    granted = ["view_conversation", "view_message", "see_all_accounts"]
+    viewer.user_permissions.add(*Permission.objects.filter(codename__in=granted))
     client = APIClient()
     client.force_authenticate(viewer)
     conversation = Conversation.objects.get()
@@ -110,7 +109,10 @@ def test_threads_are_paginated(api, shop, deliver, settings):
 
 
 def staff_client(*codenames):
+    """A staff user with these permissions, on every account (access per account is tested in
+    inbox/tests/test_access_per_account.py)."""
     user = User.objects.create_user("clerk", password="pw-clerk-123", is_staff=True)
+    codenames = [*codenames, "see_all_accounts"]
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     client = APIClient()
     client.force_authenticate(user)

@@ -31,7 +31,9 @@ def staff_user(*codenames):
     user = User.objects.create_user(
         f"staff-{len(codenames)}", password="pw-staff-123", is_staff=True
     )
-    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    # These tests are about permissions, not accounts: the user sees every account.
+    granted = [*codenames, "see_all_accounts"]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=granted))
     return user
 
 

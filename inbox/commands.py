@@ -1,0 +1,58 @@
+"""What staff do to one conversation from the inbox, besides answering: assign, resolve,
+reopen, pause and resume the bot, add a note. Pausing and resuming are messaging.replies'
+own verbs, as in the admin and the API."""
+
+import logging
+
+from django import forms
+
+from inbox.models import Note
+from inbox.threads import assignable_users
+from messaging import replies
+from messaging.models import Conversation
+
+logger = logging.getLogger(__name__)
+
+NAMES = ("assign", "resolve", "reopen", "pause", "resume", "note")
+
+
+class AssignForm(forms.Form):
+    user = forms.IntegerField(required=False, min_value=1)  # empty: nobody
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(strip=True, max_length=5_000)
+
+
+class Refused(ValueError):
+    """The command cannot be carried out as asked; nothing was changed."""
+
+
+def run(conversation: Conversation, name: str, data, user) -> None:
+    """Carry out command `name` with the request's `data`, or raise Refused."""
+    if name == "assign":
+        form = AssignForm(data)
+        if not form.is_valid():
+            raise Refused("user must be a staff user's id")
+        assignee = None
+        if (user_id := form.cleaned_data["user"]) is not None:
+            assignee = assignable_users(conversation).filter(pk=user_id).first()
+            if assignee is None:
+                raise Refused("No such staff user for this account.")
+        conversation.assign(assignee)
+    elif name == "resolve":
+        conversation.resolve()
+    elif name == "reopen":
+        conversation.set_status(Conversation.Status.ACTIVE)
+    elif name == "pause":
+        replies.pause_bot(conversation)
+    elif name == "resume":
+        replies.resume_bot(conversation)
+    elif name == "note":
+        form = NoteForm(data)
+        if not form.is_valid():
+            raise Refused("Write the note first.")
+        Note.objects.create(conversation=conversation, author=user, text=form.cleaned_data["text"])
+    else:
+        raise Refused(f"Unknown command {name!r}.")
+    logger.info("%s: %s in conversation %s", user, name, conversation.pk)

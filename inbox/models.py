@@ -1,0 +1,82 @@
+from django.conf import settings
+from django.db import models
+
+from messaging.models import Conversation
+
+
+class ReadMarker(models.Model):
+    """How far one staff user has read one conversation: unread is a customer message after it."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    # The newest customer message the user has seen here (its id: ids only grow).
+    last_read_message_id = models.BigIntegerField(default=0)
+    read_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="one_marker_per_reader")
+        ]
+
+    def __str__(self):
+        return f"{self.user} read {self.conversation_id} up to {self.last_read_message_id}"
+
+    @classmethod
+    def mark_read(cls, user, conversation_id: int, message_id: int) -> None:
+        """Move the user's marker forward to `message_id` (never back)."""
+        marker, created = cls.objects.get_or_create(
+            user=user,
+            conversation_id=conversation_id,
+            defaults={"last_read_message_id": message_id},
+        )
+        if not created and marker.last_read_message_id < message_id:
+            cls.objects.filter(pk=marker.pk, last_read_message_id__lt=message_id).update(
+                last_read_message_id=message_id
+            )
+
+
+class SavedReply(models.Model):
+    """A snippet staff insert by its shortcut (typing /hours offers it), for one account or all."""
+
+    shortcut = models.SlugField(
+        max_length=40, help_text="Typed after a slash in the inbox's reply box, e.g. hours."
+    )
+    text = models.TextField()
+    account = models.ForeignKey(
+        "accounts.InstagramBusinessAccount",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="saved_replies",
+        help_text="Empty: offered in every account's conversations.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["shortcut", "id"]
+        verbose_name_plural = "saved replies"
+        constraints = [
+            models.UniqueConstraint(fields=["account", "shortcut"], name="one_shortcut_per_account")
+        ]
+
+    def __str__(self):
+        return f"/{self.shortcut}"
+
+
+class Note(models.Model):
+    """A staff note about a customer, shown beside their conversation; never sent."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self):
+        return self.text[:60]

@@ -1,0 +1,90 @@
+"""/inbox/stats/: the dashboard (SVG charts drawn on the server) and its figures as CSV.
+The same figures are JSON at /api/stats/ (inbox.api)."""
+
+import csv
+import logging
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from accounts.access import accounts_visible_to
+from inbox import charts, stats
+
+logger = logging.getLogger(__name__)
+
+# The dashboard reads messages: it needs the permission to view them.
+PERMISSION = "messaging.view_message"
+
+
+def _figures(request):
+    if not request.user.has_perm(PERMISSION):
+        raise PermissionDenied(f"You need the {PERMISSION} permission.")
+    stats_range = stats.StatsRange.from_query(request.GET)
+    return stats_range, stats.figures(request.user, stats_range)
+
+
+@staff_member_required
+@require_GET
+def dashboard(request):
+    try:
+        stats_range, figures = _figures(request)
+    except stats.BadRange as exc:
+        logger.info("Dashboard: refused %s: %s", request.get_full_path(), exc)
+        # 400: a range the dashboard does not serve.
+        return HttpResponseBadRequest(str(exc))
+    days = stats_range.day_list
+    totals = stats.daily_totals(figures, days)
+    context = {
+        "figures": figures,
+        "range": stats_range,
+        "accounts": accounts_visible_to(request.user),
+        "query": request.GET.urlencode(),
+        "answers_chart": charts.bar_chart(
+            "DMs answered per day",
+            days,
+            [
+                ("by a rule", "rule", totals["rule"]),
+                ("by the fallback", "fallback", totals["fallback"]),
+                ("by a person", "person", totals["person"]),
+            ],
+            stacked=True,
+        ),
+        "received_chart": charts.bar_chart(
+            "DMs received per day",
+            days,
+            [("received", "received", totals["received"])],
+            stacked=True,
+        ),
+        "times_chart": charts.bar_chart(
+            "Median time to the first answer (seconds)",
+            days,
+            [
+                ("bot", "bot", totals["bot_median"]),
+                ("person", "person", totals["person_median"]),
+            ],
+            stacked=False,
+        ),
+    }
+    return render(request, "inbox/stats.html", context)
+
+
+@staff_member_required
+@require_GET
+def stats_csv(request):
+    try:
+        stats_range, figures = _figures(request)
+    except stats.BadRange as exc:
+        logger.info("Dashboard CSV: refused %s: %s", request.get_full_path(), exc)
+        # 400: a range the dashboard does not serve.
+        return HttpResponseBadRequest(str(exc))
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    name = f"instabot-stats-{stats_range.first_day.isoformat()}-{stats_range.days}d.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    writer = csv.DictWriter(response, fieldnames=stats.CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(figures["rows"])
+    # 200: one row per account and day.
+    return response

@@ -1,0 +1,144 @@
+"""One open conversation in the inbox: its thread, the customer beside it, and what staff do
+with it (assign, resolve, reopen, notes). Sending and pausing go through messaging.replies,
+the same services the admin and the API use.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+
+from accounts.access import ALL_ACCOUNTS_CODENAME, scope
+from inbox.listing import _iso, account_name, customer_name, visible_conversations
+from inbox.models import Note, SavedReply
+from messaging.models import Conversation, Message
+
+# How many of the newest messages opening a conversation shows.
+THREAD_LENGTH = 100
+# At most this many new messages come with one update (the rest with the next).
+UPDATE_LIMIT = 100
+
+AUTHOR_LABELS = {
+    Message.Author.CUSTOMER: "Customer",
+    Message.Author.BOT: "Bot",
+    Message.Author.BUSINESS_APP: "Staff (Instagram app)",
+}
+
+
+def conversation_or_404(user, pk) -> Conversation:
+    """The conversation, if `user` may see it; another account's is "not found" (404)."""
+    return get_object_or_404(
+        visible_conversations(user).select_related("account", "assigned_to"), pk=pk
+    )
+
+
+def message_json(message: Message) -> dict:
+    if message.author == Message.Author.STAFF:
+        who = f"{message.sent_by.get_username()} (inbox)" if message.sent_by else "Staff (inbox)"
+    elif message.author == Message.Author.BOT and message.is_fallback:
+        who = "Bot (fallback)"
+    elif message.author == Message.Author.BOT and message.rule_id:
+        who = "Bot (rule)"
+    else:
+        who = AUTHOR_LABELS.get(message.author, message.author)
+    return {
+        "id": message.pk,
+        "direction": message.direction,
+        "author": message.author,
+        "who": who,
+        "text": message.text,
+        "attachments": message.attachments,
+        "is_deleted": message.is_deleted,
+        "reaction": message.reaction,
+        "status": message.status,
+        "status_label": message.get_status_display() if message.status else "",
+        "error": message.last_error if message.status == Message.Status.FAILED else "",
+        "at": _iso(message.timestamp or message.created_at),
+    }
+
+
+def thread(conversation: Conversation) -> list[dict]:
+    return [message_json(m) for m in conversation.recent_messages(THREAD_LENGTH)]
+
+
+def thread_updates(conversation: Conversation, after: int, pending: list[int]) -> list[dict]:
+    """Messages newer than id `after`, and the current state of the `pending` ones (still on
+    their way when the page last looked): two queries, on indexed columns."""
+    messages = conversation.messages.select_related("sent_by")
+    new = list(messages.filter(id__gt=after).order_by("id")[:UPDATE_LIMIT])
+    changed = list(messages.filter(id__in=pending[:UPDATE_LIMIT], id__lte=after)) if pending else []
+    return [message_json(m) for m in changed + new]
+
+
+def origin(conversation: Conversation) -> str:
+    """Where the customer came from: an ad or a link (referral), a story; "" if unknown."""
+    first_messages = conversation.messages.filter(direction=Message.Direction.INCOMING).order_by(
+        "created_at", "id"
+    )[:20]
+    for message in first_messages:
+        details = message.details or {}
+        if referral := details.get("referral"):
+            source = (referral.get("source") or "").upper()
+            kind = "an ad" if source == "ADS" else "a link"
+            ref = f" (ref {referral['ref']})" if referral.get("ref") else ""
+            return f"{kind}{ref}"
+        if "reply_to_story" in details:
+            return "a reply to a story"
+    # HOOK(comments): once the comments app lands, a conversation begun by a private reply to
+    # a comment says "a comment on <post>" here.
+    return ""
+
+
+def customer_card(conversation: Conversation) -> dict:
+    return {
+        "customer": customer_name(conversation),
+        "customer_id": conversation.customer_id,
+        "account": account_name(conversation),
+        "since": _iso(conversation.created_at),
+        "origin": origin(conversation),
+        "notes": [note_json(n) for n in conversation.notes.select_related("author")],
+    }
+
+
+def note_json(note: Note) -> dict:
+    return {
+        "id": note.pk,
+        "text": note.text,
+        "author": note.author.get_username() if note.author else "",
+        "at": _iso(note.created_at),
+    }
+
+
+def conversation_json(conversation: Conversation) -> dict:
+    return {
+        "id": conversation.pk,
+        "customer": customer_name(conversation),
+        "account": account_name(conversation),
+        "account_id": conversation.account_id,
+        "status": conversation.status,
+        "needs_reply": conversation.needs_reply,
+        "assigned_to_id": conversation.assigned_to_id,
+        "bot_silence": conversation.bot_silence_reason(),
+        "bot_paused": conversation.bot_is_paused(),
+    }
+
+
+def assignable_users(conversation: Conversation):
+    """Active staff who may see this conversation's account."""
+    may_see = (
+        Q(is_superuser=True)
+        | Q(user_permissions__codename=ALL_ACCOUNTS_CODENAME)
+        | Q(groups__permissions__codename=ALL_ACCOUNTS_CODENAME)
+    )
+    if conversation.account_id is not None:
+        may_see |= Q(account_grants__account_id=conversation.account_id)
+    users = get_user_model().objects.filter(may_see, is_active=True, is_staff=True)
+    return users.distinct().order_by("username")
+
+
+def saved_replies_for(user) -> list[dict]:
+    """The snippets the inbox offers: shared ones and those of the user's accounts."""
+    replies = scope(SavedReply.objects.all(), user, "account", shared=True)
+    return [
+        {"shortcut": r.shortcut, "text": r.text, "account_id": r.account_id}
+        for r in replies.order_by("shortcut", "id")[:500]
+    ]
