@@ -281,3 +281,52 @@ def test_all_accounts_staff_and_superusers_see_everything(client, admin_client, 
     for each in (client, admin_client):
         ids = {c["id"] for c in each.get("/inbox/updates").json()["conversations"]}
         assert ids == {world["a"].pk, world["b"].pk}
+
+
+# --- comments and history, scoped like the rest ---
+
+
+def test_another_accounts_comments_rules_and_imports_are_not_found(world):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+    from django.utils import timezone
+
+    from comments.models import Comment, CommentRule
+    from history.models import HistoryImport
+
+    user = staff("comments-clerk", world["shop_a"])
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=[
+                "view_comment",
+                "view_commentrule",
+                "change_commentrule",
+                "view_historyimport",
+            ]
+        )
+    )
+    secret = {"account": world["shop_b"], "instagram_account_id": world["shop_b"].instagram_id}
+    comment_b = Comment.objects.create(
+        comment_id="17800000000000999",
+        author_id="555",
+        text="b-comment",
+        commented_at=timezone.now(),
+        **secret,
+    )
+    rule_b = CommentRule.objects.create(
+        account=world["shop_b"], keywords="price", private_reply_text="B-comment-rule"
+    )
+    import_b = HistoryImport.objects.create(account=world["shop_b"])
+    browser, api = Client(), APIClient()
+    browser.force_login(user)
+    api.force_authenticate(user)
+
+    assert "b-comment" not in browser.get("/admin/comments/comment/").content.decode()
+    assert browser.get(f"/admin/comments/comment/{comment_b.pk}/change/").status_code == 302
+    assert "B-comment-rule" not in browser.get("/admin/comments/commentrule/").content.decode()
+    assert browser.get(f"/admin/history/historyimport/{import_b.pk}/change/").status_code == 302
+    assert api.get("/api/comments/").json()["results"] == []
+    assert api.get(f"/api/comment-rules/{rule_b.pk}/").status_code == 404
+    assert api.patch(f"/api/comment-rules/{rule_b.pk}/", {"priority": 5}).status_code == 404
+    media = api.get("/api/comment-rules/media/", {"account": world["shop_b"].pk})
+    assert media.status_code == 400  # not one of the user's accounts: as if it did not exist
