@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet
 from rest_framework import exceptions, serializers
 
 from accounts.models import InstagramBusinessAccount
+from instabot.admin_lookups import FilterLookupsOnly
 
 ALL_ACCOUNTS_CODENAME = "see_all_accounts"
 ALL_ACCOUNTS_PERMISSION = f"accounts.{ALL_ACCOUNTS_CODENAME}"
@@ -88,7 +89,7 @@ class VisibleAccountsFilter(admin.RelatedFieldListFilter):
         return [(account.pk, str(account)) for account in accounts_visible_to(request.user)]
 
 
-class ScopedAdminMixin:
+class ScopedAdminMixin(FilterLookupsOnly):
     """A ModelAdmin showing and changing only the rows of the user's accounts.
 
     Lists, search, filters, actions and change pages all start from get_queryset; a row of

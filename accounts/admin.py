@@ -10,6 +10,7 @@ from accounts.models import (
     InstagramBusinessAccount,
 )
 from history.importing import request_import
+from instabot.admin_lookups import FilterLookupsOnly
 
 OTHER_APP_HELP = "Only for an account of another Meta app. Leave empty to keep the current one."
 
@@ -147,7 +148,7 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(AccountAccess)
-class AccountAccessAdmin(admin.ModelAdmin):
+class AccountAccessAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """Who may work on which account. Granting is for staff who see every account."""
 
     list_display = ["user", "account"]

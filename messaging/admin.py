@@ -3,7 +3,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
-from django.http import HttpResponseNotAllowed
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.access import ScopedAdminMixin
+from instabot.admin_lookups import id_or_none
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies, sending
 from messaging.models import Conversation, Message, WebhookDelivery
@@ -167,8 +168,15 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def _conversation_or_404(self, request, pk) -> Conversation:
+        """One of the user's conversations; anything that cannot be one of its ids is a 404."""
+        conversation_id = id_or_none(str(pk))
+        if conversation_id is None:
+            raise Http404("No such conversation")
+        return get_object_or_404(self.get_queryset(request), pk=conversation_id)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        conversation = get_object_or_404(self.get_queryset(request), pk=object_id)
+        conversation = self._conversation_or_404(request, object_id)
         extra_context = {
             **(extra_context or {}),
             **self._thread_context(request, conversation),
@@ -190,14 +198,14 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def thread_view(self, request, pk):
         """The thread alone: the page refreshes it while messages are on their way."""
-        conversation = get_object_or_404(self.get_queryset(request), pk=pk)
+        conversation = self._conversation_or_404(request, pk)
         if not self.has_view_permission(request, conversation):
             raise PermissionDenied
         context = self._thread_context(request, conversation)
         return TemplateResponse(request, "admin/messaging/conversation/thread.html", context)
 
     def reply_view(self, request, pk):
-        conversation = get_object_or_404(self.get_queryset(request), pk=pk)
+        conversation = self._conversation_or_404(request, pk)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         # Viewing a conversation is not answering it: sending needs the change permission.
@@ -220,7 +228,7 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return redirect(_change_url(conversation))
 
     def command_view(self, request, pk, command):
-        conversation = get_object_or_404(self.get_queryset(request), pk=pk)
+        conversation = self._conversation_or_404(request, pk)
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         if command not in COMMANDS or not self.has_change_permission(request, conversation):
