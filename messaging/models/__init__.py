@@ -1,0 +1,17 @@
+"""messaging's models, one module a kind of row."""
+
+from messaging.models.conversations import Conversation
+from messaging.models.deliveries import STORED_HEADERS, WebhookDelivery
+from messaging.models.messages import SENT_BY_US, Message
+from messaging.models.throttles import SendThrottle
+from messaging.models.workers import WorkerHeartbeat
+
+__all__ = [
+    "SENT_BY_US",
+    "STORED_HEADERS",
+    "Conversation",
+    "Message",
+    "SendThrottle",
+    "WebhookDelivery",
+    "WorkerHeartbeat",
+]
