@@ -8,45 +8,14 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from messaging.models.throttles import AccountPace
 
-class ConversationsApiThrottle(models.Model):
-    """How fast one account may call the Conversations API, across all workers (row-locked)."""
 
-    instagram_account_id = models.CharField(max_length=64, unique=True)
-    next_call_at = models.DateTimeField(null=True, blank=True)
-    # Meta answered "rate limited": no call for this account until then.
-    paused_until = models.DateTimeField(null=True, blank=True)
+class ConversationsApiThrottle(AccountPace):
+    """How fast one account may call the Conversations API (Meta allows 2 calls a second)."""
 
     def __str__(self):
         return f"Conversations API pace of {self.instagram_account_id}"
-
-    @classmethod
-    def reserve_slot(
-        cls, instagram_account_id: str, per_second: float, max_wait: timedelta
-    ) -> datetime:
-        """When this account's next call may go. A slot within `max_wait` is taken (the next
-        one moves 1/rate later); a later one is only reported, for the caller to come back."""
-        now = timezone.now()
-        with transaction.atomic():
-            throttles = cls.objects.select_for_update()
-            try:
-                throttle = throttles.get(instagram_account_id=instagram_account_id)
-            except cls.DoesNotExist:  # the account's first call
-                cls.objects.get_or_create(instagram_account_id=instagram_account_id)
-                throttle = throttles.get(instagram_account_id=instagram_account_id)
-            slot = max(now, throttle.next_call_at or now, throttle.paused_until or now)
-            if slot <= now + max_wait:
-                throttle.next_call_at = slot + timedelta(seconds=1 / per_second)
-                throttle.save(update_fields=["next_call_at"])
-        return slot
-
-    @classmethod
-    def pause(cls, instagram_account_id: str, seconds: float) -> datetime:
-        until = timezone.now() + timedelta(seconds=seconds)
-        cls.objects.update_or_create(
-            instagram_account_id=instagram_account_id, defaults={"paused_until": until}
-        )
-        return until
 
 
 class HistoryImport(models.Model):

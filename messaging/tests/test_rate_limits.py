@@ -28,10 +28,10 @@ def test_slots_are_spaced_by_the_rate():
 def test_a_slot_further_than_the_wait_is_reported_not_taken():
     for _ in range(11):
         SendThrottle.reserve_slot(A, 10, MAX_SLOT_WAIT)
-    reserved_until = SendThrottle.objects.get(instagram_account_id=A).next_send_at
+    reserved_until = SendThrottle.objects.get(instagram_account_id=A).next_slot_at
     later = SendThrottle.reserve_slot(A, 10, MAX_SLOT_WAIT)
     assert later > timezone.now() + MAX_SLOT_WAIT
-    assert SendThrottle.objects.get(instagram_account_id=A).next_send_at == reserved_until
+    assert SendThrottle.objects.get(instagram_account_id=A).next_slot_at == reserved_until
 
 
 def test_each_account_has_its_own_rate():

@@ -41,7 +41,7 @@ def make_due():
     past = timezone.now() - timedelta(seconds=1)
     Message.objects.filter(next_attempt_at__isnull=False).update(next_attempt_at=past)
     send_tasks().filter(status="READY").update(run_after=past)
-    SendThrottle.objects.update(next_send_at=None, paused_until=None)
+    SendThrottle.objects.update(next_slot_at=None, paused_until=None)
 
 
 def test_worker_sends_the_reply_and_records_its_message_id(deliver, graph_api, run_worker):
