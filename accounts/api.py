@@ -11,7 +11,7 @@ from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusi
 from history.api import HistoryImportSerializer, ImportRequestSerializer
 from history.importing import request_import
 from history.models import HistoryImport
-from instabot.rest import require_permission
+from instabot.rest import PATH_ID, require_permission
 
 KEEP = "Blank or left out: the stored one is kept (as in the admin)."
 OTHER_APP = "Only for an account of another Meta app. "
@@ -113,6 +113,7 @@ class AccountViewSet(
     """Business accounts. They are deactivated, not deleted: their conversations stay."""
 
     account_path = "pk"
+    lookup_value_regex = PATH_ID
     queryset = InstagramBusinessAccount.objects.all()
     serializer_class = AccountSerializer
 

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from accounts.access import ScopedViewSetMixin, accounts_visible_to
 from comments.media import account_media, prepare_to_save
 from comments.models import Comment, CommentReply, CommentRule, Mention
-from instabot.rest import id_param
+from instabot.rest import PATH_ID, id_param
 from meta import graph
 
 # What a rule's validity depends on.
@@ -86,6 +86,7 @@ class CommentRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Comment rules. Filter with ?account=<id> or ?account=none. `media` lists an account's
     posts, to pick a rule's post from."""
 
+    lookup_value_regex = PATH_ID
     queryset = CommentRule.objects.select_related("account")
     serializer_class = CommentRuleSerializer
 
@@ -150,6 +151,7 @@ class CommentViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Comments received, with their status and replies. Filter with ?account=<id>,
     ?status=<status>, ?media=<post id>."""
 
+    lookup_value_regex = PATH_ID
     queryset = Comment.objects.prefetch_related("replies")
     serializer_class = CommentSerializer
 
@@ -175,5 +177,6 @@ class MentionSerializer(serializers.ModelSerializer):
 class MentionViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Where the accounts were @mentioned."""
 
+    lookup_value_regex = PATH_ID
     queryset = Mention.objects.all()
     serializer_class = MentionSerializer

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 from accounts.access import ScopedViewSetMixin
 from inbox import stats
 from inbox.models import SavedReply
-from instabot.rest import require_permission
+from instabot.rest import PATH_ID, require_permission
 
 
 class SavedReplySerializer(serializers.ModelSerializer):
@@ -21,6 +21,7 @@ class SavedReplySerializer(serializers.ModelSerializer):
 class SavedReplyViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Saved replies (snippets staff insert by /shortcut), per account or shared (no account)."""
 
+    lookup_value_regex = PATH_ID
     queryset = SavedReply.objects.all()
     serializer_class = SavedReplySerializer
 

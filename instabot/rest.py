@@ -11,6 +11,10 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Ids are 64-bit integers: at most 18 digits always fit (19 may not).
 ID_DIGITS = re.compile(r"[0-9]{1,18}")
 
+# A viewset's `lookup_value_regex`: ASCII digits only in /api/<things>/<id>/ (int() reads an
+# Arabic-Indic one, U+0661, as 1: /api/rules/<it>/ would act on rule 1); anything else is 404.
+PATH_ID = ID_DIGITS.pattern
+
 
 class StaffModelPermissions(permissions.DjangoModelPermissions):
     """Staff only, and every action needs its Django permission: reading needs "view".

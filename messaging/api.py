@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.access import ScopedViewSetMixin
-from instabot.rest import id_param, require_permission
+from instabot.rest import PATH_ID, id_param, require_permission
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies
 from messaging.models import Conversation, Message
@@ -83,6 +83,7 @@ FILTERS = [
 class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Conversations, newest activity first. Filter with ?account=<id> and ?status=."""
 
+    lookup_value_regex = PATH_ID
     queryset = Conversation.objects.select_related("account")
     serializer_class = ConversationSerializer
 
@@ -151,6 +152,7 @@ class MessageViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
     account_path = "conversation__account"
 
+    lookup_value_regex = PATH_ID
     queryset = Message.objects.select_related("sent_by").order_by("-created_at", "-id")
     serializer_class = MessageSerializer
 

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, viewsets
 
 from accounts.access import ScopedViewSetMixin
-from instabot.rest import id_param
+from instabot.rest import PATH_ID, id_param
 from rules.models import ResponseRule
 
 
@@ -39,6 +39,7 @@ class ResponseRuleSerializer(serializers.ModelSerializer):
 class ResponseRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Reply rules. Filter with ?account=<id> (rules of that account) or ?account=none."""
 
+    lookup_value_regex = PATH_ID
     queryset = ResponseRule.objects.select_related("account")
     serializer_class = ResponseRuleSerializer
 

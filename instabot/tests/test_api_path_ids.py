@@ -1,0 +1,93 @@
+"""Ids in /api/ paths are ASCII digits: a Unicode digit (int() reads "\u0661" as 1) is a 404,
+never an action on the object whose ASCII id it resembles."""
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import InstagramBusinessAccount
+from comments.models import Comment, CommentRule
+from inbox.models import SavedReply
+from messaging.models import Conversation, Message
+from rules.models import ResponseRule
+
+pytestmark = pytest.mark.django_db
+
+ARABIC_INDIC_ONE, FULLWIDTH_NINE = "\u0661", "\uff19"
+
+
+@pytest.fixture
+def objects():
+    account = InstagramBusinessAccount(pk=1, instagram_id="17841400000000001", name="Shop")
+    account.set_access_token("EAAG-shop-token")
+    account.save()
+    conversation = Conversation.objects.create(
+        pk=9,
+        instagram_account_id="17841400000000001",
+        customer_id="1234567890123456",
+        account=account,
+        last_message_at=timezone.now(),
+    )
+    Message.objects.create(
+        pk=1,
+        conversation=conversation,
+        direction=Message.Direction.INCOMING,
+        author=Message.Author.CUSTOMER,
+        mid="m-1",
+        text="hello",
+        timestamp=timezone.now(),
+    )
+    ResponseRule.objects.create(pk=1, keywords="hours", response_text="10-19")
+    CommentRule.objects.create(pk=1, keywords="price", public_replies="Sent you a DM")
+    Comment.objects.create(
+        pk=1,
+        comment_id="17900000000000001",
+        instagram_account_id="17841400000000001",
+        author_id="1234567890123456",
+        commented_at=timezone.now(),
+    )
+    SavedReply.objects.create(pk=1, shortcut="hours", text="10-19")
+
+
+@pytest.mark.parametrize(
+    "method, path, data",
+    [
+        ("get", "/api/accounts/{one}/", None),
+        ("post", "/api/accounts/{one}/deactivate/", None),
+        ("get", "/api/conversations/{nine}/", None),
+        ("post", "/api/conversations/{nine}/reply/", {"text": "hi"}),
+        ("get", "/api/messages/{one}/", None),
+        ("get", "/api/rules/{one}/", None),
+        ("delete", "/api/rules/{one}/", None),
+        ("get", "/api/comment-rules/{one}/", None),
+        ("get", "/api/comments/{one}/", None),
+        ("get", "/api/saved-replies/{one}/", None),
+        ("patch", "/api/saved-replies/{one}/", {"text": "changed"}),
+    ],
+)
+def test_a_unicode_digit_in_an_api_path_is_404_and_changes_nothing(
+    api, objects, method, path, data
+):
+    url = path.format(one=ARABIC_INDIC_ONE, nine=FULLWIDTH_NINE)
+    response = getattr(api, method)(url, data, format="json")
+
+    assert response.status_code == 404
+    assert InstagramBusinessAccount.objects.get(pk=1).is_active
+    assert ResponseRule.objects.filter(pk=1).exists()
+    assert SavedReply.objects.get(pk=1).text == "10-19"
+    assert Message.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/accounts/1/",
+        "/api/conversations/9/",
+        "/api/messages/1/",
+        "/api/rules/1/",
+        "/api/comment-rules/1/",
+        "/api/comments/1/",
+        "/api/saved-replies/1/",
+    ],
+)
+def test_an_ascii_id_in_an_api_path_still_finds_its_object(api, objects, path):
+    assert api.get(path).status_code == 200
