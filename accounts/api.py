@@ -11,7 +11,7 @@ from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusi
 from history.api import HistoryImportSerializer, ImportRequestSerializer
 from history.importing import request_import
 from history.models import HistoryImport
-from instabot.rest import PATH_ID, require_permission
+from instabot.rest import PATH_ID, ModelSerializer, require_permission
 
 KEEP = "Blank or left out: the stored one is kept (as in the admin)."
 OTHER_APP = "Only for an account of another Meta app. "
@@ -24,7 +24,7 @@ class CredentialsUnavailable(exceptions.APIException):
     default_code = "credentials_unavailable"
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(ModelSerializer):
     # Credentials go in, never come out: responses show only the token's last characters.
     access_token = serializers.CharField(
         write_only=True, required=False, allow_blank=True, help_text=KEEP

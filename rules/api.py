@@ -2,11 +2,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers, viewsets
 
 from accounts.access import ScopedViewSetMixin
-from instabot.rest import PATH_ID, id_param
+from instabot.rest import PATH_ID, ModelSerializer, id_param
 from rules.models import ResponseRule
 
 
-class ResponseRuleSerializer(serializers.ModelSerializer):
+class ResponseRuleSerializer(ModelSerializer):
     class Meta:
         model = ResponseRule
         fields = [

@@ -91,3 +91,40 @@ def test_a_unicode_digit_in_an_api_path_is_404_and_changes_nothing(
 )
 def test_an_ascii_id_in_an_api_path_still_finds_its_object(api, objects, path):
     assert api.get(path).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path, data, field",
+    [
+        ("/api/rules/", {"priority": ARABIC_INDIC_ONE}, "priority"),
+        ("/api/rules/", {"priority": FULLWIDTH_NINE}, "priority"),
+        ("/api/rules/", {"account": ARABIC_INDIC_ONE}, "account"),
+        ("/api/comment-rules/", {"priority": ARABIC_INDIC_ONE}, "priority"),
+        ("/api/saved-replies/", {"account": ARABIC_INDIC_ONE}, "account"),
+    ],
+)
+def test_a_unicode_digit_in_an_integer_or_id_field_is_400(api, objects, path, data, field):
+    body = {"keywords": "price", "response_text": "10 euros", "private_reply_text": "A DM"}
+    body |= {"shortcut": "price", "text": "10 euros"} | data
+    response = api.post(path, body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_a_unicode_digit_in_an_accounts_send_rate_is_400(api, objects):
+    response = api.patch(
+        "/api/accounts/1/", {"max_sends_per_second": ARABIC_INDIC_ONE}, format="json"
+    )
+    assert response.status_code == 400
+    assert InstagramBusinessAccount.objects.get(pk=1).max_sends_per_second is None
+
+
+def test_ascii_digits_in_integer_and_id_fields_are_taken(api, objects):
+    response = api.post(
+        "/api/rules/",
+        {"keywords": "price", "response_text": "10 euros", "priority": "3", "account": "1"},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert (response.json()["priority"], response.json()["account"]) == (3, 1)
