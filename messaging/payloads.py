@@ -9,9 +9,10 @@ Shapes follow Meta's Instagram Messaging webhook reference: see ../shared/meta-p
 """
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 # Meta's message ids are opaque strings, about 100 characters; the column holds 255.
 MID_LENGTH = 255
@@ -21,6 +22,12 @@ MID_LENGTH = 255
 # (mids, sender, comment ids) the escape's own text ("\\ud800"), so that two ids differing only
 # in their lone surrogates stay two ids (U+FFFD would make the second a "duplicate").
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+logger = logging.getLogger(__name__)
+
+# Clocks differ a little; a time further ahead than this is wrong (a message dated in 9999 would
+# stay its conversation's latest forever), and is taken as the time the delivery is parsed.
+FUTURE_TOLERANCE = timedelta(days=1)
 
 # Counts (num_edit) go into 32-bit integer columns on every database.
 MAX_COUNT = 2**31 - 1
@@ -500,6 +507,11 @@ def _timestamp(value) -> datetime:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise EventError('"timestamp" is missing or not a number')
     try:
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
+        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise EventError(f'"timestamp" {value!r} is out of range') from None
+    now = datetime.now(tz=UTC)
+    if moment > now + FUTURE_TOLERANCE:
+        logger.warning("Timestamp %r is in the future (%s): taken as now", value, moment)
+        return now
+    return moment

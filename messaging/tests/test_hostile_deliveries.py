@@ -1,8 +1,10 @@
 """Signed deliveries built to hurt: each gets a clear answer, and nothing readable is lost."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.payloads import MessageEdit, MessageEvent, PayloadError, parse_delivery
@@ -141,3 +143,24 @@ def test_an_edit_count_too_large_for_the_database_skips_only_that_event(deliver)
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == WebhookDelivery.State.PROCESSED
     assert "num_edit" in delivery.error
+
+
+def test_a_message_dated_in_the_year_9999_is_stored_as_received_now(deliver, caplog):
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["timestamp"] = 253402300799999
+    before = timezone.now()
+    assert deliver(payload).status_code == 200
+    after = timezone.now()
+
+    message = Message.objects.get(direction=Message.Direction.INCOMING)
+    assert before <= message.timestamp <= after
+    assert before <= Conversation.objects.get().last_message_at <= after
+    assert "is in the future" in caplog.text
+
+
+def test_a_timestamp_a_few_hours_ahead_is_kept_as_it_is():
+    payload = load_payload("messages__text")
+    ahead = timezone.now() + timedelta(hours=3)
+    payload["entry"][0]["messaging"][0]["timestamp"] = int(ahead.timestamp() * 1000)
+    (event,) = parse_delivery(encode(payload)).events
+    assert abs(event.timestamp - ahead) < timedelta(milliseconds=1)
