@@ -7,7 +7,12 @@ from rest_framework.response import Response
 
 from accounts import encryption
 from accounts.access import ScopedViewSetMixin
-from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
+from accounts.models import (
+    CREDENTIAL_FIELDS,
+    CREDENTIAL_MAX_LENGTH,
+    TOKEN_STATE_FIELDS,
+    InstagramBusinessAccount,
+)
 from history.api import HistoryImportSerializer, ImportRequestSerializer
 from history.importing import request_import
 from history.models import HistoryImport
@@ -27,13 +32,25 @@ class CredentialsUnavailable(exceptions.APIException):
 class AccountSerializer(ModelSerializer):
     # Credentials go in, never come out: responses show only the token's last characters.
     access_token = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, help_text=KEEP
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=CREDENTIAL_MAX_LENGTH,
+        help_text=KEEP,
     )
     app_secret = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, help_text=OTHER_APP + KEEP
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=CREDENTIAL_MAX_LENGTH,
+        help_text=OTHER_APP + KEEP,
     )
     verify_token = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, help_text=OTHER_APP + KEEP
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=CREDENTIAL_MAX_LENGTH,
+        help_text=OTHER_APP + KEEP,
     )
     clear_app_secret_and_verify_token = serializers.BooleanField(
         write_only=True,
