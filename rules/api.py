@@ -1,5 +1,4 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers, viewsets
+from rest_framework import viewsets
 
 from accounts.access import ScopedViewSetMixin
 from instabot.rest import PATH_ID, ModelSerializer, id_param
@@ -20,20 +19,6 @@ class ResponseRuleSerializer(ModelSerializer):
             "created_at",
             "updated_at",
         ]
-
-    def validate(self, data):
-        # The model's own rules (a keyword, a reply), with field errors as the admin shows them.
-        rule = ResponseRule(**{**self._current_values(), **data})
-        try:
-            rule.clean()
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from None
-        return data
-
-    def _current_values(self):
-        if self.instance is None:
-            return {}
-        return {"keywords": self.instance.keywords, "response_text": self.instance.response_text}
 
 
 class ResponseRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
