@@ -205,10 +205,10 @@ def _record_echo(event: MessageEvent, account: InstagramBusinessAccount | None) 
         with log_context(conversation=conversation_id):
             logger.info("Echo %s matched a message already stored", event.mid)
         return
+    if _held_by_another_account(event):
+        return
     conversation = conversation_for(event, account)
     with log_context(conversation=conversation.pk):
-        if _held_by_another_account(event):
-            return
         if _match_echo_to_reply_in_flight(conversation, event):
             return
         try:

@@ -256,6 +256,7 @@ def test_an_event_for_one_account_never_changes_another_accounts_message(account
     assert response.status_code == 200
     assert Message.objects.filter(pk=shop_message.pk).values().get() == before
     assert not Message.objects.filter(conversation__account__instagram_id=BAKERY).exists()
+    assert not Conversation.objects.filter(account__instagram_id=BAKERY).exists()
 
 
 def test_an_event_for_the_messages_own_account_still_changes_it(accounts, deliver):
