@@ -2,6 +2,8 @@
 never an action on the object whose ASCII id it resembles."""
 
 import pytest
+from django.core.management.color import no_style
+from django.db import connection
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
@@ -46,6 +48,11 @@ def objects():
         commented_at=timezone.now(),
     )
     SavedReply.objects.create(pk=1, shortcut="hours", text="10-19")
+    # Rows made with chosen ids: the next ones the database gives must come after them.
+    models = [InstagramBusinessAccount, Conversation, Message, ResponseRule, CommentRule, Comment]
+    with connection.cursor() as cursor:
+        for statement in connection.ops.sequence_reset_sql(no_style(), [*models, SavedReply]):
+            cursor.execute(statement)
 
 
 @pytest.mark.parametrize(
