@@ -5,6 +5,7 @@ from accounts import encryption, services
 from accounts.access import ScopedAdminMixin, sees_all_accounts
 from accounts.models import (
     CREDENTIAL_FIELDS,
+    CREDENTIAL_MAX_LENGTH,
     TOKEN_STATE_FIELDS,
     AccountAccess,
     InstagramBusinessAccount,
@@ -20,6 +21,7 @@ def write_only_field(help_text: str) -> forms.CharField:
     return forms.CharField(
         required=False,
         strip=True,
+        max_length=CREDENTIAL_MAX_LENGTH,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text=help_text,
     )

@@ -7,11 +7,16 @@ from rest_framework.response import Response
 
 from accounts import encryption
 from accounts.access import ScopedViewSetMixin
-from accounts.models import CREDENTIAL_FIELDS, TOKEN_STATE_FIELDS, InstagramBusinessAccount
+from accounts.models import (
+    CREDENTIAL_FIELDS,
+    CREDENTIAL_MAX_LENGTH,
+    TOKEN_STATE_FIELDS,
+    InstagramBusinessAccount,
+)
 from history.api import HistoryImportSerializer, ImportRequestSerializer
 from history.importing import request_import
 from history.models import HistoryImport
-from instabot.rest import require_permission
+from instabot.rest import PATH_ID, ModelSerializer, require_permission
 
 KEEP = "Blank or left out: the stored one is kept (as in the admin)."
 OTHER_APP = "Only for an account of another Meta app. "
@@ -24,16 +29,28 @@ class CredentialsUnavailable(exceptions.APIException):
     default_code = "credentials_unavailable"
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(ModelSerializer):
     # Credentials go in, never come out: responses show only the token's last characters.
     access_token = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, help_text=KEEP
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=CREDENTIAL_MAX_LENGTH,
+        help_text=KEEP,
     )
     app_secret = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, help_text=OTHER_APP + KEEP
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=CREDENTIAL_MAX_LENGTH,
+        help_text=OTHER_APP + KEEP,
     )
     verify_token = serializers.CharField(
-        write_only=True, required=False, allow_blank=True, help_text=OTHER_APP + KEEP
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=CREDENTIAL_MAX_LENGTH,
+        help_text=OTHER_APP + KEEP,
     )
     clear_app_secret_and_verify_token = serializers.BooleanField(
         write_only=True,
@@ -113,6 +130,7 @@ class AccountViewSet(
     """Business accounts. They are deactivated, not deleted: their conversations stay."""
 
     account_path = "pk"
+    lookup_value_regex = PATH_ID
     queryset = InstagramBusinessAccount.objects.all()
     serializer_class = AccountSerializer
 

@@ -10,6 +10,9 @@ from instabot.text_limits import REPLY_MAX_LENGTH
 
 # The encrypted credentials, and what the service records about the token (never edited by hand).
 CREDENTIAL_FIELDS = ("access_token", "app_secret", "verify_token")
+# Meta's tokens and secrets are a few hundred characters; the API and the admin refuse more than
+# this (a megabyte "token" would be encrypted, stored and sent with every Graph call).
+CREDENTIAL_MAX_LENGTH = 4_096
 TOKEN_STATE_FIELDS = (
     "access_token_set_at",
     "access_token_expires_at",

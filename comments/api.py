@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from accounts.access import ScopedViewSetMixin, accounts_visible_to
 from comments.media import account_media, prepare_to_save
 from comments.models import Comment, CommentReply, CommentRule, Mention
-from instabot.rest import id_param
+from instabot.rest import PATH_ID, ModelSerializer, id_param
 from meta import graph
 
 # What a rule's validity depends on.
@@ -22,7 +22,7 @@ RULE_FIELDS = (
 )
 
 
-class CommentRuleSerializer(serializers.ModelSerializer):
+class CommentRuleSerializer(ModelSerializer):
     warning = serializers.SerializerMethodField()
 
     class Meta:
@@ -86,6 +86,7 @@ class CommentRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Comment rules. Filter with ?account=<id> or ?account=none. `media` lists an account's
     posts, to pick a rule's post from."""
 
+    lookup_value_regex = PATH_ID
     queryset = CommentRule.objects.select_related("account")
     serializer_class = CommentRuleSerializer
 
@@ -113,13 +114,13 @@ class CommentRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
         return Response([post.__dict__ for post in posts])
 
 
-class CommentReplySerializer(serializers.ModelSerializer):
+class CommentReplySerializer(ModelSerializer):
     class Meta:
         model = CommentReply
         fields = ["kind", "status", "text", "attempts", "last_error", "due_at", "sent_at"]
 
 
-class CommentSerializer(serializers.ModelSerializer):
+class CommentSerializer(ModelSerializer):
     replies = CommentReplySerializer(many=True, read_only=True)
 
     class Meta:
@@ -150,6 +151,7 @@ class CommentViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Comments received, with their status and replies. Filter with ?account=<id>,
     ?status=<status>, ?media=<post id>."""
 
+    lookup_value_regex = PATH_ID
     queryset = Comment.objects.prefetch_related("replies")
     serializer_class = CommentSerializer
 
@@ -166,7 +168,7 @@ class CommentViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return comments
 
 
-class MentionSerializer(serializers.ModelSerializer):
+class MentionSerializer(ModelSerializer):
     class Meta:
         model = Mention
         fields = ["id", "instagram_account_id", "account", "media_id", "comment_id", "mentioned_at"]
@@ -175,5 +177,6 @@ class MentionSerializer(serializers.ModelSerializer):
 class MentionViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     """Where the accounts were @mentioned."""
 
+    lookup_value_regex = PATH_ID
     queryset = Mention.objects.all()
     serializer_class = MentionSerializer

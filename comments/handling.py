@@ -83,7 +83,16 @@ def _store(event: CommentEvent, account) -> Comment | None:
                 ad_title=event.ad_title,
             )
     except IntegrityError:
-        if Comment.objects.filter(comment_id=event.comment_id).exists():
+        stored_for = Comment.objects.filter(comment_id=event.comment_id)
+        if stored_for.filter(instagram_account_id=event.account_id).exists():
+            return None
+        if stored_for.exists():
+            # Comment ids are unique: another account's comment is not this event's to touch.
+            logger.warning(
+                "Comment %s for account %s has the id of another account's comment: not stored",
+                event.comment_id,
+                event.account_id,
+            )
             return None
         raise
 

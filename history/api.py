@@ -6,10 +6,11 @@ from datetime import timedelta
 from rest_framework import serializers
 
 from history.models import HistoryImport
+from instabot.rest import ModelSerializer
 from messaging.management.durations import age
 
 
-class HistoryImportSerializer(serializers.ModelSerializer):
+class HistoryImportSerializer(ModelSerializer):
     class Meta:
         model = HistoryImport
         fields = [

@@ -1,7 +1,7 @@
 """/api/saved-replies/ and /api/stats/: the inbox's snippets and the dashboard's figures."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, viewsets
+from rest_framework import exceptions, viewsets
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,10 +9,10 @@ from rest_framework.views import APIView
 from accounts.access import ScopedViewSetMixin
 from inbox import stats
 from inbox.models import SavedReply
-from instabot.rest import require_permission
+from instabot.rest import PATH_ID, ModelSerializer, require_permission
 
 
-class SavedReplySerializer(serializers.ModelSerializer):
+class SavedReplySerializer(ModelSerializer):
     class Meta:
         model = SavedReply
         fields = ["id", "shortcut", "text", "account", "created_at", "updated_at"]
@@ -21,6 +21,7 @@ class SavedReplySerializer(serializers.ModelSerializer):
 class SavedReplyViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Saved replies (snippets staff insert by /shortcut), per account or shared (no account)."""
 
+    lookup_value_regex = PATH_ID
     queryset = SavedReply.objects.all()
     serializer_class = SavedReplySerializer
 

@@ -2,7 +2,7 @@
 
 import re
 
-from rest_framework import exceptions, parsers, permissions
+from rest_framework import exceptions, parsers, permissions, serializers
 
 # A JSON string may escape half of a UTF-16 pair on its own ("\ud800"): not a character, and
 # neither the database nor our JSON answers can hold it.
@@ -10,6 +10,10 @@ LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Ids are 64-bit integers: at most 18 digits always fit (19 may not).
 ID_DIGITS = re.compile(r"[0-9]{1,18}")
+
+# A viewset's `lookup_value_regex`: ASCII digits only in /api/<things>/<id>/ (int() reads an
+# Arabic-Indic one, U+0661, as 1: /api/rules/<it>/ would act on rule 1); anything else is 404.
+PATH_ID = ID_DIGITS.pattern
 
 
 class StaffModelPermissions(permissions.DjangoModelPermissions):
@@ -79,3 +83,35 @@ def _holds_lone_surrogate(data) -> bool:
         elif isinstance(item, list):
             pending.extend(item)
     return False
+
+
+def _is_ascii_text(data) -> bool:
+    return not isinstance(data, str) or data.isascii()
+
+
+class IntegerField(serializers.IntegerField):
+    """DRF's IntegerField, refusing digits other than ASCII 0-9 ("\\u0661" is 1 to int())."""
+
+    def to_internal_value(self, data):
+        if not _is_ascii_text(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """DRF's PrimaryKeyRelatedField, refusing ids written in other than ASCII digits."""
+
+    def to_internal_value(self, data):
+        if not _is_ascii_text(data):
+            self.fail("does_not_exist", pk_value=data)
+        return super().to_internal_value(data)
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """The base of our serializers: integer fields and related ids in ASCII digits only."""
+
+    serializer_field_mapping = {
+        model_field: IntegerField if field is serializers.IntegerField else field
+        for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
+    }
+    serializer_related_field = PrimaryKeyRelatedField

@@ -381,7 +381,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "instabot.logging.ContextFilter"}},
+    "filters": {
+        "context": {"()": "instabot.logging.ContextFilter"},
+        "no_query_strings": {"()": "instabot.logging.StripQueryStrings"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s%(context_text)s"},
         "json": {"()": "instabot.logging.JSONFormatter"},
@@ -399,8 +402,9 @@ LOGGING = {
         # "django.server" one that does not propagate: naming them here removes those
         # handlers, so their lines reach the root's handler alone, once, in our format.
         "django": {"propagate": True},
-        # Every request line from runserver is noise next to our own log lines.
-        "django.server": {"level": "WARNING", "propagate": True},
+        # Every request line from runserver is noise next to our own log lines; those it does
+        # log (4xx, 5xx) lose their query string: the webhook handshake's holds the verify token.
+        "django.server": {"level": "WARNING", "propagate": True, "filters": ["no_query_strings"]},
         # At DEBUG, urllib3 logs every URL it requests, and Instagram's token refresh carries
         # the token in its URL (as Meta documents it): never let those lines out.
         "urllib3": {"level": "WARNING"},

@@ -4,13 +4,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.access import ScopedViewSetMixin
-from instabot.rest import id_param, require_permission
+from instabot.rest import PATH_ID, ModelSerializer, id_param, require_permission
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies
 from messaging.models import Conversation, Message
 
 
-class MessageSerializer(serializers.ModelSerializer):
+class MessageSerializer(ModelSerializer):
     sent_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
@@ -41,7 +41,7 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ConversationSerializer(serializers.ModelSerializer):
+class ConversationSerializer(ModelSerializer):
     bot_silence = serializers.SerializerMethodField(
         help_text="Why the bot is silent here now: paused (by staff, until resumed), "
         "taken_over (staff answered; until bot_paused_until), or null: it answers."
@@ -83,6 +83,7 @@ FILTERS = [
 class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Conversations, newest activity first. Filter with ?account=<id> and ?status=."""
 
+    lookup_value_regex = PATH_ID
     queryset = Conversation.objects.select_related("account")
     serializer_class = ConversationSerializer
 
@@ -151,6 +152,7 @@ class MessageViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
 
     account_path = "conversation__account"
 
+    lookup_value_regex = PATH_ID
     queryset = Message.objects.select_related("sent_by").order_by("-created_at", "-id")
     serializer_class = MessageSerializer
 

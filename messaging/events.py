@@ -96,16 +96,18 @@ def handle(event: Event, account: InstagramBusinessAccount | None) -> Message | 
             )
         case MessageDeleted():
             # The customer unsent it: keep that it existed, not what it said.
-            Message.objects.filter(mid=event.mid).update(is_deleted=True, text="", attachments=[])
+            _account_messages(event).filter(mid=event.mid).update(
+                is_deleted=True, text="", attachments=[]
+            )
         case MessageEdit():
-            Message.objects.filter(mid=event.mid, edit_count__lte=event.num_edit).update(
+            _account_messages(event).filter(mid=event.mid, edit_count__lte=event.num_edit).update(
                 text=event.text, edit_count=event.num_edit
             )
         case Reaction():
             emoji = (event.emoji or event.reaction) if event.action == "react" else ""
-            Message.objects.filter(mid=event.mid).update(reaction=emoji)
+            _account_messages(event).filter(mid=event.mid).update(reaction=emoji)
         case Read():
-            Message.objects.filter(mid=event.mid, read_at__isnull=True).update(
+            _account_messages(event).filter(mid=event.mid, read_at__isnull=True).update(
                 read_at=event.timestamp
             )
         case ReferralEvent():
@@ -122,6 +124,26 @@ def handle(event: Event, account: InstagramBusinessAccount | None) -> Message | 
                 event.account_id,
             )
     return None
+
+
+def _account_messages(event: Event):
+    """The messages of the event's account: a signed event for one account never changes
+    another account's message, whatever mid it names."""
+    return Message.objects.filter(conversation__instagram_account_id=event.account_id)
+
+
+def _held_by_another_account(event: MessageEvent | Postback) -> bool:
+    """Whether another account's message has the event's mid (the caller found none of its own
+    account's), logged: mids are unique, so the event cannot be stored, and the other account's
+    message is not its to touch."""
+    if Message.objects.filter(mid=event.mid).exists():
+        logger.warning(
+            "Message %s for account %s has the mid of another account's message: not stored",
+            event.mid,
+            event.account_id,
+        )
+        return True
+    return False
 
 
 def _record_customer_message(
@@ -152,10 +174,12 @@ def _record_customer_message(
                     timestamp=event.timestamp,
                 )
         except IntegrityError:
-            if Message.objects.filter(mid=event.mid).exists():
+            if _account_messages(event).filter(mid=event.mid).exists():
                 logger.info(
                     "Message %s was delivered again: already stored and answered", event.mid
                 )
+                return None
+            if _held_by_another_account(event):
                 return None
             raise
         conversation.record_activity(event.timestamp)
@@ -175,11 +199,13 @@ def _record_customer_message(
 
 def _record_echo(event: MessageEvent, account: InstagramBusinessAccount | None) -> None:
     """A message the business sent: one of our replies, or staff using the Instagram app."""
-    stored_in = Message.objects.filter(mid=event.mid).values_list("conversation", flat=True)
-    if (conversation_id := stored_in.first()) is not None:
+    stored_in = _account_messages(event).filter(mid=event.mid)
+    if (conversation_id := stored_in.values_list("conversation", flat=True).first()) is not None:
         # Our reply, already recorded with the id the Send API returned; or a redelivery.
         with log_context(conversation=conversation_id):
             logger.info("Echo %s matched a message already stored", event.mid)
+        return
+    if _held_by_another_account(event):
         return
     conversation = conversation_for(event, account)
     with log_context(conversation=conversation.pk):
@@ -199,7 +225,8 @@ def _record_echo(event: MessageEvent, account: InstagramBusinessAccount | None) 
                 )
         except IntegrityError:
             if Message.objects.filter(mid=event.mid).exists():
-                return  # the Send API's answer recorded this id meanwhile
+                # The Send API's answer recorded this id meanwhile (or another account holds it).
+                return
             raise
         conversation.record_activity(event.timestamp)
         # A human is answering from the Instagram app: the bot must not talk over them.

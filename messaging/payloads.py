@@ -9,16 +9,25 @@ Shapes follow Meta's Instagram Messaging webhook reference: see ../shared/meta-p
 """
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 # Meta's message ids are opaque strings, about 100 characters; the column holds 255.
 MID_LENGTH = 255
 
 # JSON can escape half of a UTF-16 pair on its own ("\ud800"): Python reads it, but no database
-# can store it. Replaced with U+FFFD, so the message is still stored and answered.
+# can store it. In text it becomes U+FFFD, so the message is still stored and answered; in ids
+# (mids, sender, comment ids) the escape's own text ("\\ud800"), so that two ids differing only
+# in their lone surrogates stay two ids (U+FFFD would make the second a "duplicate").
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+logger = logging.getLogger(__name__)
+
+# Clocks differ a little; a time further ahead than this is wrong (a message dated in 9999 would
+# stay its conversation's latest forever), and is taken as the time the delivery is parsed.
+FUTURE_TOLERANCE = timedelta(days=1)
 
 # Counts (num_edit) go into 32-bit integer columns on every database.
 MAX_COUNT = 2**31 - 1
@@ -339,15 +348,13 @@ def _parse_event(item, account_id: str, standby: bool) -> Event:
     if "message" in item:
         message = _obj(item, "message")
         if message.get("is_deleted"):
-            return MessageDeleted(
-                **common, mid=_str(message, "mid", required=True, max_length=MID_LENGTH)
-            )
+            return MessageDeleted(**common, mid=_mid(message, "mid"))
         return _parse_message(message, common)
     if "message_edit" in item:
         edit = _obj(item, "message_edit")
         return MessageEdit(
             **common,
-            mid=_str(edit, "mid", required=True, max_length=MID_LENGTH),
+            mid=_mid(edit, "mid"),
             text=_str(edit, "text"),
             num_edit=_int(edit, "num_edit"),
         )
@@ -355,20 +362,18 @@ def _parse_event(item, account_id: str, standby: bool) -> Event:
         reaction = _obj(item, "reaction")
         return Reaction(
             **common,
-            mid=_str(reaction, "mid", required=True, max_length=MID_LENGTH),
+            mid=_mid(reaction, "mid"),
             action=_str(reaction, "action", required=True),
             reaction=_str(reaction, "reaction", max_length=32),
             emoji=_str(reaction, "emoji", max_length=32),
         )
     if "read" in item:
-        return Read(
-            **common, mid=_str(_obj(item, "read"), "mid", required=True, max_length=MID_LENGTH)
-        )
+        return Read(**common, mid=_mid(_obj(item, "read"), "mid"))
     if "postback" in item:
         postback = _obj(item, "postback")
         return Postback(
             **common,
-            mid=_str(postback, "mid", required=True, max_length=MID_LENGTH),
+            mid=_mid(postback, "mid"),
             title=_str(postback, "title"),
             payload=_str(postback, "payload"),
         )
@@ -388,14 +393,16 @@ def _parse_message(message: dict, common: dict) -> MessageEvent:
     reply_to_mid, reply_to_story = "", None
     if "reply_to" in message:
         reply_to = _obj(message, "reply_to")
-        reply_to_mid = _str(reply_to, "mid")
+        reply_to_mid = _mid(reply_to, "mid", required=False)
         if "story" in reply_to:
             story = _obj(reply_to, "story")
-            reply_to_story = StoryReference(id=_str(story, "id"), url=_str(story, "url"))
+            reply_to_story = StoryReference(
+                id=_mid(story, "id", required=False), url=_str(story, "url")
+            )
 
     return MessageEvent(
         **common,
-        mid=_str(message, "mid", required=True, max_length=MID_LENGTH),
+        mid=_mid(message, "mid"),
         text=_str(message, "text"),
         attachments=tuple(_attachment(item) for item in attachments),
         is_echo=message.get("is_echo") is True,
@@ -431,6 +438,19 @@ def _obj(data: dict, key: str) -> dict:
 
 
 def _str(data: dict, key: str, *, required: bool = False, max_length: int | None = None) -> str:
+    """Display text: lone surrogates become U+FFFD."""
+    return _text(_checked_str(data, key, required=required, max_length=max_length))
+
+
+def _mid(data: dict, key: str, *, required: bool = True) -> str:
+    """A message id (or another opaque id Meta names in a string): lone surrogates kept apart."""
+    value = _id_text(_checked_str(data, key, required=required, max_length=MID_LENGTH))
+    if len(value) > MID_LENGTH:
+        raise EventError(f'"{key}" is longer than {MID_LENGTH} characters')
+    return value
+
+
+def _checked_str(data: dict, key: str, *, required: bool, max_length: int | None = None) -> str:
     value = data.get(key)
     if value is None:
         if required:
@@ -445,12 +465,18 @@ def _str(data: dict, key: str, *, required: bool = False, max_length: int | None
         raise EventError(f'"{key}" contains a NUL character')
     if max_length is not None and len(value) > max_length:
         raise EventError(f'"{key}" is longer than {max_length} characters')
-    return _text(value)
+    return value
 
 
 def _text(value: str) -> str:
     """`value` as text a database can store: lone surrogates become U+FFFD."""
     return LONE_SURROGATE.sub("\ufffd", value)
+
+
+def _id_text(value: str) -> str:
+    """`value` as an id a database can store: a lone surrogate becomes its escape's text
+    (U+D800 becomes the six characters \\ud800), so distinct ids stay distinct."""
+    return value.encode("utf-8", "backslashreplace").decode()
 
 
 def _int(data: dict, key: str) -> int:
@@ -469,7 +495,11 @@ def _id(value, where: str) -> str:
         value = str(value)
     if not isinstance(value, str) or not value or len(value) > 64 or "\x00" in value:
         raise EventError(f"{where} is missing or not an id")
-    return _text(value)
+    value = _id_text(value)
+    # Checked once escaped: the id columns hold 64 characters.
+    if len(value) > 64:
+        raise EventError(f"{where} is missing or not an id")
+    return value
 
 
 def _timestamp(value) -> datetime:
@@ -477,6 +507,11 @@ def _timestamp(value) -> datetime:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise EventError('"timestamp" is missing or not a number')
     try:
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
+        moment = datetime.fromtimestamp(value / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         raise EventError(f'"timestamp" {value!r} is out of range') from None
+    now = datetime.now(tz=UTC)
+    if moment > now + FUTURE_TOLERANCE:
+        logger.warning("Timestamp %r is in the future (%s): taken as now", value, moment)
+        return now
+    return moment

@@ -1,12 +1,11 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers, viewsets
+from rest_framework import viewsets
 
 from accounts.access import ScopedViewSetMixin
-from instabot.rest import id_param
+from instabot.rest import PATH_ID, ModelSerializer, id_param
 from rules.models import ResponseRule
 
 
-class ResponseRuleSerializer(serializers.ModelSerializer):
+class ResponseRuleSerializer(ModelSerializer):
     class Meta:
         model = ResponseRule
         fields = [
@@ -21,24 +20,11 @@ class ResponseRuleSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    def validate(self, data):
-        # The model's own rules (a keyword, a reply), with field errors as the admin shows them.
-        rule = ResponseRule(**{**self._current_values(), **data})
-        try:
-            rule.clean()
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from None
-        return data
-
-    def _current_values(self):
-        if self.instance is None:
-            return {}
-        return {"keywords": self.instance.keywords, "response_text": self.instance.response_text}
-
 
 class ResponseRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     """Reply rules. Filter with ?account=<id> (rules of that account) or ?account=none."""
 
+    lookup_value_regex = PATH_ID
     queryset = ResponseRule.objects.select_related("account")
     serializer_class = ResponseRuleSerializer
 

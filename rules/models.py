@@ -14,6 +14,25 @@ def split_keywords(keywords: str) -> list[str]:
     return [keyword.strip() for keyword in keywords.split(",") if keyword.strip()]
 
 
+def validate_keywords(keywords: str) -> None:
+    """A rule's keywords: at least one, a list a person can read through."""
+    listed = split_keywords(keywords)
+    if not listed:
+        raise ValidationError("Give at least one keyword.")
+    if len(listed) > KEYWORDS_PER_RULE:
+        raise ValidationError(f"At most {KEYWORDS_PER_RULE} keywords a rule ({len(listed)} given).")
+    if too_long := [keyword for keyword in listed if len(keyword) > KEYWORD_MAX_LENGTH]:
+        raise ValidationError(
+            f"A keyword has at most {KEYWORD_MAX_LENGTH} characters; "
+            f"{too_long[0][:20]!r}… has {len(too_long[0])}."
+        )
+
+
+def validate_reply(text: str) -> None:
+    if not text.strip():
+        raise ValidationError("The reply cannot be empty.")
+
+
 class ResponseRule(models.Model):
     """A reply staff wrote for messages containing certain keywords."""
 
@@ -23,13 +42,17 @@ class ResponseRule(models.Model):
         EXACT = "exact", "Is exactly a keyword"
         STARTS_WITH = "starts_with", "Starts with a keyword"
 
+    # Field validators, not clean(): a form skips them for a field it already refused (a
+    # 2 MB reply is "too long", not also "empty", as clean() would see it unset).
     keywords = models.TextField(
         max_length=KEYWORDS_MAX_LENGTH,
+        validators=[validate_keywords],
         help_text="One or more keywords, comma-separated. Capitals do not matter, accents do: "
         "“café” does not match “cafe”. Emoji work too.",
     )
     response_text = models.TextField(
         max_length=REPLY_MAX_LENGTH,
+        validators=[validate_reply],
         help_text=f"At most {REPLY_MAX_LENGTH:,} characters. Over 1000 bytes, it is sent as "
         "several messages, in order.",
     )
@@ -60,22 +83,3 @@ class ResponseRule(models.Model):
 
     def keyword_list(self) -> list[str]:
         return split_keywords(self.keywords)
-
-    def clean(self):
-        keywords = self.keyword_list()
-        if not keywords:
-            raise ValidationError({"keywords": "Give at least one keyword."})
-        if len(keywords) > KEYWORDS_PER_RULE:
-            given = len(keywords)
-            raise ValidationError(
-                {"keywords": f"At most {KEYWORDS_PER_RULE} keywords a rule ({given} given)."}
-            )
-        if too_long := [keyword for keyword in keywords if len(keyword) > KEYWORD_MAX_LENGTH]:
-            raise ValidationError(
-                {
-                    "keywords": f"A keyword has at most {KEYWORD_MAX_LENGTH} characters; "
-                    f"{too_long[0][:20]!r}… has {len(too_long[0])}."
-                }
-            )
-        if not self.response_text.strip():
-            raise ValidationError({"response_text": "The reply cannot be empty."})

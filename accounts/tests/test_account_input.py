@@ -3,7 +3,7 @@
 import pytest
 from cryptography.fernet import Fernet
 
-from accounts.models import InstagramBusinessAccount
+from accounts.models import CREDENTIAL_MAX_LENGTH, InstagramBusinessAccount
 from accounts.tests.test_accounts_admin import ADD, change_url
 from accounts.tests.test_accounts_admin import form as admin_form
 from accounts.tests.test_accounts_api import TOKEN
@@ -186,3 +186,21 @@ def test_without_a_key_the_admin_form_says_why_it_cannot_store_a_credential(admi
     page = admin_client.post(ADD, admin_form()).content.decode()
     assert "FIELD_ENCRYPTION_KEY is not set" in page
     assert not InstagramBusinessAccount.objects.exists()
+
+
+@pytest.mark.parametrize("credential", ["access_token", "app_secret", "verify_token"])
+def test_a_credential_over_4096_characters_is_refused_in_both(api, admin_client, credential):
+    response = api_create(api, **{credential: "x" * (CREDENTIAL_MAX_LENGTH + 1)})
+    assert response.status_code == 400
+    assert "4096" in str(response.json()[credential])
+
+    response = admin_client.post(ADD, admin_form(**{credential: "x" * 1_000_000}))
+    assert response.status_code == 200
+    assert credential in response.context["adminform"].form.errors
+    assert not InstagramBusinessAccount.objects.exists()
+
+
+def test_a_credential_of_4096_characters_is_taken(api):
+    long_token = "EAAG" + "x" * (CREDENTIAL_MAX_LENGTH - 4)
+    assert api_create(api, access_token=long_token).status_code == 201
+    assert InstagramBusinessAccount.objects.get().access_token == long_token

@@ -1,6 +1,8 @@
 """Many accounts: each entry goes to its account, its secret, its token; nothing crosses over."""
 
 import copy
+import json
+import re
 
 import pytest
 import responses
@@ -226,3 +228,47 @@ def test_a_rejected_token_stops_that_accounts_sending_only(
     shop.set_access_token("EAAG-new-token")
     shop.save()
     assert not InstagramBusinessAccount.objects.get(pk=shop.pk).token_is_invalid
+
+
+def for_account(payload: dict, account_id: str, mid: str) -> dict:
+    """The payload for another account, naming `mid`."""
+    body = json.dumps(payload).replace(SHOP, account_id)
+    return json.loads(re.sub(r'"mid": "[^"]*"', f'"mid": "{mid}"', body))
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "message_edit__edit",
+        "messages__deleted",
+        "message_reactions__react",
+        "messaging_seen__read",
+        "messages__echo",
+    ],
+)
+def test_an_event_for_one_account_never_changes_another_accounts_message(accounts, deliver, event):
+    deliver(load_payload("messages__text"))
+    shop_message = Message.objects.get(author="customer")
+    before = Message.objects.filter(pk=shop_message.pk).values().get()
+
+    response = deliver(for_account(load_payload(event), BAKERY, shop_message.mid))
+
+    assert response.status_code == 200
+    assert Message.objects.filter(pk=shop_message.pk).values().get() == before
+    assert not Message.objects.filter(conversation__account__instagram_id=BAKERY).exists()
+    assert not Conversation.objects.filter(account__instagram_id=BAKERY).exists()
+
+
+def test_an_event_for_the_messages_own_account_still_changes_it(accounts, deliver):
+    deliver(load_payload("messages__text"))
+    edit = load_payload("message_edit__edit")
+    edit["entry"][0]["messaging"][0]["message_edit"]["text"] = "edited"
+    deliver(edit)
+    assert Message.objects.get(author="customer").text == "edited"
+
+
+def test_a_message_with_another_accounts_mid_is_logged_and_not_stored(accounts, deliver, caplog):
+    deliver(load_payload("messages__text"))
+    deliver(for_account(load_payload("messages__text"), BAKERY, "aWdfZAG1faW1zZAzpZAFYZD_text"))
+    assert Message.objects.filter(author="customer").count() == 1
+    assert "has the mid of another account's message" in caplog.text

@@ -1,12 +1,15 @@
 """Signed deliveries built to hurt: each gets a clear answer, and nothing readable is lost."""
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.payloads import MessageEdit, MessageEvent, PayloadError, parse_delivery
 from messaging.tests.conftest import CUSTOMER_ID, answer_send, encode, load_payload, sends
+from rules.models import ResponseRule
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +67,9 @@ def test_a_lone_surrogate_in_the_text_is_stored_as_a_replacement_character_and_a
     assert len(sends(graph_api)) == 1
 
 
-def test_a_lone_surrogate_in_the_sender_id_is_stored_and_answered(deliver, graph_api, run_worker):
+def test_a_lone_surrogate_in_the_sender_id_is_stored_as_its_escape_and_answered(
+    deliver, graph_api, run_worker
+):
     answer_send(graph_api)
     payload = load_payload("messages__text")
     payload["entry"][0]["messaging"][0]["sender"]["id"] = CUSTOMER_ID + "MARK"
@@ -72,11 +77,11 @@ def test_a_lone_surrogate_in_the_sender_id_is_stored_and_answered(deliver, graph
     run_worker()
 
     conversation = Conversation.objects.get()
-    assert conversation.customer_id == CUSTOMER_ID + "\ufffd"
+    assert conversation.customer_id == CUSTOMER_ID + "\\udc00"
     assert Message.objects.filter(direction=Message.Direction.INCOMING).count() == 1
     assert Message.objects.get(author=Message.Author.BOT).status == "sent"
     assert json.loads(sends(graph_api)[0].request.body)["recipient"]["id"] == (
-        CUSTOMER_ID + "\ufffd"
+        CUSTOMER_ID + "\\udc00"
     )
 
 
@@ -97,7 +102,34 @@ def test_lone_surrogates_in_keys_and_mids_never_reach_the_database(deliver):
 
     assert response.status_code == 200
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
-    assert Message.objects.get(direction=Message.Direction.INCOMING).mid == "mid-\ufffd"
+    assert Message.objects.get(direction=Message.Direction.INCOMING).mid == "mid-\\udfff"
+
+
+def test_mids_differing_only_in_lone_surrogates_are_two_messages_both_answered(
+    deliver, graph_api, run_worker
+):
+    ResponseRule.objects.create(keywords="price", response_text="10 euros")
+    answer_send(graph_api)
+    for n, surrogate in enumerate(["\\ud800", "\\udc01"]):
+        payload = load_payload("messages__text")
+        payload["entry"][0]["messaging"][0]["message"]["mid"] = "aWdfZAG1MARK"
+        payload["entry"][0]["messaging"][0]["message"]["text"] = f"price? {n} MARK"
+        assert deliver(with_escapes(payload, MARK=surrogate)).status_code == 200
+    run_worker()
+
+    incoming = Message.objects.filter(direction=Message.Direction.INCOMING).order_by("id")
+    assert [m.mid for m in incoming] == ["aWdfZAG1\\ud800", "aWdfZAG1\\udc01"]
+    assert [m.text for m in incoming] == ["price? 0 \ufffd", "price? 1 \ufffd"]
+    bot_replies = Message.objects.filter(author=Message.Author.BOT)
+    assert list(bot_replies.values_list("text", flat=True)) == ["10 euros", "10 euros"]
+    assert set(bot_replies.values_list("status", flat=True)) == {"sent"}
+
+
+def test_an_id_longer_than_its_column_once_escaped_is_refused():
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["sender"]["id"] = "1" * 60 + "MARK"
+    (event,) = parse_delivery(with_escapes(payload, MARK="\\udc00")).events
+    assert not isinstance(event, MessageEvent)
 
 
 def test_an_edit_count_too_large_for_the_database_skips_only_that_event(deliver):
@@ -111,3 +143,24 @@ def test_an_edit_count_too_large_for_the_database_skips_only_that_event(deliver)
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == WebhookDelivery.State.PROCESSED
     assert "num_edit" in delivery.error
+
+
+def test_a_message_dated_in_the_year_9999_is_stored_as_received_now(deliver, caplog):
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["timestamp"] = 253402300799999
+    before = timezone.now()
+    assert deliver(payload).status_code == 200
+    after = timezone.now()
+
+    message = Message.objects.get(direction=Message.Direction.INCOMING)
+    assert before <= message.timestamp <= after
+    assert before <= Conversation.objects.get().last_message_at <= after
+    assert "is in the future" in caplog.text
+
+
+def test_a_timestamp_a_few_hours_ahead_is_kept_as_it_is():
+    payload = load_payload("messages__text")
+    ahead = timezone.now() + timedelta(hours=3)
+    payload["entry"][0]["messaging"][0]["timestamp"] = int(ahead.timestamp() * 1000)
+    (event,) = parse_delivery(encode(payload)).events
+    assert abs(event.timestamp - ahead) < timedelta(milliseconds=1)

@@ -58,3 +58,30 @@ def test_an_update_over_the_cap_is_refused_and_changes_nothing(api):
     response = api.patch(url, {"response_text": "y" * 2001}, format="json")
     assert response.status_code == 400
     assert ResponseRule.objects.get().response_text == "From 10 €"
+
+
+@pytest.mark.parametrize(
+    "changes, field, says",
+    [
+        ({"response_text": "x" * 2_000_000}, "response_text", "2000"),
+        ({"keywords": "price" + " " * 6000 + ", sale"}, "keywords", "5100"),
+    ],
+)
+def test_a_text_over_its_cap_shows_only_the_length_error(api, admin_client, changes, field, says):
+    errors = admin_client.post(ADD, admin_rule(**changes)).context["adminform"].form.errors
+    assert len(errors[field]) == 1
+    assert says in errors[field][0]
+    assert list(errors) == [field]
+
+    api_errors = api.post("/api/rules/", rule(**changes), format="json").json()
+    assert len(api_errors[field]) == 1
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [({"response_text": "   "}, "response_text"), ({"keywords": " , ,"}, "keywords")],
+)
+def test_an_empty_reply_or_keyword_list_is_still_refused_in_both(api, admin_client, changes, field):
+    assert field in admin_client.post(ADD, admin_rule(**changes)).context["adminform"].form.errors
+    assert field in api.post("/api/rules/", rule(**changes), format="json").json()
+    assert not ResponseRule.objects.exists()
