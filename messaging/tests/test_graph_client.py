@@ -1,4 +1,4 @@
-"""messaging.graph: the one door to Meta, and how it names failures."""
+"""meta.graph: the one door to Meta, and how it names failures."""
 
 import json
 import threading
