@@ -17,9 +17,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.cache import cache
 from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.access import accounts_visible_to, scope, visible_account_ids
+from comments.models import CommentReply
 from messaging.models import Message
 
 MAX_DAYS = 92
@@ -82,15 +84,17 @@ def figures(user, stats_range: StatsRange) -> dict:
         messages, stats_range, scope_key=(visible_account_ids(user), stats_range.account)
     )
     person_delays = _person_answer_times(messages, stats_range)
+    comments = _comments_answered(user, stats_range)
 
     names = {a.pk: str(a) for a in accounts_visible_to(user)}
     rows = []
     for account_id, day in sorted(
-        set(per_day) | set(person_delays),
+        set(per_day) | set(person_delays) | set(comments),
         key=lambda key: (names.get(key[0], ENVIRONMENT_ACCOUNT), key[1]),
     ):
         counts = per_day.get((account_id, day), {})
         person = person_delays.get((account_id, day), [])
+        answered_comments = comments.get((account_id, day), {})
         rows.append(
             {
                 "account_id": account_id,
@@ -104,6 +108,8 @@ def figures(user, stats_range: StatsRange) -> dict:
                 "bot_p90_seconds": counts.get("bot_p90"),
                 "person_median_seconds": _rounded(percentile(person, 0.5)),
                 "person_p90_seconds": _rounded(percentile(person, 0.9)),
+                "comments_answered_privately": answered_comments.get(CommentReply.Kind.PRIVATE, 0),
+                "comments_answered_publicly": answered_comments.get(CommentReply.Kind.PUBLIC, 0),
             }
         )
     return {
@@ -113,9 +119,37 @@ def figures(user, stats_range: StatsRange) -> dict:
         "rows": rows,
         "top_rules": _top_rules(messages),
         "failed_sends": _failed_sends(messages),
-        # HOOK(comments): comments answered per account and day, once the comments app lands.
-        "comments_answered": None,
+        "comments_answered": {
+            "privately": sum(row["comments_answered_privately"] for row in rows),
+            "publicly": sum(row["comments_answered_publicly"] for row in rows),
+        },
     }
+
+
+def _comments_answered(user, stats_range: StatsRange) -> dict[tuple, dict[str, int]]:
+    """Replies sent to comments, per account, day sent and kind: one grouped query over the
+    range of the sent_at index. A reply Meta reported as sent already is not counted (it may
+    be someone else's)."""
+    start, end = stats_range.bounds()
+    replies = scope(
+        CommentReply.objects.filter(
+            sent_at__gte=start, sent_at__lt=end, status=CommentReply.Status.SENT
+        ),
+        user,
+        "account",
+    )
+    if stats_range.account is not None:
+        replies = replies.filter(account_id=stats_range.account)
+    rows = (
+        replies.annotate(day=TruncDate("sent_at", tzinfo=UTC))
+        .values("account_id", "day", "kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    answered: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        answered[(row["account_id"], row["day"])][row["kind"]] = row["n"]
+    return answered
 
 
 def _rounded(seconds: float | None) -> float | None:
@@ -272,12 +306,15 @@ CSV_COLUMNS = [
     "bot_p90_seconds",
     "person_median_seconds",
     "person_p90_seconds",
+    "comments_answered_privately",
+    "comments_answered_publicly",
 ]
 
 
 def daily_totals(stats: dict, days: list[date]) -> dict[str, list[float]]:
     """Every account added up, per day: what the charts draw."""
-    totals = {name: [0] * len(days) for name in ("received", "rule", "fallback", "person")}
+    names = ("received", "rule", "fallback", "person", "comments_private", "comments_public")
+    totals = {name: [0] * len(days) for name in names}
     index = {day.isoformat(): n for n, day in enumerate(days)}
     bot_medians: dict[str, list] = defaultdict(list)
     person_medians: dict[str, list] = defaultdict(list)
@@ -289,6 +326,8 @@ def daily_totals(stats: dict, days: list[date]) -> dict[str, list[float]]:
         totals["rule"][n] += row["answered_by_rule"]
         totals["fallback"][n] += row["answered_by_fallback"]
         totals["person"][n] += row["answered_by_person"]
+        totals["comments_private"][n] += row["comments_answered_privately"]
+        totals["comments_public"][n] += row["comments_answered_publicly"]
         if row["bot_median_seconds"] is not None:
             bot_medians[row["day"]].append(row["bot_median_seconds"])
         if row["person_median_seconds"] is not None:

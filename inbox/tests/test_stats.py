@@ -92,7 +92,7 @@ def test_the_csv_has_the_same_figures(admin_client, day, shop_a):
 
 def test_the_dashboard_draws_its_charts_as_svg(admin_client, day):
     page = admin_client.get("/inbox/stats/").content.decode()
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4
     assert "DMs answered per day" in page
     assert "hours" in page  # the rule that answered most
     assert "Service temporarily unavailable" in page
