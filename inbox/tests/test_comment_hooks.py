@@ -31,8 +31,8 @@ def card_of(client, conversation) -> dict:
 def test_a_conversation_begun_by_a_private_reply_shows_the_comment_and_its_post(
     admin_client,
     deliver,
-    fake_meta,
-    run_worker,  # noqa: F811  (the fixture)
+    fake_meta,  # noqa: F811  (the fixture)
+    run_worker,
 ):
     make_rule()
     deliver(comment_payload(text="Price please?"))
@@ -58,8 +58,8 @@ def test_a_conversation_begun_by_a_private_reply_shows_the_comment_and_its_post(
 def test_a_post_not_yet_known_is_named_by_its_id_and_unsafe_links_are_dropped(
     admin_client,
     deliver,
-    fake_meta,
-    run_worker,  # noqa: F811  (the fixture)
+    fake_meta,  # noqa: F811  (the fixture)
+    run_worker,
 ):
     make_rule()
     deliver(comment_payload())
@@ -84,8 +84,8 @@ def test_a_conversation_the_customer_began_has_no_comment(admin_client, deliver)
 def test_the_customer_card_costs_the_same_queries_with_or_without_a_comment(
     admin_client,
     deliver,
-    fake_meta,
-    run_worker,  # noqa: F811  (the fixture)
+    fake_meta,  # noqa: F811  (the fixture)
+    run_worker,
 ):
     def queries(conversation):
         with CaptureQueriesContext(connection) as captured:

@@ -171,7 +171,7 @@
     box.hidden = !comment;
     if (!comment) return box.replaceChildren();
     const picture = comment.thumbnail_url
-      ? el("img", { src: comment.thumbnail_url, alt: comment.post, width: 56, height: 56, loading: "lazy" })
+      ? el("img", { src: comment.thumbnail_url, alt: comment.post, width: 56, height: 56 })
       : null;
     const post = comment.permalink
       ? el("a", { href: comment.permalink, target: "_blank", rel: "noopener", text: comment.post })
