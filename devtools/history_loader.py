@@ -95,8 +95,10 @@ def load(
                 fields["status"] = Message.Status.FAILED
                 fields["last_error"] = "gave up after 12 attempts: (#2) Service unavailable"
             answer_at = min(answer_at, now)
-            planned.append((at, c, 0, None))
-            planned.append((answer_at, c, 1, fields))
+            # (time, conversation, order within it): a question before its answer, even when
+            # both are clamped to now.
+            planned.append((at, c, len(planned), None))
+            planned.append((answer_at, c, len(planned), fields))
             at = min(answer_at + timedelta(seconds=rng.uniform(60, 86400)), now)
         planned_conversations.append((began, c, shop, at))
 
@@ -122,9 +124,9 @@ def load(
         # A conversation's last question, to link its answer (planned in time order).
         asked_by_conversation: dict[int, int] = {}
         rows = []
-        for at, c, is_answer, fields in sorted(planned, key=lambda row: row[:3]):
+        for at, c, _, fields in sorted(planned, key=lambda row: row[:3]):
             conversation_id = conversation_ids[c]
-            if not is_answer:
+            if fields is None:
                 asked_by_conversation[c] = next_message
                 message = Message(
                     id=next_message,
