@@ -16,8 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import connections
-from django.db.models import Case, Count, F, FloatField, Func, Q, When
-from django.db.models.functions import Floor, Substr, TruncDate
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Floor, Substr, TruncDate
 from django.utils import timezone
 
 from accounts.access import accounts_visible_to, scope
@@ -273,43 +284,45 @@ def _bot_answer_times(messages) -> dict[tuple[int | None, date], list[tuple[floa
 
 def _person_answer_times(messages, stats_range: StatsRange) -> dict:
     """Seconds from the first unanswered customer message to a person's answer, per account
-    and the answer's day."""
-    person: dict[tuple, list[float]] = defaultdict(list)
-    # A person's answer time needs the customer messages before it: read only the
-    # conversations a person answered in the range.
-    answers = [
-        (conversation_id, account_id, timestamp, created_at)
-        for conversation_id, account_id, status, timestamp, created_at in messages.filter(
-            author__in=PERSON_AUTHORS, part=1
-        ).values_list(
-            "conversation_id", "conversation__account_id", "status", "timestamp", "created_at"
+    and the answer's day: one query, the customer message found by the database (two index
+    seeks on (conversation, created_at) per answer), one row per person's answer read."""
+    start, _ = stats_range.bounds()
+    sent_by_a_person = Message.objects.filter(
+        author__in=PERSON_AUTHORS, part=1, status=Message.Status.SENT
+    )
+    previous_answer = (
+        sent_by_a_person.filter(
+            conversation=OuterRef("conversation"), created_at__lt=OuterRef("created_at")
         )
-        if status == Message.Status.SENT
-    ]
-    start, end = stats_range.bounds()
-    asked = defaultdict(list)
-    conversation_ids = sorted({answer[0] for answer in answers})
-    for chunk in range(0, len(conversation_ids), 500):
-        incoming = Message.objects.filter(
-            conversation_id__in=conversation_ids[chunk : chunk + 500],
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    # Customer messages a day before the range still count as waiting.
+    since = Coalesce(Subquery(previous_answer), Value(start - timedelta(days=1)))
+    first_waiting = (
+        Message.objects.filter(
+            conversation=OuterRef("conversation"),
             direction=Message.Direction.INCOMING,
-            created_at__gte=start - timedelta(days=1),
-            created_at__lt=end,
-        ).values_list("conversation_id", "timestamp", "created_at")
-        for conversation_id, timestamp, created_at in incoming:
-            asked[conversation_id].append(timestamp or created_at)
-    last_answer: dict[int, datetime] = {}
-    for conversation_id, account_id, timestamp, created_at in sorted(
-        answers, key=lambda answer: (answer[0], answer[2] or answer[3])
-    ):
-        at = timestamp or created_at
-        previous = last_answer.get(conversation_id)
-        waiting = [
-            t for t in asked[conversation_id] if t <= at and (previous is None or t > previous)
-        ]
-        last_answer[conversation_id] = at
-        if waiting:
-            person[(account_id, at.date())].append(max(0.0, (at - min(waiting)).total_seconds()))
+            created_at__gt=OuterRef("since"),
+            created_at__lte=OuterRef("created_at"),
+        )
+        .order_by("created_at")
+        .values(at=Coalesce("timestamp", "created_at"))[:1]
+    )
+    rows = (
+        messages.filter(author__in=PERSON_AUTHORS, part=1)
+        .annotate(since=since)
+        .annotate(
+            day=_utc_day(messages, "created_at"),
+            seconds=SecondsBetween(Subquery(first_waiting), Coalesce("timestamp", "created_at")),
+        )
+        # The status is read, not filtered (see _bot_answer_times).
+        .values_list("conversation__account_id", "day", "status", "seconds")
+    )
+    person: dict[tuple, list[float]] = defaultdict(list)
+    for account_id, day, status, seconds in rows:
+        if status == Message.Status.SENT and seconds is not None:
+            person[(account_id, _as_date(day))].append(max(0.0, seconds))
     return person
 
 
