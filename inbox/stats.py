@@ -5,9 +5,9 @@ the rules that answered most; failed sends by reason.
 Every figure is one grouped query over the whole range (the Message created_at index), scoped
 to the user's accounts: the number of queries does not grow with the days or the messages.
 The bot's answer times come back as a histogram (seconds computed by the database, rounded:
-see _delay_bucket), and its percentiles are read from it in Python: SQLite,
-MariaDB and PostgreSQL have no common percentile function. For people, only the
-conversations a person answered are read.
+see _delay_bucket), and its percentiles are read from it in Python: SQLite, MariaDB and
+PostgreSQL have no common percentile function. For a person's answer, the database finds the
+first customer message it answered; one row per person's answer is read.
 """
 
 import math
@@ -209,8 +209,8 @@ def _as_date(value) -> date:
 
 def _delay_bucket(seconds):
     """An answer time, rounded (0.5 s below 10 s, 1 s below 2 minutes, 10 s below 10 minutes,
-    1 minute beyond): the answer times come back as a histogram of at most about 160 values
-    per account and day, however many messages there are."""
+    1 minute beyond): the answer times come back as a histogram of under 200 values per
+    account and day below 10 minutes, however many messages there are."""
     return Case(
         When(**{f"{seconds}__lt": 10}, then=Floor(F(seconds) * 2 + 0.5) / 2.0),
         When(**{f"{seconds}__lt": 120}, then=Floor(F(seconds) + 0.5) * 1.0),
