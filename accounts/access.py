@@ -10,10 +10,6 @@ Everything that reads or changes a conversation, message, rule, saved reply, com
 account goes through `scope` (the inbox, the admin via ScopedAdminMixin, the API via
 ScopedViewSetMixin). Rows outside a user's scope do not exist for them: 404, never 403, so
 ids don't leak.
-
-HOOK(comments): the comments app scopes its querysets the same way, e.g.
-`scope(Comment.objects.all(), user, "account")`, and mixes ScopedAdminMixin /
-ScopedViewSetMixin into its admin and viewsets.
 """
 
 from django.contrib import admin

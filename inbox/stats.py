@@ -2,29 +2,41 @@
 fallback, by a person; time to the first answer (bot and person, median and 90th percentile);
 the rules that answered most; failed sends by reason.
 
-Every query covers one day or the range through the Message (created_at) index and is scoped
-to the user's accounts. Counts are aggregates in the database, a grouped query a day. Answer
-times are differences of two timestamps read per day (the bot's replies), and for people only
-the conversations a person answered are read. Percentiles are computed in Python: SQLite,
-MariaDB and PostgreSQL have no common percentile function.
+Every figure is one grouped query over the whole range (the Message created_at index), scoped
+to the user's accounts: the number of queries does not grow with the days or the messages.
+The bot's answer times come back as a histogram (seconds computed by the database, rounded:
+see _delay_bucket), and its percentiles are read from it in Python: SQLite, MariaDB and
+PostgreSQL have no common percentile function. For a person's answer, the database finds the
+first customer message it answered; one row per person's answer is read.
 """
 
-import hashlib
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db import connections
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    FloatField,
+    Func,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Floor, Substr, TruncDate
 from django.utils import timezone
 
-from accounts.access import accounts_visible_to, scope, visible_account_ids
+from accounts.access import accounts_visible_to, scope
+from comments.models import CommentReply
 from messaging.models import Message
+from rules.models import ResponseRule
 
 MAX_DAYS = 92
-# A day before today is counted once in this many seconds (the cache), then read from there.
-PAST_DAYS_CACHED_FOR = 600
 DEFAULT_DAYS = 14
 PERSON_AUTHORS = (Message.Author.STAFF, Message.Author.BUSINESS_APP)
 ENVIRONMENT_ACCOUNT = "(the environment's account)"
@@ -78,19 +90,21 @@ def figures(user, stats_range: StatsRange) -> dict:
     )
     if stats_range.account is not None:
         messages = messages.filter(conversation__account_id=stats_range.account)
-    per_day = _days(
-        messages, stats_range, scope_key=(visible_account_ids(user), stats_range.account)
-    )
+    per_day = _counts(messages)
+    bot_delays = _bot_answer_times(messages)
     person_delays = _person_answer_times(messages, stats_range)
+    comments = _comments_answered(user, stats_range)
 
     names = {a.pk: str(a) for a in accounts_visible_to(user)}
     rows = []
     for account_id, day in sorted(
-        set(per_day) | set(person_delays),
+        set(per_day) | set(bot_delays) | set(person_delays) | set(comments),
         key=lambda key: (names.get(key[0], ENVIRONMENT_ACCOUNT), key[1]),
     ):
         counts = per_day.get((account_id, day), {})
         person = person_delays.get((account_id, day), [])
+        bot = bot_delays.get((account_id, day), [])
+        answered_comments = comments.get((account_id, day), {})
         rows.append(
             {
                 "account_id": account_id,
@@ -100,10 +114,12 @@ def figures(user, stats_range: StatsRange) -> dict:
                 "answered_by_rule": counts.get("rule", 0),
                 "answered_by_fallback": counts.get("fallback", 0),
                 "answered_by_person": counts.get("person", 0),
-                "bot_median_seconds": counts.get("bot_median"),
-                "bot_p90_seconds": counts.get("bot_p90"),
+                "bot_median_seconds": _rounded(histogram_percentile(bot, 0.5)),
+                "bot_p90_seconds": _rounded(histogram_percentile(bot, 0.9)),
                 "person_median_seconds": _rounded(percentile(person, 0.5)),
                 "person_p90_seconds": _rounded(percentile(person, 0.9)),
+                "comments_answered_privately": answered_comments.get(CommentReply.Kind.PRIVATE, 0),
+                "comments_answered_publicly": answered_comments.get(CommentReply.Kind.PUBLIC, 0),
             }
         )
     return {
@@ -113,47 +129,118 @@ def figures(user, stats_range: StatsRange) -> dict:
         "rows": rows,
         "top_rules": _top_rules(messages),
         "failed_sends": _failed_sends(messages),
-        # HOOK(comments): comments answered per account and day, once the comments app lands.
-        "comments_answered": None,
+        "comments_answered": {
+            "privately": sum(row["comments_answered_privately"] for row in rows),
+            "publicly": sum(row["comments_answered_publicly"] for row in rows),
+        },
     }
+
+
+def _comments_answered(user, stats_range: StatsRange) -> dict[tuple, dict[str, int]]:
+    """Replies sent to comments, per account, day sent and kind: one grouped query over the
+    range of the sent_at index. A reply Meta reported as sent already is not counted (it may
+    be someone else's)."""
+    start, end = stats_range.bounds()
+    replies = scope(
+        CommentReply.objects.filter(
+            sent_at__gte=start, sent_at__lt=end, status=CommentReply.Status.SENT
+        ),
+        user,
+        "account",
+    )
+    if stats_range.account is not None:
+        replies = replies.filter(account_id=stats_range.account)
+    rows = (
+        replies.annotate(day=_utc_day(replies, "sent_at"))
+        .values("account_id", "day", "kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    answered: dict[tuple, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        answered[(row["account_id"], _as_date(row["day"]))][row["kind"]] = row["n"]
+    return answered
 
 
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 1)
 
 
-def _by_day(messages, stats_range: StatsRange):
-    """(day, that day's messages) for each day of the range: a range scan of the created_at
-    index each, and no date function per row (SQLite's are Python functions)."""
-    start, _ = stats_range.bounds()
-    for n, day in enumerate(stats_range.day_list):
-        since = start + timedelta(days=n)
-        yield day, messages.filter(created_at__gte=since, created_at__lt=since + timedelta(days=1))
+class SecondsBetween(Func):
+    """Seconds from one timestamp to a later one, computed by the database (no datetime is
+    read into Python): julianday on SQLite, EXTRACT(EPOCH) on PostgreSQL, TIMESTAMPDIFF on
+    MariaDB/MySQL."""
+
+    output_field = FloatField()
+    arity = 2
+
+    def _compiled(self, compiler):
+        earlier, later = (compiler.compile(e) for e in self.get_source_expressions())
+        return earlier, later
+
+    def as_sqlite(self, compiler, connection, **extra):
+        (earlier, earlier_params), (later, later_params) = self._compiled(compiler)
+        sql = f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+        return sql, (*later_params, *earlier_params)
+
+    def as_postgresql(self, compiler, connection, **extra):
+        (earlier, earlier_params), (later, later_params) = self._compiled(compiler)
+        sql = f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
+        return sql, (*later_params, *earlier_params)
+
+    def as_mysql(self, compiler, connection, **extra):
+        (earlier, earlier_params), (later, later_params) = self._compiled(compiler)
+        sql = f"(TIMESTAMPDIFF(MICROSECOND, {earlier}, {later}) / 1000000.0)"
+        return sql, (*earlier_params, *later_params)
 
 
-def _days(messages, stats_range: StatsRange, scope_key) -> dict[tuple[int | None, date], dict]:
-    """Each day's figures per account; a day before today is kept in the cache for a while
-    (its figures barely change), so only today is counted again at every visit."""
-    today = timezone.now().date()
-    per_day = {}
-    for day, days_messages in _by_day(messages, stats_range):
-        key = "inbox-stats:" + hashlib.sha256(repr((scope_key, day)).encode()).hexdigest()
-        figures = cache.get(key) if day < today else None
-        if figures is None:
-            figures = _one_day(days_messages)
-            if day < today:
-                cache.set(key, figures, PAST_DAYS_CACHED_FOR)
-        for account_id, counts in figures.items():
-            per_day[(account_id, day)] = counts
-    return per_day
+def _utc_day(queryset, field: str):
+    """The UTC day of `field`, as the database computes it cheapest. SQLite stores UTC
+    timestamps as 'YYYY-MM-DD HH:MM:SS' text: its first ten characters are the day, where
+    TruncDate would call a Python function for every row."""
+    if connections[queryset.db].vendor == "sqlite":
+        return Substr(field, 1, 10)
+    return TruncDate(field, tzinfo=UTC)
 
 
-def _one_day(days_messages) -> dict[int | None, dict]:
-    """One day's counts per account, and the bot's answer times (median, 90th percentile)."""
-    per_account: dict[int | None, dict] = defaultdict(Counter)
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _delay_bucket(seconds):
+    """An answer time, rounded (0.5 s below 10 s, 1 s below 2 minutes, 10 s below 10 minutes,
+    1 minute beyond): the answer times come back as a histogram of under 200 values per
+    account and day below 10 minutes, however many messages there are."""
+    return Case(
+        When(**{f"{seconds}__lt": 10}, then=Floor(F(seconds) * 2 + 0.5) / 2.0),
+        When(**{f"{seconds}__lt": 120}, then=Floor(F(seconds) + 0.5) * 1.0),
+        When(**{f"{seconds}__lt": 600}, then=Floor(F(seconds) / 10 + 0.5) * 10.0),
+        default=Floor(F(seconds) / 60 + 0.5) * 60.0,
+        output_field=FloatField(),
+    )
+
+
+def histogram_percentile(histogram: list[tuple[float, int]], share: float) -> float | None:
+    """Nearest-rank percentile of values given as (value, how many), as `percentile`."""
+    total = sum(n for _, n in histogram)
+    if not total:
+        return None
+    rank = max(1, math.ceil(share * total))
+    seen = 0
+    for value, n in sorted(histogram):
+        seen += n
+        if seen >= rank:
+            return value
+    return None
+
+
+def _counts(messages) -> dict[tuple[int | None, date], dict]:
+    """Counts per account and day over the whole range: one grouped query."""
+    per_key: dict[tuple, dict] = defaultdict(Counter)
     answered = Q(direction=Message.Direction.OUTGOING, part=1, status=Message.Status.SENT)
     rows = (
-        days_messages.values("conversation__account_id", "author")
+        messages.annotate(day=_utc_day(messages, "created_at"))
+        .values("conversation__account_id", "day", "author")
         .annotate(
             n=Count("id", filter=Q(direction=Message.Direction.INCOMING) | answered),
             by_rule=Count("id", filter=answered & Q(rule__isnull=False)),
@@ -162,7 +249,7 @@ def _one_day(days_messages) -> dict[int | None, dict]:
         .order_by()
     )
     for row in rows:
-        counts = per_account[row["conversation__account_id"]]
+        counts = per_key[(row["conversation__account_id"], _as_date(row["day"]))]
         if row["author"] == Message.Author.CUSTOMER:
             counts["received"] += row["n"]
         elif row["author"] in PERSON_AUTHORS:
@@ -170,73 +257,93 @@ def _one_day(days_messages) -> dict[int | None, dict]:
         elif row["author"] == Message.Author.BOT:
             counts["rule"] += row["by_rule"]
             counts["fallback"] += row["by_fallback"]
-    # The status is checked here, not in SQL: a status filter would lead the database to the
-    # (status, next_attempt_at) index, across every day, instead of this day's created_at range.
-    delays = defaultdict(list)
-    replies = days_messages.filter(
-        author=Message.Author.BOT, in_reply_to__isnull=False
-    ).values_list("conversation__account_id", "status", "timestamp", "in_reply_to__timestamp")
-    for account_id, status, answered_at, asked_at in replies:
-        if status == Message.Status.SENT and answered_at and asked_at:
-            delays[account_id].append(max(0.0, (answered_at - asked_at).total_seconds()))
-    for account_id, seconds in delays.items():
-        per_account[account_id]["bot_median"] = _rounded(percentile(seconds, 0.5))
-        per_account[account_id]["bot_p90"] = _rounded(percentile(seconds, 0.9))
-    return {account_id: dict(counts) for account_id, counts in per_account.items()}
+    return {key: dict(counts) for key, counts in per_key.items()}
+
+
+def _bot_answer_times(messages) -> dict[tuple[int | None, date], list[tuple[float, int]]]:
+    """The bot's answer times per account and day, as a histogram: one grouped query."""
+    rows = (
+        messages.filter(author=Message.Author.BOT, in_reply_to__isnull=False)
+        .annotate(
+            day=_utc_day(messages, "created_at"),
+            seconds=SecondsBetween("in_reply_to__timestamp", "timestamp"),
+        )
+        .annotate(bucket=_delay_bucket("seconds"))
+        # The status is grouped, not filtered: a status filter would lead the database to the
+        # (status, next_attempt_at) index, across every day, instead of the range.
+        .values("conversation__account_id", "day", "status", "bucket")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    histograms: dict[tuple, list] = defaultdict(list)
+    for row in rows:
+        if row["status"] == Message.Status.SENT and row["bucket"] is not None:
+            key = (row["conversation__account_id"], _as_date(row["day"]))
+            histograms[key].append((max(0.0, float(row["bucket"])), row["n"]))
+    return histograms
 
 
 def _person_answer_times(messages, stats_range: StatsRange) -> dict:
     """Seconds from the first unanswered customer message to a person's answer, per account
-    and the answer's day."""
-    person: dict[tuple, list[float]] = defaultdict(list)
-    # A person's answer time needs the customer messages before it: read only the
-    # conversations a person answered in the range.
-    answers = [
-        (conversation_id, account_id, timestamp, created_at)
-        for conversation_id, account_id, status, timestamp, created_at in messages.filter(
-            author__in=PERSON_AUTHORS, part=1
-        ).values_list(
-            "conversation_id", "conversation__account_id", "status", "timestamp", "created_at"
+    and the answer's day: one query, the customer message found by the database (two index
+    seeks on (conversation, created_at) per answer), one row per person's answer read."""
+    start, _ = stats_range.bounds()
+    sent_by_a_person = Message.objects.filter(
+        author__in=PERSON_AUTHORS, part=1, status=Message.Status.SENT
+    )
+    previous_answer = (
+        sent_by_a_person.filter(
+            conversation=OuterRef("conversation"), created_at__lt=OuterRef("created_at")
         )
-        if status == Message.Status.SENT
-    ]
-    start, end = stats_range.bounds()
-    asked = defaultdict(list)
-    conversation_ids = sorted({answer[0] for answer in answers})
-    for chunk in range(0, len(conversation_ids), 500):
-        incoming = Message.objects.filter(
-            conversation_id__in=conversation_ids[chunk : chunk + 500],
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    # Customer messages a day before the range still count as waiting.
+    since = Coalesce(Subquery(previous_answer), Value(start - timedelta(days=1)))
+    first_waiting = (
+        Message.objects.filter(
+            conversation=OuterRef("conversation"),
             direction=Message.Direction.INCOMING,
-            created_at__gte=start - timedelta(days=1),
-            created_at__lt=end,
-        ).values_list("conversation_id", "timestamp", "created_at")
-        for conversation_id, timestamp, created_at in incoming:
-            asked[conversation_id].append(timestamp or created_at)
-    last_answer: dict[int, datetime] = {}
-    for conversation_id, account_id, timestamp, created_at in sorted(
-        answers, key=lambda answer: (answer[0], answer[2] or answer[3])
-    ):
-        at = timestamp or created_at
-        previous = last_answer.get(conversation_id)
-        waiting = [
-            t for t in asked[conversation_id] if t <= at and (previous is None or t > previous)
-        ]
-        last_answer[conversation_id] = at
-        if waiting:
-            person[(account_id, at.date())].append(max(0.0, (at - min(waiting)).total_seconds()))
+            created_at__gt=OuterRef("since"),
+            created_at__lte=OuterRef("created_at"),
+        )
+        .order_by("created_at")
+        .values(at=Coalesce("timestamp", "created_at"))[:1]
+    )
+    rows = (
+        messages.filter(author__in=PERSON_AUTHORS, part=1)
+        .annotate(since=since)
+        .annotate(
+            day=_utc_day(messages, "created_at"),
+            seconds=SecondsBetween(Subquery(first_waiting), Coalesce("timestamp", "created_at")),
+        )
+        # The status is read, not filtered (see _bot_answer_times).
+        .values_list("conversation__account_id", "day", "status", "seconds")
+    )
+    person: dict[tuple, list[float]] = defaultdict(list)
+    for account_id, day, status, seconds in rows:
+        if status == Message.Status.SENT and seconds is not None:
+            person[(account_id, _as_date(day))].append(max(0.0, seconds))
     return person
 
 
 def _top_rules(messages, limit: int = 10) -> list[dict]:
-    rows = (
+    """The rules that answered most: grouped by rule id alone (no join per row), then the
+    keywords of the few that made the list."""
+    rows = list(
         messages.filter(author=Message.Author.BOT, rule__isnull=False, part=1)
         .exclude(status__in=[Message.Status.FAILED, Message.Status.CANCELLED])
-        .values("rule_id", "rule__keywords")
+        .values("rule_id")
         .annotate(n=Count("id"))
         .order_by("-n", "rule_id")[:limit]
     )
+    keywords = dict(
+        ResponseRule.objects.filter(pk__in=[row["rule_id"] for row in rows]).values_list(
+            "pk", "keywords"
+        )
+    )
     return [
-        {"rule": row["rule_id"], "keywords": row["rule__keywords"], "answers": row["n"]}
+        {"rule": row["rule_id"], "keywords": keywords.get(row["rule_id"], ""), "answers": row["n"]}
         for row in rows
     ]
 
@@ -272,12 +379,15 @@ CSV_COLUMNS = [
     "bot_p90_seconds",
     "person_median_seconds",
     "person_p90_seconds",
+    "comments_answered_privately",
+    "comments_answered_publicly",
 ]
 
 
 def daily_totals(stats: dict, days: list[date]) -> dict[str, list[float]]:
     """Every account added up, per day: what the charts draw."""
-    totals = {name: [0] * len(days) for name in ("received", "rule", "fallback", "person")}
+    names = ("received", "rule", "fallback", "person", "comments_private", "comments_public")
+    totals = {name: [0] * len(days) for name in names}
     index = {day.isoformat(): n for n, day in enumerate(days)}
     bot_medians: dict[str, list] = defaultdict(list)
     person_medians: dict[str, list] = defaultdict(list)
@@ -289,6 +399,8 @@ def daily_totals(stats: dict, days: list[date]) -> dict[str, list[float]]:
         totals["rule"][n] += row["answered_by_rule"]
         totals["fallback"][n] += row["answered_by_fallback"]
         totals["person"][n] += row["answered_by_person"]
+        totals["comments_private"][n] += row["comments_answered_privately"]
+        totals["comments_public"][n] += row["comments_answered_publicly"]
         if row["bot_median_seconds"] is not None:
             bot_medians[row["day"]].append(row["bot_median_seconds"])
         if row["person_median_seconds"] is not None:

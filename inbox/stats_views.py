@@ -58,6 +58,15 @@ def dashboard(request):
             [("received", "received", totals["received"])],
             stacked=True,
         ),
+        "comments_chart": charts.bar_chart(
+            "Comments answered per day",
+            days,
+            [
+                ("privately (DM)", "comments-private", totals["comments_private"]),
+                ("publicly", "comments-public", totals["comments_public"]),
+            ],
+            stacked=True,
+        ),
         "times_chart": charts.bar_chart(
             "Median time to the first answer (seconds)",
             days,

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 
 from accounts.access import ALL_ACCOUNTS_CODENAME, scope
+from comments.models import Comment
 from inbox.listing import _iso, account_name, customer_name, visible_conversations
 from inbox.models import Note, SavedReply
 from messaging.models import Conversation, Message
@@ -69,8 +70,24 @@ def thread_updates(conversation: Conversation, after: int, pending: list[int]) -
     return [message_json(m) for m in changed + new]
 
 
-def origin(conversation: Conversation) -> str:
-    """Where the customer came from: an ad or a link (referral), a story; "" if unknown."""
+def opening_comment(conversation: Conversation) -> Comment | None:
+    """The comment whose private reply began this conversation (its first message), with its
+    post; None if it began otherwise. Two queries at most."""
+    first = (
+        conversation.messages.order_by("created_at", "id").values_list("details", flat=True).first()
+    )
+    comment_id = (first or {}).get("private_reply_to_comment")
+    if not comment_id:
+        return None
+    return Comment.objects.select_related("post").filter(comment_id=comment_id).first()
+
+
+def origin(conversation: Conversation, comment: Comment | None = None) -> str:
+    """Where the customer came from: a comment on a post, an ad or a link (referral), a story;
+    "" if unknown. `comment`: the opening comment, if the caller has looked it up already."""
+    comment = comment or opening_comment(conversation)
+    if comment is not None:
+        return f"a comment on {_post_name(comment)}"
     first_messages = conversation.messages.filter(direction=Message.Direction.INCOMING).order_by(
         "created_at", "id"
     )[:20]
@@ -83,18 +100,46 @@ def origin(conversation: Conversation) -> str:
             return f"{kind}{ref}"
         if "reply_to_story" in details:
             return "a reply to a story"
-    # HOOK(comments): once the comments app lands, a conversation begun by a private reply to
-    # a comment says "a comment on <post>" here.
     return ""
 
 
+def _post_name(comment: Comment) -> str:
+    if comment.is_live:
+        return "a live broadcast"
+    if comment.post and comment.post.caption:
+        caption = comment.post.caption
+        return f"“{caption[:40]}…”" if len(caption) > 40 else f"“{caption}”"
+    return f"post {comment.media_id}" if comment.media_id else "a post"
+
+
+def _web_address(url: str) -> str:
+    # Drawn as a link or an image by the page: only http(s) addresses, never javascript:.
+    return url if url.startswith(("https://", "http://")) else ""
+
+
+def comment_json(comment: Comment | None) -> dict | None:
+    if comment is None:
+        return None
+    post = comment.post
+    return {
+        "text": comment.text,
+        "author": f"@{comment.author_username}" if comment.author_username else comment.author_id,
+        "at": _iso(comment.commented_at),
+        "post": _post_name(comment),
+        "permalink": _web_address(post.permalink) if post else "",
+        "thumbnail_url": _web_address(post.thumbnail_url) if post else "",
+    }
+
+
 def customer_card(conversation: Conversation) -> dict:
+    comment = opening_comment(conversation)
     return {
         "customer": customer_name(conversation),
         "customer_id": conversation.customer_id,
         "account": account_name(conversation),
         "since": _iso(conversation.created_at),
-        "origin": origin(conversation),
+        "origin": origin(conversation, comment),
+        "comment": comment_json(comment),
         "notes": [note_json(n) for n in conversation.notes.select_related("author")],
     }
 

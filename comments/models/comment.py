@@ -177,6 +177,7 @@ class CommentReply(models.Model):
         indexes = [
             models.Index(fields=["status", "due_at"]),  # the queue
             models.Index(fields=["instagram_account_id", "kind", "claimed_at"]),  # the hour
+            models.Index(fields=["sent_at"]),  # the dashboard's comments answered a day
         ]
 
     def __str__(self):

@@ -92,7 +92,7 @@ def test_the_csv_has_the_same_figures(admin_client, day, shop_a):
 
 def test_the_dashboard_draws_its_charts_as_svg(admin_client, day):
     page = admin_client.get("/inbox/stats/").content.decode()
-    assert page.count("<svg") == 3
+    assert page.count("<svg") == 4
     assert "DMs answered per day" in page
     assert "hours" in page  # the rule that answered most
     assert "Service temporarily unavailable" in page
@@ -111,16 +111,41 @@ def test_percentiles_are_nearest_rank():
     assert percentile([5], 0.9) == 5
 
 
-def test_past_days_are_counted_once_then_read_from_the_cache(admin_client, day):
+def test_the_queries_do_not_grow_with_the_days_or_the_messages(admin_client, day, shop_a):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    def queries():
+    def queries(days):
         with CaptureQueriesContext(connection) as captured:
-            rows = rows_of(admin_client, days=30)["rows"]
-        return len(captured), rows
+            rows_of(admin_client, days=days)
+        return len(captured)
 
-    first, rows = queries()
-    again, same_rows = queries()
-    assert same_rows == rows
-    assert again < first - 20  # 29 past days cached, today counted again
+    week = queries(7)
+    assert queries(90) == week
+    conversation = Conversation.objects.create(
+        instagram_account_id="a", customer_id="4", account=shop_a
+    )
+    for n in range(30):
+        at = timezone.now() - timedelta(days=n)
+        asked = message(conversation, at, direction="in", text="more?")
+        message(conversation, at + timedelta(seconds=3), in_reply_to=asked, is_fallback=True)
+    assert queries(90) == week
+
+
+def test_bot_answer_times_are_read_from_a_rounded_histogram(admin_client, shop_a):
+    conversation = Conversation.objects.create(
+        instagram_account_id="a", customer_id="5", account=shop_a
+    )
+    noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon > timezone.now():
+        noon -= timedelta(days=1)
+    for n, seconds in enumerate([1.2, 1.3, 2.6, 45.4, 700]):
+        asked = message(conversation, noon + timedelta(minutes=n * 20), direction="in", text="?")
+        message(
+            conversation,
+            noon + timedelta(minutes=n * 20, seconds=seconds),
+            in_reply_to=asked,
+            is_fallback=True,
+        )
+    (row,) = rows_of(admin_client, account=shop_a.pk)["rows"]
+    assert (row["bot_median_seconds"], row["bot_p90_seconds"]) == (2.5, 720.0)

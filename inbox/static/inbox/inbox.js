@@ -156,10 +156,35 @@
       ? new Date(card.since).toLocaleString([], { dateStyle: "medium", timeStyle: "short" })
       : "";
     $("customer-origin").textContent = card.origin || "—";
+    drawComment(card.comment);
     $("customer-id").textContent = card.customer_id;
     $("notes").replaceChildren(
       ...card.notes.map((n) =>
         el("li", {}, el("p", { text: n.text }), el("span", { class: "muted", text: `${n.author} · ${when(n.at)}` })),
+      ),
+    );
+  }
+
+  // The comment whose private reply began the conversation: its text, its post's thumbnail.
+  function drawComment(comment) {
+    const box = $("customer-comment");
+    box.hidden = !comment;
+    if (!comment) return box.replaceChildren();
+    const picture = comment.thumbnail_url
+      ? el("img", { src: comment.thumbnail_url, alt: comment.post, width: 56, height: 56 })
+      : null;
+    const post = comment.permalink
+      ? el("a", { href: comment.permalink, target: "_blank", rel: "noopener", text: comment.post })
+      : el("span", { text: comment.post });
+    box.replaceChildren(
+      picture && comment.permalink
+        ? el("a", { href: comment.permalink, target: "_blank", rel: "noopener", class: "thumb" }, picture)
+        : picture,
+      el(
+        "div",
+        {},
+        el("blockquote", { text: comment.text }),
+        el("span", { class: "muted" }, `${comment.author} on `, post, ` · ${when(comment.at)}`),
       ),
     );
   }
