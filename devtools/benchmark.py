@@ -7,7 +7,9 @@ Graph API in this process, and measures from outside, over loopback, as Meta wou
    beside the same server's trivial view (/ping), and latency at a steady 200 deliveries/s;
 2. DM-to-reply: from a delivery's POST to its Send API call reaching the fake Graph API;
 3. rule matching: the compiled matcher with 10, 1,000 and 10,000 rules (in this process);
-4. peak memory (RSS) of a web process and a worker.
+4. a viral post: a burst of matching comments, accepted at the webhook, and their private
+   replies drained by the workers (devtools/comment_burst.py);
+5. peak memory (RSS) of a web process and a worker.
 
 Load is generated with asyncio over raw sockets: light enough that one process can outrun the
 server, and the same generator serves both views, so their ratio is fair.
@@ -42,6 +44,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ACCOUNT_IDS = tuple(f"1784140000000000{n}" for n in range(1, 5))
 APP_SECRET = "bench-app-secret"  # noqa: S105 - throwaway, for a throwaway database
 REPLY_TEXT = "Thanks! Your order is noted."
+# Meta's 750 private replies an hour would make the burst last hours: the service (and the fake
+# Graph API) run with the limit lifted, and the report gives the drain time under the real one.
+LIFTED_PRIVATE_REPLIES_PER_HOUR = 1_000_000
 WARM_UP_SECONDS = 1
 # Webhook requests built before each closed-loop level starts, per second of the level: more
 # than the server has answered on this machine (more are built on the fly if it outruns them).
@@ -59,6 +64,7 @@ class Plan:
     dm_seconds: float
     rule_counts: tuple[int, ...] = (10, 1_000, 10_000)
     rule_messages: int = 2_000
+    comments: int = 5_000  # the viral post's burst
 
     @classmethod
     def full(cls) -> "Plan":
@@ -66,7 +72,7 @@ class Plan:
 
     @classmethod
     def quick(cls) -> "Plan":
-        return cls(1, (1, 16, 64), 2, (20, 100), 2, rule_messages=300)
+        return cls(1, (1, 16, 64), 2, (20, 100), 2, rule_messages=300, comments=300)
 
 
 @dataclass
@@ -214,15 +220,20 @@ class Service:
             "ALLOWED_HOSTS": "127.0.0.1",
             "LOG_LEVEL": "WARNING",
             "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+            "COMMENT_PRIVATE_REPLIES_PER_HOUR": str(LIFTED_PRIVATE_REPLIES_PER_HOUR),
         }
         self.log = log_path.open("w")
         self._manage("migrate", "--no-input")
+        from devtools.comment_burst import COMMENT_RULE  # it imports this module
+
         self._manage(
             "shell",
             "-c",
             "from rules.models import ResponseRule\n"
             "from accounts.models import InstagramBusinessAccount\n"
+            "from comments.models import CommentRule\n"
             f"ResponseRule.objects.create(keywords='order', response_text={REPLY_TEXT!r})\n"
+            f"CommentRule.objects.create(**{COMMENT_RULE!r})\n"
             f"for instagram_id in {ACCOUNT_IDS!r}:\n"
             "    account = InstagramBusinessAccount(instagram_id=instagram_id, name='Shop')\n"
             "    account.set_access_token('bench-page-token')\n"
@@ -439,7 +450,9 @@ def measure_dm_to_reply(service: Service, plan: Plan) -> dict:
 
 
 def _sends(service: Service) -> list[dict]:
-    return [call for call in service.fake.calls if call["outcome"] == "sent"]
+    """The DMs sent: not the comment replies, whose calls carry a "kind" (and public replies
+    no recipient)."""
+    return [call for call in service.fake.calls if call["outcome"] == "sent" and "kind" not in call]
 
 
 def _reply_latencies(deliveries: Deliveries, sends: list[dict]) -> Latencies:
@@ -458,6 +471,22 @@ def _wait_for_empty_backlog(service: Service, seconds: float = 900) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and service.backlog(with_tasks=True):
         time.sleep(0.5)
+
+
+def measure_comment_burst(service: Service, plan: Plan) -> dict:
+    """The viral post: `plan.comments` matching comments on one post of the first account."""
+    from devtools.comment_burst import measure_comment_burst as burst  # it imports this module
+
+    _wait_for_empty_backlog(service)  # from an idle service, as the DM phases
+    service.fake.reset()
+    service.fake.comments.per_hour = LIFTED_PRIVATE_REPLIES_PER_HOUR  # Meta's, lifted as ours
+    return burst(
+        service.port,
+        service.fake,
+        account_id=ACCOUNT_IDS[0],
+        app_secret=APP_SECRET,
+        comments=plan.comments,
+    )
 
 
 def measure_rules(plan: Plan) -> dict:
@@ -531,6 +560,7 @@ def run(
                 "machine": {**machine(url), "web_processes": web_processes, "workers": workers},
                 "webhook": measure_webhook(service, plan),
                 "dm_to_reply": measure_dm_to_reply(service, plan),
+                "comment_burst": measure_comment_burst(service, plan),
             }
             report["rss_mb"] = service.peak_rss_mb()
         finally:
@@ -571,6 +601,18 @@ def table(report: dict) -> str:
             f"backlog at the end {row['backlog_end']}"
         )
         lines.append(f"           CPU, % of a core: {_cpu_shares(row['cpu_percent'])}")
+    burst = report["comment_burst"]
+    lines.append(
+        f"Viral post ({burst['comments']} matching comments; private replies under a lifted "
+        "hourly limit)"
+    )
+    lines.append(
+        f"  webhook {burst['accepted_per_second']} comments/s (p99 {burst['webhook_p99_ms']} ms, "
+        f"errors {burst['webhook_errors']}); replies drained "
+        f"{burst['private_replies_per_second']}/s ({burst['private_replies_sent']} sent in "
+        f"{burst['drain_seconds']} s)"
+    )
+    lines.append(f"  at Meta's 750 an hour: {burst['hours_to_drain_at_limit']} h to drain")
     lines.append("Rule matching (ms per message)")
     for count in (10, 1_000, 10_000):
         if f"median_ms_{count}" in rules:

@@ -18,6 +18,9 @@ FIGURES = [
     ("dm_to_reply", "p50_ms"),
     ("dm_to_reply", "p99_ms"),
     ("dm_to_reply", "backlog_end"),
+    ("comment_burst", "accepted_per_second"),
+    ("comment_burst", "private_replies_per_second"),
+    ("comment_burst", "hours_to_drain_at_limit"),
     ("rules", "median_ms_10000"),
     ("rules", "p99_ms_10000"),
     ("rss_mb", "web"),
@@ -52,7 +55,12 @@ def test_the_quick_benchmark_reports_every_figure(tmp_path):
     assert report["machine"]["cores"] >= 1
     assert report["machine"]["database"] == "sqlite"
     assert {"python", "django"} <= report["machine"].keys()
+    # The viral post: every comment accepted and privately answered, none twice.
+    burst = report["comment_burst"]
+    assert burst["webhook_errors"] == 0
+    assert burst["private_replies_sent"] == burst["comments"] > 0
     assert "Webhook ingestion" in finished.stdout  # the table
+    assert "Viral post" in finished.stdout
 
 
 def test_the_benchmark_refuses_to_empty_a_database_not_named_for_it():
