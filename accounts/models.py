@@ -1,12 +1,15 @@
 from datetime import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
 from accounts.encryption import EncryptedTextField, EncryptionKeyError
 from instabot.text_limits import REPLY_MAX_LENGTH
+from meta import messages
+from meta.messages import validate_payload_name
 
 # The encrypted credentials, and what the service records about the token (never edited by hand).
 CREDENTIAL_FIELDS = ("access_token", "app_secret", "verify_token")
@@ -85,6 +88,22 @@ class InstagramBusinessAccount(models.Model):
         "than the service's SEND_RATE_PER_SECOND: a higher value is capped at it. "
         "Empty: SEND_RATE_PER_SECOND.",
     )
+    send_typing = models.BooleanField(
+        "show typing",
+        default=False,
+        help_text="Before a bot reply, mark the customer's message seen and show “typing…” "
+        "(two more Send API calls per reply; skipped when the account's send rate is busy).",
+    )
+    human_agent_allowed = models.BooleanField(
+        "HUMAN_AGENT tag approved",
+        default=False,
+        help_text="Meta approved this app's Human Agent permission: staff (never the bot) may "
+        "answer up to 7 days after the customer's last message, not only 24 hours.",
+    )
+    # The ice breakers and menu as Meta had them when last read back (sync_messenger_profile).
+    messenger_profile_at_meta = models.JSONField(null=True, blank=True, editable=False)
+    messenger_profile_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    messenger_profile_problem = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -165,6 +184,85 @@ class InstagramBusinessAccount(models.Model):
         self.refresh_from_db(
             fields=["token_invalid_since", "token_checked_at", "token_check_result"]
         )
+
+    def messenger_profile(self) -> messages.MessengerProfile:
+        """The ice breakers and persistent menu staff set for this account."""
+        ice_breakers: dict[str, list[messages.IceBreaker]] = {}
+        for breaker in self.ice_breakers.all():
+            ice_breakers.setdefault(breaker.locale, []).append(
+                messages.IceBreaker(breaker.question, breaker.payload)
+            )
+        return messages.MessengerProfile(
+            {locale: tuple(items) for locale, items in ice_breakers.items()},
+            tuple(item.button() for item in self.menu_items.all()),
+        )
+
+    def messenger_profile_drift(self) -> bool | None:
+        """Whether Meta's ice breakers and menu differ from ours (None: never read back)."""
+        if self.messenger_profile_at_meta is None:
+            return None
+        return self.messenger_profile_at_meta != self.messenger_profile().as_json()
+
+    def record_messenger_profile(self, at_meta: dict | None, problem: str = "") -> None:
+        """What reading the profile back from Meta found (None: it could not be read)."""
+        self.messenger_profile_checked_at = timezone.now()
+        self.messenger_profile_problem = problem
+        if at_meta is not None:
+            self.messenger_profile_at_meta = at_meta
+        InstagramBusinessAccount.objects.filter(pk=self.pk).update(
+            messenger_profile_at_meta=self.messenger_profile_at_meta,
+            messenger_profile_checked_at=self.messenger_profile_checked_at,
+            messenger_profile_problem=problem,
+        )
+
+
+class IceBreaker(models.Model):
+    """A question a customer can tap when they open a conversation for the first time; its
+    payload comes back as a postback (a rule with that payload answers)."""
+
+    account = models.ForeignKey(
+        InstagramBusinessAccount, on_delete=models.CASCADE, related_name="ice_breakers"
+    )
+    locale = models.CharField(
+        max_length=16,
+        default="default",
+        validators=[RegexValidator(r"\A(default|[a-z]{2}_[A-Z]{2})\Z", "default, or like en_US.")],
+        help_text="default (required), or a locale such as en_US.",
+    )
+    question = models.CharField(max_length=messages.ICE_BREAKER_QUESTION_MAX)
+    payload = models.CharField(max_length=100, validators=[validate_payload_name])
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["locale", "position", "id"]
+
+    def __str__(self):
+        return self.question
+
+
+class MenuItem(models.Model):
+    """An item of the account's persistent menu: a payload (a rule answers) or a link."""
+
+    account = models.ForeignKey(
+        InstagramBusinessAccount, on_delete=models.CASCADE, related_name="menu_items"
+    )
+    title = models.CharField(max_length=messages.BUTTON_TITLE_MAX)
+    payload = models.CharField(max_length=100, blank=True, validators=[validate_payload_name])
+    url = models.URLField(max_length=messages.URL_MAX, blank=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return self.title
+
+    def button(self) -> messages.Button:
+        return messages.Button(self.title, self.payload, self.url)
+
+    def clean(self):
+        if problems := self.button().problems():
+            raise ValidationError(problems)
 
 
 class AccountAccess(models.Model):

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from history.models import ConversationsApiThrottle
-from meta import graph
+from meta import conversations, graph
 
 T = TypeVar("T")
 
@@ -42,7 +42,7 @@ class PacedCalls:
 
     def __init__(self, account, max_wait: timedelta):
         self.account = account
-        self.client = graph.history_client_for(account)
+        self.client = conversations.history_client_for(account)
         self.max_wait = max_wait
         self.made = 0
 

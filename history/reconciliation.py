@@ -31,7 +31,7 @@ from messaging.models import Message, WebhookDelivery
 from messaging.payloads import Attachment, MessageEvent
 from messaging.sending import send_reply
 from meta import graph
-from meta.graph import HistoryMessage
+from meta.conversations import HistoryMessage
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import logging
 from django.db import IntegrityError, transaction
 
 from messaging.models import Conversation, Message
-from meta.graph import HistoryMessage
+from meta.conversations import HistoryMessage
 
 logger = logging.getLogger(__name__)
 

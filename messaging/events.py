@@ -26,6 +26,7 @@ from messaging.payloads import (
     Postback,
     Reaction,
     Read,
+    Referral,
     ReferralEvent,
     UnknownEvent,
 )
@@ -111,11 +112,19 @@ def handle(event: Event, account: InstagramBusinessAccount | None) -> Message | 
                 read_at=event.timestamp
             )
         case ReferralEvent():
+            # They opened the thread from a link or an ad: a referral rule may greet them.
             logger.info(
                 "Customer %s arrived through a referral (source %s, ref %s)",
                 event.customer_id,
                 event.referral.source,
                 event.referral.ref,
+            )
+            return _record_customer_message(
+                event,
+                account,
+                text="",
+                attachments=[],
+                details={"referral": _referral_details(event.referral)},
             )
         case UnknownEvent():
             logger.info(
@@ -132,7 +141,7 @@ def _account_messages(event: Event):
     return Message.objects.filter(conversation__instagram_account_id=event.account_id)
 
 
-def _held_by_another_account(event: MessageEvent | Postback) -> bool:
+def _held_by_another_account(event: MessageEvent | Postback | ReferralEvent) -> bool:
     """Whether another account's message has the event's mid (the caller found none of its own
     account's), logged: mids are unique, so the event cannot be stored, and the other account's
     message is not its to touch."""
@@ -147,7 +156,7 @@ def _held_by_another_account(event: MessageEvent | Postback) -> bool:
 
 
 def _record_customer_message(
-    event: MessageEvent | Postback,
+    event: MessageEvent | Postback | ReferralEvent,
     account: InstagramBusinessAccount | None,
     *,
     text: str,
@@ -188,7 +197,7 @@ def _record_customer_message(
         logger.info("Stored message %s from %s", event.mid, event.customer_id)
 
         reply, reason = replies.decide_reply(event, account, conversation, message)
-        if reply is None or reply.is_fallback:
+        if (reply is None or reply.is_fallback) and not isinstance(event, ReferralEvent):
             # Only the fallback, or nothing, answers: the customer needs a person (the inbox).
             conversation.await_person(event.timestamp)
         if reply is None:
@@ -295,15 +304,18 @@ def _message_details(event: MessageEvent) -> dict:
     if event.quick_reply_payload:
         details["quick_reply_payload"] = event.quick_reply_payload
     if event.referral:
-        details["referral"] = {
-            "ref": event.referral.ref,
-            "source": event.referral.source,
-            "type": event.referral.type,
-        }
+        details["referral"] = _referral_details(event.referral)
     if event.is_unsupported:
         details["unsupported"] = True
     if event.found_by:
         details["found_by"] = event.found_by
+    return details
+
+
+def _referral_details(referral: Referral) -> dict:
+    details = {"ref": referral.ref, "source": referral.source, "type": referral.type}
+    if referral.ad_id:
+        details["ad_id"] = referral.ad_id
     return details
 
 

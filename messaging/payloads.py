@@ -56,8 +56,9 @@ class StoryReference:
 @dataclass(frozen=True)
 class Referral:
     ref: str = ""
-    source: str = ""
-    type: str = ""
+    source: str = ""  # ADS, SHORTLINK, ...
+    type: str = ""  # OPEN_THREAD
+    ad_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,9 +126,18 @@ class Postback(Event):
     payload: str = ""
 
 
+# A referral that opens a thread (ig.me link, ad) has no mid of its own; it is stored as the
+# customer's message under this one, which its redeliveries share.
+REFERRAL_MID_PREFIX = "referral:"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ReferralEvent(Event):
     referral: Referral
+
+    @property
+    def mid(self) -> str:
+        return f"{REFERRAL_MID_PREFIX}{self.customer_id}:{int(self.timestamp.timestamp() * 1000)}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -427,7 +437,15 @@ def _attachment(item) -> Attachment:
 
 
 def _referral(data: dict) -> Referral:
-    return Referral(ref=_str(data, "ref"), source=_str(data, "source"), type=_str(data, "type"))
+    # An ad's id comes as `ad_id`, or inside `ads_context_data` on some of Meta's pages.
+    ads = data.get("ads_context_data") if isinstance(data.get("ads_context_data"), dict) else {}
+    ad_id = data.get("ad_id") or ads.get("ad_id")
+    return Referral(
+        ref=_str(data, "ref"),
+        source=_str(data, "source"),
+        type=_str(data, "type"),
+        ad_id=_id(ad_id, "referral.ad_id") if ad_id else "",
+    )
 
 
 def _obj(data: dict, key: str) -> dict:

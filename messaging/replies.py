@@ -6,29 +6,34 @@ answers, and a staff reply with the bot's step back.
 """
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from instabot.logging import log_context
 from messaging.models import Conversation, Message
-from messaging.payloads import MessageEvent, Postback
+from messaging.payloads import REFERRAL_MID_PREFIX, MessageEvent, Postback, ReferralEvent
 from messaging.sending import TAKEN_OVER, enqueue_send
 from messaging.worker_identity import this_worker
-from meta import graph
-from rules.matching import Reply, choose_reply, fallback_text
+from meta import graph, messages
+from rules.matching import Incoming, Reply, choose_reply
 
 logger = logging.getLogger(__name__)
 
-# Instagram lets a business answer for 24 hours after the customer's last message.
+# Instagram lets a business answer for 24 hours after the customer's last message, and a
+# person (HUMAN_AGENT tag) for 7 days.
 MESSAGING_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
 
 
 def decide_reply(
-    event: MessageEvent | Postback,
+    event: MessageEvent | Postback | ReferralEvent,
     account: InstagramBusinessAccount | None,
     conversation: Conversation,
     message: Message,
@@ -50,20 +55,52 @@ def decide_reply(
     ):
         return None, f"found late ({event.found_by}), and the business has written since"
 
-    if message.text.strip():
-        reply = choose_reply(account, message.text)
-    elif settings.NO_TEXT_REPLY == "none":
-        return None, "it has no text, and NO_TEXT_REPLY is none"
-    elif settings.NO_TEXT_REPLY == "fallback":
-        reply = Reply(fallback_text(account))
-    else:
-        reply = Reply(settings.NO_TEXT_REPLY)
+    reply = choose_reply(account, incoming_of(event, conversation, message))
+    if reply.is_fallback and isinstance(event, ReferralEvent):
+        return None, "no rule answers this link or ad, and opening a thread says nothing"
+    if reply.is_fallback and not message.text.strip():
+        # A message without text that no rule answers (a photo, a sticker, a story mention).
+        if settings.NO_TEXT_REPLY == "none":
+            return None, "it has no text, and NO_TEXT_REPLY is none"
+        if settings.NO_TEXT_REPLY != "fallback":
+            reply = Reply(settings.NO_TEXT_REPLY)
 
     if not reply.text.strip():
         return None, "the reply it would get is empty"
     if reply.is_fallback and _fallback_sent_recently(conversation, now):
         return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
     return reply, ""
+
+
+def incoming_of(
+    event: MessageEvent | Postback | ReferralEvent, conversation: Conversation, message: Message
+) -> Incoming:
+    """What the triggers of rules look at in a customer's stored message."""
+
+    def is_first_message() -> bool:
+        # A thread opened from a link or an ad is no message of theirs yet.
+        earlier = conversation.messages.filter(direction=Message.Direction.INCOMING).exclude(
+            mid__startswith=REFERRAL_MID_PREFIX
+        )
+        return not earlier.exclude(pk=message.pk).exists()
+
+    match event:
+        case Postback():
+            return Incoming(text=message.text, payload=event.payload)
+        case ReferralEvent():
+            referral = event.referral
+            return Incoming(referral_ref=referral.ref, ad_id=referral.ad_id)
+    types = tuple(attachment.type for attachment in event.attachments)
+    return Incoming(
+        text=message.text,
+        payload=event.quick_reply_payload,
+        referral_ref=event.referral.ref if event.referral else None,
+        ad_id=event.referral.ad_id if event.referral else "",
+        story_mention="story_mention" in types,
+        story_reply=event.reply_to_story is not None,
+        attachment_types=types,
+        is_first_message=is_first_message,
+    )
 
 
 def _business_wrote_since(conversation: Conversation, message: Message) -> bool:
@@ -91,7 +128,7 @@ def queue_bot_reply(conversation: Conversation, reply: Reply, in_reply_to: Messa
     commits (no task is queued for it)."""
     parts = queue_outgoing(
         conversation,
-        reply.text,
+        reply.messages,
         author=Message.Author.BOT,
         in_reply_to=in_reply_to,
         rule_id=reply.rule.id if reply.rule else None,
@@ -101,13 +138,74 @@ def queue_bot_reply(conversation: Conversation, reply: Reply, in_reply_to: Messa
     return parts[0]
 
 
+class ReplyRefused(ValueError):
+    """Instagram would refuse a staff reply now; str() says why, for the reply box."""
+
+
+@dataclass(frozen=True)
+class ReplyWindow:
+    """Whether staff may answer a conversation now, and how (Meta's messaging windows)."""
+
+    open: bool
+    human_agent: bool = False  # with the HUMAN_AGENT tag: 24 hours to 7 days
+    reason: str = ""  # why it is closed, or why the tag is used
+
+
+def staff_reply_window(conversation: Conversation, now: datetime | None = None) -> ReplyWindow:
+    """Meta lets anyone answer for 24 hours after the customer's last message, and a person
+    (never the bot) up to 7 days with the HUMAN_AGENT tag, if the account is allowed it."""
+    now = now or timezone.now()
+    last = conversation.messages.filter(direction=Message.Direction.INCOMING).aggregate(
+        last=Max("timestamp")
+    )["last"]
+    if last is None or now - last <= MESSAGING_WINDOW:
+        # No message of theirs known (a thread begun by a private reply): Meta decides.
+        return ReplyWindow(True)
+    ago = _ago(now - last)
+    account = conversation.account
+    if now - last > HUMAN_AGENT_WINDOW:
+        return ReplyWindow(
+            False,
+            reason=f"The customer last wrote {ago} ago: Instagram takes no reply more than "
+            "7 days after their last message. It reopens when they write again.",
+        )
+    if account is None or not account.human_agent_allowed:
+        return ReplyWindow(
+            False,
+            reason=f"The customer last wrote {ago} ago: Instagram allows replies for 24 hours. "
+            "An account allowed Meta's HUMAN_AGENT tag (see the account's settings) can answer "
+            "up to 7 days.",
+        )
+    return ReplyWindow(
+        True,
+        human_agent=True,
+        reason=f"The customer last wrote {ago} ago: sent with Meta's HUMAN_AGENT tag "
+        "(a person's answer, up to 7 days).",
+    )
+
+
+def _ago(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
+
+
 def send_staff_reply(conversation: Conversation, text: str, user) -> list[Message]:
     """Staff answer from the inbox: through the same queue and Graph client as the bot.
 
-    The bot then stays silent in this conversation for HUMAN_TAKEOVER_HOURS.
+    The bot then stays silent in this conversation for HUMAN_TAKEOVER_HOURS. Raises
+    ReplyRefused when Instagram's windows are closed (staff_reply_window).
     """
+    window = staff_reply_window(conversation)
+    if not window.open:
+        raise ReplyRefused(window.reason)
     with staff_log_context(conversation), transaction.atomic():
-        parts = queue_outgoing(conversation, text, author=Message.Author.STAFF, sent_by=user)
+        parts = queue_outgoing(
+            conversation,
+            text,
+            author=Message.Author.STAFF,
+            sent_by=user,
+            human_agent=window.human_agent,
+        )
         pause_bot_for_takeover(conversation)
         conversation.person_answered()
         logger.info("%s queued a reply to %s", user, conversation.customer_id)
@@ -151,7 +249,7 @@ def _cancel_queued_bot_replies(conversation: Conversation) -> None:
 
 def queue_outgoing(
     conversation: Conversation,
-    text: str,
+    outgoing: str | Sequence[messages.Outgoing],
     *,
     author: str,
     in_reply_to: Message | None = None,
@@ -159,27 +257,33 @@ def queue_outgoing(
     is_fallback: bool = False,
     sent_by=None,
     queue_send: bool = True,
+    human_agent: bool = False,
 ) -> list[Message]:
-    """Store `text` as queued outgoing messages and queue the first one's send (unless
-    `queue_send` is off: the caller sends it once the transaction commits).
+    """Store text, or messages of meta.messages' shapes, as queued outgoing messages sent in
+    order, and queue the first one's send (unless `queue_send` is off: the caller sends it
+    once the transaction commits).
 
     Runs in the caller's transaction: an automatic reply commits with the message it answers.
     """
-    chunks = graph.split_text(text)
-    if not chunks:
+    if isinstance(outgoing, str):
+        outgoing = [messages.Text(outgoing)]
+    pieces = [piece for message in outgoing for piece in _pieces(message)]
+    if not pieces:
         raise ValueError("an outgoing message needs text")
     now = timezone.now()
     parts = []
-    for number, chunk in enumerate(chunks, start=1):
+    for number, (chunk, content) in enumerate(pieces, start=1):
         parts.append(
             Message.objects.create(
                 conversation=conversation,
                 direction=Message.Direction.OUTGOING,
                 author=author,
                 text=chunk,
+                content=content,
+                human_agent=human_agent,
                 in_reply_to=in_reply_to,
                 part=number,
-                is_last_part=number == len(chunks),
+                is_last_part=number == len(pieces),
                 first_part=parts[0] if parts else None,
                 status=Message.Status.QUEUED,
                 # Later parts wait for the part before them (released by send_reply).
@@ -198,3 +302,16 @@ def queue_outgoing(
         "Queued a %s message to %s in %d part(s)", author, conversation.customer_id, len(parts)
     )
     return parts
+
+
+def _pieces(message: messages.Outgoing) -> list[tuple[str, dict]]:
+    """The rows one message takes, as (text, content): a text over Meta's 1000 bytes is cut
+    into several, its quick replies going with the last (they show under the newest one)."""
+    if not isinstance(message, messages.Text):
+        return [(messages.summary(message), messages.as_json(message))]
+    chunks = graph.split_text(message.text)
+    pieces = [(chunk, {}) for chunk in chunks]
+    if pieces and message.quick_replies:
+        last = messages.Text(chunks[-1], message.quick_replies)
+        pieces[-1] = (chunks[-1], messages.as_json(last))
+    return pieces

@@ -93,8 +93,12 @@ def _send(message: Message) -> None:
         return
     _sleep_until(slot)
 
+    if account is not None and account.send_typing and _starts_a_bot_reply(message):
+        _show_typing(client, account, message.conversation.customer_id)
     try:
-        sent = client.send_message(message.conversation.customer_id, message.text)
+        sent = client.send_message(
+            message.conversation.customer_id, message.outgoing(), human_agent=message.human_agent
+        )
     except graph.InvalidTokenError as exc:
         logger.error(
             "CREDENTIALS PROBLEM: the Graph API rejected the access token for account %s; "
@@ -122,6 +126,25 @@ def _send(message: Message) -> None:
         retry_or_fail(message, str(exc))
     else:
         finish_sent(message, sent.message_id)
+
+
+def _starts_a_bot_reply(message: Message) -> bool:
+    return message.author == Message.Author.BOT and message.part == 1 and message.attempts == 1
+
+
+def _show_typing(client: graph.InstagramClient, account, customer_id: str) -> None:
+    """Seen, then "typing…", before a bot reply: cosmetic, so each takes a send slot only if
+    one is free now, and a failure is logged, never the reply's."""
+    for action in ("mark_seen", "typing_on"):
+        if SendThrottle.reserve_slot(account.instagram_id, send_rate(account), timedelta(0)) > (
+            timezone.now()
+        ):
+            return
+        try:
+            client.send_sender_action(customer_id, action)
+        except graph.GraphAPIError as exc:
+            logger.info("Could not show %s to %s: %s", action, customer_id, exc)
+            return
 
 
 def _wait_for_credentials(message: Message, problem: str) -> None:

@@ -11,10 +11,11 @@ import functools
 import logging
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import requests
 from django.conf import settings
+
+from meta import messages
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ class AlreadyRepliedError(PermanentGraphAPIError):
 
 class CommentTooOldError(PermanentGraphAPIError):
     """Meta no longer takes a private reply to this comment (7 days; Live: the broadcast)."""
+
+
+_INSTAGRAM = {"platform": "instagram"}
+_PROFILE_FIELDS = ("ice_breakers", "persistent_menu")
 
 
 @dataclass(frozen=True)
@@ -116,11 +121,18 @@ class InstagramClient:
         )
         self._session.trust_env = False
 
-    def send_message(self, recipient_id: str, text: str) -> SentMessage:
-        """Send a text DM. Raises a GraphAPIError subclass if it was not accepted."""
-        answer = self._post(
-            "me/messages", {"recipient": {"id": recipient_id}, "message": {"text": text}}
-        )
+    def send_message(
+        self, recipient_id: str, message: "str | messages.Outgoing", *, human_agent: bool = False
+    ) -> SentMessage:
+        """Send a DM: text, or any shape of meta.messages. `human_agent`: a person answers
+        after the 24-hour window, within 7 days (the HUMAN_AGENT tag; never the bot's).
+        Raises a GraphAPIError subclass if it was not accepted."""
+        if isinstance(message, str):
+            message = messages.Text(message)
+        body = {"recipient": {"id": recipient_id}, "message": message.to_graph()}
+        if human_agent:
+            body.update(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
+        answer = self._post("me/messages", body)
         message_id = answer.get("message_id")
         if not isinstance(message_id, str) or not message_id:
             # Meta said yes without saying what it sent: retrying could send twice.
@@ -143,6 +155,35 @@ class InstagramClient:
         if not isinstance(message_id, str) or not message_id:
             raise PermanentGraphAPIError("Send API answered without a message_id")
         return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
+
+    def send_sender_action(self, recipient_id: str, action: str) -> None:
+        """`typing_on`, `typing_off` or `mark_seen` in the customer's thread."""
+        if action not in messages.SENDER_ACTIONS:
+            raise ValueError(f"unknown sender action {action!r}")
+        self._post("me/messages", {"recipient": {"id": recipient_id}, "sender_action": action})
+
+    def set_messenger_profile(self, profile: messages.MessengerProfile) -> None:
+        """Replace the account's ice breakers and persistent menu with `profile`'s; a part
+        it leaves empty is deleted at Meta, so what Meta has is what we have."""
+        body = profile.to_graph()
+        if len(body) > 1:
+            self._request("POST", "me/messenger_profile", params=_INSTAGRAM, json=body)
+        empty = [name for name in _PROFILE_FIELDS if name not in body]
+        if empty:
+            self._request(
+                "DELETE", "me/messenger_profile", params=_INSTAGRAM, json={"fields": empty}
+            )
+
+    def get_messenger_profile(self) -> messages.MessengerProfile:
+        """The ice breakers and persistent menu as Meta has them now."""
+        answer = self._request(
+            "GET",
+            "me/messenger_profile",
+            params={**_INSTAGRAM, "fields": ",".join(_PROFILE_FIELDS)},
+        )
+        data = answer.get("data")
+        first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+        return messages.profile_from_graph(first)
 
     def reply_to_comment(self, comment_id: str, text: str) -> str:
         """Post a public reply under a comment; returns the reply's own comment id."""
@@ -329,152 +370,3 @@ def split_text(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
     if rest:
         parts.append(rest)
     return parts
-
-
-# --- History: the Conversations API (2 calls/s per account; callers pace themselves) --------
-
-# Fields asked of each message: Meta returns details for a thread's newest messages only.
-HISTORY_MESSAGE_FIELDS = "id,created_time,from,to,message,attachments"
-
-
-@dataclass(frozen=True)
-class ConversationSummary:
-    """One thread of an account, as the Conversations API lists it (newest activity first)."""
-
-    id: str
-    updated_time: datetime
-
-
-@dataclass(frozen=True)
-class ConversationPage:
-    conversations: tuple[ConversationSummary, ...]
-    next_cursor: str = ""  # Meta's `paging.cursors.after`; empty on the last page
-
-
-@dataclass(frozen=True)
-class HistoryAttachment:
-    type: str  # image, video, audio, file, share, story, ...
-    url: str = ""  # a CDN link; it expires, so it is kept as a pointer
-
-
-@dataclass(frozen=True)
-class HistoryMessage:
-    """One message of a thread, either way: the sender is `from_id` (the account or the
-    customer). `id` is the message's mid, the same id its webhook carries."""
-
-    id: str
-    created_time: datetime
-    from_id: str
-    to_ids: tuple[str, ...]
-    text: str = ""
-    attachments: tuple[HistoryAttachment, ...] = ()
-
-
-@dataclass(frozen=True)
-class MessagePage:
-    messages: tuple[HistoryMessage, ...]  # newest first, as Meta returns them
-    next_cursor: str = ""
-
-
-class HistoryClient(InstagramClient):
-    """The Send API client, plus reading an account's threads and their messages."""
-
-    def list_conversations(
-        self, instagram_id: str, after: str = "", limit: int = 25
-    ) -> ConversationPage:
-        """One page of the account's Instagram threads, most recently active first."""
-        params = {"platform": "instagram", "fields": "id,updated_time", "limit": limit}
-        if after:
-            params["after"] = after
-        answer = self._request("GET", f"{instagram_id}/conversations", params=params)
-        items = _data_items(answer, "conversations")
-        try:
-            conversations = tuple(
-                ConversationSummary(
-                    id=str(item["id"]), updated_time=_graph_time(item["updated_time"])
-                )
-                for item in items
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PermanentGraphAPIError(
-                f"conversations answered an unreadable item: {exc!r}"
-            ) from None
-        return ConversationPage(conversations, _next_cursor(answer))
-
-    def list_messages(self, conversation_id: str, after: str = "", limit: int = 20) -> MessagePage:
-        """One page of a thread's messages, newest first (the edge form of messages{…})."""
-        params = {"fields": HISTORY_MESSAGE_FIELDS, "limit": limit}
-        if after:
-            params["after"] = after
-        answer = self._request("GET", f"{conversation_id}/messages", params=params)
-        try:
-            messages = tuple(_history_message(item) for item in _data_items(answer, "messages"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PermanentGraphAPIError(f"messages answered an unreadable item: {exc!r}") from None
-        return MessagePage(messages, _next_cursor(answer))
-
-
-def history_client_for(account) -> HistoryClient:
-    """The Conversations API client for a stored account (its token, its API host)."""
-    return _history_client(
-        account.access_token,
-        account.graph_api_base_url,
-        settings.GRAPH_API_VERSION,
-        settings.GRAPH_API_TIMEOUT,
-    )
-
-
-@functools.lru_cache(maxsize=16)
-def _history_client(token: str, base_url: str, api_version: str, timeout: float) -> HistoryClient:
-    return HistoryClient(token, base_url=base_url, api_version=api_version, timeout=timeout)
-
-
-def _data_items(answer: dict, what: str) -> list:
-    items = answer.get("data")
-    if not isinstance(items, list):
-        raise PermanentGraphAPIError(f"{what} answered without a data list")
-    return items
-
-
-def _next_cursor(answer: dict) -> str:
-    # Meta gives `after` on the last page too; only `next` says that another page exists.
-    paging = answer.get("paging") if isinstance(answer.get("paging"), dict) else {}
-    if not paging.get("next"):
-        return ""
-    cursors = paging.get("cursors") if isinstance(paging.get("cursors"), dict) else {}
-    return str(cursors.get("after") or "")
-
-
-def _graph_time(value) -> datetime:
-    """Graph times are ISO 8601 ("2024-05-01T12:00:00+0000"); some pages show Unix seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, str) and value.isdigit():
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
-
-
-def _history_message(item: dict) -> HistoryMessage:
-    sender = item.get("from") or {}
-    recipients = (item.get("to") or {}).get("data") or []
-    return HistoryMessage(
-        id=str(item["id"]),
-        created_time=_graph_time(item["created_time"]),
-        from_id=str(sender["id"]),
-        to_ids=tuple(str(person["id"]) for person in recipients),
-        text=str(item.get("message") or ""),
-        attachments=tuple(
-            _history_attachment(a) for a in (item.get("attachments") or {}).get("data") or []
-        ),
-    )
-
-
-def _history_attachment(item: dict) -> HistoryAttachment:
-    """Meta describes an attachment by which of its data fields is present."""
-    for field, kind in (("image_data", "image"), ("video_data", "video")):
-        if isinstance(item.get(field), dict):
-            return HistoryAttachment(kind, str(item[field].get("url") or ""))
-    if item.get("file_url"):
-        mime = str(item.get("mime_type") or "")
-        return HistoryAttachment("audio" if mime.startswith("audio/") else "file", item["file_url"])
-    return HistoryAttachment(str(item.get("type") or "unknown"), str(item.get("url") or ""))

@@ -1,32 +1,36 @@
-from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
 
 from accounts.access import ScopedAdminMixin, accounts_visible_to
-from accounts.models import InstagramBusinessAccount
-from rules.matching import choose_reply
-from rules.models import ResponseRule
+from meta.display import outgoing_display
+from rules.forms import ResponseRuleForm, RuleMessageForm, TryMessageForm
+from rules.matching import Incoming, choose_reply
+from rules.models import ResponseRule, RuleMessage
 
 
-class TryMessageForm(forms.Form):
-    text = forms.CharField(label="Message", widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
-    account = forms.ModelChoiceField(
-        InstagramBusinessAccount.objects.all(),
-        required=False,
-        empty_label="Any account (rules for every account only)",
+class RuleMessageInline(admin.StackedInline):
+    model = RuleMessage
+    form = RuleMessageForm
+    extra = 0
+    verbose_name = "message sent before the text"
+    verbose_name_plural = (
+        "messages sent before the text (a photo, a video, cards in a row make a carousel)"
     )
 
 
 @admin.register(ResponseRule)
 class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    form = ResponseRuleForm
+    inlines = [RuleMessageInline]
     list_display = [
-        "keywords",
-        "match_type",
+        "when",
         "short_response",
         "account",
         "priority",
@@ -34,10 +38,46 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "updated",
     ]
     list_editable = ["priority", "is_active"]
-    list_filter = ["account", "is_active", "match_type"]
-    search_fields = ["keywords", "response_text"]
+    list_filter = ["account", "is_active", "trigger", "match_type"]
+    search_fields = ["keywords", "payload", "referral_ref", "response_text"]
     list_select_related = ["account"]
-    fields = ["keywords", "match_type", "response_text", "account", "priority", "is_active"]
+    readonly_fields = ["flow"]
+    fieldsets = [
+        (
+            "When it answers",
+            {
+                "fields": [
+                    "trigger",
+                    "keywords",
+                    "match_type",
+                    "payload",
+                    "referral_ref",
+                    "attachment_types",
+                ],
+                "description": "Which trigger wins when several could: a tap (payload), then a "
+                "link or ad (referral), a story mention, a story reply, a new customer's first "
+                "message (welcome), keywords, a message without text. Within one trigger, the "
+                "highest priority.",
+            },
+        ),
+        ("What it sends (last)", {"fields": ["response_text", "quick_replies", "buttons"]}),
+        (None, {"fields": ["account", "priority", "is_active", "flow"]}),
+    ]
+
+    class Media:
+        js = ["rules/rule_form.js"]
+
+    @admin.display(description="when", ordering="trigger")
+    def when(self, rule):
+        if rule.trigger == ResponseRule.Trigger.KEYWORDS:
+            return f"{rule.get_match_type_display()}: {rule.keywords[:60]}"
+        detail = {
+            ResponseRule.Trigger.PAYLOAD: rule.payload,
+            ResponseRule.Trigger.REFERRAL: rule.referral_ref or "any link or ad",
+            ResponseRule.Trigger.ATTACHMENT: rule.attachment_types or "any",
+        }.get(rule.trigger, "")
+        label = ResponseRule.Trigger(rule.trigger).name.replace("_", " ").lower()
+        return f"{label}: {detail}" if detail else label
 
     @admin.display(description="updated", ordering="updated_at")
     def updated(self, rule):
@@ -46,7 +86,58 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="reply")
     def short_response(self, rule):
-        return rule.response_text[:80]
+        taps = [item["title"] for item in [*rule.quick_replies, *rule.buttons]]
+        suffix = f" [{' | '.join(taps)}]" if taps else ""
+        return rule.response_text[:80] + suffix
+
+    @admin.display(description="flow")
+    def flow(self, rule):
+        """Where this rule's buttons lead, and which rules lead here: the flow, readable."""
+        if rule.pk is None:
+            return "Save the rule to see where its buttons lead."
+        by_payload = {
+            r.payload: r
+            for r in ResponseRule.objects.filter(
+                Q(account=rule.account_id) | Q(account__isnull=True),
+                trigger=ResponseRule.Trigger.PAYLOAD,
+                is_active=True,
+            ).order_by("priority", "-created_at")
+        }
+        leads = [
+            (payload, by_payload.get(payload))
+            for payload in dict.fromkeys(rule.payloads_pointed_at())
+        ]
+        rows = format_html_join(
+            "",
+            "<li>{} → {}</li>",
+            (
+                (
+                    payload,
+                    format_html(
+                        '<a href="{}">{}</a>', _change_url(target), target.response_text[:40]
+                    )
+                    if target
+                    else "no active rule has this payload yet: the fallback would answer",
+                )
+                for payload, target in leads
+            ),
+        )
+        pointing = []
+        if rule.trigger == ResponseRule.Trigger.PAYLOAD:
+            others = ResponseRule.objects.exclude(pk=rule.pk).prefetch_related("extra_messages")
+            if rule.account_id is not None:
+                others = others.filter(Q(account=rule.account_id) | Q(account__isnull=True))
+            pointing = [other for other in others if rule.payload in other.payloads_pointed_at()]
+        here = format_html_join(
+            ", ",
+            '<a href="{}">#{}</a>',
+            ((_change_url(other), other.pk) for other in pointing),
+        )
+        return format_html(
+            "<ul>{}</ul>{}",
+            rows or format_html("<li>{}</li>", "No buttons or quick replies."),
+            format_html("<p>Reached from rules {}</p>", here) if pointing else "",
+        )
 
     def get_urls(self):
         try_url = path(
@@ -66,10 +157,17 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         form.fields["account"].queryset = accounts_visible_to(request.user)
         outcome = None
         if form.is_valid():
+            data = form.cleaned_data
             # The same question the bot asks of the next message.
-            reply = choose_reply(form.cleaned_data["account"], form.cleaned_data["text"])
+            reply = choose_reply(data["account"], _incoming(data))
             rule = ResponseRule.objects.filter(pk=reply.rule.id).first() if reply.rule else None
-            outcome = {"rule": rule, "reply": reply.text}
+            outcome = {
+                "rule": rule,
+                "reply": reply.text,
+                "trigger": ResponseRule.Trigger(reply.trigger).label if reply.trigger else "",
+                "messages": [_describe(message) for message in reply.messages],
+                "no_text": not data["text"].strip(),
+            }
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -77,5 +175,31 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
             "form": form,
             "outcome": outcome,
             "cooldown_hours": settings.FALLBACK_COOLDOWN_HOURS,
+            "no_text_reply": settings.NO_TEXT_REPLY,
         }
         return TemplateResponse(request, "admin/rules/responserule/try_message.html", context)
+
+
+def _incoming(data: dict) -> Incoming:
+    attachments = ("story_mention",) if data["story"] == "mention" else ()
+    if data["attachment"]:
+        attachments += (data["attachment"],)
+    return Incoming(
+        text=data["text"],
+        payload=data["payload"],
+        referral_ref=data["referral_ref"] or None,
+        ad_id=data["referral_ref"],
+        story_mention=data["story"] == "mention",
+        story_reply=data["story"] == "reply",
+        attachment_types=attachments,
+        is_first_message=lambda: data["first_message"],
+    )
+
+
+def _describe(message) -> dict:
+    """One outgoing message for the Try page: its kind and what the customer sees."""
+    return outgoing_display(message)
+
+
+def _change_url(rule: ResponseRule) -> str:
+    return reverse("admin:rules_responserule_change", args=[rule.pk])

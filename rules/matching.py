@@ -21,6 +21,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db.models import Count, Max
 
+from meta.messages import Text
+
 # How long a process trusts its matcher before asking the database whether rules changed.
 RULES_FRESH_FOR = 1.0
 
@@ -34,6 +36,20 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", folded).translate(_IGNORED_CHARACTERS).strip()
 
 
+# Which trigger answers when several could, first to last: the most deliberate act of the
+# customer first (a tap), then where they came from, then what they wrote. A welcome comes
+# before keywords: a new customer's "price?" gets the welcome, which can offer the prices.
+TRIGGER_ORDER = (
+    "payload",
+    "referral",
+    "story_mention",
+    "story_reply",
+    "welcome",
+    "keywords",
+    "attachment",
+)
+
+
 @dataclass(frozen=True)
 class RuleSpec:
     """What matching needs of a ResponseRule."""
@@ -45,6 +61,12 @@ class RuleSpec:
     created_at: datetime
     response_text: str
     account_id: int | None = None
+    trigger: str = "keywords"  # a ResponseRule.Trigger value
+    payload: str = ""
+    referral_ref: str = ""
+    attachment_types: frozenset[str] = frozenset()
+    # Everything the rule sends, in order (meta.messages shapes); empty: its text alone.
+    messages: tuple = ()
 
     @property
     def rank(self) -> tuple:
@@ -53,25 +75,79 @@ class RuleSpec:
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """What the bot knows of a customer's message when it chooses the reply."""
+
+    text: str = ""
+    payload: str = ""  # the tapped button's or quick reply's
+    referral_ref: str | None = None  # None: not from a link or an ad
+    ad_id: str = ""
+    story_mention: bool = False
+    story_reply: bool = False
+    attachment_types: tuple[str, ...] = ()
+    # Asked only when a welcome rule could answer (it costs a query).
+    is_first_message: Callable[[], bool] = lambda: False
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
     rule: RuleSpec | None = None  # None: the fallback
+    trigger: str = ""  # which trigger chose the rule
 
     @property
     def is_fallback(self) -> bool:
         return self.rule is None
 
+    @property
+    def messages(self) -> tuple:
+        """What goes out, in order."""
+        if self.rule is not None and self.rule.messages:
+            return self.rule.messages
+        return (Text(self.text),)
+
 
 class Matcher:
     def __init__(self, rules: Iterable[RuleSpec]):
         by_keyword: dict[str, list[RuleSpec]] = defaultdict(list)
+        by_trigger: dict[str, list[RuleSpec]] = defaultdict(list)
         for rule in rules:
+            if rule.trigger != "keywords":
+                by_trigger[rule.trigger].append(rule)
+                continue
             for keyword in {normalize(k) for k in rule.keywords} - {""}:
                 by_keyword[keyword].append(rule)
-        for candidates in by_keyword.values():
+        for candidates in [*by_keyword.values(), *by_trigger.values()]:
             candidates.sort(key=lambda rule: rule.rank)
         self._by_keyword = dict(by_keyword)
+        self._by_trigger = dict(by_trigger)
         self._keywords = _KeywordFinder(self._by_keyword)
+
+    def choose(self, incoming: Incoming, account_id: int | None) -> tuple[RuleSpec | None, str]:
+        """The rule that answers `incoming` for the account, and the trigger that chose it,
+        asking the triggers in TRIGGER_ORDER; (None, "") when none does."""
+        for trigger in TRIGGER_ORDER:
+            if trigger == "keywords":
+                rule = self.match(incoming.text, account_id) if incoming.text.strip() else None
+            else:
+                rule = self._first(trigger, incoming, account_id)
+            if rule is not None:
+                return rule, trigger
+        return None, ""
+
+    def _first(self, trigger: str, incoming: Incoming, account_id: int | None) -> RuleSpec | None:
+        candidates = [
+            rule
+            for rule in self._by_trigger.get(trigger, ())
+            if rule.account_id in (None, account_id)
+        ]
+        if not candidates:
+            return None
+        applies = _TRIGGER_TESTS[trigger]
+        if trigger == "welcome":
+            # One question for all of them, asked once a welcome rule could answer.
+            return candidates[0] if incoming.is_first_message() else None
+        return next((rule for rule in candidates if applies(rule, incoming)), None)
 
     def match(
         self,
@@ -95,6 +171,28 @@ class Matcher:
                     best = rule
                     break
         return best
+
+
+def _from_referral(rule: RuleSpec, incoming: Incoming) -> bool:
+    if incoming.referral_ref is None:
+        return False
+    return rule.referral_ref in ("", incoming.referral_ref, incoming.ad_id)
+
+
+def _no_text_of_type(rule: RuleSpec, incoming: Incoming) -> bool:
+    if incoming.text.strip() or not incoming.attachment_types:
+        return False
+    return not rule.attachment_types or bool(rule.attachment_types & set(incoming.attachment_types))
+
+
+_TRIGGER_TESTS: dict[str, Callable[[RuleSpec, Incoming], bool]] = {
+    "payload": lambda rule, incoming: bool(incoming.payload) and rule.payload == incoming.payload,
+    "referral": _from_referral,
+    "story_mention": lambda rule, incoming: incoming.story_mention,
+    "story_reply": lambda rule, incoming: incoming.story_reply,
+    "welcome": lambda rule, incoming: True,
+    "attachment": _no_text_of_type,
+}
 
 
 def _accepts(match_type: str, text: str, start: int, end: int) -> bool:
@@ -197,16 +295,25 @@ def _rules_version() -> tuple:
 
 
 def _load_active_rules() -> list[RuleSpec]:
-    from rules.models import ResponseRule, split_keywords
+    from rules.models import ResponseRule, outgoing_messages, split_keywords, split_list
 
-    rows = ResponseRule.objects.filter(is_active=True).values_list(
-        "id", "keywords", "match_type", "priority", "created_at", "response_text", "account_id"
-    )
+    rules = ResponseRule.objects.filter(is_active=True).prefetch_related("extra_messages")
     return [
         RuleSpec(
-            id, tuple(split_keywords(keywords)), match_type, priority, created_at, text, account
+            id=rule.pk,
+            keywords=tuple(split_keywords(rule.keywords)),
+            match_type=rule.match_type,
+            priority=rule.priority,
+            created_at=rule.created_at,
+            response_text=rule.response_text,
+            account_id=rule.account_id,
+            trigger=rule.trigger,
+            payload=rule.payload,
+            referral_ref=rule.referral_ref,
+            attachment_types=frozenset(split_list(rule.attachment_types)),
+            messages=outgoing_messages(rule, rule.extra_messages.all()),
         )
-        for id, keywords, match_type, priority, created_at, text, account in rows
+        for rule in rules
     ]
 
 
@@ -214,9 +321,12 @@ def fallback_text(account) -> str:
     return (account.fallback_reply if account else "") or settings.DEFAULT_REPLY_TEXT
 
 
-def choose_reply(account, text: str) -> Reply:
-    """The reply to a customer's `text` for `account` (an InstagramBusinessAccount or None)."""
-    rule = current_matcher().match(text, account.pk if account else None)
+def choose_reply(account, incoming: Incoming | str) -> Reply:
+    """The reply to a customer's message for `account` (an InstagramBusinessAccount or None):
+    the rule its triggers choose, else the fallback. A str is a plain text message."""
+    if isinstance(incoming, str):
+        incoming = Incoming(text=incoming)
+    rule, trigger = current_matcher().choose(incoming, account.pk if account else None)
     if rule:
-        return Reply(rule.response_text, rule)
+        return Reply(rule.response_text, rule, trigger)
     return Reply(fallback_text(account))

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from meta import graph
+from meta import conversations, graph
 
 TOKEN = "EAAG-secret-page-token-123"
 ACCOUNT_ID = "17841400000000001"
@@ -20,7 +20,7 @@ def answer(name: str) -> dict:
 
 @pytest.fixture
 def client(settings):
-    return graph.HistoryClient(
+    return conversations.HistoryClient(
         TOKEN, base_url=settings.GRAPH_API_BASE_URL, api_version="v21.0", timeout=3
     )
 
@@ -36,7 +36,7 @@ def test_conversations_come_as_typed_pages_with_the_next_cursor(client, settings
     )
     page = client.list_conversations(ACCOUNT_ID)
     assert page.next_cursor == "QVFIUmNhTGZA"
-    assert page.conversations[0] == graph.ConversationSummary(
+    assert page.conversations[0] == conversations.ConversationSummary(
         id="aWdfZAG06MTExMTExMTExMTExMTEx",
         updated_time=datetime(2026, 11, 25, 15, 59, 12, tzinfo=UTC),
     )
@@ -70,7 +70,7 @@ def test_messages_come_newest_first_with_sender_recipient_and_attachment_links(c
         "Yes, we ship to Lyon.",
     )
     assert photo.attachments == (
-        graph.HistoryAttachment(
+        conversations.HistoryAttachment(
             "image", "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1055"
         ),
     )

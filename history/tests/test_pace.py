@@ -9,7 +9,7 @@ import pytest
 from history.calls import NotNow, PacedCalls
 from history.models import ConversationsApiThrottle
 from history.tests.conftest import ACCOUNT_ID
-from meta import graph
+from meta import conversations, graph
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +52,7 @@ def test_two_workers_calling_at_once_keep_metas_pace(account, meta, settings):
 
 def test_calls_that_ignore_the_pace_are_refused_as_meta_refuses_them(account, meta):
     meta.inbox.rate_per_second = 2
-    client = graph.history_client_for(account)
+    client = conversations.history_client_for(account)
     with pytest.raises(graph.RateLimitedError, match="613"):
         for _ in range(3):
             client.list_conversations(ACCOUNT_ID)

@@ -170,7 +170,15 @@ def test_admin_actions_ignore_ids_of_another_account(limited, world):
 def test_admin_rule_form_offers_only_the_users_accounts_and_needs_one(limited, world):
     page = limited.get("/admin/rules/responserule/add/").content.decode()
     assert "Alpha" in page and "Bravo" not in page
-    data = {"keywords": "x", "match_type": "contains", "response_text": "y", "priority": 0}
+    data = {
+        "trigger": "keywords",
+        "keywords": "x",
+        "match_type": "contains",
+        "response_text": "y",
+        "priority": 0,
+        "extra_messages-TOTAL_FORMS": "0",
+        "extra_messages-INITIAL_FORMS": "0",
+    }
     limited.post("/admin/rules/responserule/add/", {**data, "account": world["shop_b"].pk})
     limited.post("/admin/rules/responserule/add/", data)  # shared: not theirs to add
     assert not ResponseRule.objects.filter(keywords="x").exists()

@@ -7,6 +7,8 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from meta import messages
+
 
 class Message(models.Model):
     class Direction(models.TextChoices):
@@ -65,6 +67,12 @@ class Message(models.Model):
         "self", null=True, blank=True, on_delete=models.CASCADE, related_name="later_parts"
     )
     status = models.CharField(max_length=9, choices=Status, blank=True)
+    # What an outgoing message sends besides its text (meta.messages.as_json: quick replies,
+    # buttons, cards, media); {} for plain text. `text` then holds its summary line.
+    content = models.JSONField(default=dict, blank=True)
+    # A person's reply sent 24 hours to 7 days after the customer's last message: it goes
+    # out with Meta's HUMAN_AGENT tag (the account must be allowed to use it; never the bot).
+    human_agent = models.BooleanField(default=False)
     # Who wrote an outgoing message: the rule that answered, or the staff user.
     rule = models.ForeignKey(
         "rules.ResponseRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -108,6 +116,10 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.mid or self.pk}: {self.text[:40]}"
+
+    def outgoing(self) -> messages.Outgoing:
+        """What this outgoing message sends, in meta.messages' shapes."""
+        return messages.outgoing_from_json(self.text, self.content)
 
     # --- state changes of one outgoing row; each is a conditional UPDATE ---
 

@@ -126,7 +126,14 @@ def test_attachments_are_stored_with_type_and_url_and_answered(deliver, fixture,
         ("messages__quick_reply", {"quick_reply_payload": "HOURS"}),
         (
             "messages__referral",
-            {"referral": {"ref": "spring_sale", "source": "ADS", "type": "OPEN_THREAD"}},
+            {
+                "referral": {
+                    "ref": "spring_sale",
+                    "source": "ADS",
+                    "type": "OPEN_THREAD",
+                    "ad_id": "23850000000000000",
+                }
+            },
         ),
         ("messages__unsupported", {"unsupported": True}),
     ],
@@ -241,7 +248,7 @@ def test_events_about_unknown_messages_are_ignored(deliver):
     assert Message.objects.count() == 0
 
 
-@pytest.mark.parametrize("fixture", ["messaging_referral__referral", "messaging__unknown_kind"])
+@pytest.mark.parametrize("fixture", ["messaging__unknown_kind"])
 def test_events_we_do_not_handle_are_logged_kept_raw_and_answered_200(deliver, fixture, caplog):
     assert deliver(load_payload(fixture, fresh=False)).status_code == 200
     assert Message.objects.count() == 0

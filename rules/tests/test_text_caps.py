@@ -16,8 +16,19 @@ def rule(**changes):
     return data
 
 
+# The rule form's inline of extra messages, empty.
+NO_EXTRA_MESSAGES = {"extra_messages-TOTAL_FORMS": "0", "extra_messages-INITIAL_FORMS": "0"}
+
+
 def admin_rule(**changes):
-    return {"priority": "0", "is_active": "on", "account": "", **rule(**changes)}
+    return {
+        "trigger": "keywords",
+        "priority": "0",
+        "is_active": "on",
+        "account": "",
+        **NO_EXTRA_MESSAGES,
+        **rule(**changes),
+    }
 
 
 CAPPED = [

@@ -1,0 +1,409 @@
+"""
+What we send besides plain text: quick replies, buttons, cards, media, sender actions, and the
+account's ice breakers and persistent menu. Small typed objects, each with Meta's limits.
+
+`problems()` of each shape names every limit it breaks, in words fit for a form's field error:
+the rules admin and the API check them when staff save, so Meta never refuses a send for them.
+`to_graph()` is the Send API's JSON; `as_json()` / `outgoing_from_json()` are how a queued
+message keeps it in the database. Imports nothing of ours.
+"""
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from django.core.validators import RegexValidator
+
+# Meta's limits (Instagram Messaging: quick replies, button and generic templates, messenger
+# profile). Where a figure is Messenger's and not confirmed for Instagram, it is marked.
+QUICK_REPLIES_MAX = 13
+QUICK_REPLY_TITLE_MAX = 20
+BUTTONS_MAX = 3
+BUTTON_TITLE_MAX = 20
+BUTTON_TEXT_MAX = 640  # the text of a button template
+CARDS_MAX = 10
+CARD_TITLE_MAX = 80
+CARD_SUBTITLE_MAX = 80
+PAYLOAD_MAX = 1000
+URL_MAX = 2000
+ICE_BREAKERS_PER_LOCALE = 4
+ICE_BREAKER_QUESTION_MAX = 80  # Messenger's figure; unconfirmed for Instagram
+MENU_ITEMS_MAX = 20  # unconfirmed for Instagram
+
+MEDIA_KINDS = ("image", "video", "audio")
+
+# The payloads staff give rules, buttons, ice breakers and menu items: what a person can type
+# and read back (Meta takes any string up to PAYLOAD_MAX).
+validate_payload_name = RegexValidator(
+    r"\A[A-Za-z0-9_.:\-]{1,100}\Z",
+    "A payload is letters, digits and _ . : - (say MAIN_MENU), without spaces.",
+)
+SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen")
+
+
+def url_problem(url: str, what: str = "The link") -> str:
+    """Why Meta would refuse `url` as a button or media link, or ""."""
+    if len(url) > URL_MAX:
+        return f"{what} has at most {URL_MAX} characters."
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+        return f"{what} must be a web address starting with https:// ({url[:40]!r} is not)."
+    return ""
+
+
+@dataclass(frozen=True)
+class QuickReply:
+    title: str
+    payload: str
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.title.strip():
+            found.append("A quick reply needs a title.")
+        if len(self.title) > QUICK_REPLY_TITLE_MAX:
+            found.append(
+                f"Quick reply titles have at most {QUICK_REPLY_TITLE_MAX} characters: "
+                f"{self.title!r} has {len(self.title)}."
+            )
+        if not self.payload.strip():
+            found.append(f"The quick reply {self.title!r} needs a payload.")
+        if len(self.payload) > PAYLOAD_MAX:
+            found.append(f"A payload has at most {PAYLOAD_MAX} characters.")
+        return found
+
+    def to_graph(self) -> dict:
+        return {"content_type": "text", "title": self.title, "payload": self.payload}
+
+
+@dataclass(frozen=True)
+class Button:
+    """A postback button (`payload`: what its tap sends back) or a link (`url`)."""
+
+    title: str
+    payload: str = ""
+    url: str = ""
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.title.strip():
+            found.append("A button needs a title.")
+        if len(self.title) > BUTTON_TITLE_MAX:
+            found.append(
+                f"Button titles have at most {BUTTON_TITLE_MAX} characters: "
+                f"{self.title!r} has {len(self.title)}."
+            )
+        if bool(self.payload) == bool(self.url):
+            found.append(f"The button {self.title!r} needs a payload or a link (one of them).")
+        if self.url and (problem := url_problem(self.url, f"The link of {self.title!r}")):
+            found.append(problem)
+        if len(self.payload) > PAYLOAD_MAX:
+            found.append(f"A payload has at most {PAYLOAD_MAX} characters.")
+        return found
+
+    def to_graph(self) -> dict:
+        if self.url:
+            return {"type": "web_url", "title": self.title, "url": self.url}
+        return {"type": "postback", "title": self.title, "payload": self.payload}
+
+
+def _buttons_problems(buttons: tuple[Button, ...], where: str) -> list[str]:
+    found = [] if len(buttons) <= BUTTONS_MAX else [f"{where} has at most {BUTTONS_MAX} buttons."]
+    for button in buttons:
+        found.extend(button.problems())
+    return found
+
+
+@dataclass(frozen=True)
+class Card:
+    """One card of a carousel (Meta's generic template element)."""
+
+    title: str
+    subtitle: str = ""
+    image_url: str = ""
+    buttons: tuple[Button, ...] = ()
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.title.strip():
+            found.append("A card needs a title.")
+        if len(self.title) > CARD_TITLE_MAX:
+            found.append(f"Card titles have at most {CARD_TITLE_MAX} characters.")
+        if len(self.subtitle) > CARD_SUBTITLE_MAX:
+            found.append(f"Card subtitles have at most {CARD_SUBTITLE_MAX} characters.")
+        if self.image_url and (problem := url_problem(self.image_url, "The card's image")):
+            found.append(problem)
+        return found + _buttons_problems(self.buttons, f"The card {self.title!r}")
+
+    def to_graph(self) -> dict:
+        element = {"title": self.title}
+        if self.subtitle:
+            element["subtitle"] = self.subtitle
+        if self.image_url:
+            element["image_url"] = self.image_url
+        if self.buttons:
+            element["buttons"] = [button.to_graph() for button in self.buttons]
+        return element
+
+
+# --- one outgoing message ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    """Text, with quick replies (they show under the newest message only)."""
+
+    text: str
+    quick_replies: tuple[QuickReply, ...] = ()
+
+    kind = "text"
+
+    def problems(self) -> list[str]:
+        found = []
+        if len(self.quick_replies) > QUICK_REPLIES_MAX:
+            found.append(
+                f"At most {QUICK_REPLIES_MAX} quick replies ({len(self.quick_replies)} given)."
+            )
+        for quick_reply in self.quick_replies:
+            found.extend(quick_reply.problems())
+        return found
+
+    def to_graph(self) -> dict:
+        message = {"text": self.text}
+        if self.quick_replies:
+            message["quick_replies"] = [reply.to_graph() for reply in self.quick_replies]
+        return message
+
+
+@dataclass(frozen=True)
+class Buttons:
+    """Meta's button template: text with up to three buttons."""
+
+    text: str
+    buttons: tuple[Button, ...]
+
+    kind = "buttons"
+
+    def problems(self) -> list[str]:
+        found = []
+        if not self.text.strip():
+            found.append("Text with buttons cannot be empty.")
+        if len(self.text) > BUTTON_TEXT_MAX:
+            found.append(
+                f"Text with buttons has at most {BUTTON_TEXT_MAX} characters "
+                f"({len(self.text)} given)."
+            )
+        return found + _buttons_problems(self.buttons, "A message")
+
+    def to_graph(self) -> dict:
+        payload = {
+            "template_type": "button",
+            "text": self.text,
+            "buttons": [button.to_graph() for button in self.buttons],
+        }
+        return {"attachment": {"type": "template", "payload": payload}}
+
+
+@dataclass(frozen=True)
+class Cards:
+    """Meta's generic template: a carousel of cards."""
+
+    cards: tuple[Card, ...]
+
+    kind = "cards"
+
+    def problems(self) -> list[str]:
+        found = [] if self.cards else ["A carousel needs at least one card."]
+        if len(self.cards) > CARDS_MAX:
+            found.append(f"A carousel has at most {CARDS_MAX} cards ({len(self.cards)} given).")
+        for card in self.cards:
+            found.extend(card.problems())
+        return found
+
+    def to_graph(self) -> dict:
+        payload = {"template_type": "generic", "elements": [c.to_graph() for c in self.cards]}
+        return {"attachment": {"type": "template", "payload": payload}}
+
+
+@dataclass(frozen=True)
+class Media:
+    """An image, a video or an audio clip, by its public URL."""
+
+    media_kind: str  # one of MEDIA_KINDS
+    url: str
+
+    kind = "media"
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.media_kind not in MEDIA_KINDS:
+            found.append(f"Media is one of {', '.join(MEDIA_KINDS)}, not {self.media_kind!r}.")
+        if problem := url_problem(self.url, "The media's link"):
+            found.append(problem)
+        return found
+
+    def to_graph(self) -> dict:
+        payload = {"url": self.url, "is_reusable": True}
+        return {"attachment": {"type": self.media_kind, "payload": payload}}
+
+
+Outgoing = Text | Buttons | Cards | Media
+
+
+def summary(message: Outgoing) -> str:
+    """A line of text for a message: what the inbox lists and an echo is matched by."""
+    match message:
+        case Text() | Buttons():
+            return message.text
+        case Cards():
+            return " · ".join(card.title for card in message.cards)
+        case Media():
+            return f"[{message.media_kind}]"
+    raise TypeError(message)
+
+
+# --- stored form: a queued message keeps what it will send ----------------------------------
+
+
+def as_json(message: Outgoing) -> dict:
+    """Plain data for a JSONField; `outgoing_from_json` reads it back. A plain Text with no
+    quick replies is stored as {} (its text is the message's own text column)."""
+    match message:
+        case Text(quick_replies=()):
+            return {}
+        case Text():
+            return {"kind": "text", "quick_replies": [_plain(q) for q in message.quick_replies]}
+        case Buttons():
+            return {"kind": "buttons", "buttons": [_plain(b) for b in message.buttons]}
+        case Cards():
+            return {"kind": "cards", "cards": [_card_json(card) for card in message.cards]}
+        case Media():
+            return {"kind": "media", "media_kind": message.media_kind, "url": message.url}
+    raise TypeError(message)
+
+
+def outgoing_from_json(text: str, data: dict) -> Outgoing:
+    """The message a queued row will send: its text column and its stored content."""
+    kind = (data or {}).get("kind", "text")
+    if kind == "text":
+        return Text(text, tuple(QuickReply(**q) for q in data.get("quick_replies", ())))
+    if kind == "buttons":
+        return Buttons(text, buttons_from_json(data.get("buttons", ())))
+    if kind == "cards":
+        return Cards(tuple(card_from_json(card) for card in data.get("cards", ())))
+    if kind == "media":
+        return Media(data["media_kind"], data["url"])
+    raise ValueError(f"unknown stored message kind {kind!r}")
+
+
+def buttons_from_json(items) -> tuple[Button, ...]:
+    return tuple(
+        Button(str(b.get("title", "")), str(b.get("payload", "")), str(b.get("url", "")))
+        for b in items
+    )
+
+
+def card_from_json(data: dict) -> Card:
+    return Card(
+        title=str(data.get("title", "")),
+        subtitle=str(data.get("subtitle", "")),
+        image_url=str(data.get("image_url", "")),
+        buttons=buttons_from_json(data.get("buttons", ())),
+    )
+
+
+def _plain(item: QuickReply | Button) -> dict:
+    return {key: value for key, value in vars(item).items() if value}
+
+
+def _card_json(card: Card) -> dict:
+    data = {key: value for key, value in vars(card).items() if value and key != "buttons"}
+    if card.buttons:
+        data["buttons"] = [_plain(button) for button in card.buttons]
+    return data
+
+
+# --- the account's messenger profile ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IceBreaker:
+    question: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class MessengerProfile:
+    """Ice breakers per locale and the persistent menu, as we want them or as Meta has them."""
+
+    ice_breakers: dict[str, tuple[IceBreaker, ...]] = field(default_factory=dict)
+    persistent_menu: tuple[Button, ...] = ()
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.ice_breakers and "default" not in self.ice_breakers:
+            found.append('Ice breakers need a "default" locale.')
+        for locale, breakers in self.ice_breakers.items():
+            if len(breakers) > ICE_BREAKERS_PER_LOCALE:
+                found.append(
+                    f"At most {ICE_BREAKERS_PER_LOCALE} ice breakers per locale "
+                    f"({len(breakers)} for {locale})."
+                )
+            for breaker in breakers:
+                if len(breaker.question) > ICE_BREAKER_QUESTION_MAX:
+                    found.append(
+                        f"Ice breaker questions have at most {ICE_BREAKER_QUESTION_MAX} characters."
+                    )
+        if len(self.persistent_menu) > MENU_ITEMS_MAX:
+            found.append(f"The menu has at most {MENU_ITEMS_MAX} items.")
+        for item in self.persistent_menu:
+            found.extend(item.problems())
+        return found
+
+    def to_graph(self) -> dict:
+        body = {"platform": "instagram"}
+        if self.ice_breakers:
+            body["ice_breakers"] = [
+                {
+                    "locale": locale,
+                    "call_to_actions": [
+                        {"question": b.question, "payload": b.payload} for b in breakers
+                    ],
+                }
+                for locale, breakers in sorted(self.ice_breakers.items())
+            ]
+        if self.persistent_menu:
+            body["persistent_menu"] = [
+                {
+                    "locale": "default",
+                    "call_to_actions": [item.to_graph() for item in self.persistent_menu],
+                }
+            ]
+        return body
+
+    def as_json(self) -> dict:
+        return {
+            "ice_breakers": {
+                locale: [vars(b) for b in breakers]
+                for locale, breakers in sorted(self.ice_breakers.items())
+            },
+            "persistent_menu": [_plain(item) for item in self.persistent_menu],
+        }
+
+
+def profile_from_graph(data: dict) -> MessengerProfile:
+    """Meta's answer to GET messenger_profile (`data[0]`), as a MessengerProfile."""
+    ice_breakers: dict[str, tuple[IceBreaker, ...]] = {}
+    for group in data.get("ice_breakers") or ():
+        if not isinstance(group, dict):
+            continue
+        ice_breakers[str(group.get("locale") or "default")] = tuple(
+            IceBreaker(str(item.get("question", "")), str(item.get("payload", "")))
+            for item in group.get("call_to_actions") or ()
+            if isinstance(item, dict)
+        )
+    menu: tuple[Button, ...] = ()
+    for group in data.get("persistent_menu") or ():
+        if isinstance(group, dict) and (group.get("locale") or "default") == "default":
+            menu = buttons_from_json(
+                item for item in group.get("call_to_actions") or () if isinstance(item, dict)
+            )
+    return MessengerProfile(ice_breakers, menu)

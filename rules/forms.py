@@ -1,0 +1,151 @@
+"""The rules admin's forms: buttons and quick replies typed one a line, the Try box."""
+
+from django import forms
+
+from accounts.models import InstagramBusinessAccount
+from rules.models import ATTACHMENT_TYPES, ResponseRule, RuleMessage, trigger_errors
+
+ARROW = "->"
+
+
+class ChoicesField(forms.CharField):
+    """Buttons or quick replies, one a line: `Title -> PAYLOAD`, or `Title -> https://…` for
+    a link. Stored as the JSON list the API takes; the model's validators check Meta's limits."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 60})
+
+    def __init__(self, *, links: bool, **kwargs):
+        self.links = links
+        target = "PAYLOAD or https://link" if links else "PAYLOAD"
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", f"One a line: Title {ARROW} {target}.")
+        super().__init__(strip=True, **kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(
+                f"{item.get('title', '')} {ARROW} {item.get('url') or item.get('payload', '')}"
+                for item in value
+            )
+        return value
+
+    def to_python(self, value):
+        items = []
+        for line in (value or "").splitlines():
+            if not line.strip():
+                continue
+            title, arrow, target = line.rpartition(ARROW)
+            if not arrow or not title.strip() or not target.strip():
+                raise forms.ValidationError(
+                    f"Write each line as: Title {ARROW} PAYLOAD ({line.strip()[:40]!r} is not)."
+                )
+            target = target.strip()
+            if target.startswith(("http://", "https://")):
+                if not self.links:
+                    raise forms.ValidationError("Quick replies send a payload, not a link.")
+                items.append({"title": title.strip(), "url": target})
+            else:
+                items.append({"title": title.strip(), "payload": target})
+        return items
+
+
+class ResponseRuleForm(forms.ModelForm):
+    quick_replies = ChoicesField(
+        links=False,
+        help_text=f"Shown under the reply for the customer to tap: one a line, Title {ARROW} "
+        "PAYLOAD (at most 13, titles at most 20 characters). A rule with that payload answers "
+        "the tap; without one, the title is read as a message.",
+    )
+    buttons = ChoicesField(
+        links=True,
+        help_text=f"Up to 3 buttons under the reply: one a line, Title {ARROW} PAYLOAD (a rule "
+        f"with that payload answers the tap) or Title {ARROW} https://link.",
+    )
+
+    class Meta:
+        model = ResponseRule
+        fields = [
+            "trigger",
+            "keywords",
+            "match_type",
+            "payload",
+            "referral_ref",
+            "attachment_types",
+            "response_text",
+            "quick_replies",
+            "buttons",
+            "account",
+            "priority",
+            "is_active",
+        ]
+        widgets = {"keywords": forms.Textarea(attrs={"rows": 2, "cols": 60})}
+
+    def clean(self):
+        cleaned = super().clean()
+        fields = ("trigger", "keywords", "payload")
+        if not any(name in self.errors for name in fields):
+            for field, error in trigger_errors(*(cleaned.get(f, "") for f in fields)).items():
+                self.add_error(field, error)
+        return cleaned
+
+
+class RuleMessageForm(forms.ModelForm):
+    url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        max_length=RuleMessage._meta.get_field("url").max_length,
+        help_text=RuleMessage._meta.get_field("url").help_text,
+    )
+    buttons = ChoicesField(
+        links=True, help_text=f"Card only: up to 3, Title {ARROW} PAYLOAD or link."
+    )
+
+    class Meta:
+        model = RuleMessage
+        fields = ["position", "kind", "text", "subtitle", "url", "buttons"]
+
+
+class TryMessageForm(forms.Form):
+    """A customer's message as the bot would see it, to ask which rule answers."""
+
+    text = forms.CharField(
+        label="Message",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+    account = forms.ModelChoiceField(
+        InstagramBusinessAccount.objects.all(),
+        required=False,
+        empty_label="Any account (rules for every account only)",
+    )
+    payload = forms.CharField(
+        required=False, max_length=1000, help_text="A tapped button's or quick reply's payload."
+    )
+    referral_ref = forms.CharField(
+        label="Came from ref or ad id",
+        required=False,
+        max_length=255,
+        help_text="As if they opened the chat from ig.me/m/…?ref=this, or from this ad.",
+    )
+    story = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "—"),
+            ("mention", "Mentions the account in a story"),
+            ("reply", "Replies to a story"),
+        ],
+    )
+    attachment = forms.ChoiceField(
+        label="Attachment",
+        required=False,
+        choices=[("", "—"), *((kind, kind) for kind in sorted(ATTACHMENT_TYPES))],
+    )
+    first_message = forms.BooleanField(label="A new customer's first message", required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        if not any(
+            cleaned.get(name) for name in ("text", "payload", "referral_ref", "story", "attachment")
+        ):
+            raise forms.ValidationError("Type a message, or say what else it carries.")
+        return cleaned
