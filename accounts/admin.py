@@ -1,17 +1,22 @@
 from django import forms
 from django.contrib import admin
+from django.db import models
+from django.utils.html import format_html
 
-from accounts import encryption, services
+from accounts import encryption, messenger_profile, services
 from accounts.access import ScopedAdminMixin, sees_all_accounts
 from accounts.models import (
     CREDENTIAL_FIELDS,
     CREDENTIAL_MAX_LENGTH,
     TOKEN_STATE_FIELDS,
     AccountAccess,
+    IceBreaker,
     InstagramBusinessAccount,
+    MenuItem,
 )
 from history.importing import request_import
 from instabot.admin_lookups import FilterLookupsOnly
+from meta.messages import ICE_BREAKERS_PER_LOCALE, MENU_ITEMS_MAX
 
 OTHER_APP_HELP = "Only for an account of another Meta app. Leave empty to keep the current one."
 
@@ -81,10 +86,59 @@ class AccountForm(forms.ModelForm):
         return account
 
 
+class IceBreakerFormSet(forms.BaseInlineFormSet):
+    """Meta's limits on the whole set: a default locale, at most 4 per locale."""
+
+    def clean(self):
+        super().clean()
+        per_locale: dict[str, int] = {}
+        for form in self.forms:
+            if form.cleaned_data and not form.cleaned_data.get("DELETE"):
+                locale = form.cleaned_data.get("locale") or "default"
+                per_locale[locale] = per_locale.get(locale, 0) + 1
+        if per_locale and "default" not in per_locale:
+            raise forms.ValidationError('Ice breakers need a "default" locale.')
+        for locale, count in per_locale.items():
+            if count > ICE_BREAKERS_PER_LOCALE:
+                raise forms.ValidationError(
+                    f"At most {ICE_BREAKERS_PER_LOCALE} ice breakers per locale "
+                    f"({count} for {locale})."
+                )
+
+
+class MenuItemFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        items = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        if len(items) > MENU_ITEMS_MAX:
+            raise forms.ValidationError(f"The menu has at most {MENU_ITEMS_MAX} items.")
+
+
+class IceBreakerInline(admin.TabularInline):
+    model = IceBreaker
+    formset = IceBreakerFormSet
+    extra = 0
+    fields = ["locale", "question", "payload", "position"]
+    verbose_name_plural = (
+        "ice breakers (questions shown to a customer opening a first conversation: at most 4 "
+        "per locale, a default locale required; a rule with the payload answers the tap)"
+    )
+
+
+class MenuItemInline(admin.TabularInline):
+    model = MenuItem
+    formset = MenuItemFormSet
+    extra = 0
+    fields = ["title", "payload", "url", "position"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    verbose_name_plural = "persistent menu (a payload, answered by a rule, or a link)"
+
+
 @admin.register(InstagramBusinessAccount)
 class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
     account_path = "pk"
     form = AccountForm
+    inlines = [IceBreakerInline, MenuItemInline]
     # The fieldsets name the credential boxes; they stay the form's own fields, not the model's.
     exclude = list(CREDENTIAL_FIELDS)
     list_display = [
@@ -98,8 +152,8 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["is_active", "api"]
     search_fields = ["name", "username", "instagram_id"]
-    actions = ["check_tokens", "import_history"]
-    readonly_fields = ["access_token_hint", *TOKEN_STATE_FIELDS]
+    actions = ["check_tokens", "import_history", "push_messenger_profile", "read_back_profile"]
+    readonly_fields = ["access_token_hint", *TOKEN_STATE_FIELDS, "at_meta"]
     fieldsets = [
         (None, {"fields": ["name", "username", "instagram_id", "page_id", "api", "is_active"]}),
         (
@@ -113,8 +167,51 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 "fields": ["app_secret", "verify_token", "clear_app_secret_and_verify_token"],
             },
         ),
-        ("Replies", {"fields": ["fallback_reply", "max_sends_per_second"]}),
+        (
+            "Replies",
+            {
+                "fields": [
+                    "fallback_reply",
+                    "max_sends_per_second",
+                    "send_typing",
+                    "human_agent_allowed",
+                ]
+            },
+        ),
+        ("Ice breakers and menu at Meta", {"fields": ["at_meta"]}),
     ]
+
+    @admin.display(description="as Meta has them")
+    def at_meta(self, account):
+        """Meta's ice breakers and menu when last read back, and whether they differ."""
+        if account.pk is None or account.messenger_profile_checked_at is None:
+            return "Not read back yet: use the action “Push ice breakers and menu to Meta”."
+        at_meta = account.messenger_profile_at_meta or {}
+        breakers = [
+            f"{locale}: {b['question']} → {b['payload']}"
+            for locale, items in at_meta.get("ice_breakers", {}).items()
+            for b in items
+        ]
+        menu = [
+            f"{i['title']} → {i.get('payload') or i.get('url')}"
+            for i in at_meta.get("persistent_menu", [])
+        ]
+        drift = account.messenger_profile_drift()
+        state = (
+            "DIFFERENT from what is set here: push again"
+            if drift
+            else "the same as set here"
+            if drift is False
+            else "unknown"
+        )
+        return format_html(
+            "<p>Read {} UTC: <strong>{}</strong>{}</p><p>Ice breakers: {}</p><p>Menu: {}</p>",
+            f"{account.messenger_profile_checked_at:%Y-%m-%d %H:%M}",
+            state,
+            f" ({account.messenger_profile_problem})" if account.messenger_profile_problem else "",
+            "; ".join(breakers) or "none",
+            "; ".join(menu) or "none",
+        )
 
     @admin.display(description="current token")
     def access_token_hint(self, account):
@@ -147,6 +244,16 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
             self.message_user(
                 request, f"{account}: history import queued; see History imports for progress."
             )
+
+    @admin.action(description="Push ice breakers and menu to Meta", permissions=["change"])
+    def push_messenger_profile(self, request, queryset):
+        for account in queryset:
+            self.message_user(request, f"{account}: {messenger_profile.push(account)}")
+
+    @admin.action(description="Read ice breakers and menu back from Meta", permissions=["view"])
+    def read_back_profile(self, request, queryset):
+        for account in queryset:
+            self.message_user(request, f"{account}: {messenger_profile.read_back(account)}")
 
 
 @admin.register(AccountAccess)

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.encryption import EncryptedTextField, EncryptionKeyError
 from instabot.text_limits import REPLY_MAX_LENGTH
-from meta import messages
+from meta import messages, profile
 from meta.messages import validate_payload_name
 
 # The encrypted credentials, and what the service records about the token (never edited by hand).
@@ -185,14 +185,14 @@ class InstagramBusinessAccount(models.Model):
             fields=["token_invalid_since", "token_checked_at", "token_check_result"]
         )
 
-    def messenger_profile(self) -> messages.MessengerProfile:
+    def messenger_profile(self) -> profile.MessengerProfile:
         """The ice breakers and persistent menu staff set for this account."""
-        ice_breakers: dict[str, list[messages.IceBreaker]] = {}
+        ice_breakers: dict[str, list[profile.IceBreaker]] = {}
         for breaker in self.ice_breakers.all():
             ice_breakers.setdefault(breaker.locale, []).append(
-                messages.IceBreaker(breaker.question, breaker.payload)
+                profile.IceBreaker(breaker.question, breaker.payload)
             )
-        return messages.MessengerProfile(
+        return profile.MessengerProfile(
             {locale: tuple(items) for locale, items in ice_breakers.items()},
             tuple(item.button() for item in self.menu_items.all()),
         )

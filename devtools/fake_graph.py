@@ -8,6 +8,11 @@ be told to fail the next calls in the ways Meta fails, records every call, and c
 echo Meta sends after each message back to our webhook. The demo and the end-to-end tests point
 GRAPH_API_BASE_URL at it; nothing in production code knows it exists.
 
+Beyond text (devtools.fake_messages): quick replies, button and generic templates, media,
+the HUMAN_AGENT tag and sender actions are checked against Meta's limits and refused with its
+(#100) errors; `GET/POST/DELETE /<version>/me/messenger_profile` keep each token's ice
+breakers and persistent menu.
+
 Comments (devtools.fake_comments): `POST /<version>/<node>/messages` with a `comment_id`
 recipient (a private reply: one per comment, within 7 days, at most PRIVATE_REPLIES_PER_HOUR),
 `POST /<version>/<comment-id>/replies` (a public reply), `GET /<version>/<ig-id>/media` (the
@@ -32,7 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
-from devtools import fake_comments
+from devtools import fake_comments, fake_messages
 from devtools.fake_conversations import FakeInbox
 from devtools.simulation import message_delivery, signed_headers
 
@@ -42,54 +47,7 @@ SEND_PATH = re.compile(r"^/v[\d.]+/me/messages$")
 PROFILE_PATH = re.compile(r"^/v[\d.]+/(?P<user_id>\d+)$")
 ME_PATH = re.compile(r"^/v[\d.]+/me$")
 
-# Meta's answers for the failures the service must tell apart: (HTTP status, error object).
-FAILURES = {
-    "transient": (
-        500,
-        {
-            "message": "An unexpected error has occurred. Please retry your request later.",
-            "type": "OAuthException",
-            "code": 2,
-            "is_transient": True,
-        },
-    ),
-    "rate_limit": (
-        400,
-        {
-            "message": "(#613) Calls to this api have exceeded the rate limit.",
-            "type": "OAuthException",
-            "code": 613,
-        },
-    ),
-    "outside_window": (
-        400,
-        {
-            "message": "(#10) This message is sent outside of allowed window.",
-            "type": "OAuthException",
-            "code": 10,
-            "error_subcode": 2534022,
-        },
-    ),
-    "user_unavailable": (
-        400,
-        {
-            "message": "(#551) This person isn't available right now.",
-            "type": "OAuthException",
-            "code": 551,
-        },
-    ),
-    "invalid_token": (
-        401,
-        {
-            "message": "Error validating access token: Session has expired.",
-            "type": "OAuthException",
-            "code": 190,
-            "error_subcode": 463,
-        },
-    ),
-    "server_error": (503, None),  # a proxy's HTML error page, no Graph error object
-    **fake_comments.FAILURES,
-}
+FAILURES = {**fake_messages.SEND_FAILURES, **fake_comments.FAILURES}
 
 
 class FakeGraphAPI:
@@ -110,6 +68,7 @@ class FakeGraphAPI:
         self.inbox = FakeInbox(self, drop_webhooks)
         self.calls: list[dict] = []
         self.comments = fake_comments.FakeComments()
+        self.profiles = fake_messages.FakeProfiles()
         self._failures: deque[dict] = deque()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
@@ -145,6 +104,7 @@ class FakeGraphAPI:
             self.calls.clear()
             self._failures.clear()
             self.comments = fake_comments.FakeComments()
+            self.profiles = fake_messages.FakeProfiles()
 
     def _next_failure(self) -> dict | None:
         with self._lock:
@@ -154,7 +114,9 @@ class FakeGraphAPI:
         with self._lock:
             self.calls.append(call)
 
-    def _post_echo(self, recipient_id: str, text: str, mid: str) -> None:
+    def _post_echo(
+        self, recipient_id: str, text: str, mid: str, attachments: list | None = None
+    ) -> None:
         if self.inbox.should_drop_echo(mid):
             return
         body = message_delivery(
@@ -164,6 +126,7 @@ class FakeGraphAPI:
             text=text,
             mid=mid,
             is_echo=True,
+            attachments=attachments,
         )
         try:
             requests.post(
@@ -221,6 +184,8 @@ def _handler_for(fake: FakeGraphAPI):
                 return self._json(200, post)
             if path.startswith("/_fake/thumbnail/"):
                 return self._raw(200, fake_comments.thumbnail(path), "image/svg+xml")
+            if fake_messages.PROFILE_PATH.match(path):
+                return self._json(*self._profile("GET", {}))
             if history := fake.inbox.answer(
                 path.split("/")[2:], self.path.partition("?")[2], self._authorized()
             ):
@@ -269,18 +234,45 @@ def _handler_for(fake: FakeGraphAPI):
                 return self._answer_comment_call("public_reply", body, path)
             if SEND_PATH.match(path):
                 return self._send_message(body)
+            if fake_messages.PROFILE_PATH.match(path):
+                return self._json(*self._profile("POST", body))
             return self._json(404, {"error": {"message": "Unknown path", "code": 100}})
+
+        def do_DELETE(self):
+            body = self._read_json()
+            if fake_messages.PROFILE_PATH.match(self.path.split("?")[0]):
+                return self._json(*self._profile("DELETE", body))
+            return self._json(404, {"error": {"message": "Unknown path", "code": 100}})
+
+        def _profile(self, method: str, body: dict) -> tuple[int, dict]:
+            if not self._authorized():
+                return _error("invalid_token")
+            token = self.headers.get("Authorization", "")
+            fake._record({"profile": method, "body": body})
+            with fake._lock:
+                return fake.profiles.answer(method, token, body, self.path.partition("?")[2])
 
         def _send_message(self, body: dict):
             authorization = self.headers.get("Authorization", "")
             recipient_id = str((body.get("recipient") or {}).get("id", ""))
-            text = (body.get("message") or {}).get("text", "")
+            message = body.get("message") if isinstance(body.get("message"), dict) else {}
+            text = message.get("text", "")
             call = {
                 "recipient_id": recipient_id,
                 "text": text,
                 "received_at": time.time(),
                 "authorized": authorization.startswith("Bearer ") and len(authorization) > 7,
             }
+            # What else it asked, for tests to see (the message's shape, a tag, an action).
+            call.update(
+                {
+                    key: body[key]
+                    for key in ("sender_action", "tag", "messaging_type")
+                    if key in body
+                }
+            )
+            if set(message) - {"text"}:
+                call["message"] = message
             failure = fake._next_failure()
             if failure and failure["kind"] == "timeout":
                 fake._record({**call, "outcome": "timeout"})
@@ -298,25 +290,26 @@ def _handler_for(fake: FakeGraphAPI):
                 status, error = FAILURES["invalid_token"]
                 fake._record({**call, "outcome": "invalid_token"})
                 return self._json(status, {"error": error})
-            if not recipient_id or not text:
-                fake._record({**call, "outcome": "invalid_parameter"})
-                return self._json(
-                    400,
-                    {
-                        "error": {
-                            "message": "(#100) Invalid parameter",
-                            "type": "OAuthException",
-                            "code": 100,
-                        }
-                    },
-                )
+            refusal = (
+                fake_messages.check_send(body)
+                if recipient_id
+                else fake_messages.invalid("Invalid parameter")
+            )
+            if refusal:
+                fake._record({**call, "outcome": "invalid_parameter", "error": refusal[1]})
+                return self._json(*refusal)
+            if "sender_action" in body:
+                fake._record({**call, "outcome": "sent"})
+                return self._json(200, {"recipient_id": recipient_id})
             mid = "aWdfZAG1fakesent" + uuid.uuid4().hex
             fake._record({**call, "outcome": "sent", "message_id": mid})
             fake.inbox.record_sent(recipient_id, text, mid)
             self._json(200, {"recipient_id": recipient_id, "message_id": mid})
             if fake.echo_webhook_url:
                 threading.Thread(
-                    target=fake._post_echo, args=(recipient_id, text, mid), daemon=True
+                    target=fake._post_echo,
+                    args=(recipient_id, text, mid, fake_messages.echo_attachments(message)),
+                    daemon=True,
                 ).start()
 
         def _answer_comment_call(self, kind: str, body: dict, path: str):

@@ -28,10 +28,19 @@ def message_delivery(
     text: str,
     mid: str,
     is_echo: bool = False,
+    attachments: list | None = None,
+    quick_reply_payload: str = "",
 ) -> bytes:
-    """The body Meta posts for one text message (is_echo: one the business sent)."""
+    """The body Meta posts for one message (is_echo: one the business sent), with text or
+    attachments, or a tap on a quick reply (its title as the text)."""
     now_ms = int(time.time() * 1000)
-    message = {"mid": mid, "text": text}
+    message = {"mid": mid}
+    if text:
+        message["text"] = text
+    if attachments:
+        message["attachments"] = attachments
+    if quick_reply_payload:
+        message["quick_reply"] = {"payload": quick_reply_payload}
     if is_echo:
         message["is_echo"] = True
     payload = {

@@ -135,7 +135,12 @@ def reply(request, pk):
     form = ReplyForm(request.POST)
     if not form.is_valid():
         return _bad_request(request, "Write something to send.")
-    parts = replies.send_staff_reply(conversation, form.cleaned_data["text"], request.user)
+    try:
+        parts = replies.send_staff_reply(conversation, form.cleaned_data["text"], request.user)
+    except replies.ReplyRefused as exc:
+        # 409: Instagram's reply window is closed for this conversation; the box says why.
+        logger.info("Reply to conversation %s refused: %s", conversation.pk, exc)
+        return JsonResponse({"error": str(exc)}, status=409)
     # 201: queued; the page follows it to sent (or failed) through its updates.
     return JsonResponse({"messages": [threads.message_json(p) for p in parts]}, status=201)
 

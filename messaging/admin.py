@@ -181,6 +181,7 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
             **(extra_context or {}),
             **self._thread_context(request, conversation),
             "reply_form": ReplyForm(),
+            "reply_window": replies.staff_reply_window(conversation),
             "commands": [
                 ("unarchive", "Unarchive")
                 if conversation.status == Conversation.Status.ARCHIVED
@@ -213,7 +214,11 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         form = ReplyForm(request.POST)
         if form.is_valid():
-            replies.send_staff_reply(conversation, form.cleaned_data["text"], request.user)
+            try:
+                replies.send_staff_reply(conversation, form.cleaned_data["text"], request.user)
+            except replies.ReplyRefused as exc:
+                self.message_user(request, f"Not sent: {exc}", messages.ERROR)
+                return redirect(_change_url(conversation))
             hours = settings.HUMAN_TAKEOVER_HOURS
             self.message_user(
                 request,

@@ -1,5 +1,7 @@
+import logging
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -8,6 +10,14 @@ from instabot.rest import PATH_ID, ModelSerializer, id_param, require_permission
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies
 from messaging.models import Conversation, Message
+
+logger = logging.getLogger(__name__)
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The conversation's state does not allow this now."
+    default_code = "conflict"
 
 
 class MessageSerializer(ModelSerializer):
@@ -116,7 +126,14 @@ class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         conversation = self.get_object()
         form = ReplySerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        parts = replies.send_staff_reply(conversation, form.validated_data["text"], request.user)
+        try:
+            parts = replies.send_staff_reply(
+                conversation, form.validated_data["text"], request.user
+            )
+        except replies.ReplyRefused as exc:
+            # 409: the conversation's state (Instagram's reply window) refuses it, not the body.
+            logger.info("Reply to conversation %s refused: %s", conversation.pk, exc)
+            raise Conflict(str(exc)) from None
         data = MessageSerializer(parts, many=True).data
         return Response(data, status=status.HTTP_201_CREATED)
 

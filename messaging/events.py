@@ -252,7 +252,8 @@ def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEve
     """Attach the echo's id to our message whose Send API call has not answered yet.
 
     Meta can deliver the echo before the Send API call returns the message id. Such a
-    message has been attempted, has no id yet, and has the echo's text.
+    message has been attempted, has no id yet, and has the echo's text; an echo without text
+    (of buttons, cards, media) is one of ours that is no plain text.
     """
     candidates = Message.objects.filter(
         conversation=conversation,
@@ -260,8 +261,11 @@ def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEve
         mid__isnull=True,
         attempts__gte=1,
         status__in=[Message.Status.SENDING, Message.Status.QUEUED],
-        text=event.text.strip(),
     ).order_by("created_at", "id")
+    if event.text.strip():
+        candidates = candidates.filter(text=event.text.strip())
+    else:
+        candidates = candidates.exclude(content={})
     for reply in candidates[:5]:
         try:
             with transaction.atomic():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
-from meta import messages
+from meta import messages, profile
 
 logger = logging.getLogger(__name__)
 
@@ -162,10 +162,10 @@ class InstagramClient:
             raise ValueError(f"unknown sender action {action!r}")
         self._post("me/messages", {"recipient": {"id": recipient_id}, "sender_action": action})
 
-    def set_messenger_profile(self, profile: messages.MessengerProfile) -> None:
-        """Replace the account's ice breakers and persistent menu with `profile`'s; a part
+    def set_messenger_profile(self, wanted: profile.MessengerProfile) -> None:
+        """Replace the account's ice breakers and persistent menu with `wanted`'s; a part
         it leaves empty is deleted at Meta, so what Meta has is what we have."""
-        body = profile.to_graph()
+        body = wanted.to_graph()
         if len(body) > 1:
             self._request("POST", "me/messenger_profile", params=_INSTAGRAM, json=body)
         empty = [name for name in _PROFILE_FIELDS if name not in body]
@@ -174,7 +174,7 @@ class InstagramClient:
                 "DELETE", "me/messenger_profile", params=_INSTAGRAM, json={"fields": empty}
             )
 
-    def get_messenger_profile(self) -> messages.MessengerProfile:
+    def get_messenger_profile(self) -> profile.MessengerProfile:
         """The ice breakers and persistent menu as Meta has them now."""
         answer = self._request(
             "GET",
@@ -183,7 +183,7 @@ class InstagramClient:
         )
         data = answer.get("data")
         first = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
-        return messages.profile_from_graph(first)
+        return profile.profile_from_graph(first)
 
     def reply_to_comment(self, comment_id: str, text: str) -> str:
         """Post a public reply under a comment; returns the reply's own comment id."""

@@ -24,6 +24,12 @@ def form(**changes):
         "is_active": "on",
         "fallback_reply": "",
         "max_sends_per_second": "",
+        # The account page's inlines (ice breakers, menu), empty.
+        **{
+            f"{inline}-{count}": "0"
+            for inline in ("ice_breakers", "menu_items")
+            for count in ("TOTAL_FORMS", "INITIAL_FORMS")
+        },
     }
     data.update(changes)
     return data

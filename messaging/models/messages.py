@@ -7,7 +7,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from meta import messages
+from meta import display, messages
 
 
 class Message(models.Model):
@@ -120,6 +120,15 @@ class Message(models.Model):
     def outgoing(self) -> messages.Outgoing:
         """What this outgoing message sends, in meta.messages' shapes."""
         return messages.outgoing_from_json(self.text, self.content)
+
+    def display(self) -> dict | None:
+        """Buttons, quick replies, cards or media we sent, for staff to see as such (None:
+        plain text)."""
+        return display.outgoing_display(self.outgoing()) if self.content else None
+
+    def tap(self) -> str:
+        """What a customer's message tapped or came from, in words ("" if nothing)."""
+        return display.tap_display(self.details) if self.details else ""
 
     # --- state changes of one outgoing row; each is a conditional UPDATE ---
 
