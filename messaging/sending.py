@@ -84,6 +84,8 @@ def _send(message: Message) -> None:
     except EncryptionKeyError as exc:
         _wait_for_credentials(message, str(exc))
         return
+    if account is not None and account.send_typing and _starts_a_bot_reply(message):
+        _show_typing(client, account, message.conversation.customer_id)
     slot = SendThrottle.reserve_slot(account_id, send_rate(account), MAX_SLOT_WAIT)
     if slot > timezone.now() + MAX_SLOT_WAIT:
         # The account's rate is used up for a while: come back for the slot, attempt uncounted.
@@ -93,8 +95,6 @@ def _send(message: Message) -> None:
         return
     _sleep_until(slot)
 
-    if account is not None and account.send_typing and _starts_a_bot_reply(message):
-        _show_typing(client, account, message.conversation.customer_id)
     try:
         sent = client.send_message(
             message.conversation.customer_id, message.outgoing(), human_agent=message.human_agent
@@ -133,13 +133,14 @@ def _starts_a_bot_reply(message: Message) -> bool:
 
 
 def _show_typing(client: graph.InstagramClient, account, customer_id: str) -> None:
-    """Seen, then "typing…", before a bot reply: cosmetic, so each takes a send slot only if
-    one is free now, and a failure is logged, never the reply's."""
+    """Seen, then "typing…", before a bot reply. Each is a Send API call and takes a send
+    slot; being cosmetic, they are skipped when the account's rate is backed up, and a
+    failure is logged, never the reply's."""
     for action in ("mark_seen", "typing_on"):
-        if SendThrottle.reserve_slot(account.instagram_id, send_rate(account), timedelta(0)) > (
-            timezone.now()
-        ):
+        slot = SendThrottle.reserve_slot(account.instagram_id, send_rate(account), MAX_SLOT_WAIT)
+        if slot > timezone.now() + MAX_SLOT_WAIT:
             return
+        _sleep_until(slot)
         try:
             client.send_sender_action(customer_id, action)
         except graph.GraphAPIError as exc:

@@ -36,6 +36,8 @@ MEDIA_KINDS = ("image", "video", "audio")
 validate_payload_name = RegexValidator(
     r"\A[A-Za-z0-9_.:\-]{1,100}\Z",
     "A payload is letters, digits and _ . : - (say MAIN_MENU), without spaces.",
+    # Not "invalid": a JSONField would put its own "Value must be valid JSON." in its place.
+    code="payload_name",
 )
 SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen")
 

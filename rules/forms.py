@@ -80,6 +80,15 @@ class ResponseRuleForm(forms.ModelForm):
         ]
         widgets = {"keywords": forms.Textarea(attrs={"rows": 2, "cols": 60})}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only keyword rules have a match kind; hidden for the others, it keeps its default.
+        if "match_type" in self.fields:
+            self.fields["match_type"].required = False
+
+    def clean_match_type(self):
+        return self.cleaned_data["match_type"] or ResponseRule.MatchType.CONTAINS
+
     def clean(self):
         cleaned = super().clean()
         fields = ("trigger", "keywords", "payload")
