@@ -64,6 +64,67 @@ def message_delivery(
     return json.dumps(payload, ensure_ascii=True).encode()
 
 
+def event_delivery(*, account_id: str, sender_id: str, event: dict) -> bytes:
+    """The body Meta posts for one `messaging[]` item of a customer's: `event` holds its
+    `message`, `postback` or `referral`."""
+    now_ms = int(time.time() * 1000)
+    item = {
+        "sender": {"id": sender_id},
+        "recipient": {"id": account_id},
+        "timestamp": now_ms,
+        **event,
+    }
+    payload = {
+        "object": "instagram",
+        "entry": [{"id": account_id, "time": now_ms, "messaging": [item]}],
+    }
+    return json.dumps(payload, ensure_ascii=True).encode()
+
+
+def customer_event(
+    *,
+    mid: str,
+    text: str = "",
+    postback: str = "",
+    quick_reply: str = "",
+    attachment: str = "",
+    story: str = "",
+    ref: str | None = None,
+    ad_id: str = "",
+) -> dict:
+    """One customer event as Meta shapes it: a tap on a button (`postback`, titled `text`), a
+    message (text, a quick reply's payload, an attachment, a story mention or reply, a
+    referral on it), or, with a `ref` or `ad_id` alone, a thread opened from a link or an ad."""
+    referral = None
+    if ref is not None or ad_id:
+        referral = {
+            "ref": ref or "",
+            "source": "ADS" if ad_id else "IG_ME_LINK",
+            "type": "OPEN_THREAD",
+        }
+        if ad_id:
+            referral["ad_id"] = ad_id
+    if postback:
+        return {"postback": {"mid": mid, "title": text, "payload": postback}}
+    cdn = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=" + mid[-6:]
+    message: dict = {"mid": mid}
+    if text:
+        message["text"] = text
+    if quick_reply:
+        message["quick_reply"] = {"payload": quick_reply}
+    if attachment:
+        message["attachments"] = [{"type": attachment, "payload": {"url": cdn}}]
+    if story == "mention":
+        message["attachments"] = [{"type": "story_mention", "payload": {"url": cdn}}]
+    elif story == "reply":
+        message["reply_to"] = {"story": {"url": cdn, "id": "179" + mid[-14:].rjust(14, "0")}}
+    if referral and len(message) == 1:
+        return {"referral": referral}
+    if referral:
+        message["referral"] = referral
+    return {"message": message}
+
+
 def signed_headers(body: bytes, app_secret: str) -> dict:
     return {
         "Content-Type": "application/json",

@@ -1,7 +1,9 @@
 """`manage.py simulate_dm --text "..." [--sender ID]`: post a signed, Meta-shaped DM to a webhook.
 
 Without --sender each run is a new customer, so the bot answers each one (a customer already
-answered gets the fallback reply at most once per FALLBACK_COOLDOWN_HOURS).
+answered gets the fallback reply at most once per FALLBACK_COOLDOWN_HOURS). Taps and the
+other triggers: --postback, --quick-reply, --attachment, --story-mention, --story-reply,
+--ref and --ad (alone: the customer opened the thread from a link or an ad).
 """
 
 import requests
@@ -10,7 +12,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devtools.simulation import (
     DEMO_ACCOUNT_ID,
-    message_delivery,
+    customer_event,
+    event_delivery,
     new_customer_id,
     new_mid,
     signed_headers,
@@ -27,7 +30,22 @@ class Command(BaseCommand):
             help="the customer's IGSID (default: a new customer each run; repeat one to "
             "continue a conversation)",
         )
-        parser.add_argument("--text", required=True, help="what the customer writes")
+        parser.add_argument(
+            "--text", default="", help="what the customer writes (a tap: the button's title)"
+        )
+        parser.add_argument("--postback", default="", help="tap a button with this payload")
+        parser.add_argument(
+            "--quick-reply", default="", help="tap a quick reply with this payload (--text: title)"
+        )
+        parser.add_argument(
+            "--attachment", default="", help="send an attachment of this type (image, video …)"
+        )
+        parser.add_argument("--story-mention", action="store_true", help="mention us in a story")
+        parser.add_argument("--story-reply", action="store_true", help="reply to our story")
+        parser.add_argument(
+            "--ref", default=None, help="came from ig.me/m/<username>?ref=this (alone: opened it)"
+        )
+        parser.add_argument("--ad", default="", help="came from the ad with this id")
         parser.add_argument("--account", default=DEMO_ACCOUNT_ID, help="our account's Instagram id")
         parser.add_argument("--mid", default="", help="the message id (repeat one to redeliver)")
         parser.add_argument(
@@ -41,9 +59,23 @@ class Command(BaseCommand):
             raise CommandError("FACEBOOK_APP_SECRET is not set: there is nothing to sign with.")
         mid = mid or new_mid()
         sender = sender or new_customer_id()
-        body = message_delivery(
-            account_id=account, sender_id=sender, recipient_id=account, text=text, mid=mid
+        event = customer_event(
+            mid=mid,
+            text=text,
+            postback=options["postback"],
+            quick_reply=options["quick_reply"],
+            attachment=options["attachment"],
+            story="mention"
+            if options["story_mention"]
+            else "reply"
+            if options["story_reply"]
+            else "",
+            ref=options["ref"],
+            ad_id=options["ad"],
         )
+        if event == {"message": {"mid": mid}}:
+            raise CommandError("Say what the customer sends: --text, or a tap, an attachment …")
+        body = event_delivery(account_id=account, sender_id=sender, event=event)
         try:
             response = requests.post(
                 url,
