@@ -12,13 +12,15 @@ from accounts.access import ScopedAdminMixin, accounts_visible_to
 from meta.display import outgoing_display
 from rules.forms import ResponseRuleForm, RuleMessageForm, TryMessageForm
 from rules.matching import Incoming, choose_reply
-from rules.models import ResponseRule, RuleMessage
+from rules.models import MAX_EXTRA_MESSAGES, ResponseRule, RuleMessage
 
 
 class RuleMessageInline(admin.StackedInline):
     model = RuleMessage
     form = RuleMessageForm
     extra = 0
+    max_num = MAX_EXTRA_MESSAGES
+    validate_max = True
     verbose_name = "message sent before the text"
     verbose_name_plural = (
         "messages sent before the text (a photo, a video, cards in a row make a carousel)"

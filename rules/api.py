@@ -6,7 +6,7 @@ from rest_framework import serializers, viewsets
 
 from accounts.access import ScopedViewSetMixin
 from instabot.rest import PATH_ID, ModelSerializer, id_param
-from rules.models import ResponseRule, RuleMessage, trigger_errors
+from rules.models import MAX_EXTRA_MESSAGES, ResponseRule, RuleMessage, trigger_errors
 
 
 def run_model_clean(instance) -> None:
@@ -33,6 +33,7 @@ class ResponseRuleSerializer(ModelSerializer):
     extra_messages = RuleMessageSerializer(
         many=True,
         required=False,
+        max_length=MAX_EXTRA_MESSAGES,
         help_text="Sent before the rule's text, in order (cards in a row: one carousel). "
         "Given on an update, it replaces the rule's extra messages.",
     )

@@ -102,6 +102,9 @@ class RuleMessageForm(forms.ModelForm):
     url = forms.URLField(
         required=False,
         assume_scheme="https",
+        widget=forms.URLInput(
+            attrs={"class": "vURLField", "style": "width: 100%; max-width: 40em"}
+        ),
         max_length=RuleMessage._meta.get_field("url").max_length,
         help_text=RuleMessage._meta.get_field("url").help_text,
     )

@@ -186,7 +186,11 @@ class ResponseRule(models.Model):
         indexes = [models.Index(fields=["updated_at"])]  # the matcher's freshness check
 
     def __str__(self):
-        return f"{self.get_match_type_display()}: {self.keywords[:60]}"
+        if self.trigger == self.Trigger.KEYWORDS:
+            return f"{self.get_match_type_display()}: {self.keywords[:60]}"
+        if self.trigger == self.Trigger.PAYLOAD:
+            return f"Payload {self.payload}"
+        return self.get_trigger_display()
 
     def keyword_list(self) -> list[str]:
         return split_keywords(self.keywords)
@@ -230,6 +234,10 @@ def trigger_errors(trigger: str, keywords: str, payload: str) -> dict[str, str]:
     if trigger == ResponseRule.Trigger.PAYLOAD and not payload.strip():
         return {"payload": "Give the payload that starts this rule (say MAIN_MENU)."}
     return {}
+
+
+# Messages a rule sends before its text: a welcome is a few messages, not a newsletter.
+MAX_EXTRA_MESSAGES = 10
 
 
 class RuleMessage(models.Model):

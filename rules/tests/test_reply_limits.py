@@ -3,7 +3,7 @@ in the admin and the API alike, with a field error: never discovered when Meta r
 
 import pytest
 
-from rules.models import ResponseRule
+from rules.models import ResponseRule, outgoing_messages
 
 pytestmark = pytest.mark.django_db
 
@@ -123,16 +123,13 @@ def test_extra_messages_are_checked_too(api, extra, says):
     assert says in str(response.json()["extra_messages"])
 
 
-def test_a_carousel_has_at_most_ten_cards_in_a_row(api):
-    cards = [{"kind": "card", "text": f"Card {i}"} for i in range(11)]
+def test_ten_cards_in_a_row_go_out_as_one_carousel(api):
+    cards = [{"kind": "card", "text": f"Card {i}"} for i in range(10)]
     response = api.post("/api/rules/", api_rule(extra_messages=cards), format="json")
-    # Eleven cards in a row go out as a carousel of ten, then one of one: both within Meta's limit.
     assert response.status_code == 201
-    from rules.models import outgoing_messages
-
     rule = ResponseRule.objects.get()
-    carousels = outgoing_messages(rule, rule.extra_messages.all())[:-1]
-    assert [len(c.cards) for c in carousels] == [10, 1]
+    carousel, text = outgoing_messages(rule, rule.extra_messages.all())
+    assert len(carousel.cards) == 10 and text.text == "From 10 €"
 
 
 def test_each_trigger_needs_its_own_field(api):
@@ -221,3 +218,10 @@ def test_try_a_message_shows_the_trigger_that_wins_and_the_whole_reply(admin_cli
     assert 'class="quick-reply">Prices<' in page
     page = admin_client.get("/admin/rules/responserule/try/", {"text": "price?"}).content.decode()
     assert "keywords in the message" in page and "From 10 €" in page
+
+
+def test_at_most_ten_messages_before_the_text(api):
+    extras = [{"kind": "text", "text": f"line {n}"} for n in range(11)]
+    response = api.post("/api/rules/", api_rule(extra_messages=extras), format="json")
+    assert response.status_code == 400
+    assert "extra_messages" in response.json()
