@@ -34,6 +34,8 @@ class MessageSerializer(ModelSerializer):
             "text",
             "attachments",
             "details",
+            "content",
+            "human_agent",
             "timestamp",
             "is_deleted",
             "edit_count",
