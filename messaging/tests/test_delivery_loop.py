@@ -41,10 +41,10 @@ def test_stopping_the_worker_lets_the_delivery_in_hand_finish_and_takes_no_other
     in_hand, go_on = threading.Event(), threading.Event()
     handle = receiving.take_delivery
 
-    def slow_handling(delivery_id):
+    def slow_handling(delivery_id, **kwargs):
         in_hand.set()
         go_on.wait(10)
-        return handle(delivery_id)
+        return handle(delivery_id, **kwargs)
 
     with mock.patch.object(receiving, "take_delivery", side_effect=slow_handling):
         with delivery_loop.delivery_loop_beside_tasks() as loop:
