@@ -108,6 +108,10 @@ SEND_RATE_LIMIT_PAUSE = env.float("SEND_RATE_LIMIT_PAUSE", default=60.0)
 # The worker's sweep puts back replies whose task was lost (queued too long) or whose worker
 # died mid-send (sending too long). STALLED_AFTER must comfortably exceed GRAPH_API_TIMEOUT.
 REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)
+# Days the raw webhook deliveries are kept once handled (processed or rejected); the worker's
+# upkeep deletes older ones. Failed ones, and those waiting for credentials, are kept. 0: keep
+# them all.
+RAW_DELIVERY_RETENTION_DAYS = env.int("RAW_DELIVERY_RETENTION_DAYS", default=14)
 # How long an idle worker first waits before looking for waiting deliveries again (seconds).
 # Part of a DM's wait for its reply when the worker is idle (SQLite, MySQL/MariaDB); a busy
 # worker takes the next one at once.
