@@ -144,7 +144,14 @@ def test_the_command_names_an_unknown_account(db):
         call_command("import_history", account="999")
 
 
-def test_the_api_refuses_an_age_it_cannot_read(account, api):
-    response = api.post(f"/api/accounts/{account.pk}/import_history/", {"since": "soon"})
+@pytest.mark.parametrize("since", ["soon", "-5d", "\u0663\u0660d", "99999999d", "9999999999w"])
+def test_the_api_refuses_an_age_it_cannot_read(account, api, since):
+    response = api.post(f"/api/accounts/{account.pk}/import_history/", {"since": since})
     assert response.status_code == 400
     assert "since" in response.json()
+    assert not HistoryImport.objects.exists()
+
+
+def test_the_command_refuses_an_age_it_cannot_count_back(account):
+    with pytest.raises(CommandError, match="longer than 100 years"):
+        call_command("import_history", "--account", ACCOUNT_ID, "--since", "99999999d")

@@ -33,7 +33,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, account, since, **options):
-        by_id = Q(instagram_id=account) | (Q(pk=int(account)) if account.isdigit() else Q())
+        by_pk = account.isascii() and account.isdigit() and len(account) < 19  # a 64-bit id
+        by_id = Q(instagram_id=account) | (Q(pk=int(account)) if by_pk else Q())
         found = InstagramBusinessAccount.objects.filter(by_id).first()
         if found is None:
             raise CommandError(f"No account {account!r} (give its id or its Instagram id).")
