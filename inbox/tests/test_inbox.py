@@ -127,6 +127,25 @@ def test_filters_account_mine_unassigned_resolved(client, deliver, shop_a, shop_
     assert client.get(UPDATES, {"account": "shop"}).status_code == 400
 
 
+def test_the_lists_heading_counts_who_needs_a_reply_under_the_filters_the_title_all(
+    client, deliver, shop_a, shop_b
+):
+    me = staff("me", all_accounts=True)
+    client.force_login(me)
+    deliver(dm(SHOP_A_ID, "100", "m-1", "hello"))  # both answered by the fallback
+    deliver(dm(shop_b.instagram_id, "200", "m-2", "hello"))
+    client.post(url(conversation_of("100"), "assign"), {"user": me.pk})
+
+    def counts(**query):
+        body = listed(client, **query)
+        return body["needs_reply"], body["needs_reply_listed"]
+
+    assert counts() == (2, 2)
+    assert counts(view="mine") == (2, 1)
+    assert counts(account=shop_b.pk) == (2, 1)
+    assert counts(view="resolved") == (2, 0)
+
+
 def test_resolving_clears_needs_a_reply_and_a_customer_message_reopens(
     admin_client, deliver, two_customers
 ):

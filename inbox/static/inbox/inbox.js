@@ -93,12 +93,13 @@
   function drawList(data) {
     const count = data.needs_reply;
     document.title = `${count ? `(${count}) ` : ""}Inbox · instabot`;
-    $("needs-count").textContent = count;
+    $("needs-count").textContent = data.needs_reply_listed;
     const needs = data.conversations.filter((c) => c.needs_reply);
     const rest = data.conversations.filter((c) => !c.needs_reply);
     $("needs-list").replaceChildren(...needs.map(conversationItem));
     $("rest-list").replaceChildren(...rest.map(conversationItem));
     $("list-empty").hidden = data.conversations.length > 0;
+    $("needs-title").hidden = needs.length === 0;
     $("rest-title").hidden = rest.length === 0;
   }
 
