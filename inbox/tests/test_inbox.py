@@ -87,6 +87,44 @@ def test_a_failed_bot_reply_needs_a_person(deliver, shop_a, hours_rule):
     assert conversation_of("200").needs_reply
 
 
+@pytest.mark.parametrize("no_text_reply", ["fallback", "none", "Nice photo! A person will look."])
+def test_a_dm_without_text_no_rule_answers_needs_a_reply(settings, deliver, shop_a, no_text_reply):
+    settings.NO_TEXT_REPLY = no_text_reply
+    photo = dm(SHOP_A_ID, "100", "m-photo", "", payload="messages__image")
+    del photo["entry"][0]["messaging"][0]["message"]["text"]
+    deliver(photo)
+    assert conversation_of("100").needs_reply
+
+
+def test_a_person_answering_from_the_instagram_app_clears_needs_a_reply(
+    admin_client, deliver, shop_a
+):
+    from messaging.tests.conftest import load_payload
+
+    deliver(dm(SHOP_A_ID, "1234567890123456", "m-1", "Do you have it in M?"))
+    assert listed(admin_client)["needs_reply"] == 1
+    deliver(load_payload("messages__echo"))  # staff answered in the Instagram app
+    assert listed(admin_client)["needs_reply"] == 0
+    assert not conversation_of("1234567890123456").needs_reply
+
+
+def test_a_persons_reply_that_fails_needs_a_person_again_and_shows_why(
+    admin_client, deliver, shop_a, hours_rule
+):
+    deliver(dm(SHOP_A_ID, "100", "m-1", "Can I return a gift?"))
+    admin_client.post(url(conversation_of("100"), "reply"), {"text": "Yes."})
+    assert not conversation_of("100").needs_reply
+    staff_reply = Message.objects.get(author=Message.Author.STAFF)
+    sending.finish_failed(staff_reply, "(#10) This message is sent outside of allowed window.")
+    assert conversation_of("100").needs_reply
+    thread = admin_client.get(url(conversation_of("100"))).json()["messages"]
+    failed = next(m for m in thread if m["id"] == staff_reply.pk)
+    assert (failed["status"], failed["error"]) == (
+        "failed",
+        "(#10) This message is sent outside of allowed window.",
+    )
+
+
 def test_unread_is_per_staff_user(client, deliver, shop_a):
     alice, bob = staff("alice", all_accounts=True), staff("bob", all_accounts=True)
     deliver(dm(SHOP_A_ID, "100", "m-1", "hello"))
