@@ -136,6 +136,19 @@ def test_staff_answer_a_fallback_answered_dm_with_a_saved_reply_assign_and_resol
 
         page.select_option("#assign", label="alice")
         page.locator("#rest-list .badge", has_text="alice").wait_for()
+
+        # A reply Instagram refuses: queued, then failed with the reason, in place; the
+        # customer needs a person again.
+        fake_graph.fail_next("user_unavailable")
+        box.type("Are you still there?")
+        box.press("Enter")
+        refused = page.locator(".bubble.author-staff", has_text="Are you still there?")
+        refused.locator(".status-queued").wait_for()
+        run_worker()
+        refused.locator(".status-failed").wait_for()
+        refused.locator(".error", has_text="isn't available right now").wait_for()
+        page.locator("#needs-list").get_by_text("@customer_0101").wait_for()
+        page.wait_for_function("document.title.startsWith('(2)')")
         screenshot(page, "inbox-1280")
 
         page.set_viewport_size({"width": 1600, "height": 1000})
@@ -153,8 +166,9 @@ def test_staff_answer_a_fallback_answered_dm_with_a_saved_reply_assign_and_resol
     assert (first.status, first.assigned_to, first.needs_reply) == ("archived", alice, False)
     sent = [call["text"] for call in fake_graph.calls if call["outcome"] == "sent"]
     assert "We are open 9:00 to 18:00, Monday to Saturday.\nSee you soon!" in sent
-    reply = Message.objects.get(author=Message.Author.STAFF)
+    reply, refused = Message.objects.filter(author=Message.Author.STAFF).order_by("id")
     assert (reply.status, reply.sent_by) == ("sent", alice)
+    assert refused.status == "failed" and "isn't available" in refused.last_error
 
     # On a phone: one pane at a time.
     phone = new_page(browser, 390, 844)
