@@ -63,7 +63,10 @@ def updates(request):
     except (listing.BadFilter, ValueError) as exc:
         return _bad_request(request, str(exc))
     body = {
+        # The page title counts every conversation waiting; the list's heading, those the
+        # filters show.
         "needs_reply": listing.needs_reply_count(request.user),
+        "needs_reply_listed": listing.needs_reply_count(request.user, filters),
         "conversations": listing.conversation_page(request.user, filters),
     }
     if opened is not None:

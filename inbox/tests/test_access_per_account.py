@@ -338,3 +338,126 @@ def test_another_accounts_comments_rules_and_imports_are_not_found(world):
     assert api.patch(f"/api/comment-rules/{rule_b.pk}/", {"priority": 5}).status_code == 404
     media = api.get("/api/comment-rules/media/", {"account": world["shop_b"].pk})
     assert media.status_code == 400  # not one of the user's accounts: as if it did not exist
+
+
+# --- the admin's autocomplete, history and delete pages ---
+
+
+def autocomplete_sources():
+    """Every foreign key the admin's autocomplete endpoint would answer for (its target has
+    an admin with search fields), pointing at data of an account."""
+    from django.apps import apps
+    from django.contrib import admin
+
+    from accounts.access import ScopedAdminMixin
+
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if not (field.is_relation and field.many_to_one and field.concrete):
+                continue
+            target = admin.site._registry.get(field.related_model)
+            if isinstance(target, ScopedAdminMixin) and target.search_fields:
+                yield model._meta.app_label, model._meta.model_name, field.name
+
+
+def test_admin_autocomplete_offers_only_the_users_accounts_data(client, world):
+    from django.contrib.auth.models import Permission
+
+    user = staff("picker", world["shop_a"])
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_comment", "view_commentrule"])
+    )
+    client.force_login(user)
+    sources = list(autocomplete_sources())
+    assert ("messaging", "message", "conversation") in sources
+    assert ("rules", "responserule", "account") in sources
+    b_ids = {str(world["b"].pk), str(world["shop_b"].pk)}
+    for app_label, model_name, field_name in sources:
+        response = client.get(
+            "/admin/autocomplete/",
+            {"app_label": app_label, "model_name": model_name, "field_name": field_name},
+        )
+        label = f"{app_label}.{model_name}.{field_name}"
+        assert response.status_code in (200, 403), label  # 403: no view permission on it
+        if response.status_code == 200:
+            body = response.content.decode()
+            assert "Bravo" not in body and "bravo" not in body, label
+            if field_name in ("conversation", "account"):
+                found = {r["id"] for r in response.json()["results"]}
+                assert found and not found & b_ids, label
+    conversations = client.get(
+        "/admin/autocomplete/",
+        {"app_label": "messaging", "model_name": "message", "field_name": "conversation"},
+    ).json()["results"]
+    assert [r["id"] for r in conversations] == [str(world["a"].pk)]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/messaging/conversation/{b}/history/",
+        "/admin/messaging/conversation/{b}/delete/",
+        "/admin/rules/responserule/{rule_b}/history/",
+        "/admin/rules/responserule/{rule_b}/delete/",
+        "/admin/inbox/savedreply/{reply_b}/delete/",
+        "/admin/accounts/instagrambusinessaccount/{shop_b}/history/",
+    ],
+)
+def test_admin_history_and_delete_pages_of_another_account_look_like_missing_ids(
+    limited, world, path
+):
+    ids = {name: getattr(value, "pk", None) for name, value in world.items()}
+    guessed = limited.get(path.format(**ids))
+    missing = limited.get(path.format(**dict.fromkeys(ids, MISSING)))
+    assert guessed.status_code == missing.status_code
+    assert guessed.status_code in (302, 403, 404)
+    assert "Bravo" not in guessed.content.decode()
+    limited.post(path.format(**ids), {"post": "yes"})
+    assert ResponseRule.objects.filter(pk=world["rule_b"].pk).exists()
+    assert SavedReply.objects.filter(pk=world["reply_b"].pk).exists()
+    assert Conversation.objects.filter(pk=world["b"].pk).exists()
+
+
+# --- the API: history imports, the dashboard's figures ---
+
+
+def test_api_history_import_of_another_account_is_not_found(limited_api, world):
+    path = f"/api/accounts/{world['shop_b'].pk}/import_history/"
+    missing = f"/api/accounts/{MISSING}/import_history/"
+    assert limited_api.get(path).status_code == limited_api.get(missing).status_code == 404
+    assert limited_api.post(path, {}, format="json").status_code in (403, 404)
+    from history.models import HistoryImport
+
+    assert not HistoryImport.objects.filter(account=world["shop_b"]).exists()
+
+
+def test_the_dashboards_figures_of_another_account_are_empty_everywhere(
+    limited, admin_client, world
+):
+    Message.objects.create(
+        conversation=world["b"],
+        direction=Message.Direction.OUTGOING,
+        author=Message.Author.BOT,
+        text="B answer",
+        status=Message.Status.FAILED,
+        last_error="B-secret-failure",
+    )
+    Message.objects.create(
+        conversation=world["b"],
+        direction=Message.Direction.OUTGOING,
+        author=Message.Author.BOT,
+        text="B-rule",
+        status=Message.Status.SENT,
+        rule=world["rule_b"],
+    )
+    b = world["shop_b"].pk
+    everything = admin_client.get("/api/stats/", {"account": b}).json()
+    assert "B-secret-failure" in str(everything) and everything["top_rules"]
+    api = limited.get("/api/stats/", {"account": b})
+    assert api.status_code == 200
+    body = api.content.decode()
+    assert "B-secret-failure" not in body and "B-rule" not in body
+    assert api.json()["rows"] == api.json()["top_rules"] == []
+    for path in ("/inbox/stats/", "/inbox/stats.csv"):
+        page = limited.get(path, {"account": b}).content.decode()
+        assert "B-secret-failure" not in page and "Bravo" not in page and "b-rule" not in page

@@ -87,6 +87,44 @@ def test_a_failed_bot_reply_needs_a_person(deliver, shop_a, hours_rule):
     assert conversation_of("200").needs_reply
 
 
+@pytest.mark.parametrize("no_text_reply", ["fallback", "none", "Nice photo! A person will look."])
+def test_a_dm_without_text_no_rule_answers_needs_a_reply(settings, deliver, shop_a, no_text_reply):
+    settings.NO_TEXT_REPLY = no_text_reply
+    photo = dm(SHOP_A_ID, "100", "m-photo", "", payload="messages__image")
+    del photo["entry"][0]["messaging"][0]["message"]["text"]
+    deliver(photo)
+    assert conversation_of("100").needs_reply
+
+
+def test_a_person_answering_from_the_instagram_app_clears_needs_a_reply(
+    admin_client, deliver, shop_a
+):
+    from messaging.tests.conftest import load_payload
+
+    deliver(dm(SHOP_A_ID, "1234567890123456", "m-1", "Do you have it in M?"))
+    assert listed(admin_client)["needs_reply"] == 1
+    deliver(load_payload("messages__echo"))  # staff answered in the Instagram app
+    assert listed(admin_client)["needs_reply"] == 0
+    assert not conversation_of("1234567890123456").needs_reply
+
+
+def test_a_persons_reply_that_fails_needs_a_person_again_and_shows_why(
+    admin_client, deliver, shop_a, hours_rule
+):
+    deliver(dm(SHOP_A_ID, "100", "m-1", "Can I return a gift?"))
+    admin_client.post(url(conversation_of("100"), "reply"), {"text": "Yes."})
+    assert not conversation_of("100").needs_reply
+    staff_reply = Message.objects.get(author=Message.Author.STAFF)
+    sending.finish_failed(staff_reply, "(#10) This message is sent outside of allowed window.")
+    assert conversation_of("100").needs_reply
+    thread = admin_client.get(url(conversation_of("100"))).json()["messages"]
+    failed = next(m for m in thread if m["id"] == staff_reply.pk)
+    assert (failed["status"], failed["error"]) == (
+        "failed",
+        "(#10) This message is sent outside of allowed window.",
+    )
+
+
 def test_unread_is_per_staff_user(client, deliver, shop_a):
     alice, bob = staff("alice", all_accounts=True), staff("bob", all_accounts=True)
     deliver(dm(SHOP_A_ID, "100", "m-1", "hello"))
@@ -125,6 +163,25 @@ def test_filters_account_mine_unassigned_resolved(client, deliver, shop_a, shop_
     assert ids(view="resolved") == {a2.pk}
     assert client.get(UPDATES, {"view": "everything"}).status_code == 400
     assert client.get(UPDATES, {"account": "shop"}).status_code == 400
+
+
+def test_the_lists_heading_counts_who_needs_a_reply_under_the_filters_the_title_all(
+    client, deliver, shop_a, shop_b
+):
+    me = staff("me", all_accounts=True)
+    client.force_login(me)
+    deliver(dm(SHOP_A_ID, "100", "m-1", "hello"))  # both answered by the fallback
+    deliver(dm(shop_b.instagram_id, "200", "m-2", "hello"))
+    client.post(url(conversation_of("100"), "assign"), {"user": me.pk})
+
+    def counts(**query):
+        body = listed(client, **query)
+        return body["needs_reply"], body["needs_reply_listed"]
+
+    assert counts() == (2, 2)
+    assert counts(view="mine") == (2, 1)
+    assert counts(account=shop_b.pk) == (2, 1)
+    assert counts(view="resolved") == (2, 0)
 
 
 def test_resolving_clears_needs_a_reply_and_a_customer_message_reopens(

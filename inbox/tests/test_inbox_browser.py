@@ -136,6 +136,19 @@ def test_staff_answer_a_fallback_answered_dm_with_a_saved_reply_assign_and_resol
 
         page.select_option("#assign", label="alice")
         page.locator("#rest-list .badge", has_text="alice").wait_for()
+
+        # A reply Instagram refuses: queued, then failed with the reason, in place; the
+        # customer needs a person again.
+        fake_graph.fail_next("user_unavailable")
+        box.type("Are you still there?")
+        box.press("Enter")
+        refused = page.locator(".bubble.author-staff", has_text="Are you still there?")
+        refused.locator(".status-queued").wait_for()
+        run_worker()
+        refused.locator(".status-failed").wait_for()
+        refused.locator(".error", has_text="isn't available right now").wait_for()
+        page.locator("#needs-list").get_by_text("@customer_0101").wait_for()
+        page.wait_for_function("document.title.startsWith('(2)')")
         screenshot(page, "inbox-1280")
 
         page.set_viewport_size({"width": 1600, "height": 1000})
@@ -153,8 +166,9 @@ def test_staff_answer_a_fallback_answered_dm_with_a_saved_reply_assign_and_resol
     assert (first.status, first.assigned_to, first.needs_reply) == ("archived", alice, False)
     sent = [call["text"] for call in fake_graph.calls if call["outcome"] == "sent"]
     assert "We are open 9:00 to 18:00, Monday to Saturday.\nSee you soon!" in sent
-    reply = Message.objects.get(author=Message.Author.STAFF)
+    reply, refused = Message.objects.filter(author=Message.Author.STAFF).order_by("id")
     assert (reply.status, reply.sent_by) == ("sent", alice)
+    assert refused.status == "failed" and "isn't available" in refused.last_error
 
     # On a phone: one pane at a time.
     phone = new_page(browser, 390, 844)
@@ -186,3 +200,54 @@ def test_staff_answer_a_fallback_answered_dm_with_a_saved_reply_assign_and_resol
     page.goto(f"{live_server.url}/inbox/stats/")
     page.locator("svg").first.wait_for()
     screenshot(page, "stats-1280")
+
+
+def test_a_refused_reply_says_why_above_the_box_and_drafts_stay_with_their_conversation(
+    browser, live_server, deliver, shop_a
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    staff("alice", all_accounts=True)
+    deliver(dm(SHOP_A_ID, FIRST_CUSTOMER, "m-first", "Do you ship to Lyon?"))
+    nine_days_ago = timezone.now() - timedelta(days=9)
+    old = Conversation.objects.create(
+        account=shop_a,
+        instagram_account_id=SHOP_A_ID,
+        customer_id=SECOND_CUSTOMER,
+        customer_username="old_timer",
+        last_message_at=nine_days_ago,
+    )
+    Message.objects.create(
+        conversation=old,
+        direction=Message.Direction.INCOMING,
+        author=Message.Author.CUSTOMER,
+        mid="m-old",
+        text="Open on holidays?",
+        timestamp=nine_days_ago,
+    )
+
+    page = new_page(browser, 1280)
+    with screenshot_on_failure(page, "inbox-refused"):
+        log_in(page, live_server, "alice")
+        page.locator("a.conversation", has_text="old_timer").click()
+        page.locator("#thread-customer", has_text="old_timer").wait_for()
+        box = page.locator("#reply-text")
+        box.click()
+        box.type("Yes, 10:00 to 16:00.")
+        box.press("Enter")
+        page.locator("#send-error", has_text="7 days").wait_for()
+        assert box.input_value() == "Yes, 10:00 to 16:00."  # kept, to send another way
+        screenshot(page, "inbox-refused-1280")
+
+        # Another customer: the box is theirs, empty, and the refusal is not shown there.
+        page.locator("a.conversation", has_text=FIRST_CUSTOMER).click()
+        page.locator("#thread-customer", has_text=FIRST_CUSTOMER).wait_for()
+        assert box.input_value() == "" and page.locator("#send-error").is_hidden()
+        box.type("Yes, in 2 days.")
+        page.locator("a.conversation", has_text="old_timer").click()
+        page.locator("#thread-customer", has_text="old_timer").wait_for()
+        assert box.input_value() == "Yes, 10:00 to 16:00."
+
+    assert not Message.objects.filter(author=Message.Author.STAFF).exists()

@@ -22,6 +22,8 @@
     pending: new Set(), // ids of messages still on their way
     timer: null,
     suggestion: 0,
+    sending: false, // a reply is on its way to the server
+    drafts: new Map(), // conversation id → what was typed there and not sent
   };
 
   // --- talking to the server ---
@@ -93,12 +95,13 @@
   function drawList(data) {
     const count = data.needs_reply;
     document.title = `${count ? `(${count}) ` : ""}Inbox · instabot`;
-    $("needs-count").textContent = count;
+    $("needs-count").textContent = data.needs_reply_listed;
     const needs = data.conversations.filter((c) => c.needs_reply);
     const rest = data.conversations.filter((c) => !c.needs_reply);
     $("needs-list").replaceChildren(...needs.map(conversationItem));
     $("rest-list").replaceChildren(...rest.map(conversationItem));
     $("list-empty").hidden = data.conversations.length > 0;
+    $("needs-title").hidden = needs.length === 0;
     $("rest-title").hidden = rest.length === 0;
   }
 
@@ -197,12 +200,17 @@
 
   async function open(id) {
     const data = await getJSON(conversationUrl(id));
+    // What was typed stays with its conversation: never sent to the next customer opened.
+    const box = $("reply-text");
+    if (state.open !== null) state.drafts.set(state.open, box.value);
+    box.value = state.drafts.get(id) || "";
     state.open = id;
     state.lastId = state.lastIncomingId = 0;
     state.pending.clear();
     $("thread-placeholder").hidden = true;
     $("thread-wrap").hidden = false;
     $("messages").replaceChildren();
+    $("send-error").hidden = true;
     const assign = $("assign");
     assign.replaceChildren(el("option", { value: "", text: "Unassigned" }),
       ...data.staff.map((u) => el("option", { value: u.id, text: u.username })));
@@ -297,16 +305,29 @@
   async function send() {
     const box = $("reply-text");
     const text = box.value.trim();
-    if (!text || !state.open) return;
+    // One reply at a time: a second Enter while the first is on its way must not send it twice.
+    if (!text || !state.open || state.sending) return;
+    const id = state.open;
+    state.sending = true;
     $("send").disabled = true;
+    $("send-error").hidden = true;
     try {
-      const data = await post(conversationUrl(state.open, "reply"), { text });
-      data.messages.forEach(drawMessage);
-      box.value = "";
-      drawSuggestions();
+      const data = await post(conversationUrl(id, "reply"), { text });
+      state.drafts.delete(id);
+      if (state.open === id) {
+        data.messages.forEach(drawMessage);
+        box.value = "";
+        drawSuggestions();
+      }
     } catch (error) {
-      alert(`Not sent: ${error.message}`);
+      // Refused before it was queued (Instagram's window is closed, say): the reason stays
+      // above the box, with the text still in it.
+      if (state.open === id) {
+        $("send-error").textContent = `Not sent: ${error.message}`;
+        $("send-error").hidden = false;
+      }
     } finally {
+      state.sending = false;
       $("send").disabled = !canReply;
       box.focus();
     }
