@@ -11,6 +11,7 @@ from accounts.access import ALL_ACCOUNTS_CODENAME, scope
 from comments.models import Comment
 from inbox.listing import _iso, account_name, customer_name, visible_conversations
 from inbox.models import Note, SavedReply
+from messaging import replies
 from messaging.models import Conversation, Message
 
 # How many of the newest messages opening a conversation shows.
@@ -54,6 +55,10 @@ def message_json(message: Message) -> dict:
         "status_label": message.get_status_display() if message.status else "",
         "error": message.last_error if message.status == Message.Status.FAILED else "",
         "at": _iso(message.timestamp or message.created_at),
+        # Buttons, quick replies, cards or media we sent, drawn as such (null: plain text).
+        "sent": message.display(),
+        # What the customer tapped, or the link or ad they came from ("" if nothing).
+        "tap": message.tap(),
     }
 
 
@@ -164,7 +169,14 @@ def conversation_json(conversation: Conversation) -> dict:
         "assigned_to_id": conversation.assigned_to_id,
         "bot_silence": conversation.bot_silence_reason(),
         "bot_paused": conversation.bot_is_paused(),
+        "reply_window": _reply_window_json(conversation),
     }
+
+
+def _reply_window_json(conversation: Conversation) -> dict:
+    """Whether staff may answer now (Instagram's windows), and why not or with which tag."""
+    window = replies.staff_reply_window(conversation)
+    return {"open": window.open, "human_agent": window.human_agent, "reason": window.reason}
 
 
 def assignable_users(conversation: Conversation):
