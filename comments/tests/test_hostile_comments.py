@@ -3,6 +3,7 @@ comment that can be read is stored; one that cannot is skipped with a log line n
 the rest of its delivery going on."""
 
 import pytest
+from django.utils import timezone
 
 from comments.models import Comment
 from comments.tests.conftest import COMMENT_ID, comment_payload, make_rule
@@ -119,3 +120,25 @@ def test_a_comment_nested_too_deeply_to_read_is_400_and_kept(deliver):
     response = deliver(body)
     assert response.status_code == 400
     assert bytes(WebhookDelivery.objects.get().body) == body  # kept, marked rejected
+
+
+ARABIC_INDIC_SECONDS = "\u0661\u0667" + "\u0660" * 8  # 1700000000 in Arabic-Indic digits
+
+
+@pytest.mark.parametrize("entry_time", [None, "yesterday", [1], 1e300, ARABIC_INDIC_SECONDS])
+def test_a_comment_without_a_usable_entry_time_is_kept_timed_when_it_was_read(
+    deliver, fake_meta, run_worker, caplog, entry_time
+):
+    make_rule()
+    payload = comment_payload(text="price")
+    if entry_time is None:
+        del payload["entry"][0]["time"]
+    else:
+        payload["entry"][0]["time"] = entry_time
+    value_of(payload)["from"]["username"] = "u" * 200
+    assert deliver(payload).status_code == 200
+    run_worker()
+    comment = Comment.objects.get()
+    assert abs((timezone.now() - comment.commented_at).total_seconds()) < 120
+    assert comment.author_username == "u" * 64
+    assert "entry.time is unusable" in caplog.text

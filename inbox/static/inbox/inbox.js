@@ -224,6 +224,10 @@
         {},
         el("blockquote", { text: comment.text }),
         el("span", { class: "muted" }, `${comment.author} on `, post, ` · ${when(comment.at)}`),
+        comment.public_reply
+          ? el("p", { class: "muted public-reply",
+            text: `Answered in public: “${comment.public_reply.text}” (${comment.public_reply.status})` })
+          : "",
       ),
     );
   }
