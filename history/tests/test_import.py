@@ -148,3 +148,22 @@ def test_the_api_refuses_an_age_it_cannot_read(account, api):
     response = api.post(f"/api/accounts/{account.pk}/import_history/", {"since": "soon"})
     assert response.status_code == 400
     assert "since" in response.json()
+
+
+@pytest.mark.parametrize(
+    "since", ["1\u0661d", "\u00b2d", "99999999999999999999d", "999999w", "9" * 5000 + "d"]
+)
+def test_the_api_refuses_an_age_in_other_digits_or_past_the_calendar(account, api, since):
+    response = api.post(
+        f"/api/accounts/{account.pk}/import_history/", {"since": since}, format="json"
+    )
+    assert response.status_code == 400
+    assert "since" in response.json()
+    assert not HistoryImport.objects.exists()
+
+
+def test_an_age_of_a_century_is_the_longest_taken(account, api):
+    response = api.post(
+        f"/api/accounts/{account.pk}/import_history/", {"since": "5200w"}, format="json"
+    )
+    assert response.status_code == 202
