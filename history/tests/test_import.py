@@ -139,9 +139,10 @@ def test_a_failed_import_continues_from_where_it_stopped_when_asked_again(accoun
     assert len(first_pages) == 1  # the first page was not read again
 
 
-def test_the_command_names_an_unknown_account(db):
+@pytest.mark.parametrize("account", ["999", "\u00b2", "99999999999999999999"])
+def test_the_command_names_an_unknown_account(db, account):
     with pytest.raises(CommandError, match="No account"):
-        call_command("import_history", account="999")
+        call_command("import_history", account=account)
 
 
 def test_the_api_refuses_an_age_it_cannot_read(account, api):

@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.models import InstagramBusinessAccount
 from history.importing import run_import
 from history.models import HistoryImport
+from instabot.rest import ID_DIGITS
 from messaging.management.durations import age
 
 
@@ -33,7 +34,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, account, since, **options):
-        by_id = Q(instagram_id=account) | (Q(pk=int(account)) if account.isdigit() else Q())
+        # An id in ASCII digits that fits the column ("²".isdigit() is true; int() refuses it).
+        is_id = ID_DIGITS.fullmatch(account)
+        by_id = Q(instagram_id=account) | (Q(pk=int(account)) if is_id else Q())
         found = InstagramBusinessAccount.objects.filter(by_id).first()
         if found is None:
             raise CommandError(f"No account {account!r} (give its id or its Instagram id).")
