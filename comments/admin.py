@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts.access import ScopedAdminMixin, accounts_visible_to
+from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from comments.choosing import choose_comment_rule
 from comments.media import account_media, prepare_to_save
@@ -185,7 +186,7 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
                     )
                     for media in account_media(form.cleaned_data["account"])
                 ]
-            except graph.GraphAPIError as exc:
+            except (graph.GraphAPIError, EncryptionKeyError) as exc:
                 problem = str(exc)
         context = {
             **self.admin_site.each_context(request),

@@ -1,3 +1,5 @@
+import logging
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, mixins, serializers, viewsets
@@ -5,10 +7,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.access import ScopedViewSetMixin, accounts_visible_to
+from accounts.api import CredentialsUnavailable
+from accounts.encryption import EncryptionKeyError
 from comments.media import account_media, prepare_to_save
 from comments.models import Comment, CommentReply, CommentRule, Mention
 from instabot.rest import PATH_ID, ModelSerializer, id_param
 from meta import graph
+
+logger = logging.getLogger(__name__)
 
 # What a rule's validity depends on.
 RULE_FIELDS = (
@@ -111,6 +117,11 @@ class CommentRuleViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
             posts = account_media(account)
         except graph.GraphAPIError as exc:
             raise GraphAPIFailed(f"The Graph API failed: {exc}") from None
+        except EncryptionKeyError as exc:
+            # 503 (CredentialsUnavailable): its token is stored but FIELD_ENCRYPTION_KEY does
+            # not open it; once the operator fixes the key, the same request succeeds.
+            logger.error("CREDENTIALS PROBLEM: posts of account %s not listed: %s", account, exc)
+            raise CredentialsUnavailable(f"The account's token cannot be opened: {exc}") from None
         return Response([post.__dict__ for post in posts])
 
 

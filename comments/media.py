@@ -3,6 +3,7 @@ waiting for the next post (which of the posts it must not take for the next one)
 
 import logging
 
+from accounts.encryption import EncryptionKeyError
 from comments.models import CommentRule
 from comments.posts import remember
 from meta import graph
@@ -37,7 +38,7 @@ def prepare_to_save(rule: CommentRule, previous: CommentRule | None) -> str:
         return ""
     try:
         posts = [media.id for media in account_media(rule.account, limit=KNOWN_POSTS)]
-    except graph.GraphAPIError as exc:
+    except (graph.GraphAPIError, EncryptionKeyError) as exc:
         logger.warning("Could not list the posts of %s for a comment rule: %s", rule.account, exc)
         rule.arm_for_next_post([])
         return (

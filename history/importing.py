@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
+from accounts.encryption import EncryptionKeyError
 from history.calls import NotNow, PacedCalls, conversations_node
 from history.models import HistoryImport
 from history.storing import store_as_history
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 # A queued import's worker waits this long for a slot in-process; a later one (Meta's rate
 # limit) puts the import back in the queue until then.
 MAX_SLOT_WAIT = timedelta(seconds=5)
+# An import whose account's token no FIELD_ENCRYPTION_KEY key opens tries again this often.
+CREDENTIALS_RETRY = timedelta(minutes=1)
 
 
 # A worker's task imports this many pages of conversations (25 each, about 13 s at Meta's
@@ -116,6 +119,21 @@ def run_import(
                     history_import.wait_until(wait.until, wait.reason)
                     enqueue(import_history_task.using(run_after=wait.until), import_id)
                 logger.info("History import paused until %s: %s", wait.until, wait.reason)
+            except EncryptionKeyError as exc:
+                if wait_in_process:
+                    raise
+                # The token is stored but no key opens it (/healthz names it): the operator
+                # can fix that, so the import waits, to go on from its cursor then.
+                until = timezone.now() + CREDENTIALS_RETRY
+                with transaction.atomic():
+                    history_import.wait_until(until, f"waiting for credentials: {exc}")
+                    enqueue(import_history_task.using(run_after=until), import_id)
+                logger.error(
+                    "CREDENTIALS PROBLEM: history import of account %s waits until %s: %s",
+                    account.instagram_id,
+                    until,
+                    exc,
+                )
             except graph.GraphAPIError as exc:
                 history_import.finish(HistoryImport.State.FAILED, str(exc))
                 logger.error("History import of account %s failed: %s", account.instagram_id, exc)

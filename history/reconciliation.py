@@ -21,6 +21,7 @@ from django.db import DatabaseError
 from django.db.models import Min
 from django.utils import timezone
 
+from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from history.calls import NotNow, PacedCalls, conversations_node
 from history.models import AccountReconciliation
@@ -69,6 +70,12 @@ def reconcile_due_accounts() -> int:
             if state is not None:
                 reconcile_account(account, state)
                 done += 1
+        except EncryptionKeyError as exc:
+            # No traceback: /healthz names the credentials, and the pass runs once the
+            # operator fixes FIELD_ENCRYPTION_KEY.
+            logger.error(
+                "CREDENTIALS PROBLEM: account %s not reconciled: %s", account.instagram_id, exc
+            )
         except Exception:
             logger.exception("Reconciliation of account %s failed", account.instagram_id)
     return done

@@ -50,7 +50,7 @@ def instagram_webhook(request: HttpRequest, instagram_account_id: str = "") -> H
             _database_problem(exc),
             exc,
         )
-        return _unavailable()
+        return _unavailable("Could not read the account (database unavailable)")
     except EncryptionKeyError as exc:
         # 503: its secret is stored but no FIELD_ENCRYPTION_KEY key opens it. The operator
         # can fix that, and Meta's retries then get through.
@@ -138,8 +138,8 @@ def _reject(body: bytes, headers, reason: str) -> HttpResponse:
     return HttpResponse(f"Bad payload: {reason}", status=400, content_type="text/plain")
 
 
-def _unavailable() -> HttpResponse:
-    return HttpResponse("Could not store the delivery", status=503, content_type="text/plain")
+def _unavailable(reason: str = "Could not store the delivery") -> HttpResponse:
+    return HttpResponse(reason, status=503, content_type="text/plain")
 
 
 def _database_problem(exc: DatabaseError) -> str:

@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from rules.models import ResponseRule, split_keywords
+from instabot.text_limits import KEYWORDS_MAX_LENGTH
+from rules.models import ResponseRule, split_keywords, validate_keywords
 
 # Instagram's longest comment; a private reply is one message (the Send API's 1000 bytes).
 MAX_PUBLIC_REPLY_CHARACTERS = 2200
@@ -29,8 +30,10 @@ class CommentRule(models.Model):
         help_text="Empty: the rule answers for every account.",
     )
     keywords = models.TextField(
+        # As reply rules: at most KEYWORDS_PER_RULE keywords, KEYWORD_MAX_LENGTH characters each.
+        max_length=KEYWORDS_MAX_LENGTH,
         help_text="One or more keywords, comma-separated; matched as in reply rules "
-        "(case, accents and emoji presentation as there)."
+        "(case, accents and emoji presentation as there).",
     )
     match_type = models.CharField(
         max_length=16, choices=ResponseRule.MatchType, default=ResponseRule.MatchType.CONTAINS
@@ -84,8 +87,10 @@ class CommentRule(models.Model):
 
     def clean(self):
         errors = {}
-        if not self.keyword_list():
-            errors["keywords"] = "Give at least one keyword."
+        try:
+            validate_keywords(self.keywords)
+        except ValidationError as exc:
+            errors["keywords"] = exc.messages
         if not self.private_reply_text.strip() and not self.public_reply_variants():
             errors["private_reply_text"] = "Give a private reply, public replies, or both."
         if len(self.private_reply_text.strip().encode()) > MAX_PRIVATE_REPLY_BYTES:

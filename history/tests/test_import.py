@@ -155,9 +155,10 @@ def test_a_failed_import_continues_from_where_it_stopped_when_asked_again(accoun
     assert len(first_pages) == 1  # the first page was not read again
 
 
-def test_the_command_names_an_unknown_account(db):
+@pytest.mark.parametrize("account", ["999", "\u00b2", "99999999999999999999"])
+def test_the_command_names_an_unknown_account(db, account):
     with pytest.raises(CommandError, match="No account"):
-        call_command("import_history", account="999")
+        call_command("import_history", account=account)
 
 
 @pytest.mark.parametrize("since", ["soon", "-5d", "\u0663\u0660d", "99999999d", "9999999999w"])
@@ -171,3 +172,22 @@ def test_the_api_refuses_an_age_it_cannot_read(account, api, since):
 def test_the_command_refuses_an_age_it_cannot_count_back(account):
     with pytest.raises(CommandError, match="longer than 100 years"):
         call_command("import_history", "--account", ACCOUNT_ID, "--since", "99999999d")
+
+
+@pytest.mark.parametrize(
+    "since", ["1\u0661d", "\u00b2d", "99999999999999999999d", "999999w", "9" * 5000 + "d"]
+)
+def test_the_api_refuses_an_age_in_other_digits_or_past_the_calendar(account, api, since):
+    response = api.post(
+        f"/api/accounts/{account.pk}/import_history/", {"since": since}, format="json"
+    )
+    assert response.status_code == 400
+    assert "since" in response.json()
+    assert not HistoryImport.objects.exists()
+
+
+def test_an_age_of_a_century_is_the_longest_taken(account, api):
+    response = api.post(
+        f"/api/accounts/{account.pk}/import_history/", {"since": "5200w"}, format="json"
+    )
+    assert response.status_code == 202

@@ -109,6 +109,20 @@ def test_the_account_webhook_answers_503_when_it_cannot_look_the_account_up(clie
     assert response.status_code == 503
 
 
+@pytest.mark.django_db
+def test_the_account_webhooks_handshake_says_the_account_could_not_be_read(client):
+    with mock.patch(
+        "messaging.views.InstagramBusinessAccount.objects.filter",
+        side_effect=OperationalError("connection failed: Connection refused"),
+    ):
+        response = client.get(
+            f"/webhooks/instagram/{ACCOUNT_ID}",
+            {"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "7"},
+        )
+    assert response.status_code == 503
+    assert response.content == b"Could not read the account (database unavailable)"
+
+
 # --- PostgreSQL's pool, for real ---------------------------------------------------------------
 
 

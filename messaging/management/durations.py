@@ -15,11 +15,11 @@ def age(value: str) -> timedelta:
     """An argparse type: '30d' -> timedelta(days=30)."""
     match = _AGE.match(value.strip())
     if not match:
-        raise ArgumentTypeError(f"{value!r} is not an age like 30d, 12h, 90m or 2w")
+        raise ArgumentTypeError(f"{value[:40]!r} is not an age like 30d, 12h, 90m or 2w")
     try:
         span = timedelta(**{_UNITS[match[2]]: int(match[1])})
     except OverflowError:
         span = LONGEST + timedelta(days=1)
     if span > LONGEST:
-        raise ArgumentTypeError(f"{value!r} is longer than 100 years")
+        raise ArgumentTypeError(f"{value[:40]!r} is longer than 100 years")
     return span
