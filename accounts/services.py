@@ -2,6 +2,8 @@
 
 import hmac
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +20,11 @@ logger = logging.getLogger(__name__)
 # those that have under REFRESH_BEFORE left, so a missed day or two costs nothing.
 TOKEN_MIN_AGE = timedelta(days=1)
 REFRESH_BEFORE = timedelta(days=30)
+
+# How long a process trusts the account it read for an Instagram id before reading it again.
+# Every DM names its account: reading it once a second rather than once a DM takes a query off
+# each DM. A change made in this process is seen at once (signals); in another, within this.
+ACCOUNTS_FRESH_FOR = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,7 @@ def route(instagram_id: str, verified_with: str) -> Route:
     An entry is handled only for an account whose own app secret signed the delivery: a
     delivery for one Meta app never acts on an account of another.
     """
-    account = InstagramBusinessAccount.objects.filter(instagram_id=instagram_id).first()
+    account = stored_account(instagram_id)
     if account is None and not settings.INSTAGRAM_PAGE_ACCESS_TOKEN:
         return Route(None, f"no account {instagram_id} is stored, and no environment credentials")
     if not hmac.compare_digest(app_secret_for(account).encode(), verified_with.encode()):
@@ -52,6 +59,33 @@ def route(instagram_id: str, verified_with: str) -> Route:
     if account is not None and not account.is_active:
         return Route(account, f"the account {account} is inactive")
     return Route(account)
+
+
+_accounts_lock = threading.Lock()
+_accounts: dict[str, tuple[float, InstagramBusinessAccount | None]] = {}
+
+
+def stored_account(instagram_id: str) -> InstagramBusinessAccount | None:
+    """The stored account for `instagram_id` (None: none is stored), read at most once every
+    ACCOUNTS_FRESH_FOR seconds in this process."""
+    now = time.monotonic()
+    with _accounts_lock:
+        known = _accounts.get(instagram_id)
+    if known is not None and now - known[0] < ACCOUNTS_FRESH_FOR:
+        return known[1]
+    account = InstagramBusinessAccount.objects.filter(instagram_id=instagram_id).first()
+    if account is None or not account.unreadable_credentials():
+        # One whose credentials cannot be opened is read again next time: the key may be
+        # fixed by then.
+        with _accounts_lock:
+            _accounts[instagram_id] = (now, account)
+    return account
+
+
+def forget_stored_accounts(**kwargs) -> None:
+    """Accounts changed in this process: read them again (a signal receiver)."""
+    with _accounts_lock:
+        _accounts.clear()
 
 
 def unreadable_credentials() -> list[str]:

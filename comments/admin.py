@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -11,6 +13,7 @@ from accounts.models import InstagramBusinessAccount
 from comments.choosing import choose_comment_rule
 from comments.media import account_media, prepare_to_save
 from comments.models import Comment, CommentReply, CommentRule, Mention
+from comments.posts import web_address
 from meta import graph
 
 
@@ -174,7 +177,14 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         posts, problem = [], ""
         if form.is_valid():
             try:
-                posts = account_media(form.cleaned_data["account"])
+                posts = [
+                    replace(
+                        media,
+                        permalink=web_address(media.permalink),
+                        thumbnail_url=web_address(media.thumbnail_url),
+                    )
+                    for media in account_media(form.cleaned_data["account"])
+                ]
             except graph.GraphAPIError as exc:
                 problem = str(exc)
         context = {
@@ -201,19 +211,15 @@ class CommentReplyInline(admin.TabularInline):
         return False
 
 
+# A comment's page shows this much of its text (Instagram allows 2,200 characters).
+SHOWN_TEXT = 5000
+
+
 @admin.register(Comment)
 class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Comments as Instagram sent them, and what the service did with each."""
 
-    list_display = [
-        "commented_at",
-        "author",
-        "short_text",
-        "media_id",
-        "status",
-        "status_reason",
-        "rule",
-    ]
+    list_display = ["when", "author", "short_text", "media_id", "outcome", "rule_name"]
     list_filter = ["status", "account", "is_live", "media_product_type"]
     search_fields = ["text", "author_username", "author_id", "comment_id", "media_id"]
     date_hierarchy = "commented_at"
@@ -229,7 +235,7 @@ class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
         "parent_id",
         "author_id",
         "author_username",
-        "text",
+        "comment_text",
         "commented_at",
         "ad_id",
         "ad_title",
@@ -247,13 +253,38 @@ class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="commented", ordering="commented_at")
+    def when(self, comment):
+        return timezone.localtime(comment.commented_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="status", ordering="status")
+    def outcome(self, comment):
+        status = comment.get_status_display()
+        return f"{status}: {comment.status_reason}" if comment.status_reason else status
+
+    @admin.display(description="rule", ordering="rule")
+    def rule_name(self, comment):
+        return str(comment.rule) if comment.rule else "-"
+
     @admin.display(description="author", ordering="author_username")
     def author(self, comment):
         return f"@{comment.author_username}" if comment.author_username else comment.author_id
 
     @admin.display(description="comment")
     def short_text(self, comment):
-        return comment.text[:80]
+        return comment.text if len(comment.text) <= 80 else f"{comment.text[:79]}…"
+
+    @admin.display(description="text")
+    def comment_text(self, comment):
+        # Instagram's comments are at most 2,200 characters; a delivery may claim anything, and
+        # the page must stay readable: the start, in a box that wraps and scrolls.
+        shown = comment.text[:SHOWN_TEXT]
+        rest = len(comment.text) - len(shown)
+        return format_html(
+            '<div class="comment-text">{}</div>{}',
+            shown,
+            format_html('<p class="help">… and {} more characters.</p>', rest) if rest else "",
+        )
 
 
 @admin.register(Mention)

@@ -175,8 +175,16 @@ class MentionSerializer(ModelSerializer):
 
 
 class MentionViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Where the accounts were @mentioned."""
+    """Where the accounts were @mentioned. Filter with ?account=<id>, ?media=<media id>."""
 
     lookup_value_regex = PATH_ID
     queryset = Mention.objects.all()
     serializer_class = MentionSerializer
+
+    def get_queryset(self):
+        mentions = super().get_queryset()
+        if (account := id_param(self.request, "account")) is not None:
+            mentions = mentions.filter(account_id=account)
+        if media := self.request.query_params.get("media"):
+            mentions = mentions.filter(media_id=media)
+        return mentions

@@ -41,7 +41,7 @@ def handle_comment(event: CommentEvent, account) -> None:
         if comment is None:
             logger.info("Comment %s was delivered again: already stored", event.comment_id)
             return
-        if event.by_the_account:
+        if event.by_the_account or _is_our_public_reply(event):
             comment.skip("written by the account itself")
             logger.info("Comment %s is the account's own: not acted on", event.comment_id)
             return
@@ -51,6 +51,18 @@ def handle_comment(event: CommentEvent, account) -> None:
             logger.info("Comment %s: no comment rule matches", event.comment_id)
             return
         queue_replies(comment, rule)
+
+
+def _is_our_public_reply(event: CommentEvent) -> bool:
+    """A comment that is one of our own public replies, whoever Meta names as its author: the
+    service never answers itself."""
+    if not event.parent_id:
+        return False  # our public replies are replies to a comment
+    return CommentReply.objects.filter(
+        kind=CommentReply.Kind.PUBLIC,
+        instagram_account_id=event.account_id,
+        external_id=event.comment_id,
+    ).exists()
 
 
 def _store(event: CommentEvent, account) -> Comment | None:

@@ -37,6 +37,12 @@ def _fetch(post: Post) -> None:
     remember(post.instagram_account_id, media, account=post.account)
 
 
+def web_address(url: str) -> str:
+    """`url` if it is a web address (pages draw it as a link or an image), else "": whatever
+    an answer from the Graph API holds, never a javascript: link."""
+    return url if url.lower().startswith(("https://", "http://")) else ""
+
+
 def remember(instagram_account_id: str, media: graph.Media, account=None) -> None:
     """Keep what Instagram says of a post (from its media list, or asked alone)."""
     Post.objects.update_or_create(
@@ -46,8 +52,8 @@ def remember(instagram_account_id: str, media: graph.Media, account=None) -> Non
             "account": account,
             "caption": media.caption,
             "media_product_type": media.media_product_type,
-            "permalink": media.permalink[:500],
-            "thumbnail_url": media.thumbnail_url[:2000],
+            "permalink": web_address(media.permalink)[:500],
+            "thumbnail_url": web_address(media.thumbnail_url)[:2000],
             "published_at": media.timestamp[:32],
             "requested_at": timezone.now(),
         },

@@ -13,7 +13,7 @@ import asyncio
 import math
 import time
 
-from devtools.benchmark import Latencies, _post
+from devtools.bench.load import Latencies, post_request
 from devtools.fake_graph import FakeGraphAPI
 from devtools.simulation import comment_delivery, signed_headers
 
@@ -43,7 +43,7 @@ class CommentBurst:
             text=f"price? #{self.count}",
             media_id=VIRAL_POST,
         )
-        return _post("/webhooks/instagram", body, signed_headers(body, self.app_secret))
+        return post_request("/webhooks/instagram", body, signed_headers(body, self.app_secret))
 
 
 async def _post_all(port: int, requests: list[bytes], concurrency: int) -> Latencies:

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.management.color import no_style
 from django.db import connection, transaction
 from django.db.models import Max
 from django.test import Client
@@ -115,6 +116,9 @@ def load(
                     instagram_account_id=shop.instagram_id,
                     account=shop,
                     customer_id=f"9{c:09}",
+                    # Named long ago, as a real history's customers are.
+                    customer_username=f"customer{c}",
+                    profile_requested_at=began,
                     created_at=began,
                     last_message_at=last,
                 )
@@ -157,6 +161,45 @@ def load(
                 Message.objects.bulk_create(rows)
                 rows = []
         Message.objects.bulk_create(rows)
+        # The ids were given by hand: move the sequences past them (PostgreSQL), as loaddata
+        # does, so that the service's own inserts afterwards get new ids.
+        with connection.cursor() as cursor:
+            for statement in connection.ops.sequence_reset_sql(no_style(), [Conversation, Message]):
+                cursor.execute(statement)
+
+
+def long_thread(messages: int = 5_000, batch: int = 5_000) -> int:
+    """One conversation with `messages` messages (a customer and the bot taking turns, a
+    minute apart, ending now), for timing a long thread; returns its id."""
+    now = timezone.now()
+    shop = InstagramBusinessAccount.objects.filter(instagram_id__startswith=BENCH_PREFIX).first()
+    conversation = Conversation.objects.create(
+        instagram_account_id=shop.instagram_id if shop else f"{BENCH_PREFIX}99999",
+        account=shop,
+        customer_id="8000000001",
+        customer_username="long.thread",
+        profile_requested_at=now,
+        last_message_at=now,
+    )
+    rows = []
+    with _dated_by_hand(Message):
+        for n in range(messages):
+            at = now - timedelta(minutes=messages - n)
+            incoming = n % 2 == 0
+            rows.append(
+                Message(
+                    conversation=conversation,
+                    direction="in" if incoming else "out",
+                    author=Message.Author.CUSTOMER if incoming else Message.Author.BOT,
+                    status="" if incoming else Message.Status.SENT,
+                    mid=f"bench-long-{n}",
+                    text="hello" if incoming else "answer",
+                    timestamp=at,
+                    created_at=at,
+                )
+            )
+        Message.objects.bulk_create(rows, batch_size=batch)
+    return conversation.pk
 
 
 def _p50(samples: list[float]) -> float:

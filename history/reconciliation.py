@@ -227,10 +227,15 @@ def _check_subscription(account, state: AccountReconciliation, result: PassResul
     state.suspect_subscription(True)
     logger.error(
         "WEBHOOK SUBSCRIPTION PROBABLY BROKEN for account %s: no customer message came by "
-        "webhook for over %.0f minutes, while reconciliation found %d that none delivered. "
+        "webhook for over %s, while reconciliation found %d that none delivered. "
         "Check the app's webhook subscription (Meta's App Dashboard, Webhooks: instagram, "
         "messages).",
         account.instagram_id,
-        silence.total_seconds() / 60,
+        _span(silence),
         result.found_from_customers,
     )
+
+
+def _span(span: timedelta) -> str:
+    seconds = span.total_seconds()
+    return f"{seconds / 60:.0f} minutes" if seconds >= 120 else f"{seconds:.0f} seconds"

@@ -4,15 +4,19 @@ the same services the admin and the API use.
 """
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.shortcuts import get_object_or_404
+from django.utils.text import Truncator
 
 from accounts.access import ALL_ACCOUNTS_CODENAME, scope
-from comments.models import Comment
+from comments.models import Comment, CommentReply
 from inbox.listing import _iso, account_name, customer_name, visible_conversations
 from inbox.models import Note, SavedReply
+from messaging import replies
 from messaging.models import Conversation, Message
 
+# How much of the comment a conversation began from the customer pane shows.
+COMMENT_SHOWN_CHARACTERS = 5_000
 # How many of the newest messages opening a conversation shows.
 THREAD_LENGTH = 100
 # At most this many new messages come with one update (the rest with the next).
@@ -54,6 +58,10 @@ def message_json(message: Message) -> dict:
         "status_label": message.get_status_display() if message.status else "",
         "error": message.last_error if message.status == Message.Status.FAILED else "",
         "at": _iso(message.timestamp or message.created_at),
+        # Buttons, quick replies, cards or media we sent, drawn as such (null: plain text).
+        "sent": message.display(),
+        # What the customer tapped, or the link or ad they came from ("" if nothing).
+        "tap": message.tap(),
     }
 
 
@@ -79,7 +87,19 @@ def opening_comment(conversation: Conversation) -> Comment | None:
     comment_id = (first or {}).get("private_reply_to_comment")
     if not comment_id:
         return None
-    return Comment.objects.select_related("post").filter(comment_id=comment_id).first()
+    public = CommentReply.objects.filter(
+        comment=OuterRef("pk"), kind=CommentReply.Kind.PUBLIC
+    ).order_by("id")
+    return (
+        Comment.objects.select_related("post")
+        # What was answered in public under it, in the same query.
+        .annotate(
+            public_reply_text=Subquery(public.values("text")[:1]),
+            public_reply_status=Subquery(public.values("status")[:1]),
+        )
+        .filter(comment_id=comment_id)
+        .first()
+    )
 
 
 def origin(conversation: Conversation, comment: Comment | None = None) -> str:
@@ -121,13 +141,24 @@ def comment_json(comment: Comment | None) -> dict | None:
     if comment is None:
         return None
     post = comment.post
+    public_status = getattr(comment, "public_reply_status", None)
     return {
-        "text": comment.text,
+        # A comment can be long (2 MB arrive); the card shows what a person reads.
+        "text": Truncator(comment.text).chars(COMMENT_SHOWN_CHARACTERS),
         "author": f"@{comment.author_username}" if comment.author_username else comment.author_id,
         "at": _iso(comment.commented_at),
         "post": _post_name(comment),
         "permalink": _web_address(post.permalink) if post else "",
         "thumbnail_url": _web_address(post.thumbnail_url) if post else "",
+        # What was answered under the comment, for everyone to see.
+        "public_reply": (
+            {
+                "text": comment.public_reply_text,
+                "status": CommentReply.Status(public_status).label,
+            }
+            if public_status
+            else None
+        ),
     }
 
 
@@ -164,7 +195,14 @@ def conversation_json(conversation: Conversation) -> dict:
         "assigned_to_id": conversation.assigned_to_id,
         "bot_silence": conversation.bot_silence_reason(),
         "bot_paused": conversation.bot_is_paused(),
+        "reply_window": _reply_window_json(conversation),
     }
+
+
+def _reply_window_json(conversation: Conversation) -> dict:
+    """Whether staff may answer now (Instagram's windows), and why not or with which tag."""
+    window = replies.staff_reply_window(conversation)
+    return {"open": window.open, "human_agent": window.human_agent, "reason": window.reason}
 
 
 def assignable_users(conversation: Conversation):

@@ -108,10 +108,21 @@ SEND_RATE_LIMIT_PAUSE = env.float("SEND_RATE_LIMIT_PAUSE", default=60.0)
 # The worker's sweep puts back replies whose task was lost (queued too long) or whose worker
 # died mid-send (sending too long). STALLED_AFTER must comfortably exceed GRAPH_API_TIMEOUT.
 REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)
-# How long an idle worker waits before looking for waiting deliveries (and tasks)
-# again (seconds). Part of a DM's wait for its reply when the worker is idle; a busy worker
-# takes the next one at once.
+# Days the raw webhook deliveries are kept once handled (processed or rejected); the worker's
+# upkeep deletes older ones. Failed ones, and those waiting for credentials, are kept. 0: keep
+# them all.
+RAW_DELIVERY_RETENTION_DAYS = env.int("RAW_DELIVERY_RETENTION_DAYS", default=14)
+# How long an idle worker first waits before looking for waiting deliveries again (seconds).
+# Part of a DM's wait for its reply when the worker is idle (SQLite, MySQL/MariaDB); a busy
+# worker takes the next one at once.
 WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
+# An idle worker's delivery loop waits twice as long each time it finds nothing, up to this
+# (seconds); on PostgreSQL it sleeps until the webhook's insert wakes it (LISTEN/NOTIFY), and
+# looks anyway after this long. Work found starts the wait again from WORKER_POLL_INTERVAL.
+WORKER_IDLE_MAX_WAIT = env.float("WORKER_IDLE_MAX_WAIT", default=1.0)
+# How often an idle worker's task loop looks for due tasks (retries, staff replies, later parts
+# of split replies), in seconds: part of a staff reply's wait when the worker is idle.
+WORKER_TASK_POLL_INTERVAL = env.float("WORKER_TASK_POLL_INTERVAL", default=0.5)
 # Workers lower their CPU priority by this much (nice), so that on a machine they share with
 # the web processes the webhook answers Meta first when the CPU is all taken. 0: don't.
 WORKER_NICENESS = env.int("WORKER_NICENESS", default=10)

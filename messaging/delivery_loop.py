@@ -5,8 +5,9 @@ The webhook stores a delivery and answers Meta; that waiting row is the work ite
 new customers (profiles.fetch_missing_usernames), a few at a time: a username can wait, a
 customer should not. `manage.py worker` runs this loop in a thread beside the task loop, which
 runs the rest through the Tasks framework: retries, staff replies, later parts of split
-replies. Several workers can run: each delivery and each username fetch is claimed with a
-conditional UPDATE, so exactly one of them does it.
+replies. An idle loop sleeps until a delivery is announced, or a backoff ends
+(messaging.doorbell). Several workers can run: each delivery and each username fetch is
+claimed with a conditional UPDATE, so exactly one of them does it.
 """
 
 import logging
@@ -14,12 +15,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.conf import settings
 from django.db import close_old_connections, connection
 
 from comments.posts import fetch_missing_posts
 from comments.replying import send_due_replies
 from messaging import upkeep
+from messaging.doorbell import doorbell_for_this_database
 from messaging.profiles import fetch_missing_usernames
 from messaging.receiving import take_waiting_deliveries
 
@@ -38,6 +39,7 @@ class DeliveryLoop(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
+        doorbell = doorbell_for_this_database(self.stopping)
         try:
             while not self.stopping.is_set():
                 # Outside a request cycle nothing else closes a connection that died (a
@@ -56,9 +58,13 @@ class DeliveryLoop(threading.Thread):
                     )
                     self.stopping.wait(PAUSE_AFTER_FAILURE)
                     continue
-                if not done:
-                    self.stopping.wait(settings.WORKER_POLL_INTERVAL)
+                if done:
+                    doorbell.rung()
+                else:
+                    # Idle: sleep until a delivery is announced (PostgreSQL) or a backoff ends.
+                    doorbell.wait()
         finally:
+            doorbell.close()
             connection.close()
 
 

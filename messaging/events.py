@@ -191,15 +191,17 @@ def _record_customer_message(
             if _held_by_another_account(event):
                 return None
             raise
-        conversation.record_activity(event.timestamp)
-        if conversation.status == Conversation.Status.ARCHIVED:
-            conversation.set_status(Conversation.Status.ACTIVE)
         logger.info("Stored message %s from %s", event.mid, event.customer_id)
 
         reply, reason = replies.decide_reply(event, account, conversation, message)
-        if (reply is None or reply.is_fallback) and not isinstance(event, ReferralEvent):
-            # Only the fallback, or nothing, answers: the customer needs a person (the inbox).
-            conversation.await_person(event.timestamp)
+        # The conversation's changes in one UPDATE (it is locked): its last message, reopened
+        # if archived, and, when only the fallback or nothing answers, waiting for a person
+        # (the inbox). A thread opened from a link with no rule for it waits for nobody.
+        conversation.customer_wrote(
+            event.timestamp,
+            awaits_person=(reply is None or reply.is_fallback)
+            and not isinstance(event, ReferralEvent),
+        )
         if reply is None:
             logger.info("Not answering message %s: %s", event.mid, reason)
             return None

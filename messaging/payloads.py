@@ -303,7 +303,7 @@ def _parse_change(change, account_id: str, entry_time) -> "Event | CommentEvent 
             account_id=account_id,
             media_id=_id(value.get("media_id"), "media_id"),
             comment_id=_optional_id(value, "comment_id"),
-            timestamp=_timestamp(_lenient_time_ms(entry_time, "entry.time")),
+            timestamp=_change_time(entry_time),
         )
     return None
 
@@ -319,15 +319,27 @@ def _parse_comment(value: dict, account_id: str, entry_time, *, is_live: bool) -
         comment_id=_id(comment_id, "id"),
         text=_str(value, "text"),
         author_id=_id(author.get("id"), "from.id"),
-        author_username=_str(author, "username", max_length=64),
+        # Instagram's usernames have at most 30 characters; a longer one is cut, not the
+        # comment lost.
+        author_username=_str(author, "username")[:64],
         media_id=_optional_id(media, "id"),
         media_product_type=_str(media, "media_product_type", max_length=32),
         parent_id=_optional_id(value, "parent_id"),
         ad_id=_optional_id(media, "ad_id"),
         ad_title=_str(media, "ad_title"),
         is_live=is_live,
-        timestamp=_timestamp(_lenient_time_ms(entry_time, "entry.time")),
+        timestamp=_change_time(entry_time),
     )
+
+
+def _change_time(entry_time) -> datetime:
+    """A comment's or mention's time: its entry's, the only one Meta gives. Missing or
+    unreadable, the time it is read: the comment is kept, not lost for want of a time."""
+    try:
+        return _timestamp(_lenient_time_ms(entry_time, "entry.time"))
+    except EventError as exc:
+        logger.warning("A change's entry.time is unusable (%s): taken as now", exc)
+        return datetime.now(tz=UTC)
 
 
 def _optional_id(data: dict, key: str) -> str:

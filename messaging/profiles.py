@@ -24,21 +24,29 @@ def fetch_missing_usernames(limit: int = USERNAME_BATCH) -> int:
     claimed with a conditional UPDATE, so two workers never ask for the same one.
     """
     missing = Conversation.objects.filter(profile_requested_at__isnull=True)
+    # Read with what the fetch needs (the customer, the account's credentials), in one query
+    # for the batch; each is then claimed before it is asked for.
+    newest = missing.select_related("account").only(
+        "pk", "customer_id", "customer_username", "account"
+    )
     asked = 0
-    for conversation_id in missing.order_by("-pk").values_list("pk", flat=True)[:limit]:
-        if missing.filter(pk=conversation_id).update(profile_requested_at=timezone.now()):
-            fetch_customer_profile(conversation_id)
+    for conversation in newest.order_by("-pk")[:limit]:
+        if missing.filter(pk=conversation.pk).update(profile_requested_at=timezone.now()):
+            fetch_customer_profile(conversation.pk, read=conversation)
             asked += 1
     return asked
 
 
-def fetch_customer_profile(conversation_id: int) -> None:
+def fetch_customer_profile(conversation_id: int, read: Conversation | None = None) -> None:
     """Learn the customer's username from Instagram; best effort: a customer whose profile
-    Instagram does not give stays known by their id."""
-    try:
-        conversation = Conversation.objects.select_related("account").get(pk=conversation_id)
-    except Conversation.DoesNotExist:
-        return  # deleted meanwhile
+    Instagram does not give stays known by their id. `read`: the conversation as read with
+    its account just before (not read again)."""
+    conversation = read
+    if conversation is None:
+        try:
+            conversation = Conversation.objects.select_related("account").get(pk=conversation_id)
+        except Conversation.DoesNotExist:
+            return  # deleted meanwhile
     if conversation.customer_username:
         return
     try:

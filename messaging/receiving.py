@@ -66,10 +66,12 @@ def take_waiting_deliveries(limit: int = DELIVERY_BATCH) -> int:
     """In the worker: handle the oldest waiting deliveries, up to `limit`; return how many
     this worker handled (0: none is waiting). Workers racing for one delivery each try to
     claim it, and one wins."""
-    return sum(take_delivery(pk) for pk in WebhookDelivery.waiting_ids(limit))
+    return sum(
+        take_delivery(delivery.pk, read=delivery) for delivery in WebhookDelivery.waiting(limit)
+    )
 
 
-def take_delivery(delivery_id: int) -> bool:
+def take_delivery(delivery_id: int, read: WebhookDelivery | None = None) -> bool:
     """In the worker: claim a delivery the webhook accepted, handle it, and send its replies.
     Returns False when there was nothing to claim: another worker holds it, or held it.
 
@@ -77,10 +79,13 @@ def take_delivery(delivery_id: int) -> bool:
     Each reply is stored (queued) before its send, held by this worker (claimed_by): should it
     die in between, the live workers queue it once its heartbeat stops
     (recovery.recover_work_of_dead_workers).
+
+    `read`: the delivery as read before the claim (its body and headers never change), so
+    that the claim is the only statement before its handling.
     """
     if not WebhookDelivery.claim(delivery_id, by=this_worker()):
         return False
-    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    delivery = read if read is not None else WebhookDelivery.objects.get(pk=delivery_id)
     outcome = handle_delivery(delivery)
     if not outcome.stored:
         # The database failed us midway (the stored events stay stored). Meta will not send

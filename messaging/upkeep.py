@@ -4,7 +4,8 @@ loop (`manage.py worker`):
 Heartbeat  every WORKER_HEARTBEAT_INTERVAL: the worker's sign of life, then the recovery of
            the work of workers whose heartbeat stopped (recovery.recover_work_of_dead_workers).
 upkeep     every REPLY_SWEEP_INTERVAL: the sweeps that put back what waited far too long (the
-           backstop), and the Instagram token refresh.
+           backstop), the pruning of old raw deliveries (RAW_DELIVERY_RETENTION_DAYS), and the
+           Instagram token refresh.
 
 Every live worker recovers the dead ones' work: several doing it at once is by design (each
 change is a conditional UPDATE), not a race.
@@ -28,6 +29,7 @@ from messaging.recovery import (
     sweep_stalled_deliveries,
     sweep_stalled_replies,
 )
+from messaging.retention import prune_raw_deliveries
 from messaging.worker_identity import this_worker
 
 logger = logging.getLogger(__name__)
@@ -143,6 +145,7 @@ def run_forever() -> None:
         _step("Sweeping stalled replies", sweep_stalled_replies)
         _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
         _step("Importing history and reconciling with Meta", history_upkeep.run)
+        _step("Pruning old raw deliveries", prune_raw_deliveries)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
             _step("Refreshing account tokens", refresh_expiring_tokens)
             last_token_refresh = time.monotonic()

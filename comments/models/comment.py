@@ -178,6 +178,8 @@ class CommentReply(models.Model):
             models.Index(fields=["status", "due_at"]),  # the queue
             models.Index(fields=["instagram_account_id", "kind", "claimed_at"]),  # the hour
             models.Index(fields=["sent_at"]),  # the dashboard's comments answered a day
+            # A comment delivered to us that is one of our own public replies (never answered).
+            models.Index(fields=["external_id"]),
         ]
 
     def __str__(self):

@@ -2,10 +2,11 @@
 comment against them, and see every comment with its status."""
 
 import pytest
+import responses
 from django.contrib.auth.models import Permission, User
 
 from accounts.models import InstagramBusinessAccount
-from comments.models import Comment, CommentRule
+from comments.models import Comment, CommentRule, Post
 from comments.tests.conftest import MEDIA_ID, comment_payload, make_rule
 
 pytestmark = pytest.mark.django_db
@@ -81,6 +82,29 @@ def test_the_post_picker_shows_the_accounts_posts(admin_client, shop):
     assert "/_fake/thumbnail/17895695668004550.svg" in page
 
 
+@responses.activate
+def test_the_post_picker_links_only_web_addresses(admin_client, shop, settings):
+    settings.GRAPH_API_BASE_URL = "https://graph.facebook.com"
+    responses.get(
+        "https://graph.facebook.com/v21.0/17841400000000001/media",
+        json={
+            "data": [
+                {
+                    "id": "1",
+                    "caption": "A post whose links are not web addresses",
+                    "permalink": "javascript:alert(document.cookie)",
+                    "thumbnail_url": "JavaScript:alert(1)",
+                }
+            ]
+        },
+    )
+    page = admin_client.get(MEDIA, {"account": shop.pk, "_popup": "1"}).content.decode()
+    assert "A post whose links are not web addresses" in page
+    assert "alert(" not in page
+    post = Post.objects.get(media_id="1")  # kept for the inbox without them too
+    assert (post.permalink, post.thumbnail_url) == ("", "")
+
+
 def test_the_rule_form_links_to_the_post_picker(admin_client, shop):
     page = admin_client.get(f"{RULES}add/").content.decode()
     assert 'id="lookup_id_media_id"' in page and MEDIA in page
@@ -115,6 +139,18 @@ def test_comments_are_listed_with_their_status(admin_client, deliver):
     assert "lovely" in page and "price?" not in page
     detail = admin_client.get(f"{COMMENTS}{Comment.objects.get(comment_id='1').pk}/change/")
     assert "Private reply (DM)" in detail.content.decode()
+
+
+def test_a_huge_comment_is_shown_in_part(admin_client, deliver):
+    # Instagram allows 2,200 characters; a delivery may claim two million.
+    deliver(comment_payload(comment_id="1", text="price " + "x" * 2_000_000))
+    comment = Comment.objects.get(comment_id="1")
+    assert len(comment.text) == 2_000_006  # stored as it came
+    detail = admin_client.get(f"{COMMENTS}{comment.pk}/change/").content.decode()
+    assert "… and 1995006 more characters." in detail
+    assert len(detail) < 100_000
+    listing = admin_client.get(COMMENTS).content.decode()
+    assert "price " + "x" * 73 + "…" in listing and "x" * 80 not in listing
 
 
 def test_staff_without_permission_cannot_try_or_pick(client, shop):

@@ -88,6 +88,17 @@ def test_mentions_are_listed(api, deliver):
     assert api.get("/api/mentions/").json()["results"][0]["media_id"] == "17887498072083520"
 
 
+def test_mentions_are_filtered_by_account_and_post(api, deliver, shop):
+    from messaging.tests.conftest import load_payload
+
+    deliver(load_payload("mentions__comment"))
+    assert len(api.get(f"/api/mentions/?account={shop.pk}").json()["results"]) == 1
+    assert api.get(f"/api/mentions/?account={shop.pk + 1}").json()["results"] == []
+    assert len(api.get("/api/mentions/?media=17887498072083520").json()["results"]) == 1
+    assert api.get("/api/mentions/?media=17887498072083521").json()["results"] == []
+    assert api.get("/api/mentions/?account=x").status_code == 400
+
+
 def test_a_graph_api_failure_listing_posts_is_a_502(api, shop):
     shop.access_token = ""
     shop.save()

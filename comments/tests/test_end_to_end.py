@@ -2,6 +2,9 @@
 worker -> fake Graph API (private reply, then its echo back to the webhook) -> the commenter
 answers with a DM -> the bot answers by the reply rules."""
 
+import io
+import json
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -72,3 +75,13 @@ def test_a_simulated_comment_is_answered_privately_and_the_answer_continues_as_a
 def test_simulate_comment_reports_a_delivery_the_server_did_not_accept(live_server):
     with pytest.raises(CommandError, match="answered 404"):
         call_command("simulate_comment", author="1", text="hi", url=f"{live_server.url}/nope")
+
+
+def test_simulate_comment_without_an_author_comments_as_a_new_commenter(live_server):
+    out = io.StringIO()
+    url = f"{live_server.url}/webhooks/instagram"
+    call_command("simulate_comment", text="price?", url=url, stdout=out)
+    value = json.loads(bytes(WebhookDelivery.objects.get().body))["entry"][0]["changes"][0]
+    author = value["value"]["from"]["id"]
+    assert author.isdigit() and author != ACCOUNT_ID
+    assert f"author {author}" in out.getvalue()

@@ -14,6 +14,7 @@ from comments.tests.conftest import (
     comment_payload,
     make_rule,
     private_calls,
+    public_calls,
 )
 from messaging.models import Conversation, Message
 from messaging.tests.conftest import load_payload
@@ -81,6 +82,22 @@ def test_the_business_own_comment_is_never_acted_on(deliver, fake_meta, run_work
     comment = the_comment()
     assert (comment.status, comment.status_reason) == ("skipped", "written by the account itself")
     assert fake_meta.calls == []
+
+
+def test_our_own_public_reply_delivered_back_is_never_acted_on(deliver, fake_meta, run_worker):
+    # Whoever Meta names as its author (an IG-scoped id of the business, say), a comment that
+    # is one of our public replies is ours: answering it would answer ourselves.
+    make_rule(public_replies="Price sent in DM, price!")
+    deliver(comment_payload())
+    run_worker()
+    (sent,) = public_calls(fake_meta)
+    ours = comment_payload(comment_id=sent["id"], text=sent["text"], author="2105722729836161")
+    ours["entry"][0]["changes"][0]["value"]["parent_id"] = COMMENT_ID  # the comment answered
+    deliver(ours)
+    run_worker()
+    ours = Comment.objects.get(comment_id=sent["id"])
+    assert (ours.status, ours.status_reason) == ("skipped", "written by the account itself")
+    assert len(fake_meta.calls) == 2  # the first comment's private and public replies only
 
 
 def test_a_comment_no_rule_matches_is_skipped_with_the_reason(deliver, fake_meta, run_worker):

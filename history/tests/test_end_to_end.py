@@ -12,6 +12,7 @@ import pytest
 from django.utils import timezone
 
 from devtools.fake_graph import FakeGraphAPI
+from history.importing import request_import
 from history.models import AccountReconciliation, HistoryImport
 from history.tests.conftest import ACCOUNT_ID
 from messaging.models import Message, WebhookDelivery
@@ -110,7 +111,8 @@ def test_dropped_dms_are_found_exactly_and_each_is_answered_once(account, fake, 
     assert wait_for(lambda: sorted(answers(fake)) == CUSTOMERS[:8]), answers(fake)
     found = Message.objects.filter(details__found_by="reconciliation")
     assert sorted(found.values_list("mid", flat=True)) == sorted(dropped)
-    assert AccountReconciliation.objects.get().total_found == len(dropped)
+    # The pass records what it found when it ends, after sending its answers.
+    assert wait_for(lambda: AccountReconciliation.objects.get().total_found == len(dropped))
     assert Message.objects.filter(direction="in").count() == 8
     time.sleep(2)  # more passes run: nothing more is found or answered
     assert sorted(answers(fake)) == CUSTOMERS[:8]
@@ -180,4 +182,30 @@ def test_an_import_killed_midway_continues_from_its_cursor(account, fake, start_
         c for c in fake.inbox.calls if c["path"].endswith("conversations") and not c["after"]
     ]
     assert len(first_pages) == 1  # continued on the second page, not from the start
+    assert answers(fake) == []  # history is never answered
+
+
+def test_an_import_run_twice_by_a_worker_stores_each_message_once(account, fake, start_worker):
+    for n, customer in enumerate(CUSTOMERS[:5]):
+        at = time.time() - 3600 * (n + 1)
+        fake.inbox.add(customer, f"question from {n}", at=at)
+        fake.inbox.add(customer, f"answer to {n}", outgoing=True, at=at + 60)
+    fake.inbox.rate_per_second = 20
+    # Only the imports read the conversations here: the worker's reconciliation is not due.
+    AccountReconciliation.objects.create(account=account, next_pass_at=timezone.now() + DAY)
+    start_worker(CONVERSATIONS_API_RATE_PER_SECOND="20")
+
+    request_import(account)  # as the admin action and the API do: a task for the worker
+    assert wait_for(lambda: HistoryImport.objects.get().state == "done")
+    first = HistoryImport.objects.get()
+    assert (first.conversations_done, first.messages_imported, first.messages_known) == (5, 10, 0)
+
+    request_import(account)  # connected again: a new import from the top
+    assert wait_for(
+        lambda: HistoryImport.objects.filter(state="done", requested_at__gt=first.requested_at)
+    )
+    second = HistoryImport.objects.get()
+    assert (second.messages_imported, second.messages_known) == (0, 10)
+    assert Message.objects.count() == 10
+    assert Message.objects.filter(details__found_by="history_import").count() == 10
     assert answers(fake) == []  # history is never answered

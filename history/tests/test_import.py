@@ -90,6 +90,22 @@ def test_since_leaves_older_conversations_out(account, meta):
     assert "Imported Shop (@shop): 2 conversations · 6 messages imported" in out.getvalue()
 
 
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_command_draws_a_progress_bar_on_a_terminal(account, meta):
+    fill_inbox(meta, threads=30)  # two pages: 25 conversations, then 5
+    out = Terminal()
+    call_command("import_history", "--account", ACCOUNT_ID, stdout=out)
+    drawn = out.getvalue().split("\r")
+    assert drawn[0].startswith("page 1 [#-------------------] 1/25 · 1 conversations")
+    assert any(line.startswith("page 1 [####################] 25/25") for line in drawn)
+    assert any(line.startswith("page 2 [####----------------] 5/25 · 30 conv") for line in drawn)
+    assert "Imported Shop (@shop): 30 conversations" in drawn[-1]
+
+
 def test_a_rate_limited_import_waits_its_turn_and_continues_from_its_cursor(account, meta):
     fill_inbox(meta)
     history_import = request_import(account)
@@ -144,7 +160,14 @@ def test_the_command_names_an_unknown_account(db):
         call_command("import_history", account="999")
 
 
-def test_the_api_refuses_an_age_it_cannot_read(account, api):
-    response = api.post(f"/api/accounts/{account.pk}/import_history/", {"since": "soon"})
+@pytest.mark.parametrize("since", ["soon", "-5d", "\u0663\u0660d", "99999999d", "9999999999w"])
+def test_the_api_refuses_an_age_it_cannot_read(account, api, since):
+    response = api.post(f"/api/accounts/{account.pk}/import_history/", {"since": since})
     assert response.status_code == 400
     assert "since" in response.json()
+    assert not HistoryImport.objects.exists()
+
+
+def test_the_command_refuses_an_age_it_cannot_count_back(account):
+    with pytest.raises(CommandError, match="longer than 100 years"):
+        call_command("import_history", "--account", ACCOUNT_ID, "--since", "99999999d")

@@ -48,9 +48,19 @@ def test_a_conversation_begun_by_a_private_reply_shows_the_comment_and_its_post(
     )
     Comment.objects.update(post=Post.objects.get())
 
+    CommentReply.objects.create(
+        comment=Comment.objects.get(),
+        kind=CommentReply.Kind.PUBLIC,
+        instagram_account_id=SHOP_A_ID,
+        commented_at=timezone.now(),
+        text="Sent you a DM 📩",
+        status=CommentReply.Status.SENT,
+    )
+
     card = card_of(admin_client, Conversation.objects.get())
     assert card["origin"] == "a comment on “The blue jacket”"
     assert card["comment"]["text"] == "Price please?"
+    assert card["comment"]["public_reply"] == {"text": "Sent you a DM 📩", "status": "Sent"}
     assert card["comment"]["permalink"] == "https://www.instagram.com/p/abc/"
     assert card["comment"]["thumbnail_url"] == "https://cdn.example/abc.jpg"
 

@@ -4,8 +4,11 @@ import re
 from argparse import ArgumentTypeError
 from datetime import timedelta
 
-_AGE = re.compile(r"^(\d+)([mhdw])$")
+# ASCII digits only (Arabic-Indic "30d" is not an age), and a span that can be counted back
+# from now.
+_AGE = re.compile(r"^([0-9]{1,9})([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+LONGEST = timedelta(days=100 * 365)
 
 
 def age(value: str) -> timedelta:
@@ -13,4 +16,10 @@ def age(value: str) -> timedelta:
     match = _AGE.match(value.strip())
     if not match:
         raise ArgumentTypeError(f"{value!r} is not an age like 30d, 12h, 90m or 2w")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        span = timedelta(**{_UNITS[match[2]]: int(match[1])})
+    except OverflowError:
+        span = LONGEST + timedelta(days=1)
+    if span > LONGEST:
+        raise ArgumentTypeError(f"{value!r} is longer than 100 years")
+    return span

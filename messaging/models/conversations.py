@@ -153,6 +153,26 @@ class Conversation(models.Model):
         )
         self.status, self.needs_reply, self.needs_reply_since = self.Status.ARCHIVED, False, None
 
+    def customer_wrote(self, at: datetime, *, awaits_person: bool) -> None:
+        """A customer's message at `at` was stored here: last_message_at moves forward, an
+        archived conversation reopens, and (`awaits_person`: only the fallback answered, or
+        nothing) it waits for a person from then on. One UPDATE, or none when nothing changes.
+
+        The caller holds the row locked (select_for_update) since it read it: its values are
+        the stored ones, so the conditions are checked here rather than in the UPDATE.
+        """
+        changes = {}
+        if self.last_message_at is None or self.last_message_at < at:
+            changes["last_message_at"] = at
+        if self.status == self.Status.ARCHIVED:
+            changes["status"] = self.Status.ACTIVE
+        if awaits_person and not self.needs_reply:
+            changes.update(needs_reply=True, needs_reply_since=at)
+        if changes:
+            Conversation.objects.filter(pk=self.pk).update(**changes)
+            for name, value in changes.items():
+                setattr(self, name, value)
+
     def record_activity(self, at: datetime) -> None:
         """Move last_message_at forward (never back: deliveries arrive out of order)."""
         if self.last_message_at is not None and self.last_message_at >= at:

@@ -74,6 +74,14 @@ class WebhookDelivery(models.Model):
         return list(first_come.values_list("pk", flat=True)[:limit])
 
     @classmethod
+    def waiting(cls, limit: int) -> list["WebhookDelivery"]:
+        """As waiting_ids, with what a worker reads to handle them (the body and headers: they
+        never change once stored), in one query for the batch rather than one per delivery."""
+        waiting = cls.objects.filter(state=cls.State.RECEIVED, handling_since__lte=timezone.now())
+        first_come = waiting.order_by("received_at", "pk")
+        return list(first_come.only("pk", "received_at", "body", "headers")[:limit])
+
+    @classmethod
     def claim(cls, pk: int, by: str) -> bool:
         """Worker `by` takes a received delivery for handling; False if it is not waiting (any
         more)."""

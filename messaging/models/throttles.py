@@ -3,13 +3,15 @@
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 
 class AccountPace(models.Model):
     """One account's pace for one of Meta's APIs, which limits each account separately.
 
-    Workers reserve slots here under a row lock, so the rate holds across many workers.
+    Workers reserve slots here with a conditional UPDATE or under a row lock, so the rate holds
+    across many workers.
     """
 
     instagram_account_id = models.CharField(max_length=64, unique=True)
@@ -31,6 +33,17 @@ class AccountPace(models.Model):
         only reported, for the caller to come back then. Row-locked: holds across workers.
         """
         now = timezone.now()
+        # Most calls find the account's slot free: taken in one conditional UPDATE, with no
+        # transaction and no read. Otherwise (a slot to wait for, a pause, the first call) the
+        # row is locked and read.
+        free_now = (Q(next_slot_at__isnull=True) | Q(next_slot_at__lte=now)) & (
+            Q(paused_until__isnull=True) | Q(paused_until__lte=now)
+        )
+        taken = cls.objects.filter(free_now, instagram_account_id=instagram_account_id).update(
+            next_slot_at=now + timedelta(seconds=1 / per_second)
+        )
+        if taken:
+            return now
         with transaction.atomic():
             paces = cls.objects.select_for_update()
             try:

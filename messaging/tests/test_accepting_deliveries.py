@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 # Handling one DM from a new customer and sending the reply: counted, so that a change which
 # adds queries to every DM shows up in a test. This DM gets the fallback, which also marks the
 # conversation as needing a person for the inbox (one UPDATE; a rule's answer does not).
-QUERIES_PER_NEW_DM = 27
+QUERIES_PER_NEW_DM = 23
 
 
 def test_the_webhook_stores_the_delivery_for_the_workers_without_handling_it(deliver):

@@ -6,11 +6,11 @@ import time
 from unittest import mock
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
 
-from messaging import delivery_loop, receiving
+from messaging import delivery_loop, doorbell, receiving
 from messaging.models import Message, WebhookDelivery
-from messaging.tests.conftest import answer_send, load_payload
+from messaging.tests.conftest import answer_send, load_payload, with_mid
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the loop's thread has its own connection
 
@@ -41,10 +41,10 @@ def test_stopping_the_worker_lets_the_delivery_in_hand_finish_and_takes_no_other
     in_hand, go_on = threading.Event(), threading.Event()
     handle = receiving.take_delivery
 
-    def slow_handling(delivery_id):
+    def slow_handling(delivery_id, **kwargs):
         in_hand.set()
         go_on.wait(10)
-        return handle(delivery_id)
+        return handle(delivery_id, **kwargs)
 
     with mock.patch.object(receiving, "take_delivery", side_effect=slow_handling):
         with delivery_loop.delivery_loop_beside_tasks() as loop:
@@ -76,3 +76,44 @@ def test_a_failing_pass_is_logged_and_the_loop_goes_on_after_a_pause(settings, c
             wait_until(lambda: len(calls) >= 3)
         assert time.monotonic() - started >= 0.2  # paused after the failure, not spinning
     assert "The delivery loop failed; trying again" in caplog.text
+
+
+def test_an_idle_loop_looks_less_and_less_often_and_at_once_again_after_work(settings):
+    settings.WORKER_POLL_INTERVAL, settings.WORKER_IDLE_MAX_WAIT = 0.1, 1.0
+    stopping = mock.Mock()
+    bell = doorbell.Doorbell(stopping)
+    for _ in range(6):
+        bell.wait()
+    waits = [call.args[0] for call in stopping.wait.call_args_list]
+    assert waits == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    bell.rung()  # a pass found work
+    bell.wait()
+    assert stopping.wait.call_args.args[0] == 0.1
+
+
+real_listen = doorbell.PostgresDoorbell._listen
+
+
+def test_on_postgresql_a_stored_delivery_wakes_the_idle_loop(deliver, graph_api, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; elsewhere the idle loop backs off")
+    # Left alone, the idle loop would not look again for a minute: only the notification of
+    # the webhook's insert can wake it.
+    settings.WORKER_POLL_INTERVAL = settings.WORKER_IDLE_MAX_WAIT = 60.0
+    answer_send(graph_api)
+    with mock.patch.object(doorbell.PostgresDoorbell, "_listen", autospec=True) as listen:
+        listening = threading.Event()
+
+        def listen_and_say_so(bell):
+            result = real_listen(bell)
+            listening.set()
+            return result
+
+        listen.side_effect = listen_and_say_so
+        with delivery_loop.delivery_loop_beside_tasks() as loop:
+            assert listening.wait(10)
+            deliver(load_payload("messages__text"), handle=False)
+            wait_until(lambda: Message.objects.filter(author="bot", status="sent").exists())
+            loop.stopping.set()
+            # Wake it to stop (as any delivery would), rather than waiting out its minute.
+            deliver(with_mid(load_payload("messages__text"), "aWdfZAG1wake-to-stop"), handle=False)

@@ -1,5 +1,5 @@
 """`manage.py bench`: measure webhook throughput, DM-to-reply latency, rule matching and memory
-(instabot/benchmark.py; docs/performance.md shows a full run)."""
+(devtools/bench/; docs/performance.md shows a full run)."""
 
 import json
 import os
@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 from django.db.utils import load_backend
 
-from devtools import benchmark
+from devtools import bench as benchmark
 
 
 class Command(BaseCommand):
@@ -37,18 +37,28 @@ class Command(BaseCommand):
             help="gunicorn processes (default: WEB_CONCURRENCY, else 2 x cores + 1, as bin/serve)",
         )
         parser.add_argument(
+            "--history-messages",
+            type=int,
+            help="messages loaded for the history phase (default 1,000,000; 2,000 with "
+            "--quick); 0 leaves the phase out",
+        )
+        parser.add_argument(
             "--workers",
             type=int,
             help="worker processes (default: 1 on SQLite, whose single writer a second "
             "worker only waits on; 2 on MySQL/MariaDB or PostgreSQL)",
         )
 
-    def handle(self, *, json_path, quick, database_url, web_processes, workers, **options):
+    def handle(
+        self, *, json_path, quick, database_url, web_processes, workers, history_messages, **options
+    ):
         if database_url:
             database_url = self._emptied(database_url)
         if workers is None:
             workers = 2 if database_url else 1
         plan = benchmark.Plan.quick() if quick else benchmark.Plan.full()
+        if history_messages is not None:
+            plan.history_messages = history_messages
         log_dir = Path(json_path).resolve().parent if json_path else Path.cwd()
         self.stderr.write(f"Benchmarking (the service's log: {log_dir / 'bench-service.log'})…")
         report = benchmark.run(database_url, plan, web_processes, workers, log_dir)

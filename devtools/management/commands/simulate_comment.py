@@ -1,4 +1,4 @@
-"""`manage.py simulate_comment --author ID --text "..."`: post a signed, Meta-shaped comment
+"""`manage.py simulate_comment --text "..." [--author ID]`: post a signed, Meta-shaped comment
 delivery to a webhook."""
 
 from urllib.parse import urlsplit
@@ -9,14 +9,25 @@ from django.core.management.base import BaseCommand, CommandError
 
 from devtools.fake_comments import POSTS
 from devtools.management.commands.fake_graph_api import LOOPBACK_HOSTS
-from devtools.simulation import DEMO_ACCOUNT_ID, comment_delivery, new_comment_id, signed_headers
+from devtools.simulation import (
+    DEMO_ACCOUNT_ID,
+    comment_delivery,
+    new_comment_id,
+    new_customer_id,
+    signed_headers,
+)
 
 
 class Command(BaseCommand):
     help = "Post a correctly signed Instagram comment delivery to a running webhook, as Meta would."
 
     def add_arguments(self, parser):
-        parser.add_argument("--author", required=True, help="the commenter's Instagram-scoped id")
+        parser.add_argument(
+            "--author",
+            default="",
+            help="the commenter's Instagram-scoped id (default: a new commenter each run; "
+            "repeat one to answer their private reply with simulate_dm --sender)",
+        )
         parser.add_argument("--text", required=True, help="what the commenter writes")
         parser.add_argument("--username", default="", help="the commenter's username")
         parser.add_argument(
@@ -38,6 +49,7 @@ class Command(BaseCommand):
         if not settings.FACEBOOK_APP_SECRET:
             raise CommandError("FACEBOOK_APP_SECRET is not set: there is nothing to sign with.")
         comment_id = comment_id or new_comment_id()
+        author = author or new_customer_id()
         body = comment_delivery(
             account_id=account,
             comment_id=comment_id,
@@ -58,7 +70,10 @@ class Command(BaseCommand):
             )
         except requests.RequestException as exc:
             raise CommandError(f"Could not reach {url}: {exc}") from None
-        summary = f"{response.status_code} {response.text.strip()[:200]} (comment {comment_id})"
+        summary = (
+            f"{response.status_code} {response.text.strip()[:200]} "
+            f"(comment {comment_id}, author {author})"
+        )
         if response.status_code != 200:
             raise CommandError(f"The webhook answered {summary}")
         self.stdout.write(self.style.SUCCESS(f"Delivered: {summary}"))

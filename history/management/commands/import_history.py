@@ -1,5 +1,6 @@
 """`manage.py import_history --account <id> [--since 30d]`: import an account's recent
-conversations through the Conversations API, in the foreground, with a progress line."""
+conversations through the Conversations API, in the foreground, with a progress bar (on a
+terminal; elsewhere a line per conversation)."""
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
@@ -33,7 +34,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *, account, since, **options):
-        by_id = Q(instagram_id=account) | (Q(pk=int(account)) if account.isdigit() else Q())
+        by_pk = account.isascii() and account.isdigit() and len(account) < 19  # a 64-bit id
+        by_id = Q(instagram_id=account) | (Q(pk=int(account)) if by_pk else Q())
         found = InstagramBusinessAccount.objects.filter(by_id).first()
         if found is None:
             raise CommandError(f"No account {account!r} (give its id or its Instagram id).")
@@ -43,7 +45,12 @@ class Command(BaseCommand):
         interactive = self.stdout.isatty()
 
         def show(progress: HistoryImport) -> None:
-            self.stdout.write(_progress_line(progress), ending="\r" if interactive else "\n")
+            if interactive:  # one line, redrawn: the bar, then the counts
+                self.stdout.write(
+                    f"{progress_bar(progress)} · {_progress_line(progress)}", ending="\r"
+                )
+            else:  # a log: a line per conversation
+                self.stdout.write(_progress_line(progress))
             self.stdout.flush()
 
         done = run_import(history_import.pk, progress=show, wait_in_process=True)
@@ -57,6 +64,20 @@ class Command(BaseCommand):
         if done.state == HistoryImport.State.FAILED:
             raise CommandError(f"The import of {found} failed: {done.error}")
         self.stdout.write(self.style.SUCCESS(f"Imported {found}: {_progress_line(done)}"))
+
+
+# Meta lists conversations 25 a page (meta.conversations) and never says how many there are:
+# the bar fills over the page in hand.
+PAGE = 25
+BAR = 20
+
+
+def progress_bar(progress: HistoryImport) -> str:
+    """`page 2 [########------------] 10/25`: how far the import is in the page in hand."""
+    page = (progress.conversations_done - progress.done_in_page) // PAGE + 1
+    done = min(progress.done_in_page, PAGE)
+    filled = round(BAR * done / PAGE)
+    return f"page {page} [{'#' * filled}{'-' * (BAR - filled)}] {done}/{PAGE}"
 
 
 def _progress_line(progress: HistoryImport) -> str:

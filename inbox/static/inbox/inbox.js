@@ -109,6 +109,7 @@
     const side = m.direction === "in" ? "in" : "out";
     const body = el("div", { class: "text" });
     if (m.is_deleted) body.append(el("em", { text: "Unsent by the customer" }));
+    else if (m.sent) body.append(...sentContent(m.sent));
     else body.textContent = m.text;
     for (const a of m.attachments || []) {
       const label = `[${a.type || "attachment"}]`;
@@ -120,9 +121,37 @@
     if (m.status) {
       meta.append(" ", el("span", { class: `status status-${m.status}`, text: m.status_label }));
     }
+    if (m.tap) body.append(el("div", { class: "tap", text: m.tap }));
     const item = el("li", { id: `m-${m.id}`, class: `bubble ${side} author-${m.author}` }, body, meta);
     if (m.error) item.append(el("div", { class: "error", text: m.error }));
     return item;
+  }
+
+  // What we sent beyond text, as the customer saw it: buttons, quick replies, cards, media.
+  function chatButtons(buttons) {
+    return (buttons || []).map((b) =>
+      b.url
+        ? el("a", { class: "chat-button", href: b.url, target: "_blank", rel: "noopener", text: `${b.title} ↗` })
+        : el("span", { class: "chat-button", title: b.payload, text: b.title }));
+  }
+
+  function sentContent(sent) {
+    if (sent.kind === "media") {
+      return [el("a", { href: sent.url, target: "_blank", rel: "noopener", text: `[${sent.media_kind}]` })];
+    }
+    if (sent.kind === "cards") {
+      const cards = sent.cards.map((card) => el("div", { class: "card" },
+        el("strong", { text: card.title }),
+        card.subtitle ? el("div", { class: "subtitle", text: card.subtitle }) : "",
+        ...chatButtons(card.buttons)));
+      return [el("div", { class: "cards" }, ...cards)];
+    }
+    const parts = [el("div", { text: sent.text }), ...chatButtons(sent.buttons)];
+    if (sent.quick_replies && sent.quick_replies.length) {
+      parts.push(el("div", { class: "quick-replies" },
+        ...sent.quick_replies.map((title) => el("span", { class: "quick-reply", text: title }))));
+    }
+    return parts;
   }
 
   function drawMessage(m) {
@@ -149,6 +178,13 @@
     $("bot-silence").textContent = c.bot_silence ? `Bot silent: ${c.bot_silence}` : "";
     $("assign").value = c.assigned_to_id ? String(c.assigned_to_id) : "";
     for (const id of ["assign", "toggle-bot", "resolve", "reply-text", "send"]) $(id).disabled = !canReply;
+    // Instagram's reply windows: closed, the box says why; from 24 hours to 7 days, that the
+    // reply goes with the Human Agent tag.
+    const window_ = c.reply_window || { open: true };
+    $("reply-window").hidden = !window_.reason;
+    $("reply-window").textContent = window_.reason || "";
+    $("reply-window").classList.toggle("closed", !window_.open);
+    if (!window_.open) for (const id of ["reply-text", "send"]) $(id).disabled = true;
   }
 
   function drawCustomer(card) {
@@ -188,6 +224,10 @@
         {},
         el("blockquote", { text: comment.text }),
         el("span", { class: "muted" }, `${comment.author} on `, post, ` · ${when(comment.at)}`),
+        comment.public_reply
+          ? el("p", { class: "muted public-reply",
+            text: `Answered in public: “${comment.public_reply.text}” (${comment.public_reply.status})` })
+          : "",
       ),
     );
   }

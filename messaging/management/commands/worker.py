@@ -58,7 +58,7 @@ class Command(BaseCommand):
                     batch=once,
                     reload=False,
                     startup_delay=False,
-                    interval=settings.WORKER_POLL_INTERVAL,
+                    interval=settings.WORKER_TASK_POLL_INTERVAL,
                     verbosity=verbosity,
                 )
                 return

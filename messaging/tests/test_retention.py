@@ -1,0 +1,67 @@
+"""Raw deliveries are kept RAW_DELIVERY_RETENTION_DAYS once handled, then deleted by the
+worker's upkeep; what still awaits someone is kept."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from messaging import upkeep
+from messaging.models import Message, WebhookDelivery
+from messaging.retention import prune_raw_deliveries
+from messaging.tests.conftest import load_payload
+
+pytestmark = pytest.mark.django_db
+
+State = WebhookDelivery.State
+
+
+def delivery(state, days_old):
+    row = WebhookDelivery.record(b"{}", {}, state=state)
+    WebhookDelivery.objects.filter(pk=row.pk).update(
+        received_at=timezone.now() - timedelta(days=days_old)
+    )
+    return row.pk
+
+
+def test_handled_deliveries_older_than_the_retention_are_deleted(settings):
+    settings.RAW_DELIVERY_RETENTION_DAYS = 14
+    old_processed = delivery(State.PROCESSED, 15)
+    old_rejected = delivery(State.REJECTED, 20)
+    recent = delivery(State.PROCESSED, 13)
+    old_failed = delivery(State.FAILED, 30)
+    old_waiting = delivery(State.WAITING_FOR_CREDENTIALS, 30)
+    assert prune_raw_deliveries() == 2
+    kept = set(WebhookDelivery.objects.values_list("pk", flat=True))
+    assert kept == {recent, old_failed, old_waiting}
+    assert not kept & {old_processed, old_rejected}
+
+
+def test_the_messages_a_pruned_delivery_carried_stay(deliver, settings):
+    deliver(load_payload("messages__text"))
+    WebhookDelivery.objects.update(received_at=timezone.now() - timedelta(days=30))
+    assert prune_raw_deliveries() == 1
+    assert Message.objects.filter(direction="in").count() == 1
+
+
+def test_a_longer_retention_keeps_them_and_zero_keeps_them_all(settings):
+    delivery(State.PROCESSED, 40)
+    settings.RAW_DELIVERY_RETENTION_DAYS = 60
+    assert prune_raw_deliveries() == 0
+    settings.RAW_DELIVERY_RETENTION_DAYS = 0
+    assert prune_raw_deliveries() == 0
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_the_worker_prunes_at_each_upkeep_pass(settings, monkeypatch):
+    settings.RAW_DELIVERY_RETENTION_DAYS = 14
+    delivery(State.PROCESSED, 15)
+
+    def stop_after_one_pass(seconds):
+        raise SystemExit
+
+    monkeypatch.setattr(upkeep.connection, "close", lambda: None)  # the test's transaction
+    monkeypatch.setattr(upkeep.time, "sleep", stop_after_one_pass)
+    with pytest.raises(SystemExit):
+        upkeep.run_forever()
+    assert not WebhookDelivery.objects.exists()
