@@ -357,3 +357,10 @@ def test_after_a_database_restart_under_load_web_and_worker_recover_without_losi
         )
         stored_messages = set(Message.objects.filter(direction="in").values_list("mid", flat=True))
         assert accepted <= stored_messages
+        # The task loop recovered too: the bot's replies went out (none left on their way).
+        on_their_way = [Message.Status.QUEUED, Message.Status.SENDING]
+        wait_until(
+            lambda: not Message.objects.filter(direction="out", status__in=on_their_way).exists(),
+            "the worker did not send the replies after the restart",
+        )
+        assert Message.objects.filter(direction="out", status=Message.Status.SENT).exists()
