@@ -12,6 +12,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 
 from accounts.access import scope
 from inbox.models import ReadMarker
+from instabot.rest import ID_DIGITS
 from messaging.models import Conversation, Message
 
 PAGE_SIZE = 50
@@ -36,7 +37,7 @@ class ListFilters:
             raise BadFilter(f"view must be one of {', '.join(VIEWS)}")
         account = query.get("account") or None
         if account is not None:
-            if not account.isdigit():
+            if not ID_DIGITS.fullmatch(account):
                 raise BadFilter("account must be an account's id")
             account = int(account)
         return cls(view=view, account=account)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging.models import Conversation
 
 
@@ -41,7 +42,8 @@ class SavedReply(models.Model):
     shortcut = models.SlugField(
         max_length=40, help_text="Typed after a slash in the inbox's reply box, e.g. hours."
     )
-    text = models.TextField()
+    # What a staff reply may be, at most (instabot.text_limits).
+    text = models.TextField(max_length=REPLY_MAX_LENGTH)
     account = models.ForeignKey(
         "accounts.InstagramBusinessAccount",
         null=True,

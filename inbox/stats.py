@@ -11,6 +11,7 @@ first customer message it answered; one row per person's answer is read.
 """
 
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -33,6 +34,7 @@ from django.utils import timezone
 
 from accounts.access import accounts_visible_to, scope
 from comments.models import CommentReply
+from instabot.rest import ID_DIGITS
 from messaging.models import Message
 from rules.models import ResponseRule
 
@@ -40,6 +42,10 @@ MAX_DAYS = 92
 DEFAULT_DAYS = 14
 PERSON_AUTHORS = (Message.Author.STAFF, Message.Author.BUSINESS_APP)
 ENVIRONMENT_ACCOUNT = "(the environment's account)"
+
+
+# A number of days in ASCII digits.
+DAYS = re.compile(r"[0-9]{1,4}")
 
 
 class BadRange(ValueError):
@@ -55,10 +61,11 @@ class StatsRange:
     @classmethod
     def from_query(cls, query, today: date | None = None) -> "StatsRange":
         days = query.get("days") or str(DEFAULT_DAYS)
-        if not days.isdigit() or not 1 <= int(days) <= MAX_DAYS:
+        # ASCII digits: "²".isdigit() is true, and int() refuses it.
+        if not DAYS.fullmatch(days) or not 1 <= int(days) <= MAX_DAYS:
             raise BadRange(f"days must be a number from 1 to {MAX_DAYS}")
         account = query.get("account") or None
-        if account is not None and not account.isdigit():
+        if account is not None and not ID_DIGITS.fullmatch(account):
             raise BadRange("account must be an account's id")
         today = today or timezone.now().date()
         first_day = today - timedelta(days=int(days) - 1)

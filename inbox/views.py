@@ -19,6 +19,7 @@ from accounts.access import accounts_visible_to
 from inbox import commands, listing, threads
 from inbox.models import ReadMarker
 from instabot.logging import log_context
+from instabot.rest import ID_DIGITS
 from messaging import replies
 
 logger = logging.getLogger(__name__)
@@ -82,9 +83,9 @@ def _open_thread_params(query) -> tuple[int | None, int, list[int]]:
     if opened is None:
         return None, 0, []
     pending = [p for p in (query.get("pending") or "").split(",") if p]
-    if not opened.isdigit() or not (query.get("after") or "0").isdigit():
+    if not ID_DIGITS.fullmatch(opened) or not ID_DIGITS.fullmatch(query.get("after") or "0"):
         raise ValueError("open and after must be ids")
-    if not all(p.isdigit() for p in pending):
+    if not all(ID_DIGITS.fullmatch(p) for p in pending):
         raise ValueError("pending must be ids, comma-separated")
     return int(opened), int(query.get("after") or 0), [int(p) for p in pending]
 

@@ -128,7 +128,7 @@ def _graph_time(value) -> datetime:
     """Graph times are ISO 8601 ("2024-05-01T12:00:00+0000"); some pages show Unix seconds."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         return datetime.fromtimestamp(int(value), tz=UTC)
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z")
 

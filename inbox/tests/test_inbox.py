@@ -301,3 +301,10 @@ def test_a_page_of_the_list_costs_the_same_queries_whatever_its_length(
     for n in range(12):
         deliver(dm(SHOP_A_ID, f"2{n:02}", f"m-many-{n}", "hello"))
     assert queries() == few
+
+
+def test_a_saved_reply_is_capped_as_a_staff_reply_is(api):
+    response = api.post("/api/saved-replies/", {"shortcut": "big", "text": "x" * 2001})
+    assert response.status_code == 400
+    assert "2000" in str(response.json()["text"])
+    assert api.post("/api/saved-replies/", {"shortcut": "ok", "text": "x" * 2000}).status_code == 201

@@ -98,9 +98,22 @@ def test_the_dashboard_draws_its_charts_as_svg(admin_client, day):
     assert "Service temporarily unavailable" in page
 
 
-@pytest.mark.parametrize("query", [{"days": "0"}, {"days": "1000"}, {"account": "x"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"days": "0"},
+        {"days": "1000"},
+        {"account": "x"},
+        {"days": "\u00b2"},
+        {"account": "\u00b2"},
+        {"account": "\u0663"},
+        {"account": "99999999999999999999"},
+        {"days": "9" * 5000},
+    ],
+)
 def test_a_bad_range_is_a_400(admin_client, query):
     assert admin_client.get("/inbox/stats/", query).status_code == 400
+    assert admin_client.get("/inbox/stats.csv", query).status_code == 400
     assert admin_client.get("/api/stats/", query).status_code == 400
 
 
