@@ -140,7 +140,7 @@ def _attachment(attachment) -> str:
             if len(element["title"]) > ELEMENT_TITLE or len(element.get("subtitle", "")) > 80:
                 return f"Param {where} title and subtitle must be at most 80 characters"
             if "buttons" in element and (
-                problem := _buttons(element["buttons"], f"{where}[buttons]", True)
+                problem := _buttons(element["buttons"], f"{where}[buttons]")
             ):
                 return problem
         return ""

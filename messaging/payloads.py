@@ -408,35 +408,69 @@ def _parse_event(item, account_id: str, standby: bool) -> Event:
 
 
 def _parse_message(message: dict, common: dict) -> MessageEvent:
-    attachments = message.get("attachments", [])
-    if not isinstance(attachments, list):
-        raise EventError("message.attachments is not a list")
-
-    reply_to_mid, reply_to_story = "", None
-    if "reply_to" in message:
-        reply_to = _obj(message, "reply_to")
-        reply_to_mid = _mid(reply_to, "mid", required=False)
-        if "story" in reply_to:
-            story = _obj(reply_to, "story")
-            reply_to_story = StoryReference(
-                id=_mid(story, "id", required=False), url=_str(story, "url")
-            )
-
+    """A message: its mid and text must be readable; a malformed optional part (an attachment,
+    a quick reply, what it replies to, a referral) is left out with a warning, never the
+    customer's message with it."""
+    mid = _mid(message, "mid")
+    attachments = _optional(mid, "attachments", lambda: _attachments(message), ())
+    reply_to = _optional(mid, "reply_to", lambda: _reply_to(message), ("", None))
     return MessageEvent(
         **common,
-        mid=_mid(message, "mid"),
+        mid=mid,
         text=_str(message, "text"),
-        attachments=tuple(_attachment(item) for item in attachments),
+        attachments=attachments,
         is_echo=message.get("is_echo") is True,
         is_self=message.get("is_self") is True,
         is_unsupported=message.get("is_unsupported") is True,
-        quick_reply_payload=(
-            _str(_obj(message, "quick_reply"), "payload") if "quick_reply" in message else ""
+        quick_reply_payload=_optional(
+            mid,
+            "quick_reply",
+            lambda: (
+                _str(_obj(message, "quick_reply"), "payload") if "quick_reply" in message else ""
+            ),
+            "",
         ),
-        reply_to_mid=reply_to_mid,
-        reply_to_story=reply_to_story,
-        referral=_referral(_obj(message, "referral")) if "referral" in message else None,
+        reply_to_mid=reply_to[0],
+        reply_to_story=reply_to[1],
+        referral=_optional(
+            mid,
+            "referral",
+            lambda: _referral(_obj(message, "referral")) if "referral" in message else None,
+            None,
+        ),
     )
+
+
+def _optional(mid: str, part: str, parse, default):
+    try:
+        return parse()
+    except EventError as exc:
+        logger.warning("Message %s: its %s is left out, unreadable (%s)", mid, part, exc)
+        return default
+
+
+def _attachments(message: dict) -> tuple[Attachment, ...]:
+    items = message.get("attachments", [])
+    if not isinstance(items, list):
+        raise EventError("message.attachments is not a list")
+    readable = []
+    for item in items:
+        try:
+            readable.append(_attachment(item))
+        except EventError as exc:
+            logger.warning("An attachment of message %s is left out: %s", message.get("mid"), exc)
+    return tuple(readable)
+
+
+def _reply_to(message: dict) -> tuple[str, StoryReference | None]:
+    if "reply_to" not in message:
+        return "", None
+    reply_to = _obj(message, "reply_to")
+    story = None
+    if "story" in reply_to:
+        data = _obj(reply_to, "story")
+        story = StoryReference(id=_mid(data, "id", required=False), url=_str(data, "url"))
+    return _mid(reply_to, "mid", required=False), story
 
 
 def _attachment(item) -> Attachment:

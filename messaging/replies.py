@@ -86,7 +86,11 @@ def incoming_of(
 
     match event:
         case Postback():
-            return Incoming(text=message.text, payload=event.payload)
+            # An ice breaker's tap is a new customer's first act: a welcome may answer it when
+            # no rule has its payload.
+            return Incoming(
+                text=message.text, payload=event.payload, is_first_message=is_first_message
+            )
         case ReferralEvent():
             referral = event.referral
             return Incoming(referral_ref=referral.ref, ad_id=referral.ad_id)

@@ -276,10 +276,13 @@ class RuleMessage(models.Model):
         return f"{self.get_kind_display()} {self.position}"
 
     def clean(self):
+        problems = []
         if self.kind in messages.MEDIA_KINDS:
             problems = messages.Media(self.kind, self.url).problems()
         elif self.kind == self.Kind.CARD:
             problems = self.card().problems()
+        elif self.kind != self.Kind.TEXT:
+            problems = [f"Unknown kind {self.kind[:20]!r}."]
         elif not self.text.strip():
             problems = ["The text cannot be empty."]
         if self.buttons and self.kind != self.Kind.CARD:

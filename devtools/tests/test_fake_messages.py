@@ -49,6 +49,9 @@ REFUSED = {
     "641 characters of button text": template(
         {"template_type": "button", "text": "z" * 641, "buttons": buttons(1)}
     ),
+    "a card with 4 buttons": template(
+        {"template_type": "generic", "elements": [{"title": "C", "buttons": buttons(4)}]}
+    ),
     "11 cards": template(
         {"template_type": "generic", "elements": [{"title": f"C{i}"} for i in range(11)]}
     ),
@@ -79,6 +82,7 @@ def test_the_fake_refuses_what_meta_refuses_with_code_100(fake, what):
         {"message": {"text": "Pick", "quick_replies": quick_replies(13, "x" * 20)}},
         template({"template_type": "button", "text": "z" * 640, "buttons": buttons(3, "y" * 20)}),
         template({"template_type": "generic", "elements": [{"title": f"C{i}"} for i in range(10)]}),
+        template({"template_type": "generic", "elements": [{"title": "C", "buttons": buttons(3)}]}),
         {
             "message": {
                 "attachment": {"type": "video", "payload": {"url": "https://v.example/a.mp4"}}

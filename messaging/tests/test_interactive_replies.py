@@ -325,3 +325,36 @@ def test_a_staff_reply_within_a_day_has_no_tag(deliver, graph_api, run_worker, a
     answer_send(graph_api)
     run_worker()
     assert "tag" not in sent_bodies(graph_api)[-1]
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"referral": {"ref": "", "source": "ADS", "type": "OPEN_THREAD", "ad_id": "9" * 1000}},
+        {"quick_reply": {"payload": 5}},
+        {"quick_reply": "SIZE_S"},
+        {"reply_to": {"story": "x"}},
+        {"attachments": [{"type": 5, "payload": {}}]},
+        {"attachments": "image"},
+    ],
+)
+def test_a_malformed_optional_part_is_left_out_never_the_message(
+    deliver, graph_api, run_worker, caplog, part
+):
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["message"].update(part)
+    answer_send(graph_api)
+    deliver(payload)
+    stored = Message.objects.get(direction="in")
+    assert stored.text == payload["entry"][0]["messaging"][0]["message"]["text"]
+    assert Message.objects.filter(author="bot").exists()
+    assert "is left out" in caplog.text
+
+
+def test_a_new_customers_first_tap_no_rule_answers_gets_the_welcome(deliver, graph_api, run_worker):
+    rule("welcome", "Welcome! Here is what I can do.")
+    rule("keywords", "Talk to a human: we'll be right with you", keywords="human")
+    answer_send(graph_api)
+    deliver(load_payload("messaging_postbacks__postback"))  # payload HUMAN_AGENT: no rule
+    run_worker()
+    assert [m["text"] for m in sent_messages(graph_api)] == ["Welcome! Here is what I can do."]

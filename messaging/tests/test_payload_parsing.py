@@ -242,15 +242,6 @@ def test_unreadable_envelopes_raise_payload_error(body):
                 "sender": {"id": "2"},
                 "recipient": {"id": "1"},
                 "timestamp": 1,
-                "message": {"mid": "m", "attachments": [{"payload": {}}]},
-            },
-            '"type" is missing',
-        ),
-        (
-            {
-                "sender": {"id": "2"},
-                "recipient": {"id": "1"},
-                "timestamp": 1,
                 "message": {"mid": "m" * 256, "text": "x"},
             },
             "longer than 255",
@@ -275,6 +266,15 @@ def test_a_malformed_event_does_not_drop_its_neighbours(item, reason):
     assert isinstance(malformed, MalformedEvent)
     assert reason in malformed.reason
     assert isinstance(parsed, MessageEvent)
+
+
+def test_an_unreadable_attachment_is_left_out_and_the_message_kept():
+    payload = load_payload("messages__image")
+    message = payload["entry"][0]["messaging"][0]["message"]
+    message["attachments"].insert(0, {"payload": {}})  # no type
+    [event] = parse_delivery(encode(payload)).events
+    assert isinstance(event, MessageEvent)
+    assert [a.type for a in event.attachments] == ["image"]
 
 
 def test_a_malformed_entry_does_not_drop_the_next_entry():

@@ -225,3 +225,31 @@ def test_at_most_ten_messages_before_the_text(api):
     response = api.post("/api/rules/", api_rule(extra_messages=extras), format="json")
     assert response.status_code == 400
     assert "extra_messages" in response.json()
+
+
+def test_more_text_before_the_rules_text_is_saved(api, admin_client):
+    response = api.post(
+        "/api/rules/",
+        api_rule(extra_messages=[{"kind": "text", "text": "One more thing"}]),
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    data = {
+        "trigger": "keywords",
+        "keywords": "hours",
+        "match_type": "contains",
+        "response_text": "10-19",
+        "priority": "0",
+        "extra_messages-TOTAL_FORMS": "2",
+        "extra_messages-INITIAL_FORMS": "0",
+        "extra_messages-0-position": "0",
+        "extra_messages-0-kind": "text",
+        "extra_messages-0-text": "Hello!",
+        "extra_messages-1-position": "1",
+        "extra_messages-1-kind": "exe",
+    }
+    page = admin_client.post(ADD, data)
+    assert page.status_code == 200  # the unknown kind is the inline's field error, not a 500
+    assert "exe" in page.content.decode()
+    data["extra_messages-TOTAL_FORMS"] = "1"
+    assert admin_client.post(ADD, data).status_code == 302
