@@ -15,6 +15,7 @@ from accounts.models import (
     MenuItem,
 )
 from history.importing import request_import
+from instabot.admin_forms import ASCII_NUMBERS
 from instabot.admin_lookups import FilterLookupsOnly
 from meta.messages import ICE_BREAKERS_PER_LOCALE, MENU_ITEMS_MAX
 
@@ -117,6 +118,7 @@ class MenuItemFormSet(forms.BaseInlineFormSet):
 class IceBreakerInline(admin.TabularInline):
     model = IceBreaker
     formset = IceBreakerFormSet
+    formfield_overrides = ASCII_NUMBERS
     extra = 0
     fields = ["locale", "question", "payload", "position"]
     verbose_name_plural = (
@@ -130,7 +132,7 @@ class MenuItemInline(admin.TabularInline):
     formset = MenuItemFormSet
     extra = 0
     fields = ["title", "payload", "url", "position"]
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {**ASCII_NUMBERS, models.URLField: {"assume_scheme": "https"}}
     verbose_name_plural = "persistent menu (a payload, answered by a rule, or a link)"
 
 
@@ -139,6 +141,7 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
     account_path = "pk"
     form = AccountForm
     inlines = [IceBreakerInline, MenuItemInline]
+    formfield_overrides = ASCII_NUMBERS
     # The fieldsets name the credential boxes; they stay the form's own fields, not the model's.
     exclude = list(CREDENTIAL_FIELDS)
     list_display = [

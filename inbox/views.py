@@ -20,6 +20,7 @@ from inbox import commands, listing, threads
 from inbox.models import ReadMarker
 from instabot.logging import log_context
 from instabot.rest import ID_DIGITS
+from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,8 @@ def mark_read(request, pk):
 
 
 class ReplyForm(forms.Form):
-    text = forms.CharField(strip=True, max_length=20_000)
+    # What the API and the admin take: a person's reply is a few messages at most.
+    text = forms.CharField(strip=True, max_length=REPLY_MAX_LENGTH)
 
 
 @staff_member_required
@@ -138,7 +140,11 @@ def reply(request, pk):
     conversation = threads.conversation_or_404(request.user, pk)
     form = ReplyForm(request.POST)
     if not form.is_valid():
-        return _bad_request(request, "Write something to send.")
+        # An empty box asks for text; anything else is told what is wrong (the cap, a NUL).
+        typed = form.data.get("text", "").strip()
+        return _bad_request(
+            request, form.errors["text"][0] if typed else "Write something to send."
+        )
     try:
         parts = replies.send_staff_reply(conversation, form.cleaned_data["text"], request.user)
     except replies.ReplyRefused as exc:

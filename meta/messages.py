@@ -8,6 +8,8 @@ the rules admin and the API check them when staff save, so Meta never refuses a 
 message keeps it in the database. Imports nothing of ours.
 """
 
+import ipaddress
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -43,13 +45,47 @@ SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen")
 
 
 def url_problem(url: str, what: str = "The link") -> str:
-    """Why Meta would refuse `url` as a button or media link, or ""."""
+    """Why `url` is no link to give Meta for a button or media, or "": a public https address
+    (Meta fetches media from it; a customer opens a button's)."""
     if len(url) > URL_MAX:
         return f"{what} has at most {URL_MAX} characters."
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
-        return f"{what} must be a web address starting with https:// ({url[:40]!r} is not)."
+    if parts.scheme.lower() != "https" or not parts.hostname or any(c.isspace() for c in url):
+        return f"{what} must be a web address starting with https:// ({shown(url)} is not)."
+    if parts.username or parts.password:
+        return f"{what} cannot carry a user name or password."
+    if not _is_public_host(parts.hostname):
+        return f"{what} must be on the public web, not {parts.hostname[:40]!r}."
     return ""
+
+
+def _is_public_host(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return "." in host  # a name; Meta resolves it
+
+
+def shown(value: str, most: int = 20) -> str:
+    """A value quoted in an error message, cut: a 2 MB title is not echoed back."""
+    return repr(value if len(value) <= most else value[:most] + "…")
+
+
+def title_problem(title: str, what: str, most: int) -> list[str]:
+    """A button's or quick reply's title: shown as is, typed in the admin as `Title -> …`."""
+    found = []
+    if not title.strip():
+        found.append(f"A {what} needs a title.")
+    if len(title) > most:
+        found.append(
+            f"{what.capitalize()} titles have at most {most} characters: "
+            f"{shown(title)} has {len(title)}."
+        )
+    if "->" in title or any(unicodedata.category(c) == "Cc" for c in title):
+        found.append(f"A {what} title cannot hold “->” or a line break: {shown(title)}.")
+    return found
 
 
 @dataclass(frozen=True)
@@ -58,16 +94,9 @@ class QuickReply:
     payload: str
 
     def problems(self) -> list[str]:
-        found = []
-        if not self.title.strip():
-            found.append("A quick reply needs a title.")
-        if len(self.title) > QUICK_REPLY_TITLE_MAX:
-            found.append(
-                f"Quick reply titles have at most {QUICK_REPLY_TITLE_MAX} characters: "
-                f"{self.title!r} has {len(self.title)}."
-            )
+        found = title_problem(self.title, "quick reply", QUICK_REPLY_TITLE_MAX)
         if not self.payload.strip():
-            found.append(f"The quick reply {self.title!r} needs a payload.")
+            found.append(f"The quick reply {shown(self.title)} needs a payload.")
         if len(self.payload) > PAYLOAD_MAX:
             found.append(f"A payload has at most {PAYLOAD_MAX} characters.")
         return found
@@ -85,17 +114,10 @@ class Button:
     url: str = ""
 
     def problems(self) -> list[str]:
-        found = []
-        if not self.title.strip():
-            found.append("A button needs a title.")
-        if len(self.title) > BUTTON_TITLE_MAX:
-            found.append(
-                f"Button titles have at most {BUTTON_TITLE_MAX} characters: "
-                f"{self.title!r} has {len(self.title)}."
-            )
+        found = title_problem(self.title, "button", BUTTON_TITLE_MAX)
         if bool(self.payload) == bool(self.url):
-            found.append(f"The button {self.title!r} needs a payload or a link (one of them).")
-        if self.url and (problem := url_problem(self.url, f"The link of {self.title!r}")):
+            found.append(f"The button {shown(self.title)} needs a payload or a link (one of them).")
+        if self.url and (problem := url_problem(self.url, f"The link of {shown(self.title)}")):
             found.append(problem)
         if len(self.payload) > PAYLOAD_MAX:
             found.append(f"A payload has at most {PAYLOAD_MAX} characters.")
@@ -108,10 +130,9 @@ class Button:
 
 
 def _buttons_problems(buttons: tuple[Button, ...], where: str) -> list[str]:
-    found = [] if len(buttons) <= BUTTONS_MAX else [f"{where} has at most {BUTTONS_MAX} buttons."]
-    for button in buttons:
-        found.extend(button.problems())
-    return found
+    if len(buttons) > BUTTONS_MAX:
+        return [f"{where} has at most {BUTTONS_MAX} buttons ({len(buttons)} given)."]
+    return [problem for button in buttons for problem in button.problems()]
 
 
 @dataclass(frozen=True)
@@ -128,7 +149,9 @@ class Card:
         if not self.title.strip():
             found.append("A card needs a title.")
         if len(self.title) > CARD_TITLE_MAX:
-            found.append(f"Card titles have at most {CARD_TITLE_MAX} characters.")
+            found.append(
+                f"Card titles have at most {CARD_TITLE_MAX} characters: {shown(self.title)}."
+            )
         if len(self.subtitle) > CARD_SUBTITLE_MAX:
             found.append(f"Card subtitles have at most {CARD_SUBTITLE_MAX} characters.")
         if self.image_url and (problem := url_problem(self.image_url, "The card's image")):
@@ -159,11 +182,10 @@ class Text:
     kind = "text"
 
     def problems(self) -> list[str]:
-        found = []
         if len(self.quick_replies) > QUICK_REPLIES_MAX:
-            found.append(
-                f"At most {QUICK_REPLIES_MAX} quick replies ({len(self.quick_replies)} given)."
-            )
+            # Said once: the items of a list far too long are not each judged.
+            return [f"At most {QUICK_REPLIES_MAX} quick replies ({len(self.quick_replies)} given)."]
+        found = []
         for quick_reply in self.quick_replies:
             found.extend(quick_reply.problems())
         return found
@@ -215,7 +237,7 @@ class Cards:
     def problems(self) -> list[str]:
         found = [] if self.cards else ["A carousel needs at least one card."]
         if len(self.cards) > CARDS_MAX:
-            found.append(f"A carousel has at most {CARDS_MAX} cards ({len(self.cards)} given).")
+            return [f"A carousel has at most {CARDS_MAX} cards ({len(self.cards)} given)."]
         for card in self.cards:
             found.extend(card.problems())
         return found

@@ -9,6 +9,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
 from accounts.access import ScopedAdminMixin, accounts_visible_to
+from instabot.admin_forms import ASCII_NUMBERS
 from meta.display import outgoing_display
 from rules.forms import ResponseRuleForm, RuleMessageForm, TryMessageForm
 from rules.matching import Incoming, choose_reply
@@ -20,7 +21,12 @@ class RuleMessageInline(admin.StackedInline):
     form = RuleMessageForm
     extra = 0
     max_num = MAX_EXTRA_MESSAGES
-    validate_max = True
+    formfield_overrides = ASCII_NUMBERS
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # Refuse an eleventh message as the API does, not only hide the "add another" link.
+        return super().get_formset(request, obj, validate_max=True, **kwargs)
+
     verbose_name = "message sent before the text"
     verbose_name_plural = (
         "messages sent before the text (a photo, a video, cards in a row make a carousel)"
@@ -31,6 +37,7 @@ class RuleMessageInline(admin.StackedInline):
 class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     form = ResponseRuleForm
     inlines = [RuleMessageInline]
+    formfield_overrides = ASCII_NUMBERS
     list_display = [
         "when",
         "short_response",

@@ -1,11 +1,17 @@
 """The rules admin's forms: buttons and quick replies typed one a line, the Try box."""
 
+import re
+
 from django import forms
 
 from accounts.models import InstagramBusinessAccount
+from meta.messages import validate_payload_name
 from rules.models import ATTACHMENT_TYPES, ResponseRule, RuleMessage, trigger_errors
 
 ARROW = "->"
+LINK = re.compile(r"https?://", re.IGNORECASE)
+# A link of another kind (javascript:, data:, ftp://), when it is no payload name either.
+SCHEME = re.compile(r"[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 
 
 class ChoicesField(forms.CharField):
@@ -34,16 +40,21 @@ class ChoicesField(forms.CharField):
         for line in (value or "").splitlines():
             if not line.strip():
                 continue
-            title, arrow, target = line.rpartition(ARROW)
+            # At the first arrow: a title never holds one, a link may.
+            title, arrow, target = line.partition(ARROW)
             if not arrow or not title.strip() or not target.strip():
                 raise forms.ValidationError(
                     f"Write each line as: Title {ARROW} PAYLOAD ({line.strip()[:40]!r} is not)."
                 )
             target = target.strip()
-            if target.startswith(("http://", "https://")):
+            if LINK.match(target):
                 if not self.links:
                     raise forms.ValidationError("Quick replies send a payload, not a link.")
                 items.append({"title": title.strip(), "url": target})
+            elif SCHEME.match(target) and not validate_payload_name.regex.fullmatch(target):
+                raise forms.ValidationError(
+                    f"Links start with https:// ({target[:40]!r} does not)."
+                )
             else:
                 items.append({"title": title.strip(), "payload": target})
         return items

@@ -65,14 +65,9 @@ def validate_quick_replies(value) -> None:
 
 def validate_buttons(value) -> None:
     items = _items(value, "Buttons", {"title", "payload", "url"})
-    buttons = messages.buttons_from_json(items)
-    problems = (
-        []
-        if len(buttons) <= messages.BUTTONS_MAX
-        else [f"At most {messages.BUTTONS_MAX} buttons ({len(buttons)} given)."]
-    )
-    for button in buttons:
-        problems.extend(button.problems())
+    if len(items) > messages.BUTTONS_MAX:
+        raise ValidationError(f"At most {messages.BUTTONS_MAX} buttons ({len(items)} given).")
+    problems = [p for button in messages.buttons_from_json(items) for p in button.problems()]
     if problems:
         raise ValidationError(problems)
     _check_payload_names(i.get("payload", "") for i in items)

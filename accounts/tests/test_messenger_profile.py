@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 import responses
 from django.conf import settings
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from accounts.models import InstagramBusinessAccount
 from accounts.tests.test_accounts_admin import change_url
@@ -166,3 +166,9 @@ def test_the_admin_saves_ice_breakers_and_menu_items(admin_client):
     assert account.messenger_profile().to_graph()["ice_breakers"][0]["call_to_actions"] == [
         {"question": "Prices?", "payload": "PRICES"}
     ]
+
+
+@pytest.mark.parametrize("account", ["\u0663", "99999999999999999999999"])
+def test_the_command_takes_account_ids_in_ascii_digits_only(account):
+    with pytest.raises(CommandError, match="not an account id"):
+        call_command("sync_messenger_profile", "--account", account)

@@ -309,3 +309,12 @@ def test_a_saved_reply_is_capped_as_a_staff_reply_is(api):
     assert "2000" in str(response.json()["text"])
     taken = api.post("/api/saved-replies/", {"shortcut": "ok", "text": "x" * 2000})
     assert taken.status_code == 201
+
+
+@pytest.mark.parametrize("text, says", [("x" * 2001, "2000"), ("nul\x00", "Null characters")])
+def test_a_reply_the_inbox_refuses_says_why(admin_client, deliver, text, says):
+    deliver(dm(SHOP_A_ID, "100", "m-1", "hello"))
+    conversation = Conversation.objects.get()
+    response = admin_client.post(f"/inbox/c/{conversation.pk}/reply", {"text": text})
+    assert response.status_code == 400
+    assert says in response.json()["error"]

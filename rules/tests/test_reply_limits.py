@@ -253,3 +253,101 @@ def test_more_text_before_the_rules_text_is_saved(api, admin_client):
     assert "exe" in page.content.decode()
     data["extra_messages-TOTAL_FORMS"] = "1"
     assert admin_client.post(ADD, data).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "buttons, says",
+    [
+        ([{"title": "Go", "url": "http://shop.example"}], "https://"),
+        ([{"title": "Go", "url": "https://localhost/x"}], "public web"),
+        ([{"title": "Go", "url": "https://169.254.169.254/latest/meta-data/"}], "public web"),
+        ([{"title": "Go", "url": "https://[::1]/"}], "public web"),
+        ([{"title": "Go", "url": "https://user:pw@shop.example/"}], "user name"),
+        ([{"title": "A -> B", "payload": "P"}], "cannot hold"),
+        ([{"title": "A\nB", "payload": "P"}], "cannot hold"),
+    ],
+)
+def test_links_are_public_https_and_titles_type_back_in_the_admin(api, buttons, says):
+    response = api.post("/api/rules/", api_rule(buttons=buttons), format="json")
+    assert response.status_code == 400
+    assert says in str(response.json()["buttons"])
+
+
+def test_a_rule_saved_through_the_api_saves_unchanged_in_the_admin(api, admin_client):
+    buttons = [
+        {"title": "Go", "url": "https://shop.example/?a=->b"},
+        {"title": "Menu", "payload": "a:b:c"},
+    ]
+    rule_id = api.post("/api/rules/", api_rule(buttons=buttons), format="json").json()["id"]
+    page = admin_client.get(f"/admin/rules/responserule/{rule_id}/change/")
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    data["buttons"] = form.fields["buttons"].prepare_value(form["buttons"].value())
+    data.update(
+        {"extra_messages-TOTAL_FORMS": "0", "extra_messages-INITIAL_FORMS": "0", "is_active": "on"}
+    )
+    response = admin_client.post(f"/admin/rules/responserule/{rule_id}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert ResponseRule.objects.get().buttons == buttons
+
+
+@pytest.mark.parametrize(
+    "line, says",
+    [
+        ("Go -> javascript:alert(1)", "Links start with https://"),
+        ("Go -> data:text/html,x", "Links start with https://"),
+        ("Go -> HTTPS://SHOP.EXAMPLE/", None),
+    ],
+)
+def test_the_admin_tells_links_from_payloads(admin_client, line, says):
+    data = {
+        "trigger": "keywords",
+        "keywords": "go",
+        "response_text": "Go!",
+        "buttons": line,
+        "priority": "0",
+        "extra_messages-TOTAL_FORMS": "0",
+        "extra_messages-INITIAL_FORMS": "0",
+    }
+    response = admin_client.post(ADD, data)
+    if says is None:
+        assert response.status_code == 302
+        assert ResponseRule.objects.get().buttons == [
+            {"title": "Go", "url": "HTTPS://SHOP.EXAMPLE/"}
+        ]
+    else:
+        assert says in str(response.context["adminform"].form.errors["buttons"])
+
+
+def test_a_two_megabyte_title_is_not_echoed_back(api):
+    response = api.post(
+        "/api/rules/",
+        api_rule(quick_replies=[{"title": "x" * 2_000_000, "payload": "A"}]),
+        format="json",
+    )
+    assert response.status_code == 400
+    assert len(response.content) < 2_000
+
+
+def test_the_admin_refuses_numbers_in_other_digits_and_an_eleventh_message(admin_client):
+    data = {
+        "trigger": "keywords",
+        "keywords": "go",
+        "response_text": "Go!",
+        "priority": "\u0663",
+        "extra_messages-TOTAL_FORMS": "11",
+        "extra_messages-INITIAL_FORMS": "0",
+    }
+    for n in range(11):
+        data.update(
+            {
+                f"extra_messages-{n}-position": str(n),
+                f"extra_messages-{n}-kind": "image",
+                f"extra_messages-{n}-url": f"https://shop.example/{n}.jpg",
+            }
+        )
+    response = admin_client.post(ADD, data)
+    assert response.status_code == 200
+    assert "digits 0-9" in str(response.context["adminform"].form.errors["priority"])
+    assert "at most 10" in response.content.decode()
+    assert not ResponseRule.objects.exists()

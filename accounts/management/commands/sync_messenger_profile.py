@@ -1,9 +1,19 @@
 """`manage.py sync_messenger_profile`: push accounts' ice breakers and menu to Meta."""
 
+from argparse import ArgumentTypeError
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts import messenger_profile
 from accounts.models import InstagramBusinessAccount
+from instabot.rest import ID_DIGITS
+
+
+def account_id(value: str) -> int:
+    """An argparse type: an id in ASCII digits that fits the column."""
+    if not ID_DIGITS.fullmatch(value):
+        raise ArgumentTypeError(f"{value[:40]!r} is not an account id (digits 0-9)")
+    return int(value)
 
 
 class Command(BaseCommand):
@@ -17,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--account",
             action="append",
-            type=int,
+            type=account_id,
             default=[],
             help="An account's id in this service (repeatable). Default: every active account.",
         )
