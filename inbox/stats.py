@@ -5,7 +5,7 @@ the rules that answered most; failed sends by reason.
 Every figure is one grouped query over the whole range (the Message created_at index), scoped
 to the user's accounts: the number of queries does not grow with the days or the messages.
 The bot's answer times come back as a histogram (seconds computed by the database, rounded:
-see _delay_bucket), and its percentiles are read from it in Python: SQLite, MariaDB and
+see stats_sql.delay_bucket), and its percentiles are read from it in Python: SQLite, MariaDB and
 PostgreSQL have no common percentile function. For a person's answer, the database finds the
 first customer message it answered; one row per person's answer is read.
 """
@@ -16,24 +16,19 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import connections
 from django.db.models import (
-    Case,
     Count,
-    F,
-    FloatField,
-    Func,
     OuterRef,
     Q,
     Subquery,
     Value,
-    When,
 )
-from django.db.models.functions import Coalesce, Floor, Substr, TruncDate
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.access import accounts_visible_to, scope
 from comments.models import CommentReply
+from inbox.stats_sql import SecondsBetween, as_date, delay_bucket, utc_day
 from instabot.rest import ID_DIGITS
 from messaging.models import Message
 from rules.models import ResponseRule
@@ -158,73 +153,19 @@ def _comments_answered(user, stats_range: StatsRange) -> dict[tuple, dict[str, i
     if stats_range.account is not None:
         replies = replies.filter(account_id=stats_range.account)
     rows = (
-        replies.annotate(day=_utc_day(replies, "sent_at"))
+        replies.annotate(day=utc_day(replies, "sent_at"))
         .values("account_id", "day", "kind")
         .annotate(n=Count("id"))
         .order_by()
     )
     answered: dict[tuple, dict[str, int]] = defaultdict(dict)
     for row in rows:
-        answered[(row["account_id"], _as_date(row["day"]))][row["kind"]] = row["n"]
+        answered[(row["account_id"], as_date(row["day"]))][row["kind"]] = row["n"]
     return answered
 
 
 def _rounded(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds, 1)
-
-
-class SecondsBetween(Func):
-    """Seconds from one timestamp to a later one, computed by the database (no datetime is
-    read into Python): julianday on SQLite, EXTRACT(EPOCH) on PostgreSQL, TIMESTAMPDIFF on
-    MariaDB/MySQL."""
-
-    output_field = FloatField()
-    arity = 2
-
-    def _compiled(self, compiler):
-        earlier, later = (compiler.compile(e) for e in self.get_source_expressions())
-        return earlier, later
-
-    def as_sqlite(self, compiler, connection, **extra):
-        (earlier, earlier_params), (later, later_params) = self._compiled(compiler)
-        sql = f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-        return sql, (*later_params, *earlier_params)
-
-    def as_postgresql(self, compiler, connection, **extra):
-        (earlier, earlier_params), (later, later_params) = self._compiled(compiler)
-        sql = f"CAST(EXTRACT(EPOCH FROM ({later} - {earlier})) AS DOUBLE PRECISION)"
-        return sql, (*later_params, *earlier_params)
-
-    def as_mysql(self, compiler, connection, **extra):
-        (earlier, earlier_params), (later, later_params) = self._compiled(compiler)
-        sql = f"(TIMESTAMPDIFF(MICROSECOND, {earlier}, {later}) / 1000000.0)"
-        return sql, (*earlier_params, *later_params)
-
-
-def _utc_day(queryset, field: str):
-    """The UTC day of `field`, as the database computes it cheapest. SQLite stores UTC
-    timestamps as 'YYYY-MM-DD HH:MM:SS' text: its first ten characters are the day, where
-    TruncDate would call a Python function for every row."""
-    if connections[queryset.db].vendor == "sqlite":
-        return Substr(field, 1, 10)
-    return TruncDate(field, tzinfo=UTC)
-
-
-def _as_date(value) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
-def _delay_bucket(seconds):
-    """An answer time, rounded (0.5 s below 10 s, 1 s below 2 minutes, 10 s below 10 minutes,
-    1 minute beyond): the answer times come back as a histogram of under 200 values per
-    account and day below 10 minutes, however many messages there are."""
-    return Case(
-        When(**{f"{seconds}__lt": 10}, then=Floor(F(seconds) * 2 + 0.5) / 2.0),
-        When(**{f"{seconds}__lt": 120}, then=Floor(F(seconds) + 0.5) * 1.0),
-        When(**{f"{seconds}__lt": 600}, then=Floor(F(seconds) / 10 + 0.5) * 10.0),
-        default=Floor(F(seconds) / 60 + 0.5) * 60.0,
-        output_field=FloatField(),
-    )
 
 
 def histogram_percentile(histogram: list[tuple[float, int]], share: float) -> float | None:
@@ -246,7 +187,7 @@ def _counts(messages) -> dict[tuple[int | None, date], dict]:
     per_key: dict[tuple, dict] = defaultdict(Counter)
     answered = Q(direction=Message.Direction.OUTGOING, part=1, status=Message.Status.SENT)
     rows = (
-        messages.annotate(day=_utc_day(messages, "created_at"))
+        messages.annotate(day=utc_day(messages, "created_at"))
         .values("conversation__account_id", "day", "author")
         .annotate(
             n=Count("id", filter=Q(direction=Message.Direction.INCOMING) | answered),
@@ -256,7 +197,7 @@ def _counts(messages) -> dict[tuple[int | None, date], dict]:
         .order_by()
     )
     for row in rows:
-        counts = per_key[(row["conversation__account_id"], _as_date(row["day"]))]
+        counts = per_key[(row["conversation__account_id"], as_date(row["day"]))]
         if row["author"] == Message.Author.CUSTOMER:
             counts["received"] += row["n"]
         elif row["author"] in PERSON_AUTHORS:
@@ -272,10 +213,10 @@ def _bot_answer_times(messages) -> dict[tuple[int | None, date], list[tuple[floa
     rows = (
         messages.filter(author=Message.Author.BOT, in_reply_to__isnull=False)
         .annotate(
-            day=_utc_day(messages, "created_at"),
+            day=utc_day(messages, "created_at"),
             seconds=SecondsBetween("in_reply_to__timestamp", "timestamp"),
         )
-        .annotate(bucket=_delay_bucket("seconds"))
+        .annotate(bucket=delay_bucket("seconds"))
         # The status is grouped, not filtered: a status filter would lead the database to the
         # (status, next_attempt_at) index, across every day, instead of the range.
         .values("conversation__account_id", "day", "status", "bucket")
@@ -285,7 +226,7 @@ def _bot_answer_times(messages) -> dict[tuple[int | None, date], list[tuple[floa
     histograms: dict[tuple, list] = defaultdict(list)
     for row in rows:
         if row["status"] == Message.Status.SENT and row["bucket"] is not None:
-            key = (row["conversation__account_id"], _as_date(row["day"]))
+            key = (row["conversation__account_id"], as_date(row["day"]))
             histograms[key].append((max(0.0, float(row["bucket"])), row["n"]))
     return histograms
 
@@ -321,7 +262,7 @@ def _person_answer_times(messages, stats_range: StatsRange) -> dict:
         messages.filter(author__in=PERSON_AUTHORS, part=1)
         .annotate(since=since)
         .annotate(
-            day=_utc_day(messages, "created_at"),
+            day=utc_day(messages, "created_at"),
             seconds=SecondsBetween(Subquery(first_waiting), Coalesce("timestamp", "created_at")),
         )
         # The status is read, not filtered (see _bot_answer_times).
@@ -330,7 +271,7 @@ def _person_answer_times(messages, stats_range: StatsRange) -> dict:
     person: dict[tuple, list[float]] = defaultdict(list)
     for account_id, day, status, seconds in rows:
         if status == Message.Status.SENT and seconds is not None:
-            person[(account_id, _as_date(day))].append(max(0.0, seconds))
+            person[(account_id, as_date(day))].append(max(0.0, seconds))
     return person
 
 
