@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
-from meta import messages, profile
+from meta import mentions, messages, profile
+from meta.mentions import MentionedComment, MentionedMedia
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +192,35 @@ class InstagramClient:
         reply_id = answer.get("id")
         if not isinstance(reply_id, str) or not reply_id:
             raise PermanentGraphAPIError("the comment reply answered without an id")
+        return reply_id
+
+    def get_mentioned_comment(self, instagram_id: str, comment_id: str) -> MentionedComment:
+        """The comment (on anyone's media) that @mentioned the account `instagram_id`."""
+        params = {"fields": mentions.comment_fields(comment_id)}
+        try:
+            return mentions.comment_from_graph(self._request("GET", instagram_id, params=params))
+        except mentions.UnreadableMention as exc:
+            raise PermanentGraphAPIError(str(exc)) from None
+
+    def get_mentioned_media(self, instagram_id: str, media_id: str) -> MentionedMedia:
+        """The media (anyone's) whose caption @mentioned the account `instagram_id`."""
+        params = {"fields": mentions.media_fields(media_id)}
+        try:
+            answer = self._request("GET", instagram_id, params=params)
+            return mentions.media_from_graph(answer, media_id)
+        except mentions.UnreadableMention as exc:
+            raise PermanentGraphAPIError(str(exc)) from None
+
+    def reply_to_mention(self, instagram_id: str, media_id: str, comment_id: str, text: str) -> str:
+        """Answer a mention in public: under the mentioning comment, or (no `comment_id`: a
+        caption mention) on the media. Returns the new comment's id."""
+        body = {"media_id": media_id, "message": text}
+        if comment_id:
+            body["comment_id"] = comment_id
+        answer = self._post(f"{instagram_id}/mentions", body)
+        reply_id = answer.get("id")
+        if not isinstance(reply_id, str) or not reply_id:
+            raise PermanentGraphAPIError("the mention reply answered without an id")
         return reply_id
 
     def list_media(self, instagram_id: str, limit: int = 25) -> list[Media]:
