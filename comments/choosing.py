@@ -19,8 +19,8 @@ def choose_comment_rule(account, comment: Comment, *, bind: bool = True) -> Comm
     """The best active rule for `comment` on `account` (None: the environment's account), or
     None. A rule waiting for the next post is bound to this comment's post when it is that
     post (unless `bind` is off: the admin's "Try a comment" changes nothing)."""
-    for_account = Q(account__isnull=True) | (Q(account=account) if account else Q())
-    rules = {rule.pk: rule for rule in CommentRule.objects.filter(for_account, is_active=True)}
+    on_posts = active_rules(account).exclude(scope=CommentRule.Scope.MENTION)
+    rules = {rule.pk: rule for rule in on_posts}
     matcher = Matcher(_spec(rule) for rule in rules.values())
     passed_over: set[int] = set()
     while True:
@@ -38,6 +38,25 @@ def choose_comment_rule(account, comment: Comment, *, bind: bool = True) -> Comm
             logger.info("Comment rule %s now answers on the new post %s", rule.pk, rule.media_id)
             return rule
         passed_over.add(rule.pk)  # another comment bound it to another post meanwhile
+
+
+def choose_mention_rule(account, text: str) -> CommentRule | None:
+    """The best active mention rule for a mention saying `text`: the best of those whose
+    keywords match (the one matcher) and of those without keywords (every mention)."""
+    rules = list(active_rules(account).filter(scope=CommentRule.Scope.MENTION))
+    matcher = Matcher(_spec(rule) for rule in rules if rule.keyword_list())
+    spec = matcher.match(text, account.pk if account else None)
+    candidates = [rule for rule in rules if rule.pk == getattr(spec, "id", None)]
+    candidates += [rule for rule in rules if not rule.keyword_list()]
+    return min(
+        candidates, key=lambda rule: (-rule.priority, rule.created_at, rule.pk), default=None
+    )
+
+
+def active_rules(account):
+    """The active rules of `account` (None: the environment's account) and of every account."""
+    for_account = Q(account__isnull=True) | (Q(account=account) if account else Q())
+    return CommentRule.objects.filter(for_account, is_active=True)
 
 
 def applies(rule: CommentRule, comment: Comment) -> bool:

@@ -12,12 +12,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from comments.choosing import choose_comment_rule
+from comments.mentions import record_mention
 from comments.models import (
     PRIVATE_REPLY_WINDOW,
     Comment,
     CommentReply,
     CommentRule,
-    Mention,
     Post,
 )
 from instabot.logging import log_context
@@ -149,21 +149,6 @@ def _bot_silence_with(comment: Comment) -> str:
         instagram_account_id=comment.instagram_account_id, customer_id=comment.author_id
     ).first()
     return conversation.bot_silence_reason() if conversation else ""
-
-
-def record_mention(event: MentionEvent, account) -> None:
-    _, created = Mention.objects.get_or_create(
-        instagram_account_id=event.account_id,
-        media_id=event.media_id,
-        comment_id=event.comment_id,
-        defaults={"account": account, "mentioned_at": event.timestamp},
-    )
-    logger.info(
-        "Account %s was mentioned on %s%s",
-        event.account_id,
-        event.media_id,
-        "" if created else " (delivered again)",
-    )
 
 
 def is_private_reply_echo(event: MessageEvent) -> bool:

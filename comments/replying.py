@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
+from comments.mentions import sweep_stalled_mention_replies
 from comments.models import Comment, CommentReply
 from instabot.logging import log_context
 from messaging.models import Conversation, Message
@@ -218,4 +219,4 @@ def sweep_stalled_replies(now=None) -> int:
         swept += 1
     if swept:
         logger.warning("Swept %d comment replies whose worker stopped mid-send", swept)
-    return swept
+    return swept + sweep_stalled_mention_replies(now)

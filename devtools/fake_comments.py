@@ -1,9 +1,11 @@
 """The fake Graph API's comment endpoints (devtools.fake_graph): private replies, public
-replies and the account's media, with the limits Meta enforces and the errors it answers.
+replies, the account's media and its mentions, with the limits Meta enforces and the errors it
+answers.
 
 The fake knows a comment only if told (`POST /_fake/comments`, or FakeComments.add): its author
 (whom the private reply goes to) and its age. An unknown comment is taken as fresh, by a
-commenter whose id is made up from the comment's.
+commenter whose id is made up from the comment's. A mention, too, only if told (`POST
+/_fake/mentions`, or FakeComments.add_mention): reading or answering another is Meta's (#100).
 """
 
 import re
@@ -11,10 +13,15 @@ import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
 
 NODE_MESSAGES_PATH = re.compile(r"^/v[\d.]+/(?P<node>\w+)/messages$")
 REPLIES_PATH = re.compile(r"^/v[\d.]+/(?P<comment_id>\d+)/replies$")
 MEDIA_PATH = re.compile(r"^/v[\d.]+/(?P<ig_id>\w+)/media$")
+MENTIONS_PATH = re.compile(r"^/v[\d.]+/(?P<ig_id>\w+)/mentions$")
+IG_USER_PATH = re.compile(r"^/v[\d.]+/(?P<ig_id>\w+)$")
+# `fields=mentioned_comment.comment_id(<id>){...}` or `mentioned_media.media_id(<id>){...}`
+MENTIONED = re.compile(r"^mentioned_(?P<what>comment|media)\.(?P=what)_id\((?P<id>\w+)\)")
 
 PRIVATE_REPLY_WINDOW = timedelta(days=7)
 PRIVATE_REPLIES_PER_HOUR = 750
@@ -54,6 +61,10 @@ FAILURES = {
             "error_subcode": 33,
         },
     ),
+    "unknown_mention": (
+        400,
+        {"message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100},
+    ),
 }
 
 
@@ -65,6 +76,8 @@ class FakeComments:
         self.privately_answered: set[str] = set()
         self.private_replies_sent: deque[float] = deque()
         self.per_hour = PRIVATE_REPLIES_PER_HOUR
+        # Mentions of the account, by the mentioning comment's id (a caption's: its media's).
+        self.mentions: dict[str, dict] = {}
 
     def add(self, comment: dict) -> None:
         self.known[str(comment["id"])] = {
@@ -73,8 +86,21 @@ class FakeComments:
             "live_ended": bool(comment.get("live_ended")),
         }
 
+    def add_mention(self, mention: dict) -> None:
+        comment_id, media_id = str(mention.get("comment_id") or ""), str(mention["media_id"])
+        self.mentions[comment_id or media_id] = {
+            "media_id": media_id,
+            "comment_id": comment_id,
+            "text": str(mention.get("text") or ""),
+            "username": str(mention.get("username") or "someone.else"),
+        }
+
     def answer(self, call: dict) -> tuple[str, dict]:
         """(outcome, answer): "sent" and Meta's answer, or the FAILURES kind Meta would give."""
+        if call["kind"] == "mention_read":
+            return self._read_mention(call["fields"])
+        if call["kind"] == "mention_reply":
+            return self._reply_to_mention(call)
         comment_id = call["comment_id"]
         if not comment_id.isdigit() or not call["text"]:
             return "invalid_comment", {}
@@ -102,8 +128,58 @@ class FakeComments:
             "message_id": "aWdfZAG1fakeprivate" + uuid.uuid4().hex,
         }
 
+    def _read_mention(self, fields: str) -> tuple[str, dict]:
+        asked = MENTIONED.match(fields)
+        mention = self.mentions.get(asked["id"]) if asked else None
+        if mention is None or bool(mention["comment_id"]) != (asked["what"] == "comment"):
+            return "unknown_mention", {}
+        permalink = f"https://www.instagram.com/p/fake{mention['media_id'][-4:]}/"
+        if asked["what"] == "media":
+            return "read", {
+                "mentioned_media": {
+                    "id": mention["media_id"],
+                    "caption": mention["text"],
+                    "username": mention["username"],
+                    "permalink": permalink,
+                }
+            }
+        return "read", {
+            "mentioned_comment": {
+                "id": mention["comment_id"],
+                "text": mention["text"],
+                "username": mention["username"],
+                "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
+                "media": {"id": mention["media_id"], "permalink": permalink},
+            }
+        }
+
+    def _reply_to_mention(self, call: dict) -> tuple[str, dict]:
+        mention = self.mentions.get(call["comment_id"] or call["media_id"])
+        if not call["text"] or mention is None or mention["media_id"] != call["media_id"]:
+            return "unknown_mention", {}
+        return "sent", {"id": str(int(time.time() * 1000)) + uuid.uuid4().hex[:6]}
+
+
+def mention_fields(path: str) -> str:
+    """The `fields` of a read of the account's mentions (`GET /<version>/<ig-id>`), or ""."""
+    node, _, query = path.partition("?")
+    fields = parse_qs(query).get("fields", [""])[0]
+    return fields if IG_USER_PATH.match(node) and fields.startswith("mentioned_") else ""
+
 
 def describe_call(kind: str, body: dict, path: str) -> dict:
+    if kind == "mention_read":
+        return {"kind": kind, "fields": mention_fields(path), "received_at": time.time()}
+    if kind == "mention_reply":
+        text = body.get("message", "")
+        return {
+            "kind": kind,
+            "node": MENTIONS_PATH.match(path.split("?")[0])["ig_id"],
+            "media_id": str(body.get("media_id") or ""),
+            "comment_id": str(body.get("comment_id") or ""),
+            "text": text if isinstance(text, str) else "",
+            "received_at": time.time(),
+        }
     if kind == "private_reply":
         comment_id = str((body.get("recipient") or {}).get("comment_id", ""))
         text = (body.get("message") or {}).get("text", "")

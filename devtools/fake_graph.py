@@ -16,11 +16,15 @@ breakers and persistent menu.
 Comments (devtools.fake_comments): `POST /<version>/<node>/messages` with a `comment_id`
 recipient (a private reply: one per comment, within 7 days, at most PRIVATE_REPLIES_PER_HOUR),
 `POST /<version>/<comment-id>/replies` (a public reply), `GET /<version>/<ig-id>/media` (the
-account's posts), each failing with Meta's own errors.
+account's posts), `GET /<version>/<ig-id>?fields=mentioned_comment...|mentioned_media...` and
+`POST /<version>/<ig-id>/mentions` (a mention, read and answered), each failing with Meta's
+own errors.
 
 Control endpoints (JSON):
   POST /_fake/fail   {"kind": "<one of FAILURES or 'timeout'>", "times": 1, "seconds": 15}
   POST /_fake/comments {"id": "...", "author_id": "...", "age_days": 0, "live_ended": false}
+  POST /_fake/mentions {"media_id": "...", "comment_id": "" (a caption), "text": "...",
+                        "username": "..."}
   GET  /_fake/calls  every Send API call received so far
   POST /_fake/reset  forget calls and planned failures
 The Conversations API (history) and its controls: devtools/fake_conversations.py.
@@ -180,6 +184,8 @@ def _handler_for(fake: FakeGraphAPI):
                 )
             if fake_comments.MEDIA_PATH.match(path):
                 return self._json(200, fake_comments.media_list(fake.base_url))
+            if fake_comments.mention_fields(self.path):
+                return self._answer_comment_call("mention_read", {}, self.path)
             if post := fake_comments.post(path, fake.base_url):
                 return self._json(200, post)
             if path.startswith("/_fake/thumbnail/"):
@@ -225,6 +231,9 @@ def _handler_for(fake: FakeGraphAPI):
             if self.path == "/_fake/comments":
                 fake.comments.add(body)
                 return self._json(200, {"ok": True})
+            if self.path == "/_fake/mentions":
+                fake.comments.add_mention(body)
+                return self._json(200, {"ok": True})
             path = self.path.split("?")[0]
             if fake_comments.NODE_MESSAGES_PATH.match(path) and "comment_id" in (
                 body.get("recipient") or {}
@@ -232,6 +241,8 @@ def _handler_for(fake: FakeGraphAPI):
                 return self._answer_comment_call("private_reply", body, path)
             if fake_comments.REPLIES_PATH.match(path):
                 return self._answer_comment_call("public_reply", body, path)
+            if fake_comments.MENTIONS_PATH.match(path):
+                return self._answer_comment_call("mention_reply", body, path)
             if SEND_PATH.match(path):
                 return self._send_message(body)
             if fake_messages.PROFILE_PATH.match(path):
@@ -327,7 +338,7 @@ def _handler_for(fake: FakeGraphAPI):
             with fake._lock:
                 outcome, answer = fake.comments.answer(call)
                 fake.calls.append({**call, "outcome": outcome, **answer})
-            if outcome != "sent":
+            if outcome not in ("sent", "read"):
                 return self._json(*_error(outcome))
             self._json(200, answer)
             if kind == "private_reply" and fake.echo_webhook_url:

@@ -170,3 +170,24 @@ def comment_delivery(
         ],
     }
     return json.dumps(payload, ensure_ascii=True).encode()
+
+
+def mention_delivery(
+    *, account_id: str, media_id: str, comment_id: str = "", time_s: int | None = None
+) -> bytes:
+    """The body Meta posts when the account is @mentioned: in a comment (`comment_id`) or in
+    a caption (none). Ids only: what the mention says is read from the Graph API."""
+    value = {"media_id": media_id}
+    if comment_id:
+        value["comment_id"] = comment_id
+    payload = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": account_id,
+                "time": int(time.time()) if time_s is None else time_s,
+                "changes": [{"field": "mentions", "value": value}],
+            }
+        ],
+    }
+    return json.dumps(payload, ensure_ascii=True).encode()

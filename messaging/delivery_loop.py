@@ -17,6 +17,7 @@ from contextlib import contextmanager
 
 from django.db import close_old_connections, connection
 
+from comments.mentions import answer_due_mentions
 from comments.posts import fetch_missing_posts
 from comments.replying import send_due_replies
 from messaging import upkeep
@@ -46,10 +47,11 @@ class DeliveryLoop(threading.Thread):
                 # database restart) or outlived CONN_MAX_AGE.
                 close_old_connections()
                 try:
-                    # Waiting deliveries first, then a few due replies to comments; missing
-                    # usernames only when neither waits.
+                    # Waiting deliveries first, then a few due replies to comments and
+                    # mentions; missing usernames only when none waits.
                     done = (
-                        take_waiting_deliveries() + send_due_replies() or fetch_missing_usernames()
+                        take_waiting_deliveries() + send_due_replies() + answer_due_mentions()
+                        or fetch_missing_usernames()
                     )
                 except Exception:
                     # A delivery claimed meanwhile is swept back into the queue.
@@ -119,9 +121,9 @@ def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
 
 def handle_all_waiting() -> None:
     """For one-pass workers (--batch, --burst): every delivery waiting now and every reply to
-    a comment due now, then every missing username and post, then return."""
+    a comment or mention due now, then every missing username and post, then return."""
     while (
-        take_waiting_deliveries() + send_due_replies()
+        take_waiting_deliveries() + send_due_replies() + answer_due_mentions()
         or fetch_missing_usernames()
         or fetch_missing_posts()
     ):

@@ -13,11 +13,11 @@ from comments.models.comment import (
     CommentReply,
     ReplyQuota,
 )
+from comments.models.mention import Mention, MentionReply
 from comments.models.rule import (
     MAX_PRIVATE_REPLY_BYTES,
     MAX_PUBLIC_REPLY_CHARACTERS,
     CommentRule,
-    Mention,
     Post,
 )
 
@@ -30,6 +30,7 @@ __all__ = [
     "CommentReply",
     "CommentRule",
     "Mention",
+    "MentionReply",
     "Post",
     "ReplyQuota",
 ]

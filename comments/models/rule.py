@@ -20,6 +20,8 @@ class CommentRule(models.Model):
         POST = "post", "One post or reel"
         ANY_POST = "any", "Any post or reel"
         NEXT_POST = "next", "The next post published"
+        # Answered by the worker once it has read the mentioning comment (or caption).
+        MENTION = "mention", "Where the account is @mentioned"
 
     account = models.ForeignKey(
         "accounts.InstagramBusinessAccount",
@@ -32,8 +34,10 @@ class CommentRule(models.Model):
     keywords = models.TextField(
         # As reply rules: at most KEYWORDS_PER_RULE keywords, KEYWORD_MAX_LENGTH characters each.
         max_length=KEYWORDS_MAX_LENGTH,
+        blank=True,
         help_text="One or more keywords, comma-separated; matched as in reply rules "
-        "(case, accents and emoji presentation as there).",
+        "(case, accents and emoji presentation as there). @mentions: optional, matched "
+        "against the mentioning comment (or caption); empty: every mention.",
     )
     match_type = models.CharField(
         max_length=16, choices=ResponseRule.MatchType, default=ResponseRule.MatchType.CONTAINS
@@ -55,13 +59,15 @@ class CommentRule(models.Model):
         "private reply",
         blank=True,
         help_text="Sent as a DM to the commenter (one message, at most 1000 bytes). "
-        "Empty: no private reply.",
+        "Empty: no private reply. Not for @mentions: Meta has no private reply to a mention.",
     )
     public_replies = models.TextField(
         "public replies",
         blank=True,
         help_text="Posted under the comment: one variant a line, one picked at random for each "
-        "comment (identical replies in bulk look like spam). Empty: no public reply.",
+        "comment (identical replies in bulk look like spam). Empty: no public reply. "
+        "@mentions are answered with these only: under the mentioning comment, or on the "
+        "post whose caption mentions the account.",
     )
     priority = models.IntegerField(
         default=0,
@@ -77,7 +83,7 @@ class CommentRule(models.Model):
         indexes = [models.Index(fields=["is_active", "account"])]
 
     def __str__(self):
-        return f"{self.get_scope_display()}: {self.keywords[:60]}"
+        return f"{self.get_scope_display()}: {self.keywords[:60] or 'any'}"
 
     def keyword_list(self) -> list[str]:
         return split_keywords(self.keywords)
@@ -87,11 +93,21 @@ class CommentRule(models.Model):
 
     def clean(self):
         errors = {}
-        try:
-            validate_keywords(self.keywords)
-        except ValidationError as exc:
-            errors["keywords"] = exc.messages
-        if not self.private_reply_text.strip() and not self.public_reply_variants():
+        if self.scope != self.Scope.MENTION or self.keywords.strip():
+            # A mention rule's keywords are optional (none: every mention); given, as here.
+            try:
+                validate_keywords(self.keywords)
+            except ValidationError as exc:
+                errors["keywords"] = exc.messages
+        if self.scope == self.Scope.MENTION:
+            # Meta answers a mention in public only (POST /{ig-user-id}/mentions).
+            if self.private_reply_text.strip():
+                errors["private_reply_text"] = (
+                    "A mention cannot be answered privately: leave this empty."
+                )
+            if not self.public_reply_variants():
+                errors["public_replies"] = "A mention is answered in public: give public replies."
+        elif not self.private_reply_text.strip() and not self.public_reply_variants():
             errors["private_reply_text"] = "Give a private reply, public replies, or both."
         if len(self.private_reply_text.strip().encode()) > MAX_PRIVATE_REPLY_BYTES:
             errors["private_reply_text"] = (
@@ -122,38 +138,6 @@ class CommentRule(models.Model):
             return self.media_id == media_id
         self.media_id = media_id
         return True
-
-
-class Mention(models.Model):
-    """The account was @mentioned in a comment or a caption on someone's media."""
-
-    instagram_account_id = models.CharField("account id", max_length=64)
-    account = models.ForeignKey(
-        "accounts.InstagramBusinessAccount",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="mentions",
-    )
-    media_id = models.CharField("post id", max_length=64)
-    comment_id = models.CharField(
-        "comment id", max_length=64, blank=True, help_text="Empty: mentioned in the caption."
-    )
-    mentioned_at = models.DateTimeField()
-    received_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-mentioned_at", "-id"]
-        constraints = [
-            # Delivered again, stored once.
-            models.UniqueConstraint(
-                fields=["instagram_account_id", "media_id", "comment_id"], name="one_mention"
-            )
-        ]
-
-    def __str__(self):
-        where = f"comment {self.comment_id}" if self.comment_id else "a caption"
-        return f"Mentioned in {where} on {self.media_id}"
 
 
 class Post(models.Model):

@@ -1,5 +1,6 @@
 """`manage.py simulate_comment --text "..." [--author ID]`: post a signed, Meta-shaped comment
-delivery to a webhook."""
+delivery to a webhook; with `--mention`, a `mentions` delivery (the account @mentioned in a
+comment, or with `--caption` in a caption, on someone's media)."""
 
 from urllib.parse import urlsplit
 
@@ -12,6 +13,7 @@ from devtools.management.commands.fake_graph_api import LOOPBACK_HOSTS
 from devtools.simulation import (
     DEMO_ACCOUNT_ID,
     comment_delivery,
+    mention_delivery,
     new_comment_id,
     new_customer_id,
     signed_headers,
@@ -40,6 +42,17 @@ class Command(BaseCommand):
         parser.add_argument("--parent", default="", help="the comment this one answers")
         parser.add_argument("--live", action="store_true", help="a comment on a live broadcast")
         parser.add_argument(
+            "--mention",
+            action="store_true",
+            help="the account is @mentioned: a `mentions` change (ids only; the fake Graph API "
+            "learns the text, which the worker reads)",
+        )
+        parser.add_argument(
+            "--caption",
+            action="store_true",
+            help="with --mention: mentioned in the caption of --media, not in a comment",
+        )
+        parser.add_argument(
             "--url",
             default="http://127.0.0.1:8000/webhooks/instagram",
             help="the webhook to post to (default: %(default)s)",
@@ -48,19 +61,26 @@ class Command(BaseCommand):
     def handle(self, *, author, text, username, media, account, comment_id, parent, live, url, **o):
         if not settings.FACEBOOK_APP_SECRET:
             raise CommandError("FACEBOOK_APP_SECRET is not set: there is nothing to sign with.")
-        comment_id = comment_id or new_comment_id()
+        if o["caption"] and not o["mention"]:
+            raise CommandError("--caption goes with --mention.")
+        comment_id = "" if o["caption"] else comment_id or new_comment_id()
         author = author or new_customer_id()
-        body = comment_delivery(
-            account_id=account,
-            comment_id=comment_id,
-            author_id=author,
-            text=text,
-            media_id=media,
-            username=username,
-            parent_id=parent,
-            live=live,
-        )
-        self._tell_the_fake_graph_api(comment_id, author)
+        if o["mention"]:
+            body = mention_delivery(account_id=account, media_id=media, comment_id=comment_id)
+            mention = {"media_id": media, "comment_id": comment_id, "text": text}
+            self._tell_the_fake_graph_api("mentions", {**mention, "username": username})
+        else:
+            body = comment_delivery(
+                account_id=account,
+                comment_id=comment_id,
+                author_id=author,
+                text=text,
+                media_id=media,
+                username=username,
+                parent_id=parent,
+                live=live,
+            )
+            self._tell_the_fake_graph_api("comments", {"id": comment_id, "author_id": author})
         try:
             response = requests.post(
                 url,
@@ -72,23 +92,19 @@ class Command(BaseCommand):
             raise CommandError(f"Could not reach {url}: {exc}") from None
         summary = (
             f"{response.status_code} {response.text.strip()[:200]} "
-            f"(comment {comment_id}, author {author})"
+            f"(comment {comment_id or 'none: a caption'}, author {author})"
         )
         if response.status_code != 200:
             raise CommandError(f"The webhook answered {summary}")
         self.stdout.write(self.style.SUCCESS(f"Delivered: {summary}"))
 
-    def _tell_the_fake_graph_api(self, comment_id: str, author: str) -> None:
+    def _tell_the_fake_graph_api(self, what: str, facts: dict) -> None:
         """When the fake Graph API stands in for Meta here, it learns the comment's author, so
         that the private reply goes to them (as Meta's would) and `simulate_dm --sender` can
-        answer it."""
+        answer it; or the mention's text, which the worker reads from it."""
         if urlsplit(settings.GRAPH_API_BASE_URL).hostname not in LOOPBACK_HOSTS:
             return
         try:
-            requests.post(
-                f"{settings.GRAPH_API_BASE_URL}/_fake/comments",
-                json={"id": comment_id, "author_id": author},
-                timeout=5,
-            )
+            requests.post(f"{settings.GRAPH_API_BASE_URL}/_fake/{what}", json=facts, timeout=5)
         except requests.RequestException:
             pass  # no fake running: the comment is delivered all the same
