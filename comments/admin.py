@@ -11,9 +11,9 @@ from django.utils.html import format_html
 from accounts.access import ScopedAdminMixin, accounts_visible_to
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
-from comments.choosing import choose_comment_rule
+from comments.choosing import choose_comment_rule, choose_mention_rule
 from comments.media import account_media, prepare_to_save
-from comments.models import Comment, CommentReply, CommentRule, Mention
+from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
 from comments.posts import web_address
 from meta import graph
 
@@ -73,6 +73,10 @@ class TryCommentForm(forms.Form):
         empty_label="Any account (rules for every account only)",
     )
     media_id = forms.CharField(label="Post id", required=False, max_length=64)
+    mention = forms.BooleanField(
+        label="It @mentions the account (mention rules answer, with public replies only)",
+        required=False,
+    )
 
 
 class PickAccountForm(forms.Form):
@@ -103,6 +107,8 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="post")
     def post(self, rule):
+        if rule.scope == CommentRule.Scope.MENTION:
+            return "where the account is @mentioned"
         if rule.scope == CommentRule.Scope.NEXT_POST and not rule.media_id:
             return "waiting for the next post"
         return rule.media_id or "any"
@@ -156,9 +162,13 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 instagram_account_id=account.instagram_id if account else "",
                 commented_at=timezone.now(),
             )
-            # The question the worker asks of the next comment; a rule waiting for the next
-            # post is not bound by a try.
-            rule = choose_comment_rule(account, comment, bind=False)
+            if form.cleaned_data["mention"]:
+                # What the worker asks once it has read a mention.
+                rule = choose_mention_rule(account, comment.text)
+            else:
+                # The question the worker asks of the next comment; a rule waiting for the
+                # next post is not bound by a try.
+                rule = choose_comment_rule(account, comment, bind=False)
             outcome = {"rule": rule, "variants": rule.public_reply_variants() if rule else []}
         context = {
             **self.admin_site.each_context(request),
@@ -290,10 +300,31 @@ class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Mention)
 class MentionAdmin(ScopedAdminMixin, admin.ModelAdmin):
-    list_display = ["mentioned_at", "instagram_account_id", "media_id", "comment_id"]
-    list_filter = ["account"]
-    search_fields = ["media_id", "comment_id"]
-    readonly_fields = ["instagram_account_id", "account", "media_id", "comment_id", "mentioned_at"]
+    list_display = [
+        "mentioned_at",
+        "instagram_account_id",
+        "author_username",
+        "short_text",
+        "answer",
+        "media_id",
+        "comment_id",
+    ]
+    list_filter = ["account", "reply__status"]
+    search_fields = ["media_id", "comment_id", "author_username", "text"]
+    list_select_related = ["reply"]
+    readonly_fields = [
+        "instagram_account_id",
+        "account",
+        "media_id",
+        "comment_id",
+        "mentioned_at",
+        "author_username",
+        "text",
+        "link",
+        "answer",
+        "replied",
+        "reply_rule",
+    ]
     fields = readonly_fields
 
     def has_add_permission(self, request):
@@ -301,3 +332,44 @@ class MentionAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="text")
+    def short_text(self, mention):
+        return mention.text[:60]
+
+    @admin.display(description="post")
+    def link(self, mention):
+        if not mention.permalink:
+            return "-"
+        return format_html(
+            '<a href="{}" rel="noopener">{}</a>', mention.permalink, mention.permalink
+        )
+
+    @admin.display(description="answer")
+    def answer(self, mention):
+        """What became of it: recorded only (no mention rule), or its reply's state and why."""
+        reply = _reply_of(mention)
+        if reply is None:
+            return "Recorded (no mention rule)"
+        why = f": {reply.last_error}" if reply.last_error else ""
+        return f"{reply.get_status_display()}{why}"
+
+    @admin.display(description="replied in public")
+    def replied(self, mention):
+        reply = _reply_of(mention)
+        return reply.text if reply is not None and reply.text else "-"
+
+    @admin.display(description="mention rule")
+    def reply_rule(self, mention):
+        reply = _reply_of(mention)
+        if reply is None or reply.rule_id is None:
+            return "-"
+        url = reverse("admin:comments_commentrule_change", args=[reply.rule_id])
+        return format_html('<a href="{}">#{}</a>', url, reply.rule_id)
+
+
+def _reply_of(mention: Mention) -> MentionReply | None:
+    try:
+        return mention.reply
+    except MentionReply.DoesNotExist:
+        return None

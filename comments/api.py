@@ -10,7 +10,7 @@ from accounts.access import ScopedViewSetMixin, accounts_visible_to
 from accounts.api import CredentialsUnavailable
 from accounts.encryption import EncryptionKeyError
 from comments.media import account_media, prepare_to_save
-from comments.models import Comment, CommentReply, CommentRule, Mention
+from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
 from instabot.rest import PATH_ID, ModelSerializer, id_param
 from meta import graph
 
@@ -179,17 +179,38 @@ class CommentViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         return comments
 
 
+class MentionReplySerializer(ModelSerializer):
+    class Meta:
+        model = MentionReply
+        fields = ["status", "rule", "text", "attempts", "last_error", "external_id", "sent_at"]
+
+
 class MentionSerializer(ModelSerializer):
+    # Null: recorded only (no mention rule was active when it came).
+    reply = MentionReplySerializer(read_only=True, allow_null=True)
+
     class Meta:
         model = Mention
-        fields = ["id", "instagram_account_id", "account", "media_id", "comment_id", "mentioned_at"]
+        fields = [
+            "id",
+            "instagram_account_id",
+            "account",
+            "media_id",
+            "comment_id",
+            "mentioned_at",
+            "author_username",
+            "text",
+            "permalink",
+            "reply",
+        ]
 
 
 class MentionViewSet(ScopedViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    """Where the accounts were @mentioned. Filter with ?account=<id>, ?media=<media id>."""
+    """Where the accounts were @mentioned, what the mention said (read to answer it) and the
+    public reply a mention rule gave. Filter with ?account=<id>, ?media=<media id>."""
 
     lookup_value_regex = PATH_ID
-    queryset = Mention.objects.all()
+    queryset = Mention.objects.select_related("reply")
     serializer_class = MentionSerializer
 
     def get_queryset(self):
