@@ -69,6 +69,7 @@ class Command(BaseCommand):
             body = mention_delivery(account_id=account, media_id=media, comment_id=comment_id)
             mention = {"media_id": media, "comment_id": comment_id, "text": text}
             self._tell_the_fake_graph_api("mentions", {**mention, "username": username})
+            what = f"mention in comment {comment_id}" if comment_id else "mention in a caption"
         else:
             body = comment_delivery(
                 account_id=account,
@@ -81,6 +82,7 @@ class Command(BaseCommand):
                 live=live,
             )
             self._tell_the_fake_graph_api("comments", {"id": comment_id, "author_id": author})
+            what = f"comment {comment_id}, author {author}"
         try:
             response = requests.post(
                 url,
@@ -90,10 +92,7 @@ class Command(BaseCommand):
             )
         except requests.RequestException as exc:
             raise CommandError(f"Could not reach {url}: {exc}") from None
-        summary = (
-            f"{response.status_code} {response.text.strip()[:200]} "
-            f"(comment {comment_id or 'none: a caption'}, author {author})"
-        )
+        summary = f"{response.status_code} {response.text.strip()[:200]} ({what})"
         if response.status_code != 200:
             raise CommandError(f"The webhook answered {summary}")
         self.stdout.write(self.style.SUCCESS(f"Delivered: {summary}"))
