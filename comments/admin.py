@@ -87,7 +87,7 @@ class PickAccountForm(forms.Form):
 class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     form = CommentRuleForm
     list_display = [
-        "keywords",
+        "trigger",
         "scope",
         "post",
         "short_private_reply",
@@ -105,10 +105,16 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     class Media:
         js = ["comments/media_picker.js"]
 
+    @admin.display(description="keywords", ordering="keywords")
+    def trigger(self, rule):
+        if not rule.keywords.strip() and rule.scope == CommentRule.Scope.MENTION:
+            return "(any mention)"
+        return rule.keywords
+
     @admin.display(description="post")
     def post(self, rule):
         if rule.scope == CommentRule.Scope.MENTION:
-            return "where the account is @mentioned"
+            return "-"  # any post the account is @mentioned on
         if rule.scope == CommentRule.Scope.NEXT_POST and not rule.media_id:
             return "waiting for the next post"
         return rule.media_id or "any"
@@ -300,15 +306,7 @@ class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Mention)
 class MentionAdmin(ScopedAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "mentioned_at",
-        "instagram_account_id",
-        "author_username",
-        "short_text",
-        "answer",
-        "media_id",
-        "comment_id",
-    ]
+    list_display = ["mentioned_at", "author_username", "short_text", "answered", "media_id"]
     list_filter = ["account", "reply__status"]
     search_fields = ["media_id", "comment_id", "author_username", "text"]
     list_select_related = ["reply"]
@@ -344,6 +342,11 @@ class MentionAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return format_html(
             '<a href="{}" rel="noopener">{}</a>', mention.permalink, mention.permalink
         )
+
+    @admin.display(description="answer")
+    def answered(self, mention):
+        reply = _reply_of(mention)
+        return reply.get_status_display() if reply is not None else "Recorded only"
 
     @admin.display(description="answer")
     def answer(self, mention):

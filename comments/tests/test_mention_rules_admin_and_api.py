@@ -21,7 +21,7 @@ def test_staff_add_a_mention_rule_without_keywords(admin_client):
     rule = CommentRule.objects.get()
     assert (rule.scope, rule.keyword_list()) == ("mention", [])
     listing = admin_client.get(RULES).content.decode()
-    assert "where the account is @mentioned" in listing
+    assert '<td class="field-scope">Where the account is @mentioned</td>' in listing
 
 
 def test_a_mention_rule_with_a_private_reply_is_refused_in_the_admin(admin_client):
@@ -50,10 +50,13 @@ def test_the_mention_admin_shows_what_was_replied(admin_client, deliver, fake_me
     run_worker()
     listing = admin_client.get(MENTIONS).content.decode()
     assert "Answered publicly" in listing and "jacket.fan" in listing
-    assert "Failed: Graph API error 100" in listing
+    assert '<td class="field-answered">Failed</td>' in listing
     answered = Mention.objects.get(comment_id="17894227972186120")
     page = admin_client.get(f"{MENTIONS}{answered.pk}/change/").content.decode()
     assert "Thanks for the mention!" in page and "Wearing @fake.business" in page
+    failed = Mention.objects.get(comment_id="17894227972186199")
+    page = admin_client.get(f"{MENTIONS}{failed.pk}/change/").content.decode()
+    assert "Failed: Graph API error 100" in page
 
 
 def test_a_mention_rule_is_created_through_the_api(api):
