@@ -26,8 +26,9 @@ from meta import graph
 
 logger = logging.getLogger(__name__)
 
-# Mentions one pass of the delivery loop answers, at most.
+# Mentions one pass of the delivery loop answers, at most, and accounts it looks at.
 MENTIONS_PER_PASS = 10
+QUEUES_PER_PASS = 20
 
 
 def record_mention(event: MentionEvent, account) -> None:
@@ -56,15 +57,18 @@ def record_mention(event: MentionEvent, account) -> None:
 
 
 def answer_due_mentions(batch: int = MENTIONS_PER_PASS) -> int:
-    """Claim and answer up to `batch` due mentions; returns how many were claimed."""
-    due = MentionReply.objects.filter(
-        status=MentionReply.Status.QUEUED, due_at__lte=timezone.now()
-    ).order_by("due_at", "pk")
+    """Claim and answer up to `batch` due mentions, within each account's hourly limit of
+    public replies; returns how many were claimed (0: none due, or every hour used)."""
+    due = MentionReply.objects.filter(status=MentionReply.Status.QUEUED, due_at__lte=timezone.now())
+    accounts = due.order_by().values_list("instagram_account_id", flat=True).distinct()
+    per_hour = settings.COMMENT_PUBLIC_REPLIES_PER_HOUR
     done = 0
-    for reply in due.select_related("mention", "account")[:batch]:
-        if reply.claim():
-            answer(reply)
+    for instagram_account_id in list(accounts[:QUEUES_PER_PASS]):
+        for pk in MentionReply.claim_due(instagram_account_id, per_hour, batch - done):
+            answer(MentionReply.objects.select_related("mention", "account").get(pk=pk))
             done += 1
+        if done >= batch:
+            break
     return done
 
 

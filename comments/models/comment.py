@@ -3,6 +3,7 @@ written before their Graph call, claimed under the account's quota lock)."""
 
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.db import models, transaction
 from django.db.models import F, Min
 from django.utils import timezone
@@ -217,7 +218,9 @@ class CommentReply(models.Model):
 
             claimed = list(due.filter(is_live=True).values_list("pk", flat=True)[:batch])
             this_hour = mine.filter(is_live=False, claimed_at__gt=now - QUOTA_WINDOW)
-            used = this_hour.count()
+            # Replies to mentions are public comments too: they share the public hour.
+            mentions_this_hour = _mention_replies(instagram_account_id, kind, now - QUOTA_WINDOW)
+            used = this_hour.count() + mentions_this_hour.count()
             room = min(batch - len(claimed), per_hour - used)
             hourly = due.filter(is_live=False)
             if room > 0:
@@ -231,9 +234,14 @@ class CommentReply(models.Model):
                 .order_by("commented_at", "pk")
                 .values_list("pk", flat=True)
             )
-            if this_hour.count() >= per_hour:
+            if this_hour.count() + mentions_this_hour.count() >= per_hour:
                 # The hour is full: the rest wait until its oldest claim is an hour old.
-                oldest = this_hour.aggregate(Min("claimed_at"))["claimed_at__min"] or now
+                oldest = min(
+                    (
+                        claims.aggregate(Min("claimed_at"))["claimed_at__min"] or now
+                        for claims in (this_hour, mentions_this_hour)
+                    ),
+                )
                 cls._wait(hourly.exclude(pk__in=claimed), oldest + QUOTA_WINDOW)
         return claimed
 
@@ -306,6 +314,17 @@ class CommentReply(models.Model):
         if back:
             self.status, self.due_at = self.Status.WAITING, until
         return bool(back)
+
+
+def _mention_replies(instagram_account_id: str, kind: str, since: datetime):
+    """The account's replies to mentions claimed since `since`, when `kind` is public (none
+    for private replies). Looked up by name: comments.models.mention builds on this module."""
+    mention_reply = apps.get_model("comments", "MentionReply")
+    if kind != CommentReply.Kind.PUBLIC:
+        return mention_reply.objects.none()
+    return mention_reply.objects.filter(
+        instagram_account_id=instagram_account_id, claimed_at__gt=since
+    )
 
 
 class ReplyQuota(models.Model):

@@ -3,10 +3,11 @@ written when the mention is recorded, before any Graph call; claimed with a cond
 
 from datetime import datetime
 
-from django.db import models
-from django.db.models import F
+from django.db import models, transaction
+from django.db.models import F, Min
 from django.utils import timezone
 
+from comments.models.comment import QUOTA_WINDOW, CommentReply, ReplyQuota
 from comments.models.rule import CommentRule
 
 
@@ -98,19 +99,38 @@ class MentionReply(models.Model):
 
     # --- state changes; each a conditional UPDATE -----------------------------------------
 
-    def claim(self) -> bool:
-        """This worker's to answer, if no other worker took it first."""
+    @classmethod
+    def claim_due(cls, instagram_account_id: str, per_hour: int, batch: int) -> list[int]:
+        """Claim up to `batch` due replies of one account, oldest first. A mention's reply is a
+        public comment: it shares the account's hourly limit of public replies (and its lock)
+        with the replies to comments. Over the limit, they wait until the hour frees a slot."""
+        kind = CommentReply.Kind.PUBLIC
+        ReplyQuota.ensure(instagram_account_id, kind)
         now = timezone.now()
-        claimed = MentionReply.objects.filter(
-            pk=self.pk, status=self.Status.QUEUED, due_at__lte=now
-        ).update(status=self.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-        if claimed:
-            self.status, self.claimed_at, self.attempts = (
-                self.Status.SENDING,
-                now,
-                self.attempts + 1,
+        with transaction.atomic():
+            ReplyQuota.lock(instagram_account_id, kind)
+            used = public_replies_claimed_since(instagram_account_id, now - QUOTA_WINDOW)
+            due = cls.objects.filter(
+                instagram_account_id=instagram_account_id,
+                status=cls.Status.QUEUED,
+                due_at__lte=now,
+            ).order_by("due_at", "pk")
+            room = min(batch, per_hour - used)
+            picked = list(due.values_list("pk", flat=True)[: max(room, 0)])
+            cls.objects.filter(pk__in=picked, status=cls.Status.QUEUED).update(
+                status=cls.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
             )
-        return bool(claimed)
+            # What this UPDATE took, and only that, is this worker's to answer.
+            claimed = list(
+                cls.objects.filter(pk__in=picked, status=cls.Status.SENDING, claimed_at=now)
+                .order_by("due_at", "pk")
+                .values_list("pk", flat=True)
+            )
+            if used + len(claimed) >= per_hour:
+                # The hour is full: the rest wait until its oldest claim is an hour old.
+                oldest = _oldest_public_claim_since(instagram_account_id, now - QUOTA_WINDOW)
+                due.exclude(pk__in=claimed).update(due_at=(oldest or now) + QUOTA_WINDOW)
+        return claimed
 
     def choose(self, rule: CommentRule, text: str) -> bool:
         """What will be posted, recorded before the post."""
@@ -151,3 +171,31 @@ class MentionReply(models.Model):
         if back:
             self.status, self.due_at, self.last_error = self.Status.QUEUED, at, reason
         return bool(back)
+
+
+def public_replies_claimed_since(instagram_account_id: str, since: datetime) -> int:
+    """The account's public replies (to comments and to mentions) claimed since `since`: what
+    counts against its hourly limit of public replies (as CommentReply.claim_due counts it)."""
+    comments = CommentReply.objects.filter(
+        instagram_account_id=instagram_account_id,
+        kind=CommentReply.Kind.PUBLIC,
+        is_live=False,
+        claimed_at__gt=since,
+    )
+    mentions = MentionReply.objects.filter(
+        instagram_account_id=instagram_account_id, claimed_at__gt=since
+    )
+    return comments.count() + mentions.count()
+
+
+def _oldest_public_claim_since(instagram_account_id: str, since: datetime) -> datetime | None:
+    claims = [
+        replies.filter(instagram_account_id=instagram_account_id, claimed_at__gt=since).aggregate(
+            Min("claimed_at")
+        )["claimed_at__min"]
+        for replies in (
+            CommentReply.objects.filter(kind=CommentReply.Kind.PUBLIC, is_live=False),
+            MentionReply.objects.all(),
+        )
+    ]
+    return min((claim for claim in claims if claim is not None), default=None)

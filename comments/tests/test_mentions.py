@@ -5,11 +5,13 @@ import copy
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from comments.mentions import answer_due_mentions, sweep_stalled_mention_replies
 from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
+from comments.tests.conftest import an_hour_passes as an_hour_passes_for_comments
 from comments.tests.conftest import comment_payload, make_rule
 from messaging.tests.conftest import encode, load_payload
 from messaging.tests.test_concurrent_deliveries import at_once, deliver_concurrently
@@ -46,6 +48,17 @@ def mention_rule(**fields) -> CommentRule:
 def mentioned(fake, text="Love this jacket @fake.business", username="jacket.fan", **where):
     fake.comments.add_mention(
         {"media_id": MEDIA_ID, "comment_id": COMMENT_ID, "text": text, "username": username} | where
+    )
+
+
+def an_hour_passes() -> None:
+    """Every claim, of replies to comments and to mentions, is over an hour old, and every
+    waiting reply due."""
+    an_hour_passes_for_comments()
+    an_hour = timezone.timedelta(hours=1, seconds=1)
+    MentionReply.objects.exclude(claimed_at=None).update(claimed_at=F("claimed_at") - an_hour)
+    MentionReply.objects.filter(status=MentionReply.Status.QUEUED).update(
+        due_at=timezone.now() - an_hour
     )
 
 
@@ -269,3 +282,43 @@ def test_a_mention_rule_needs_no_keywords_but_a_comment_rule_does():
     with pytest.raises(ValidationError) as raised:
         CommentRule(scope=CommentRule.Scope.ANY_POST, public_replies="Thanks!").full_clean()
     assert "keywords" in raised.value.message_dict
+
+
+def test_mention_replies_share_the_accounts_hourly_limit_of_public_replies(
+    deliver, fake_meta, run_worker, settings
+):
+    settings.COMMENT_PUBLIC_REPLIES_PER_HOUR = 2
+    make_rule(private_reply_text="", public_replies="See the link in bio")
+    mention_rule()
+    deliver(comment_payload(text="price?"))  # a public reply to a comment: one of the two
+    for n in range(3):
+        comment_id = f"1789422797218610{n}"
+        mentioned(fake_meta, comment_id=comment_id)
+        deliver(mention_payload(comment_id=comment_id))
+    run_worker()
+    assert len(calls(fake_meta, "public_reply")) == 1
+    assert len(calls(fake_meta, "mention_reply")) == 1
+    waiting = MentionReply.objects.filter(status=MentionReply.Status.QUEUED)
+    assert waiting.count() == 2
+    # They wait for the hour to free a slot, oldest first, and none is dropped.
+    assert all(reply.due_at > timezone.now() for reply in waiting)
+    an_hour_passes()
+    run_worker()
+    assert len(calls(fake_meta, "mention_reply")) == 3
+    assert MentionReply.objects.filter(status=MentionReply.Status.SENT).count() == 3
+
+
+def test_a_mention_reply_counts_against_the_public_replies_to_comments(
+    deliver, fake_meta, run_worker, settings
+):
+    settings.COMMENT_PUBLIC_REPLIES_PER_HOUR = 1
+    make_rule(private_reply_text="", public_replies="See the link in bio")
+    mention_rule()
+    mentioned(fake_meta)
+    deliver(mention_payload())
+    run_worker()
+    deliver(comment_payload(text="price?"))
+    run_worker()
+    assert len(calls(fake_meta, "mention_reply")) == 1
+    assert calls(fake_meta, "public_reply") == []
+    assert Comment.objects.get().status == Comment.Status.WAITING
