@@ -13,6 +13,7 @@ from comments.mentions import answer_due_mentions, sweep_stalled_mention_replies
 from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
 from comments.tests.conftest import an_hour_passes as an_hour_passes_for_comments
 from comments.tests.conftest import comment_payload, make_rule
+from instabot.text_limits import KEYWORDS_PER_RULE
 from messaging.tests.conftest import encode, load_payload
 from messaging.tests.test_concurrent_deliveries import at_once, deliver_concurrently
 
@@ -322,3 +323,11 @@ def test_a_mention_reply_counts_against_the_public_replies_to_comments(
     assert len(calls(fake_meta, "mention_reply")) == 1
     assert calls(fake_meta, "public_reply") == []
     assert Comment.objects.get().status == Comment.Status.WAITING
+
+
+def test_a_mention_rules_keywords_when_given_are_held_to_the_reply_rules_limits():
+    too_many = ", ".join(f"word{n}" for n in range(KEYWORDS_PER_RULE + 1))
+    rule = CommentRule(scope=CommentRule.Scope.MENTION, keywords=too_many, public_replies="Hi")
+    with pytest.raises(ValidationError) as raised:
+        rule.full_clean()
+    assert "keywords" in raised.value.message_dict
