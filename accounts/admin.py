@@ -191,12 +191,12 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
             return "Not read back yet: use the action “Push ice breakers and menu to Meta”."
         at_meta = account.messenger_profile_at_meta or {}
         breakers = [
-            f"{locale}: {b['question']} → {b['payload']}"
+            f"{locale}: {b.get('question', '')} → {b.get('payload', '')}"
             for locale, items in at_meta.get("ice_breakers", {}).items()
             for b in items
         ]
         menu = [
-            f"{i['title']} → {i.get('payload') or i.get('url')}"
+            f"{i.get('title', '')} → {i.get('payload') or i.get('url')}"
             for i in at_meta.get("persistent_menu", [])
         ]
         drift = account.messenger_profile_drift()
@@ -253,7 +253,7 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
         for account in queryset:
             self.message_user(request, f"{account}: {messenger_profile.push(account)}")
 
-    @admin.action(description="Read ice breakers and menu back from Meta", permissions=["view"])
+    @admin.action(description="Read ice breakers and menu back from Meta", permissions=["change"])
     def read_back_profile(self, request, queryset):
         for account in queryset:
             self.message_user(request, f"{account}: {messenger_profile.read_back(account)}")

@@ -12,7 +12,7 @@ from accounts.access import ALL_ACCOUNTS_CODENAME, scope
 from comments.models import Comment, CommentReply
 from inbox.listing import _iso, account_name, customer_name, visible_conversations
 from inbox.models import Note, SavedReply
-from messaging import replies
+from messaging import windows
 from messaging.models import Conversation, Message
 
 # How much of the comment a conversation began from the customer pane shows.
@@ -201,7 +201,7 @@ def conversation_json(conversation: Conversation) -> dict:
 
 def _reply_window_json(conversation: Conversation) -> dict:
     """Whether staff may answer now (Instagram's windows), and why not or with which tag."""
-    window = replies.staff_reply_window(conversation)
+    window = windows.staff_reply_window(conversation)
     return {"open": window.open, "human_agent": window.human_agent, "reason": window.reason}
 
 

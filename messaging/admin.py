@@ -13,7 +13,7 @@ from django.utils.formats import date_format
 from accounts.access import ScopedAdminMixin
 from instabot.admin_lookups import id_or_none
 from instabot.text_limits import REPLY_MAX_LENGTH
-from messaging import replies, sending
+from messaging import replies, sending, windows
 from messaging.models import Conversation, Message, WebhookDelivery
 
 # How many messages the inbox shows of one conversation (the newest).
@@ -181,7 +181,7 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
             **(extra_context or {}),
             **self._thread_context(request, conversation),
             "reply_form": ReplyForm(),
-            "reply_window": replies.staff_reply_window(conversation),
+            "reply_window": windows.staff_reply_window(conversation),
             "commands": [
                 ("unarchive", "Unarchive")
                 if conversation.status == Conversation.Status.ARCHIVED

@@ -254,8 +254,9 @@ def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEve
     """Attach the echo's id to our message whose Send API call has not answered yet.
 
     Meta can deliver the echo before the Send API call returns the message id. Such a
-    message has been attempted, has no id yet, and has the echo's text; an echo without text
-    (of buttons, cards, media) is one of ours that is no plain text.
+    message has been attempted, has no id yet, and has the echo's text; an echo of buttons,
+    cards or media (an attachment, whatever text it carries) is one of ours that is no plain
+    text. A call still running (sending) is the likelier sender than one waiting for a retry.
     """
     candidates = Message.objects.filter(
         conversation=conversation,
@@ -263,12 +264,13 @@ def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEve
         mid__isnull=True,
         attempts__gte=1,
         status__in=[Message.Status.SENDING, Message.Status.QUEUED],
-    ).order_by("created_at", "id")
-    if event.text.strip():
-        candidates = candidates.filter(text=event.text.strip())
-    else:
+    )
+    if event.attachments or not event.text.strip():
         candidates = candidates.exclude(content={})
-    for reply in candidates[:5]:
+    else:
+        candidates = candidates.filter(text=event.text.strip())
+    # Sending first ("queued" sorts after "sending"), then oldest.
+    for reply in candidates.order_by("-status", "created_at", "id")[:5]:
         try:
             with transaction.atomic():
                 if Message.objects.filter(pk=reply.pk, mid__isnull=True).update(mid=event.mid):

@@ -7,12 +7,10 @@ answers, and a staff reply with the bot's step back.
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
@@ -20,16 +18,12 @@ from instabot.logging import log_context
 from messaging.models import Conversation, Message
 from messaging.payloads import REFERRAL_MID_PREFIX, MessageEvent, Postback, ReferralEvent
 from messaging.sending import TAKEN_OVER, enqueue_send
+from messaging.windows import MESSAGING_WINDOW, staff_reply_window
 from messaging.worker_identity import this_worker
 from meta import graph, messages
-from rules.matching import Incoming, Reply, choose_reply
+from rules.matching import Incoming, Reply, answer
 
 logger = logging.getLogger(__name__)
-
-# Instagram lets a business answer for 24 hours after the customer's last message, and a
-# person (HUMAN_AGENT tag) for 7 days.
-MESSAGING_WINDOW = timedelta(hours=24)
-HUMAN_AGENT_WINDOW = timedelta(days=7)
 
 
 def decide_reply(
@@ -55,18 +49,9 @@ def decide_reply(
     ):
         return None, f"found late ({event.found_by}), and the business has written since"
 
-    reply = choose_reply(account, incoming_of(event, conversation, message))
-    if reply.is_fallback and isinstance(event, ReferralEvent):
-        return None, "no rule answers this link or ad, and opening a thread says nothing"
-    if reply.is_fallback and not message.text.strip():
-        # A message without text that no rule answers (a photo, a sticker, a story mention).
-        if settings.NO_TEXT_REPLY == "none":
-            return None, "it has no text, and NO_TEXT_REPLY is none"
-        if settings.NO_TEXT_REPLY != "fallback":
-            reply = Reply(settings.NO_TEXT_REPLY)
-
-    if not reply.text.strip():
-        return None, "the reply it would get is empty"
+    reply, reason = answer(account, incoming_of(event, conversation, message))
+    if reply is None:
+        return None, reason
     if reply.is_fallback and _fallback_sent_recently(conversation, now):
         return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
     return reply, ""
@@ -93,7 +78,7 @@ def incoming_of(
             )
         case ReferralEvent():
             referral = event.referral
-            return Incoming(referral_ref=referral.ref, ad_id=referral.ad_id)
+            return Incoming(referral_ref=referral.ref, ad_id=referral.ad_id, opens_thread=True)
     types = tuple(attachment.type for attachment in event.attachments)
     return Incoming(
         text=message.text,
@@ -144,53 +129,6 @@ def queue_bot_reply(conversation: Conversation, reply: Reply, in_reply_to: Messa
 
 class ReplyRefused(ValueError):
     """Instagram would refuse a staff reply now; str() says why, for the reply box."""
-
-
-@dataclass(frozen=True)
-class ReplyWindow:
-    """Whether staff may answer a conversation now, and how (Meta's messaging windows)."""
-
-    open: bool
-    human_agent: bool = False  # with the HUMAN_AGENT tag: 24 hours to 7 days
-    reason: str = ""  # why it is closed, or why the tag is used
-
-
-def staff_reply_window(conversation: Conversation, now: datetime | None = None) -> ReplyWindow:
-    """Meta lets anyone answer for 24 hours after the customer's last message, and a person
-    (never the bot) up to 7 days with the HUMAN_AGENT tag, if the account is allowed it."""
-    now = now or timezone.now()
-    last = conversation.messages.filter(direction=Message.Direction.INCOMING).aggregate(
-        last=Max("timestamp")
-    )["last"]
-    if last is None or now - last <= MESSAGING_WINDOW:
-        # No message of theirs known (a thread begun by a private reply): Meta decides.
-        return ReplyWindow(True)
-    ago = _ago(now - last)
-    account = conversation.account
-    if now - last > HUMAN_AGENT_WINDOW:
-        return ReplyWindow(
-            False,
-            reason=f"The customer last wrote {ago} ago: Instagram takes no reply more than "
-            "7 days after their last message. It reopens when they write again.",
-        )
-    if account is None or not account.human_agent_allowed:
-        return ReplyWindow(
-            False,
-            reason=f"The customer last wrote {ago} ago: Instagram allows replies for 24 hours. "
-            "An account allowed Meta's HUMAN_AGENT tag (see the account's settings) can answer "
-            "up to 7 days.",
-        )
-    return ReplyWindow(
-        True,
-        human_agent=True,
-        reason=f"The customer last wrote {ago} ago: sent with Meta's HUMAN_AGENT tag "
-        "(a person's answer, up to 7 days).",
-    )
-
-
-def _ago(delta: timedelta) -> str:
-    hours = int(delta.total_seconds() // 3600)
-    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
 
 
 def send_staff_reply(conversation: Conversation, text: str, user) -> list[Message]:

@@ -21,6 +21,7 @@ from accounts.models import InstagramBusinessAccount
 from instabot.logging import log_context
 from messaging.models import Message, SendThrottle
 from messaging.task_queue import enqueue
+from messaging.windows import staff_reply_window
 from messaging.worker_identity import this_worker
 from meta import graph
 
@@ -69,6 +70,9 @@ def _send(message: Message) -> None:
     if message.author == Message.Author.BOT and message.conversation.bot_is_paused():
         finish_failed(message, TAKEN_OVER, Message.Status.CANCELLED)
         logger.info("Reply %s cancelled: staff took the conversation over", message.pk)
+        return
+
+    if message.author == Message.Author.STAFF and not _staff_window_allows(message):
         return
 
     account = message.conversation.account
@@ -126,6 +130,18 @@ def _send(message: Message) -> None:
         retry_or_fail(message, str(exc))
     else:
         finish_sent(message, sent.message_id)
+
+
+def _staff_window_allows(message: Message) -> bool:
+    """Instagram's windows at the moment of sending, not of queuing: a reply retried past 24
+    hours goes with the Human Agent tag (if the account may use it), past 7 days not at all."""
+    window = staff_reply_window(message.conversation)
+    if not window.open:
+        finish_failed(message, f"not sent: {window.reason}")
+        return False
+    if window.human_agent != message.human_agent:
+        message.set_human_agent(window.human_agent)
+    return True
 
 
 def _starts_a_bot_reply(message: Message) -> bool:

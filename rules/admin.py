@@ -12,7 +12,7 @@ from accounts.access import ScopedAdminMixin, accounts_visible_to
 from instabot.admin_forms import ASCII_NUMBERS
 from meta.display import outgoing_display
 from rules.forms import ResponseRuleForm, RuleMessageForm, TryMessageForm
-from rules.matching import Incoming, choose_reply
+from rules.matching import Incoming, answer
 from rules.models import MAX_EXTRA_MESSAGES, ResponseRule, RuleMessage
 
 
@@ -168,14 +168,15 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if form.is_valid():
             data = form.cleaned_data
             # The same question the bot asks of the next message.
-            reply = choose_reply(data["account"], _incoming(data))
-            rule = ResponseRule.objects.filter(pk=reply.rule.id).first() if reply.rule else None
+            reply, silence = answer(data["account"], _incoming(data))
+            rule = reply and reply.rule and ResponseRule.objects.filter(pk=reply.rule.id).first()
             outcome = {
                 "rule": rule,
-                "reply": reply.text,
-                "trigger": ResponseRule.Trigger(reply.trigger).label if reply.trigger else "",
-                "messages": [_describe(message) for message in reply.messages],
-                "no_text": not data["text"].strip(),
+                "silence": silence,
+                "trigger": ResponseRule.Trigger(reply.trigger).label if rule else "",
+                "messages": [outgoing_display(message) for message in reply.messages]
+                if reply
+                else [],
             }
         context = {
             **self.admin_site.each_context(request),
@@ -184,7 +185,6 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
             "form": form,
             "outcome": outcome,
             "cooldown_hours": settings.FALLBACK_COOLDOWN_HOURS,
-            "no_text_reply": settings.NO_TEXT_REPLY,
         }
         return TemplateResponse(request, "admin/rules/responserule/try_message.html", context)
 
@@ -202,12 +202,10 @@ def _incoming(data: dict) -> Incoming:
         story_reply=data["story"] == "reply",
         attachment_types=attachments,
         is_first_message=lambda: data["first_message"],
+        # A ref and nothing else: the customer opened the chat from the link or the ad.
+        opens_thread=bool(data["referral_ref"])
+        and not any(data[name] for name in ("text", "payload", "story", "attachment")),
     )
-
-
-def _describe(message) -> dict:
-    """One outgoing message for the Try page: its kind and what the customer sees."""
-    return outgoing_display(message)
 
 
 def _change_url(rule: ResponseRule) -> str:

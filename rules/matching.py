@@ -87,6 +87,8 @@ class Incoming:
     attachment_types: tuple[str, ...] = ()
     # Asked only when a welcome rule could answer (it costs a query).
     is_first_message: Callable[[], bool] = lambda: False
+    # They opened the thread from a link or an ad, and wrote nothing (yet).
+    opens_thread: bool = False
 
 
 @dataclass(frozen=True)
@@ -319,6 +321,24 @@ def _load_active_rules() -> list[RuleSpec]:
 
 def fallback_text(account) -> str:
     return (account.fallback_reply if account else "") or settings.DEFAULT_REPLY_TEXT
+
+
+def answer(account, incoming: Incoming) -> tuple[Reply | None, str]:
+    """What the bot sends for a message, or None and why not: the rule its triggers choose,
+    else the fallback, under the policy for messages without text (NO_TEXT_REPLY). What the
+    worker sends and what "Try a message" shows, from one place."""
+    reply = choose_reply(account, incoming)
+    if reply.is_fallback and incoming.opens_thread:
+        return None, "no rule answers this link or ad, and opening a thread says nothing"
+    if reply.is_fallback and not incoming.text.strip():
+        # No rule for a message without text (a photo, a sticker, a story mention).
+        if settings.NO_TEXT_REPLY == "none":
+            return None, "it has no text, and NO_TEXT_REPLY is none"
+        if settings.NO_TEXT_REPLY != "fallback":
+            reply = Reply(settings.NO_TEXT_REPLY)
+    if not reply.text.strip():
+        return None, "the reply it would get is empty"
+    return reply, ""
 
 
 def choose_reply(account, incoming: Incoming | str) -> Reply:

@@ -246,6 +246,11 @@ class Message(models.Model):
             )
         return bool(deferred)
 
+    def set_human_agent(self, tagged: bool) -> None:
+        """Whether this staff reply goes with Meta's HUMAN_AGENT tag, as the window is now."""
+        Message.objects.filter(pk=self.pk).update(human_agent=tagged)
+        self.human_agent = tagged
+
     def requeue(self, at: datetime | None) -> bool:
         """Queue a failed message again (`at` None: waiting for the part before it)."""
         requeued = Message.objects.filter(pk=self.pk, status=self.Status.FAILED).update(

@@ -358,3 +358,35 @@ def test_a_new_customers_first_tap_no_rule_answers_gets_the_welcome(deliver, gra
     deliver(load_payload("messaging_postbacks__postback"))  # payload HUMAN_AGENT: no rule
     run_worker()
     assert [m["text"] for m in sent_messages(graph_api)] == ["Welcome! Here is what I can do."]
+
+
+def test_a_staff_reply_is_tagged_as_the_window_is_when_it_goes_out(
+    deliver, graph_api, run_worker, api
+):
+    account = InstagramBusinessAccount(
+        instagram_id=ACCOUNT_ID, name="Shop", human_agent_allowed=True
+    )
+    account.set_access_token("EAAG-token")
+    account.save()
+    customer = customer_wrote(deliver, timedelta(hours=23, minutes=59))
+    api.post(f"/api/conversations/{customer.conversation.pk}/reply/", {"text": "Hello!"})
+    assert Message.objects.get(author="staff").human_agent is False
+    # A minute later (a retry, a backlog), the 24 hours are over: the tag goes with it.
+    Message.objects.filter(pk=customer.pk).update(timestamp=timezone.now() - timedelta(hours=25))
+    answer_send(graph_api)
+    run_worker()
+    assert sent_bodies(graph_api)[-1]["tag"] == "HUMAN_AGENT"
+    assert Message.objects.get(author="staff").human_agent is True
+
+
+def test_a_staff_reply_that_goes_out_past_seven_days_fails_with_the_reason(
+    deliver, graph_api, run_worker, api
+):
+    customer = customer_wrote(deliver, timedelta(hours=1))
+    api.post(f"/api/conversations/{customer.conversation.pk}/reply/", {"text": "Hello!"})
+    Message.objects.filter(pk=customer.pk).update(timestamp=timezone.now() - timedelta(days=8))
+    run_worker()
+    staff_reply = Message.objects.get(author="staff")
+    assert staff_reply.status == "failed"
+    assert "more than 7 days" in staff_reply.last_error
+    assert not [b for b in sent_bodies(graph_api) if b.get("message", {}).get("text") == "Hello!"]

@@ -307,7 +307,7 @@ def test_an_event_whose_handling_raises_is_recorded_and_the_rest_go_through(deli
     good = payload["entry"][0]["messaging"][0]
     payload["entry"][0]["messaging"] = [good, {**good, "message": {"mid": "m2", "text": "two"}}]
     with mock.patch(
-        "messaging.replies.choose_reply", side_effect=[RuntimeError("boom"), Reply("ok")]
+        "messaging.replies.answer", side_effect=[RuntimeError("boom"), (Reply("ok"), "")]
     ):
         response = deliver(payload)
     assert response.status_code == 200

@@ -351,3 +351,14 @@ def test_the_admin_refuses_numbers_in_other_digits_and_an_eleventh_message(admin
     assert "digits 0-9" in str(response.context["adminform"].form.errors["priority"])
     assert "at most 10" in response.content.decode()
     assert not ResponseRule.objects.exists()
+
+
+def test_try_a_message_says_what_the_bot_would_do_not_only_which_rule(admin_client, settings):
+    settings.NO_TEXT_REPLY = "Thanks for the picture!"
+    page = admin_client.get("/admin/rules/responserule/try/", {"attachment": "image"})
+    assert "Thanks for the picture!" in page.content.decode()
+    page = admin_client.get("/admin/rules/responserule/try/", {"referral_ref": "summer"})
+    assert "No reply: no rule answers this link or ad" in page.content.decode()
+    settings.NO_TEXT_REPLY = "none"
+    page = admin_client.get("/admin/rules/responserule/try/", {"attachment": "image"})
+    assert "No reply: it has no text, and NO_TEXT_REPLY is none" in page.content.decode()
