@@ -167,7 +167,7 @@ def _record_customer_message(
     # at a time, so five lines typed at once still get one fallback. Locked before the message
     # is inserted: the insert's foreign-key check also locks the row (shared), and taking that
     # first and FOR UPDATE second is how two concurrent events deadlock.
-    conversation = conversation_for(event, account, lock=True)
+    conversation, new_conversation = conversation_for(event, account, lock=True)
     with log_context(conversation=conversation.pk):
         try:
             # A savepoint: a duplicate must not break the event's transaction.
@@ -193,7 +193,9 @@ def _record_customer_message(
             raise
         logger.info("Stored message %s from %s", event.mid, event.customer_id)
 
-        reply, reason = replies.decide_reply(event, account, conversation, message)
+        reply, reason = replies.decide_reply(
+            event, account, conversation, message, new_conversation=new_conversation
+        )
         # The conversation's changes in one UPDATE (it is locked): its last message, reopened
         # if archived, and, when only the fallback or nothing answers, waiting for a person
         # (the inbox). A thread opened from a link with no rule for it waits for nobody.
@@ -218,7 +220,7 @@ def _record_echo(event: MessageEvent, account: InstagramBusinessAccount | None) 
         return
     if _held_by_another_account(event):
         return
-    conversation = conversation_for(event, account)
+    conversation, _ = conversation_for(event, account)
     with log_context(conversation=conversation.pk):
         if _match_echo_to_reply_in_flight(conversation, event):
             return
@@ -285,9 +287,9 @@ def _match_echo_to_reply_in_flight(conversation: Conversation, event: MessageEve
 
 def conversation_for(
     event: Event, account: InstagramBusinessAccount | None, lock: bool = False
-) -> Conversation:
-    """The event's conversation, created if new; with `lock`, locked until the transaction
-    ends (a row this transaction creates is locked by its insert)."""
+) -> tuple[Conversation, bool]:
+    """The event's conversation, created if new, and whether it was; with `lock`, locked
+    until the transaction ends (a row this transaction creates is locked by its insert)."""
     conversations = Conversation.objects.select_for_update() if lock else Conversation.objects
     conversation, created = conversations.get_or_create(
         instagram_account_id=event.account_id,
@@ -300,7 +302,7 @@ def conversation_for(
             account=account
         )
         conversation.account = account
-    return conversation
+    return conversation, created
 
 
 def _message_details(event: MessageEvent) -> dict:

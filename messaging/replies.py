@@ -31,8 +31,11 @@ def decide_reply(
     account: InstagramBusinessAccount | None,
     conversation: Conversation,
     message: Message,
+    *,
+    new_conversation: bool = False,
 ) -> tuple[Reply | None, str]:
-    """The bot's reply to a stored customer message, or None and the reason for silence."""
+    """The bot's reply to a stored customer message, or None and the reason for silence.
+    `new_conversation`: this message opened it (its first message, no fallback sent yet)."""
     now = timezone.now()
     if event.standby:
         return None, "another app owns this conversation (standby)"
@@ -49,20 +52,29 @@ def decide_reply(
     ):
         return None, f"found late ({event.found_by}), and the business has written since"
 
-    reply, reason = answer(account, incoming_of(event, conversation, message))
+    reply, reason = answer(
+        account, incoming_of(event, conversation, message, new_conversation=new_conversation)
+    )
     if reply is None:
         return None, reason
-    if reply.is_fallback and _fallback_sent_recently(conversation, now):
+    # A conversation this message opened has no fallback yet: no query for it.
+    if reply.is_fallback and not new_conversation and _fallback_sent_recently(conversation, now):
         return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
     return reply, ""
 
 
 def incoming_of(
-    event: MessageEvent | Postback | ReferralEvent, conversation: Conversation, message: Message
+    event: MessageEvent | Postback | ReferralEvent,
+    conversation: Conversation,
+    message: Message,
+    *,
+    new_conversation: bool = False,
 ) -> Incoming:
     """What the triggers of rules look at in a customer's stored message."""
 
     def is_first_message() -> bool:
+        if new_conversation:
+            return True  # no query: the conversation began with this message
         # A thread opened from a link or an ad is no message of theirs yet.
         earlier = conversation.messages.filter(direction=Message.Direction.INCOMING).exclude(
             mid__startswith=REFERRAL_MID_PREFIX
