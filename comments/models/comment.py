@@ -114,7 +114,35 @@ class Comment(models.Model):
         self.status_reason = problems or self.status_reason
 
 
-class CommentReply(models.Model):
+class ReplyAttempt:
+    """The state changes a reply under a comment or a mention shares, each a conditional
+    UPDATE of a row being sent (status "sending"): its model has `status` (with SENDING and
+    QUEUED), `due_at` and `last_error`."""
+
+    def finish(self, status: str, reason: str) -> bool:
+        """Give up on it: failed, not answered (and why), or already answered (Meta's word)."""
+        done = (
+            type(self)
+            .objects.filter(pk=self.pk, status=self.Status.SENDING)
+            .update(status=status, last_error=reason)
+        )
+        if done:
+            self.status, self.last_error = status, reason
+        return bool(done)
+
+    def retry_at(self, at: datetime, reason: str) -> bool:
+        """Back in the queue after a failed attempt, for another at `at`."""
+        back = (
+            type(self)
+            .objects.filter(pk=self.pk, status=self.Status.SENDING)
+            .update(status=self.Status.QUEUED, due_at=at, last_error=reason)
+        )
+        if back:
+            self.status, self.due_at, self.last_error = self.Status.QUEUED, at, reason
+        return bool(back)
+
+
+class CommentReply(ReplyAttempt, models.Model):
     """One reply to a comment: a private reply (a DM) or a public one. Written before the
     Graph call; each change of state is a conditional UPDATE."""
 
@@ -282,24 +310,6 @@ class CommentReply(models.Model):
             )
             self.sent_at, self.last_error = now, ""
         return bool(sent)
-
-    def finish(self, status: str, reason: str) -> bool:
-        """Give up on it: failed, or already answered (by Meta's word)."""
-        done = CommentReply.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
-            status=status, last_error=reason
-        )
-        if done:
-            self.status, self.last_error = status, reason
-        return bool(done)
-
-    def retry_at(self, at: datetime, reason: str) -> bool:
-        """Back in the queue after a failed attempt, for another at `at`."""
-        back = CommentReply.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
-            status=self.Status.QUEUED, due_at=at, last_error=reason
-        )
-        if back:
-            self.status, self.due_at, self.last_error = self.Status.QUEUED, at, reason
-        return bool(back)
 
     def put_back(self, until: datetime, reason: str) -> bool:
         """Claimed but not attempted (Meta paused the account meanwhile): it waits, and the

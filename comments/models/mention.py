@@ -7,7 +7,7 @@ from django.db import models, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
-from comments.models.comment import QUOTA_WINDOW, CommentReply, ReplyQuota
+from comments.models.comment import QUOTA_WINDOW, CommentReply, ReplyAttempt, ReplyQuota
 from comments.models.rule import CommentRule
 
 
@@ -48,7 +48,7 @@ class Mention(models.Model):
         return f"Mentioned in {where} on {self.media_id}"
 
 
-class MentionReply(models.Model):
+class MentionReply(ReplyAttempt, models.Model):
     """The public reply to a mention, when a mention rule may answer it. One per mention
     (answered once, however often it is delivered); the worker reads the mention, picks the
     rule and the variant, then posts; each change of state is a conditional UPDATE."""
@@ -154,23 +154,6 @@ class MentionReply(models.Model):
                 "",
             )
         return bool(sent)
-
-    def finish(self, status: str, reason: str) -> bool:
-        """Not answered (and why), or failed for good."""
-        done = MentionReply.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
-            status=status, last_error=reason
-        )
-        if done:
-            self.status, self.last_error = status, reason
-        return bool(done)
-
-    def retry_at(self, at: datetime, reason: str) -> bool:
-        back = MentionReply.objects.filter(pk=self.pk, status=self.Status.SENDING).update(
-            status=self.Status.QUEUED, due_at=at, last_error=reason
-        )
-        if back:
-            self.status, self.due_at, self.last_error = self.Status.QUEUED, at, reason
-        return bool(back)
 
 
 def public_replies_claimed_since(instagram_account_id: str, since: datetime) -> int:
