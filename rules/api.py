@@ -6,7 +6,13 @@ from rest_framework import serializers, viewsets
 
 from accounts.access import ScopedViewSetMixin
 from instabot.rest import PATH_ID, ModelSerializer, id_param
-from rules.models import MAX_EXTRA_MESSAGES, ResponseRule, RuleMessage, trigger_errors
+from rules.models import (
+    EDITABLE_FIELDS,
+    MAX_EXTRA_MESSAGES,
+    ResponseRule,
+    RuleMessage,
+    trigger_errors,
+)
 
 
 def run_model_clean(instance) -> None:
@@ -40,24 +46,7 @@ class ResponseRuleSerializer(ModelSerializer):
 
     class Meta:
         model = ResponseRule
-        fields = [
-            "id",
-            "trigger",
-            "keywords",
-            "match_type",
-            "payload",
-            "referral_ref",
-            "attachment_types",
-            "response_text",
-            "quick_replies",
-            "buttons",
-            "extra_messages",
-            "priority",
-            "is_active",
-            "account",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *EDITABLE_FIELDS, "extra_messages", "created_at", "updated_at"]
 
     def validate(self, attrs):
         # The rule as it would be saved, for the checks across its fields.

@@ -6,7 +6,13 @@ from django import forms
 
 from accounts.models import InstagramBusinessAccount
 from meta.messages import validate_payload_name
-from rules.models import ATTACHMENT_TYPES, ResponseRule, RuleMessage, trigger_errors
+from rules.models import (
+    ATTACHMENT_TYPES,
+    EDITABLE_FIELDS,
+    ResponseRule,
+    RuleMessage,
+    trigger_errors,
+)
 
 ARROW = "->"
 LINK = re.compile(r"https?://", re.IGNORECASE)
@@ -75,20 +81,7 @@ class ResponseRuleForm(forms.ModelForm):
 
     class Meta:
         model = ResponseRule
-        fields = [
-            "trigger",
-            "keywords",
-            "match_type",
-            "payload",
-            "referral_ref",
-            "attachment_types",
-            "response_text",
-            "quick_replies",
-            "buttons",
-            "account",
-            "priority",
-            "is_active",
-        ]
+        fields = EDITABLE_FIELDS
         widgets = {"keywords": forms.Textarea(attrs={"rows": 2, "cols": 60})}
 
     def __init__(self, *args, **kwargs):

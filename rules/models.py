@@ -220,6 +220,23 @@ class ResponseRule(models.Model):
         return [payload for payload in found if payload]
 
 
+# What staff edit of a rule, in the admin's form and the API alike.
+EDITABLE_FIELDS = [
+    "trigger",
+    "keywords",
+    "match_type",
+    "payload",
+    "referral_ref",
+    "attachment_types",
+    "response_text",
+    "quick_replies",
+    "buttons",
+    "account",
+    "priority",
+    "is_active",
+]
+
+
 def trigger_errors(trigger: str, keywords: str, payload: str) -> dict[str, str]:
     """What a rule's trigger needs and lacks, by field (the other triggers' fields are
     ignored). Forms and the API ask it only when those fields are valid on their own: a 6,000
