@@ -90,14 +90,12 @@ def _send(message: Message) -> None:
         return
     if account is not None and account.send_typing and _starts_a_bot_reply(message):
         _show_typing(client, account, message.conversation.customer_id)
-    slot = SendThrottle.reserve_slot(account_id, send_rate(account), MAX_SLOT_WAIT)
-    if slot > timezone.now() + MAX_SLOT_WAIT:
+    if later := _take_send_slot(account_id, account):
         # The account's rate is used up for a while: come back for the slot, attempt uncounted.
         with transaction.atomic():
-            if message.defer(slot):
-                enqueue_send(message.pk, run_after=slot)
+            if message.defer(later):
+                enqueue_send(message.pk, run_after=later)
         return
-    _sleep_until(slot)
 
     try:
         sent = client.send_message(
@@ -153,10 +151,8 @@ def _show_typing(client: graph.InstagramClient, account, customer_id: str) -> No
     slot; being cosmetic, they are skipped when the account's rate is backed up, and a
     failure is logged, never the reply's."""
     for action in ("mark_seen", "typing_on"):
-        slot = SendThrottle.reserve_slot(account.instagram_id, send_rate(account), MAX_SLOT_WAIT)
-        if slot > timezone.now() + MAX_SLOT_WAIT:
+        if _take_send_slot(account.instagram_id, account):
             return
-        _sleep_until(slot)
         try:
             client.send_sender_action(customer_id, action)
         except graph.GraphAPIError as exc:
@@ -185,6 +181,16 @@ def send_rate(account: InstagramBusinessAccount | None) -> float:
     if own:
         return min(own, settings.SEND_RATE_PER_SECOND)
     return settings.SEND_RATE_PER_SECOND
+
+
+def _take_send_slot(account_id: str, account) -> datetime | None:
+    """One call's slot of the account's send rate: taken (after waiting for it, when it is
+    within MAX_SLOT_WAIT) and None returned, or the later moment to come back at."""
+    slot = SendThrottle.reserve_slot(account_id, send_rate(account), MAX_SLOT_WAIT)
+    if slot > timezone.now() + MAX_SLOT_WAIT:
+        return slot
+    _sleep_until(slot)
+    return None
 
 
 def _sleep_until(moment: datetime) -> None:
