@@ -17,7 +17,8 @@ from accounts.models import (
 from history.importing import request_import
 from instabot.admin_forms import ASCII_NUMBERS
 from instabot.admin_lookups import FilterLookupsOnly
-from meta.messages import ICE_BREAKERS_PER_LOCALE, MENU_ITEMS_MAX
+from meta import profile
+from meta.messages import MENU_ITEMS_MAX
 
 OTHER_APP_HELP = "Only for an account of another Meta app. Leave empty to keep the current one."
 
@@ -88,23 +89,21 @@ class AccountForm(forms.ModelForm):
 
 
 class IceBreakerFormSet(forms.BaseInlineFormSet):
-    """Meta's limits on the whole set: a default locale, at most 4 per locale."""
+    """Meta's limits on the whole set (a default locale, at most 4 per locale), as the
+    messenger profile states them."""
 
     def clean(self):
         super().clean()
-        per_locale: dict[str, int] = {}
+        per_locale: dict[str, list[profile.IceBreaker]] = {}
         for form in self.forms:
             if form.cleaned_data and not form.cleaned_data.get("DELETE"):
-                locale = form.cleaned_data.get("locale") or "default"
-                per_locale[locale] = per_locale.get(locale, 0) + 1
-        if per_locale and "default" not in per_locale:
-            raise forms.ValidationError('Ice breakers need a "default" locale.')
-        for locale, count in per_locale.items():
-            if count > ICE_BREAKERS_PER_LOCALE:
-                raise forms.ValidationError(
-                    f"At most {ICE_BREAKERS_PER_LOCALE} ice breakers per locale "
-                    f"({count} for {locale})."
+                data = form.cleaned_data
+                per_locale.setdefault(data.get("locale") or "default", []).append(
+                    profile.IceBreaker(data.get("question", ""), data.get("payload", ""))
                 )
+        wanted = profile.MessengerProfile({loc: tuple(b) for loc, b in per_locale.items()})
+        if problems := wanted.problems():
+            raise forms.ValidationError(problems)
 
 
 class MenuItemFormSet(forms.BaseInlineFormSet):
