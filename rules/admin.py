@@ -12,7 +12,7 @@ from accounts.access import ScopedAdminMixin, accounts_visible_to
 from instabot.admin_forms import ASCII_NUMBERS
 from meta.display import outgoing_display
 from rules.forms import ResponseRuleForm, RuleMessageForm, TryMessageForm
-from rules.matching import Incoming, answer
+from rules.matching import Incoming, answer, current_matcher
 from rules.models import MAX_EXTRA_MESSAGES, ResponseRule, RuleMessage
 
 
@@ -104,16 +104,10 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         """Where this rule's buttons lead, and which rules lead here: the flow, readable."""
         if rule.pk is None:
             return "Save the rule to see where its buttons lead."
-        by_payload = {
-            r.payload: r
-            for r in ResponseRule.objects.filter(
-                Q(account=rule.account_id) | Q(account__isnull=True),
-                trigger=ResponseRule.Trigger.PAYLOAD,
-                is_active=True,
-            ).order_by("priority", "-created_at")
-        }
+        # Where a tap leads is what the bot would answer it with: the matcher says so.
+        matcher = current_matcher()
         leads = [
-            (payload, by_payload.get(payload))
+            (payload, _payload_rule(matcher, payload, rule.account_id))
             for payload in dict.fromkeys(rule.payloads_pointed_at())
         ]
         rows = format_html_join(
@@ -123,7 +117,7 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 (
                     payload,
                     format_html(
-                        '<a href="{}">{}</a>', _change_url(target), target.response_text[:40]
+                        '<a href="{}">{}</a>', _change_url(target.id), target.response_text[:40]
                     )
                     if target
                     else "no active rule has this payload yet: the fallback would answer",
@@ -140,7 +134,7 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         here = format_html_join(
             ", ",
             '<a href="{}">#{}</a>',
-            ((_change_url(other), other.pk) for other in pointing),
+            ((_change_url(other.pk), other.pk) for other in pointing),
         )
         return format_html(
             "<ul>{}</ul>{}",
@@ -208,5 +202,11 @@ def _incoming(data: dict) -> Incoming:
     )
 
 
-def _change_url(rule: ResponseRule) -> str:
-    return reverse("admin:rules_responserule_change", args=[rule.pk])
+def _payload_rule(matcher, payload: str, account_id: int | None):
+    """The rule that answers a tap on `payload` for the account (a RuleSpec), or None."""
+    spec, trigger = matcher.choose(Incoming(payload=payload), account_id)
+    return spec if trigger == "payload" else None
+
+
+def _change_url(rule_id: int) -> str:
+    return reverse("admin:rules_responserule_change", args=[rule_id])
