@@ -44,13 +44,12 @@ class AccountPace(models.Model):
         )
         if taken:
             return now
+        # The account's first call creates its row before any lock is taken: on MySQL/MariaDB
+        # two workers locking a row that does not exist yet take gap locks, and their inserts
+        # then deadlock each other.
+        cls.objects.get_or_create(instagram_account_id=instagram_account_id)
         with transaction.atomic():
-            paces = cls.objects.select_for_update()
-            try:
-                pace = paces.get(instagram_account_id=instagram_account_id)
-            except cls.DoesNotExist:  # the account's first call
-                cls.objects.get_or_create(instagram_account_id=instagram_account_id)
-                pace = paces.get(instagram_account_id=instagram_account_id)
+            pace = cls.objects.select_for_update().get(instagram_account_id=instagram_account_id)
             slot = max(now, pace.next_slot_at or now, pace.paused_until or now)
             if slot <= now + max_wait:
                 pace.next_slot_at = slot + timedelta(seconds=1 / per_second)
