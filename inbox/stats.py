@@ -218,7 +218,7 @@ def _bot_answer_times(messages) -> dict[tuple[int | None, date], list[tuple[floa
         )
         .annotate(bucket=delay_bucket("seconds"))
         # The status is grouped, not filtered: a status filter would lead the database to the
-        # (status, next_attempt_at) index, across every day, instead of the range.
+        # (status, due_at) index, across every day, instead of the range.
         .values("conversation__account_id", "day", "status", "bucket")
         .annotate(n=Count("id"))
         .order_by()

@@ -17,11 +17,10 @@ from contextlib import contextmanager
 
 from django.db import close_old_connections, connection
 
-from comments.mentions import answer_due_mentions
 from comments.posts import fetch_missing_posts
-from comments.replying import send_due_replies
 from messaging import upkeep
 from messaging.doorbell import doorbell_for_this_database
+from messaging.outbox import send_due
 from messaging.profiles import fetch_missing_usernames
 from messaging.receiving import take_waiting_deliveries
 
@@ -47,12 +46,9 @@ class DeliveryLoop(threading.Thread):
                 # database restart) or outlived CONN_MAX_AGE.
                 close_old_connections()
                 try:
-                    # Waiting deliveries first, then a few due replies to comments and
-                    # mentions; missing usernames only when none waits.
-                    done = (
-                        take_waiting_deliveries() + send_due_replies() + answer_due_mentions()
-                        or fetch_missing_usernames()
-                    )
+                    # Waiting deliveries first, then a few due sends of every kind (the
+                    # outbox); missing usernames only when none waits.
+                    done = take_waiting_deliveries() + send_due() or fetch_missing_usernames()
                 except Exception:
                     # A delivery claimed meanwhile is swept back into the queue.
                     logger.exception(
@@ -120,11 +116,9 @@ def beside_the_task_loop(one_pass: bool) -> Iterator[None]:
 
 
 def handle_all_waiting() -> None:
-    """For one-pass workers (--batch, --burst): every delivery waiting now and every reply to
-    a comment or mention due now, then every missing username and post, then return."""
+    """For one-pass workers (--batch, --burst): every delivery waiting now and every send due
+    now, then every missing username and post, then return."""
     while (
-        take_waiting_deliveries() + send_due_replies() + answer_due_mentions()
-        or fetch_missing_usernames()
-        or fetch_missing_posts()
+        take_waiting_deliveries() + send_due() or fetch_missing_usernames() or fetch_missing_posts()
     ):
         pass

@@ -17,7 +17,7 @@ from accounts.models import InstagramBusinessAccount
 from instabot.logging import log_context
 from messaging.models import Conversation, Message
 from messaging.payloads import REFERRAL_MID_PREFIX, MessageEvent, Postback, ReferralEvent
-from messaging.sending import TAKEN_OVER, enqueue_send
+from messaging.sending import TAKEN_OVER
 from messaging.windows import MESSAGING_WINDOW, staff_reply_window
 from messaging.worker_identity import this_worker
 from meta import graph, messages
@@ -197,7 +197,7 @@ def staff_log_context(conversation: Conversation):
 
 def _cancel_queued_bot_replies(conversation: Conversation) -> None:
     conversation.messages.filter(author=Message.Author.BOT, status=Message.Status.QUEUED).update(
-        status=Message.Status.CANCELLED, last_error=TAKEN_OVER, next_attempt_at=None
+        status=Message.Status.CANCELLED, last_error=TAKEN_OVER, due_at=None
     )
 
 
@@ -214,8 +214,8 @@ def queue_outgoing(
     human_agent: bool = False,
 ) -> list[Message]:
     """Store text, or messages of meta.messages' shapes, as queued outgoing messages sent in
-    order, and queue the first one's send (unless `queue_send` is off: the caller sends it
-    once the transaction commits).
+    order: the outbox's sender takes the first at its next pass (unless `queue_send` is off:
+    this worker holds it and sends it itself once the transaction commits).
 
     Runs in the caller's transaction: an automatic reply commits with the message it answers.
     """
@@ -240,18 +240,16 @@ def queue_outgoing(
                 is_last_part=number == len(pieces),
                 first_part=parts[0] if parts else None,
                 status=Message.Status.QUEUED,
-                # Later parts wait for the part before them (released by send_reply).
-                next_attempt_at=now if number == 1 else None,
-                # No task for it: this process holds it, to send it itself. Should this worker
-                # die first, the others see it held by a dead worker and queue it.
+                # Later parts wait for the part before them (released when it is sent).
+                due_at=now if number == 1 else None,
+                # This process holds it, to send it itself. Should this worker die first, the
+                # others see it held by a dead worker and let it go to the sender's poll.
                 claimed_by=this_worker() if number == 1 and not queue_send else "",
                 rule_id=rule_id,
                 is_fallback=is_fallback,
                 sent_by=sent_by,
             )
         )
-    if queue_send:
-        enqueue_send(parts[0].pk)
     logger.info(
         "Queued a %s message to %s in %d part(s)", author, conversation.customer_id, len(parts)
     )

@@ -1,145 +1,107 @@
-"""Sending one queued outgoing message through the Graph API: claim it, wait for the account's
-send slot, call Meta, then record what happened (sent, retried later, or failed with a reason).
-
-The Message row is the truth; the task (send_reply_task) only says "look at it now". A reply
-is stored queued before any send is attempted, so a worker killed in between leaves it to the
-sweep (messaging.recovery).
+"""Direct messages in the outbox: the kind "dm" (a bot reply, a staff reply, each part of a
+long one). What is the same for every kind (claim, pace, retries, credentials, Meta's errors)
+is messaging.outbox's; here is only what a DM adds: takeover, Instagram's windows at the
+moment of sending, "typing…", the message and its conversation updated when sent, and the
+later parts of a split message released in order.
 """
 
 import logging
-import random
-import time
-from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_tasks import task
 
-from accounts.encryption import EncryptionKeyError
-from accounts.models import InstagramBusinessAccount
 from instabot.logging import log_context
-from messaging.models import Message, SendThrottle
-from messaging.task_queue import enqueue
+from messaging.models import Message
+from messaging.outbox import NotSent, OutboxKind, Sent, kind_named, send_now
+from messaging.outbox.sender import take_send_slot
 from messaging.windows import staff_reply_window
-from messaging.worker_identity import this_worker
 from meta import graph
 
 logger = logging.getLogger(__name__)
 
 TAKEN_OVER = "not sent: staff took the conversation over"
 
-# A worker waits in-process for a send slot this close; a later slot re-queues the message.
-MAX_SLOT_WAIT = timedelta(seconds=1)
+
+class DirectMessages(OutboxKind):
+    name = "dm"
+    label = "Reply"
+    model = Message
+    account_id_field = "conversation__instagram_account_id"
+
+    def rows(self):
+        return Message.objects.filter(direction=Message.Direction.OUTGOING)
+
+    def load(self, pk: int) -> Message:
+        return Message.objects.select_related("conversation__account").get(pk=pk)
+
+    def account(self, row: Message):
+        return row.conversation.account
+
+    def account_id(self, row: Message) -> str:
+        return row.conversation.instagram_account_id
+
+    def log_context(self, row: Message):
+        return log_context(
+            account=row.conversation.instagram_account_id, conversation=row.conversation_id
+        )
+
+    def prepare(self, row: Message):
+        if row.mid:
+            # Its echo arrived while an earlier attempt was unanswered: Meta has it already.
+            return Sent(row.mid)
+        if row.author == Message.Author.BOT and row.conversation.bot_is_paused():
+            return NotSent(TAKEN_OVER, Message.Status.CANCELLED)
+        if row.author == Message.Author.STAFF:
+            # Instagram's windows at the moment of sending, not of queuing: a reply retried
+            # past 24 hours goes with the Human Agent tag (if the account may), past 7 days not.
+            window = staff_reply_window(row.conversation)
+            if not window.open:
+                return NotSent(f"not sent: {window.reason}")
+            if window.human_agent != row.human_agent:
+                row.set_human_agent(window.human_agent)
+        return None
+
+    def send(self, row: Message, client) -> Sent:
+        account = row.conversation.account
+        if account is not None and account.send_typing and _starts_a_bot_reply(row):
+            _show_typing(client, account, row.conversation.customer_id)
+        sent = client.send_message(
+            row.conversation.customer_id, row.outgoing(), human_agent=row.human_agent
+        )
+        return Sent(sent.message_id)
+
+    def sent(self, row: Message, outcome: Sent) -> None:
+        row.mark_sent(outcome.external_id)
+        row.conversation.record_activity(row.timestamp)
+        _release_next_part(row)
+        logger.info(
+            "Sent reply %s to %s as %s", row.pk, row.conversation.customer_id, outcome.external_id
+        )
+
+    def not_sent(self, row: Message) -> None:
+        if row.status == Message.Status.FAILED:
+            # The answer never reached the customer: they need a person (the inbox).
+            row.conversation.await_person(row.created_at)
+        fail_later_parts(row, row.status)
+
+    def after_stall(self, row: Message):
+        # Its echo came meanwhile (matched to it): Meta has it, nothing goes out again.
+        # Otherwise we cannot know whether Meta got it (docs/recovery.md, "The duplicate
+        # window"): sending again risks a duplicate, not sending a silence. We send again.
+        return Sent(row.mid) if row.mid else None
+
+
+def send_reply(message_id: int) -> None:
+    """Send one queued outgoing message at once (a bot reply, once its DM committed)."""
+    send_now(kind_named(DirectMessages.name), message_id)
 
 
 @task()
 def send_reply_task(message_id: int) -> None:
+    """Sends queued by a version that scheduled them as tasks: the outbox's poll sends them
+    now, and this finds them sent (or sends one the poll has not reached yet)."""
     send_reply(message_id)
-
-
-def enqueue_send(message_id: int, run_after: datetime | None = None) -> None:
-    """Queue the send of an outgoing message, as part of the caller's transaction."""
-    enqueue(
-        send_reply_task.using(run_after=run_after) if run_after else send_reply_task, message_id
-    )
-
-
-def send_reply(message_id: int) -> None:
-    """Send one queued outgoing message. Safe to call twice: only one call claims it."""
-    claimed = Message.claim_for_sending(message_id, by=this_worker())
-    try:
-        message = Message.objects.select_related("conversation__account").get(pk=message_id)
-    except Message.DoesNotExist:
-        logger.warning("Reply %s no longer exists: nothing to send", message_id)
-        return
-    with log_context(
-        account=message.conversation.instagram_account_id, conversation=message.conversation_id
-    ):
-        if not claimed:
-            logger.info("Reply %s is %s: not sending it again", message.pk, message.status)
-            return
-        _send(message)
-
-
-def _send(message: Message) -> None:
-    if message.mid:
-        # Its echo arrived while an earlier attempt was unanswered: Meta has it already.
-        finish_sent(message, message.mid)
-        return
-    if message.author == Message.Author.BOT and message.conversation.bot_is_paused():
-        finish_failed(message, TAKEN_OVER, Message.Status.CANCELLED)
-        logger.info("Reply %s cancelled: staff took the conversation over", message.pk)
-        return
-
-    if message.author == Message.Author.STAFF and not _staff_window_allows(message):
-        return
-
-    account = message.conversation.account
-    if account is not None and account.token_is_invalid:
-        # Meta already refused this token: don't try until staff replace it.
-        since = f"{account.token_invalid_since:%Y-%m-%d %H:%M} UTC"
-        finish_failed(message, f"not sent: the account's access token is invalid since {since}")
-        return
-
-    account_id = message.conversation.instagram_account_id
-    try:
-        client = graph.client_for(account)
-    except EncryptionKeyError as exc:
-        _wait_for_credentials(message, str(exc))
-        return
-    if account is not None and account.send_typing and _starts_a_bot_reply(message):
-        _show_typing(client, account, message.conversation.customer_id)
-    if later := _take_send_slot(account_id, account):
-        # The account's rate is used up for a while: come back for the slot, attempt uncounted.
-        with transaction.atomic():
-            if message.defer(later):
-                enqueue_send(message.pk, run_after=later)
-        return
-
-    try:
-        sent = client.send_message(
-            message.conversation.customer_id, message.outgoing(), human_agent=message.human_agent
-        )
-    except graph.InvalidTokenError as exc:
-        logger.error(
-            "CREDENTIALS PROBLEM: the Graph API rejected the access token for account %s; "
-            "its replies fail until the token is replaced. Reply %s failed: %s",
-            account_id,
-            message.pk,
-            exc,
-        )
-        if account is not None:
-            account.mark_token_invalid(str(exc))
-        finish_failed(message, f"invalid access token: {exc}")
-    except graph.PermanentGraphAPIError as exc:
-        logger.warning("Reply %s failed for good: %s", message.pk, exc)
-        finish_failed(message, str(exc))
-    except graph.RateLimitedError as exc:
-        pause_until = SendThrottle.pause(account_id, settings.SEND_RATE_LIMIT_PAUSE)
-        logger.warning(
-            "Meta is rate-limiting account %s: its sends pause until %s (%s)",
-            account_id,
-            pause_until,
-            exc,
-        )
-        retry_or_fail(message, str(exc), not_before=pause_until)
-    except graph.TransientGraphAPIError as exc:
-        retry_or_fail(message, str(exc))
-    else:
-        finish_sent(message, sent.message_id)
-
-
-def _staff_window_allows(message: Message) -> bool:
-    """Instagram's windows at the moment of sending, not of queuing: a reply retried past 24
-    hours goes with the Human Agent tag (if the account may use it), past 7 days not at all."""
-    window = staff_reply_window(message.conversation)
-    if not window.open:
-        finish_failed(message, f"not sent: {window.reason}")
-        return False
-    if window.human_agent != message.human_agent:
-        message.set_human_agent(window.human_agent)
-    return True
 
 
 def _starts_a_bot_reply(message: Message) -> bool:
@@ -151,68 +113,13 @@ def _show_typing(client: graph.InstagramClient, account, customer_id: str) -> No
     slot; being cosmetic, they are skipped when the account's rate is backed up, and a
     failure is logged, never the reply's."""
     for action in ("mark_seen", "typing_on"):
-        if _take_send_slot(account.instagram_id, account):
+        if take_send_slot(account.instagram_id, account):
             return
         try:
             client.send_sender_action(customer_id, action)
         except graph.GraphAPIError as exc:
             logger.info("Could not show %s to %s: %s", action, customer_id, exc)
             return
-
-
-def _wait_for_credentials(message: Message, problem: str) -> None:
-    """The account's token cannot be opened (FIELD_ENCRYPTION_KEY): nothing went to Meta, so
-    the attempt is not counted, and the reply is tried again every REPLY_STALLED_AFTER until
-    the key is fixed (or Meta's 24-hour window refuses it)."""
-    at = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER)
-    reason = f"waiting for credentials: {problem}"
-    with transaction.atomic():
-        if message.defer(at, reason):
-            enqueue_send(message.pk, run_after=at)
-    logger.error(
-        "CREDENTIALS PROBLEM: reply %s not sent, tried again at %s: %s", message.pk, at, problem
-    )
-
-
-def send_rate(account: InstagramBusinessAccount | None) -> float:
-    """Messages a second this account may send: its own rate may only be lower than the
-    service's (SEND_RATE_PER_SECOND, what Meta allows)."""
-    own = account.max_sends_per_second if account else None
-    if own:
-        return min(own, settings.SEND_RATE_PER_SECOND)
-    return settings.SEND_RATE_PER_SECOND
-
-
-def _take_send_slot(account_id: str, account) -> datetime | None:
-    """One call's slot of the account's send rate: taken (after waiting for it, when it is
-    within MAX_SLOT_WAIT) and None returned, or the later moment to come back at."""
-    slot = SendThrottle.reserve_slot(account_id, send_rate(account), MAX_SLOT_WAIT)
-    if slot > timezone.now() + MAX_SLOT_WAIT:
-        return slot
-    _sleep_until(slot)
-    return None
-
-
-def _sleep_until(moment: datetime) -> None:
-    wait = (moment - timezone.now()).total_seconds()
-    if wait > 0:
-        time.sleep(wait)
-
-
-def finish_sent(message: Message, mid: str) -> None:
-    with transaction.atomic():
-        message.mark_sent(mid)
-        message.conversation.record_activity(message.timestamp)
-        _release_next_part(message)
-    logger.info("Sent reply %s to %s as %s", message.pk, message.conversation.customer_id, mid)
-
-
-def finish_failed(message: Message, reason: str, status: str = Message.Status.FAILED) -> None:
-    with transaction.atomic():
-        if message.mark_failed(reason, status) and status == Message.Status.FAILED:
-            # The answer never reached the customer: they need a person (the inbox).
-            message.conversation.await_person(message.created_at)
-        fail_later_parts(message, status)
 
 
 def fail_later_parts(message: Message, status: str = Message.Status.FAILED) -> None:
@@ -226,41 +133,8 @@ def _release_next_part(message: Message) -> None:
     if message.is_last_part:
         return
     following = message.head.later_parts.filter(part=message.part + 1).first()
-    if following and following.release(timezone.now()):
-        enqueue_send(following.pk)
-
-
-def retry_or_fail(message: Message, reason: str, not_before: datetime | None = None) -> None:
-    """After a failed attempt: another one later (backoff), or give up after the last."""
-    if message.attempts >= settings.SEND_MAX_ATTEMPTS:
-        logger.warning(
-            "Reply %s failed after %d attempts: %s", message.pk, message.attempts, reason
-        )
-        finish_failed(message, f"gave up after {message.attempts} attempts: {reason}")
-        return
-    at = timezone.now() + timedelta(seconds=retry_delay(message.attempts))
-    if not_before is not None:
-        at = max(at, not_before)
-    with transaction.atomic():
-        if not message.schedule_retry(reason, at):
-            logger.info("Reply %s changed state meanwhile (%s): no retry", message.pk, reason)
-            return
-        enqueue_send(message.pk, run_after=at)
-    logger.info(
-        "Reply %s: attempt %d failed (%s); retrying at %s", message.pk, message.attempts, reason, at
-    )
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds before the next attempt, after `attempts` failed ones: backoff with jitter.
-
-    Jitter spreads the retries of many replies that failed together (an outage) so they do
-    not all hit Meta again in the same second.
-    """
-    ceiling = min(
-        settings.SEND_RETRY_MAX_DELAY, settings.SEND_RETRY_BASE_DELAY * 2 ** (attempts - 1)
-    )
-    return random.uniform(ceiling / 2, ceiling)
+    if following:
+        following.release(timezone.now())  # the sender's poll takes it
 
 
 def retry_failed(message: Message) -> bool:
@@ -275,6 +149,5 @@ def retry_failed(message: Message) -> bool:
             return False
         for part in unsent[1:]:
             part.requeue(None)  # waits for the part before it, as when first queued
-        enqueue_send(unsent[0].pk)
     logger.info("Reply %s queued again by an operator", unsent[0].pk)
     return True

@@ -20,14 +20,13 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from accounts.services import refresh_expiring_tokens
-from comments.replying import sweep_stalled_replies as sweep_stalled_comment_replies
 from history import upkeep as history_upkeep
 from messaging.models import WorkerHeartbeat
 from messaging.recovery import (
     recover_work_of_dead_workers,
     sweep_deliveries_waiting_for_credentials,
     sweep_stalled_deliveries,
-    sweep_stalled_replies,
+    sweep_stalled_sends,
 )
 from messaging.retention import prune_raw_deliveries
 from messaging.worker_identity import this_worker
@@ -131,8 +130,7 @@ def run_once() -> None:
     _step("Recovering the work of dead workers", recover_work_of_dead_workers)
     _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
     _step("Sweeping deliveries waiting for credentials", sweep_deliveries_waiting_for_credentials)
-    _step("Sweeping stalled replies", sweep_stalled_replies)
-    _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
+    _step("Sweeping stalled sends", sweep_stalled_sends)
 
 
 def run_forever() -> None:
@@ -142,8 +140,7 @@ def run_forever() -> None:
         _step(
             "Sweeping deliveries waiting for credentials", sweep_deliveries_waiting_for_credentials
         )
-        _step("Sweeping stalled replies", sweep_stalled_replies)
-        _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
+        _step("Sweeping stalled sends", sweep_stalled_sends)
         _step("Importing history and reconciling with Meta", history_upkeep.run)
         _step("Pruning old raw deliveries", prune_raw_deliveries)
         if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:

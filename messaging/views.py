@@ -20,7 +20,8 @@ from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from accounts.services import app_secret_for, unreadable_credentials, verify_token_for
 from history.health import reconciliation_health
-from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
+from messaging import outbox
+from messaging.models import WebhookDelivery, WorkerHeartbeat
 from messaging.payloads import PayloadError, parse_delivery
 from messaging.receiving import accept_delivery
 from messaging.task_queue import queue_problem
@@ -164,8 +165,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     now = timezone.now()
     try:
         reconciliation, reconciliation_problems = reconciliation_health()
-        due = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
-        queue = due.aggregate(backlog=Count("id"), oldest=Min("next_attempt_at"))
+        sends = outbox.backlog(now)  # every kind of send
         unhandled = WebhookDelivery.objects.filter(
             state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING]
         ).aggregate(backlog=Count("id"), oldest=Min("received_at"))
@@ -176,7 +176,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         logger.error("Health check: %s: %s", problem, exc)
         # 503: without the database nothing is received or sent.
         return JsonResponse({"status": "unhealthy", "problems": [problem]}, status=503)
-    oldest_wait = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
+    oldest_wait = (now - sends.oldest_due_at).total_seconds() if sends.oldest_due_at else 0.0
     oldest_delivery = (now - unhandled["oldest"]).total_seconds() if unhandled["oldest"] else 0.0
     heartbeat_age = (now - last_heartbeat).total_seconds() if last_heartbeat else None
     problems = list(reconciliation_problems)
@@ -201,7 +201,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {
             "status": "unhealthy" if problems else "ok",
             "problems": problems,
-            "queue": {"backlog": queue["backlog"], "oldest_wait_seconds": round(oldest_wait, 1)},
+            "queue": {"backlog": sends.due, "oldest_wait_seconds": round(oldest_wait, 1)},
             "deliveries": {
                 "backlog": unhandled["backlog"],
                 "oldest_wait_seconds": round(oldest_delivery, 1),

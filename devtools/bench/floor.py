@@ -84,8 +84,7 @@ def run(count: int, body: bytes, signature: str, warm_up: int = 100) -> dict:
     message_sql = _insert(Message, list(template))
     table = Message._meta.db_table
     sent_sql = (
-        f"UPDATE {table} SET status = %s, mid = %s, timestamp = %s, next_attempt_at = NULL "
-        "WHERE id = %s"
+        f"UPDATE {table} SET status = %s, mid = %s, timestamp = %s, due_at = NULL WHERE id = %s"
     )
     # The reply's id comes back with its insert, as the ORM has it.
     returning = connection.features.can_return_columns_from_insert

@@ -3,15 +3,20 @@
 from messaging.models.conversations import Conversation
 from messaging.models.deliveries import STORED_HEADERS, WebhookDelivery
 from messaging.models.messages import SENT_BY_US, Message
-from messaging.models.throttles import SendThrottle
+from messaging.models.outbox import OutboxRow, OutboxStatus, WaitingFor
+from messaging.models.throttles import HourlyQuota, SendThrottle
 from messaging.models.workers import WorkerHeartbeat
 
 __all__ = [
     "SENT_BY_US",
     "STORED_HEADERS",
     "Conversation",
+    "HourlyQuota",
     "Message",
+    "OutboxRow",
+    "OutboxStatus",
     "SendThrottle",
+    "WaitingFor",
     "WebhookDelivery",
     "WorkerHeartbeat",
 ]

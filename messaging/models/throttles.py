@@ -71,3 +71,37 @@ class SendThrottle(AccountPace):
 
     def __str__(self):
         return f"Throttle for {self.instagram_account_id}"
+
+
+class HourlyQuota(models.Model):
+    """The row that serialises claims under one of an account's hourly limits (private
+    replies, public replies …): its lock is the point; the hour is counted from the claimed_at
+    of the rows that share the limit (messaging.outbox)."""
+
+    instagram_account_id = models.CharField(max_length=64)
+    limit = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["instagram_account_id", "limit"], name="one_quota")
+        ]
+
+    def __str__(self):
+        return f"{self.limit} of {self.instagram_account_id}"
+
+    @classmethod
+    def lock(cls, instagram_account_id: str, limit: str) -> None:
+        """Lock the account's row until the transaction ends. The row is created first, in a
+        transaction of its own: locking a row that does not exist yet locks a gap of the
+        index, and two workers inserting into the gap they both locked deadlock (InnoDB)."""
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("HourlyQuota.lock() holds the lock only inside a transaction")
+        rows = cls.objects.select_for_update().filter(
+            instagram_account_id=instagram_account_id, limit=limit
+        )
+        list(rows.values_list("pk", flat=True))
+
+    @classmethod
+    def ensure(cls, instagram_account_id: str, limit: str) -> None:
+        """Create the account's row if it is not there (outside the claim's transaction)."""
+        cls.objects.get_or_create(instagram_account_id=instagram_account_id, limit=limit)

@@ -15,12 +15,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django_tasks_db.management.commands import db_worker
-from django_tasks_db.models import DBTaskResult
 
 from devtools.fake_graph import FakeGraphAPI
 from devtools.simulation import signed_headers
 from messaging import receiving
-from messaging.sending import enqueue_send
+from messaging.models import Message
+from messaging.worker_identity import this_worker
 
 PAYLOADS = Path(__file__).parent / "payloads"
 ACCOUNT_ID = "17841400000000001"
@@ -87,9 +87,13 @@ def deliver(client):
 
 def handle_accepted_deliveries() -> None:
     """What the worker's delivery loop does with every delivery waiting, except that the
-    replies are queued instead of sent at once: `run_worker` sends them, so a test can set
-    Meta's answers, or step in, between the two."""
-    with mock.patch.object(receiving, "send_reply", side_effect=enqueue_send):
+    replies are left to the sender's poll instead of sent at once: `run_worker` sends them, so
+    a test can set Meta's answers, or step in, between the two."""
+
+    def leave_to_the_poll(reply_id: int) -> None:
+        Message.let_go(reply_id, from_worker=this_worker())
+
+    with mock.patch.object(receiving, "send_reply", side_effect=leave_to_the_poll):
         while receiving.take_waiting_deliveries():
             pass
 
@@ -130,8 +134,9 @@ def sends(graph_api) -> list:
     return [call for call in graph_api.calls if call.request.url == send_api_url()]
 
 
-def send_tasks():
-    return DBTaskResult.objects.filter(task_path="messaging.sending.send_reply_task")
+def queued_sends():
+    """Outgoing messages waiting for the outbox's sender (queued, no worker holding them)."""
+    return Message.objects.filter(direction="out", status="queued", claimed_by="")
 
 
 def answer_send(graph_api, *, message_id="aWdfZAG1sent-1", status=200, error=None, times=1):

@@ -79,7 +79,7 @@ def test_a_reply_the_worker_could_not_send_at_once_is_retried_through_the_queue(
         DBTaskResult.objects.get(
             task_path="messaging.sending.send_reply_task", status="READY"
         ).run_after
-        == reply.next_attempt_at
+        == reply.due_at
     )
 
 
@@ -96,7 +96,7 @@ def test_a_reply_left_queued_by_a_worker_killed_before_sending_is_sent_after_the
     answer_send(graph_api)
     assert recovery.sweep_stalled_replies().requeued == 0  # it may be on its way still
     stalled_for = timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
-    replies.update(next_attempt_at=timezone.now() - stalled_for)
+    replies.update(due_at=timezone.now() - stalled_for)
     assert recovery.sweep_stalled_replies().requeued == 1
     run_worker()
     assert replies.get().status == Message.Status.SENT

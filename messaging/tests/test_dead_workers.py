@@ -55,7 +55,7 @@ def sent_by(worker: str, customer_id: str, deliver) -> Message:
     """A DM whose reply `worker` claimed and is sending."""
     deliver(dm_from(customer_id, f"aWdfZAG1from-{customer_id}"))
     reply = reply_to(customer_id)
-    assert Message.claim_for_sending(reply.pk, by=worker)
+    assert Message.claim_one(reply.pk, worker)
     return reply
 
 
@@ -126,7 +126,7 @@ def test_work_of_a_process_without_a_heartbeat_is_left_to_the_stall_sweep(delive
     reply = sent_by("cron-host:12:feedf00d", "1000000000000002", deliver)
     assert recover_work_of_dead_workers() == SweepResult()
     long_ago = timezone.now() - timedelta(hours=1)
-    Message.objects.filter(pk=reply.pk).update(sending_started_at=long_ago)
+    Message.objects.filter(pk=reply.pk).update(claimed_at=long_ago)
     assert sweep_stalled_replies().resent == 1
 
 
@@ -134,11 +134,11 @@ def test_a_send_is_taken_over_once_however_many_recover_it(deliver, settings):
     dead = dead_worker(settings)
     reply = sent_by(dead, "1000000000000002", deliver)
     before = timezone.now()
-    assert Message.take_over_send(reply.pk, "recoverer-1", from_worker=dead)
+    assert Message.take_over(reply.pk, "recoverer-1", from_worker=dead)
     # A second live worker that listed the dead worker's work before the first took it over:
-    assert not Message.take_over_send(reply.pk, "recoverer-2", from_worker=dead)
+    assert not Message.take_over(reply.pk, "recoverer-2", from_worker=dead)
     # The stall sweep, which read the send as old before it was taken over:
-    assert not Message.take_over_send(reply.pk, "sweeper", started_before=before)
+    assert not Message.take_over(reply.pk, "sweeper", claimed_before=before)
     assert Message.objects.get(pk=reply.pk).claimed_by == "recoverer-1"
 
 

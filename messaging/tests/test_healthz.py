@@ -34,9 +34,7 @@ def test_a_fresh_backlog_is_reported_but_healthy(client, deliver):
 def test_a_reply_waiting_too_long_is_unhealthy(client, deliver, settings):
     WorkerHeartbeat.beat("host:1")
     deliver(load_payload("messages__text"))
-    Message.objects.filter(author="bot").update(
-        next_attempt_at=timezone.now() - timedelta(minutes=10)
-    )
+    Message.objects.filter(author="bot").update(due_at=timezone.now() - timedelta(minutes=10))
     response = client.get("/healthz")
     assert response.status_code == 503
     assert "the oldest due reply has waited 600 s" in response.json()["problems"][0]

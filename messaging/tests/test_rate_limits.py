@@ -74,7 +74,7 @@ def test_the_worker_never_sends_faster_than_the_accounts_rate(
     assert gaps == {timedelta(milliseconds=500)}
     deferred = Message.objects.filter(author="bot", status="queued")
     assert deferred.count() == 2
-    assert all(m.attempts == 0 and m.next_attempt_at > timezone.now() for m in deferred)
+    assert all(m.attempts == 0 and m.due_at > timezone.now() for m in deferred)
     assert send_tasks().filter(status="READY", run_after__gt=timezone.now()).count() == 2
 
 
@@ -99,7 +99,7 @@ def test_a_rate_limit_answer_pauses_that_account_and_not_the_others(
     assert limited.status == "queued"
     paused_until = SendThrottle.objects.get(instagram_account_id=A).paused_until
     assert paused_until >= timezone.now() + timedelta(seconds=settings.SEND_RATE_LIMIT_PAUSE - 5)
-    assert limited.next_attempt_at >= paused_until
+    assert limited.due_at >= paused_until
     assert Message.objects.get(author="bot", conversation__instagram_account_id=B).status == "sent"
     assert SendThrottle.objects.get(instagram_account_id=B).paused_until is None
 

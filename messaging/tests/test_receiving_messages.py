@@ -176,7 +176,7 @@ def test_echo_arriving_before_the_send_returns_is_matched_to_our_reply(deliver):
     deliver(load_payload("messages__text"))
     reply = replies().get()
     # The worker is waiting for the Send API's answer...
-    assert Message.claim_for_sending(reply.pk, by="host:1:a")
+    assert Message.claim_one(reply.pk, "host:1:a")
     echo = with_mid(load_payload("messages__echo"), "aWdfZAG1echo-early", DEFAULT_REPLY)
     deliver(echo)  # ...when Meta's echo arrives
     reply.refresh_from_db()

@@ -96,7 +96,7 @@ def test_a_lost_task_is_put_back_by_the_sweep(deliver, graph_api, redis_queue, r
     deliver(load_payload("messages__text"))
     redis_queue.empty()
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    Message.objects.filter(author="bot").update(next_attempt_at=an_hour_ago)
+    Message.objects.filter(author="bot").update(due_at=an_hour_ago)
 
     run_rq_worker()  # a burst run sweeps first
     assert reply().status == "sent"
@@ -155,7 +155,7 @@ def test_an_unreachable_redis_loses_nothing_the_webhook_accepted(
 
     # Redis is back; the sweep finds the reply whose task never reached it.
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    Message.objects.filter(author="bot").update(next_attempt_at=an_hour_ago)
+    Message.objects.filter(author="bot").update(due_at=an_hour_ago)
     run_rq_worker()
     assert reply().status == "sent"
 

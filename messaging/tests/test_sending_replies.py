@@ -12,7 +12,7 @@ from messaging.tests.conftest import (
     CUSTOMER_ID,
     answer_send,
     load_payload,
-    send_tasks,
+    queued_sends,
     sends,
     with_mid,
 )
@@ -39,8 +39,7 @@ def reply():
 def make_due():
     """Let time pass until every scheduled retry is due."""
     past = timezone.now() - timedelta(seconds=1)
-    Message.objects.filter(next_attempt_at__isnull=False).update(next_attempt_at=past)
-    send_tasks().filter(status="READY").update(run_after=past)
+    Message.objects.filter(due_at__isnull=False).update(due_at=past)
     SendThrottle.objects.update(next_slot_at=None, paused_until=None)
 
 
@@ -89,10 +88,9 @@ def test_transient_failure_is_retried_soon_then_sent(deliver, graph_api, run_wor
     waiting = reply()
     assert (waiting.status, waiting.attempts) == ("queued", 1)
     assert "Graph API error 2" in waiting.last_error
-    # The first retry comes within 5 seconds, through a task scheduled for then.
-    assert timezone.now() < waiting.next_attempt_at <= timezone.now() + timedelta(seconds=5)
-    task = send_tasks().get(status="READY")
-    assert task.run_after == waiting.next_attempt_at
+    # The first retry comes within 5 seconds: the sender's poll takes it once due.
+    assert timezone.now() < waiting.due_at <= timezone.now() + timedelta(seconds=5)
+    assert waiting.claimed_by == ""
     run_worker()  # not due yet: nothing happens
     assert len(sends(graph_api)) == 1
 
@@ -103,7 +101,7 @@ def test_transient_failure_is_retried_soon_then_sent(deliver, graph_api, run_wor
 
 
 def test_backoff_grows_with_jitter_up_to_the_cap(settings):
-    from messaging.sending import retry_delay
+    from messaging.outbox.sender import retry_delay
 
     settings.SEND_RETRY_BASE_DELAY, settings.SEND_RETRY_MAX_DELAY = 2, 60
     assert all(1 <= retry_delay(1) <= 2 for _ in range(50))
@@ -135,7 +133,7 @@ def test_permanent_failure_marks_the_reply_failed_with_the_reason(deliver, graph
     assert failed.status == "failed"
     assert "outside of allowed window" in failed.last_error
     assert "10/2534022" in failed.last_error
-    assert not send_tasks().filter(status="READY").exists()
+    assert not queued_sends().exists()
 
 
 def test_expired_token_fails_loudly_as_a_credentials_problem_without_the_token(
@@ -180,7 +178,7 @@ def test_long_reply_is_split_and_sent_in_order(deliver, graph_api, run_worker, s
     assert all(len(p.text.encode()) <= 1000 for p in parts)
     assert " ".join(p.text for p in parts) == settings.DEFAULT_REPLY_TEXT
     # Only the first part may go; each later part waits for the one before it.
-    assert [p.next_attempt_at is None for p in parts] == [False, True, True, True]
+    assert [p.due_at is None for p in parts] == [False, True, True, True]
 
     for n in range(4):
         answer_send(graph_api, message_id=f"part-{n + 1}")

@@ -30,7 +30,7 @@ def test_fresh_work_is_left_alone(deliver):
 def test_queued_reply_whose_task_was_lost_is_queued_again(deliver, graph_api, run_worker):
     deliver(load_payload("messages__text"))
     send_tasks().all().delete()  # e.g. a queue outside the database lost it
-    Message.objects.filter(pk=reply().pk).update(next_attempt_at=long_ago())
+    Message.objects.filter(pk=reply().pk).update(due_at=long_ago())
 
     assert sweep_stalled_replies().requeued == 1
     assert sweep_stalled_replies().requeued == 0  # once
@@ -45,9 +45,9 @@ def test_reply_of_a_worker_killed_mid_send_is_sent_again_by_the_next_worker(
     deliver(load_payload("messages__text"))
     # A worker claimed the reply and its task, then was killed before the Send API answered.
     claimed = reply()
-    assert Message.claim_for_sending(claimed.pk, by="host:1:a")
+    assert Message.claim_one(claimed.pk, "host:1:a")
     send_tasks().update(status="RUNNING")
-    Message.objects.filter(pk=claimed.pk).update(sending_started_at=long_ago())
+    Message.objects.filter(pk=claimed.pk).update(claimed_at=long_ago())
 
     answer_send(graph_api, message_id="aWdfZAG1after-restart")
     run_worker()  # a new worker sweeps first: the reply is retried...
@@ -64,10 +64,8 @@ def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
 ):
     deliver(load_payload("messages__text"))
     claimed = reply()
-    Message.claim_for_sending(claimed.pk, by="host:1:a")
-    Message.objects.filter(pk=claimed.pk).update(
-        sending_started_at=long_ago(), mid="aWdfZAG1echoed"
-    )
+    Message.claim_one(claimed.pk, "host:1:a")
+    Message.objects.filter(pk=claimed.pk).update(claimed_at=long_ago(), mid="aWdfZAG1echoed")
 
     assert sweep_stalled_replies().confirmed == 1
     assert (reply().status, reply().mid) == ("sent", "aWdfZAG1echoed")
@@ -77,7 +75,7 @@ def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
 
 def test_a_sending_reply_that_is_merely_slow_is_not_touched(deliver):
     deliver(load_payload("messages__text"))
-    Message.claim_for_sending(reply().pk, by="host:1:a")
+    Message.claim_one(reply().pk, "host:1:a")
     assert sweep_stalled_replies() == SweepResult()
     assert reply().status == "sending"
 
@@ -88,7 +86,7 @@ def test_split_reply_whose_next_part_was_never_released_continues(
     settings.DEFAULT_REPLY_TEXT = "y" * 1500
     deliver(load_payload("messages__text"))
     first = reply()
-    Message.claim_for_sending(first.pk, by="host:1:a")
+    Message.claim_one(first.pk, "host:1:a")
     first.mark_sent("aWdfZAG1part-1")  # ...and the process died before releasing part 2
     Message.objects.filter(part=2).update(created_at=long_ago())
 

@@ -4,9 +4,9 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from messaging.management.durations import age
-from messaging.models import WebhookDelivery
+from messaging.models import Message, WebhookDelivery
 from messaging.receiving import handle_delivery
-from messaging.sending import enqueue_send
+from messaging.worker_identity import this_worker
 
 
 class Command(BaseCommand):
@@ -39,9 +39,9 @@ class Command(BaseCommand):
         }
         for delivery in deliveries.order_by("received_at", "id").iterator():
             outcome = handle_delivery(delivery)
-            # A worker sends the replies it stores at once; from here, the queue sends them.
+            # A worker sends the replies it stores at once; from here, the workers' sender does.
             for reply_id in outcome.replies:
-                enqueue_send(reply_id)
+                Message.let_go(reply_id, from_worker=this_worker())
             if outcome.unsigned:
                 counts["unsigned"] += 1
             elif outcome.unreadable:

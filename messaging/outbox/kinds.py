@@ -1,0 +1,128 @@
+"""What differs between kinds of sends, as one small adapter per kind (healthchecks has a
+transport per integration): which rows, the Graph call, what "sent" updates. Feature apps
+register theirs in their AppConfig.ready(); the core never imports them."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from messaging.models import OutboxRow, OutboxStatus
+
+# Meta's limits on replies are counted per hour.
+QUOTA_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Meta has it: its id for what was sent, and how we know when not from this call."""
+
+    external_id: str
+    recipient_id: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NotSent:
+    """Given up without (or after) a call: failed with Meta's reason, or cancelled."""
+
+    reason: str
+    status: str = OutboxStatus.FAILED
+
+
+Outcome = Sent | NotSent
+
+
+@dataclass(frozen=True)
+class HourlyLimit:
+    """An hourly limit per account, shared by the kinds that name it (a mention's answer is a
+    public comment: it shares the public replies' hour)."""
+
+    name: str
+    setting: str  # the setting that holds the number a hour
+
+    def per_hour(self) -> int:
+        return getattr(settings, self.setting)
+
+
+class OutboxKind:
+    """One kind of send. Subclasses set the class attributes and implement send()."""
+
+    name: str  # stable: stored nowhere, used in logs and the admin's filter
+    label: str
+    model: type[OutboxRow]
+    account_id_field = "instagram_account_id"
+    hourly_limit: HourlyLimit | None = None
+    # Rows exempt from the hourly limit (live comments' private replies: Meta limits those
+    # per second), or None.
+    exempt_from_hour: Q | None = None
+    # The oldest first, in this order.
+    queue_order: tuple[str, ...] = ("due_at", "pk")
+    # After its worker died mid-send: sent again (a duplicate is possible) or given up with
+    # this reason (what could appear twice in public is never sent twice).
+    given_up_after_stall = ""
+
+    def rows(self):
+        return self.model.objects.all()
+
+    def load(self, pk: int) -> OutboxRow:
+        return self.model.objects.get(pk=pk)
+
+    def account(self, row):
+        return row.account
+
+    def account_id(self, row) -> str:
+        return row.instagram_account_id
+
+    def describe(self, row) -> str:
+        return f"{self.label} {row.pk}"
+
+    @contextmanager
+    def log_context(self, row) -> Iterator[None]:
+        yield
+
+    def prepare(self, row) -> Outcome | None:
+        """Before any Graph call: an outcome that needs none (cancelled, too late), or None."""
+        return None
+
+    def send(self, row, client) -> Outcome:
+        """The Graph call(s); graph errors are the sender's to record."""
+        raise NotImplementedError
+
+    def sent(self, row, outcome: Sent) -> None:
+        """Record it sent (in the sender's transaction)."""
+        raise NotImplementedError
+
+    def not_sent(self, row) -> None:
+        """After the row failed or was cancelled (in the sender's transaction)."""
+
+    def changed(self, row) -> None:
+        """After any change of the row's state (in the sender's transaction)."""
+
+    def waiting(self, rows) -> None:
+        """Before `rows` are put to wait for the hourly limit."""
+
+    def after_stall(self, row) -> Outcome | None:
+        """Its worker died mid-send: an outcome known without sending (an echo came), or None."""
+        if self.given_up_after_stall:
+            return NotSent(self.given_up_after_stall)
+        return None
+
+
+_kinds: dict[str, OutboxKind] = {}
+
+
+def register(kind: OutboxKind) -> None:
+    """Called from an AppConfig.ready(); sent in the order registered (DMs first)."""
+    _kinds[kind.name] = kind
+
+
+def registered() -> list[OutboxKind]:
+    return list(_kinds.values())
+
+
+def kind_named(name: str) -> OutboxKind:
+    return _kinds[name]
