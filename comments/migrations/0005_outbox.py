@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='mentionreply',
             name='status',
-            field=models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=9),
+            field=models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Answered publicly'), ('failed', 'Failed'), ('cancelled', 'Not answered')], default='queued', max_length=9),
         ),
         migrations.AddIndex(
             model_name='mentionreply',

@@ -66,7 +66,18 @@ class MentionReply(OutboxRow):
     )
     text = models.TextField(blank=True)
 
-    status = models.CharField(max_length=9, choices=OutboxStatus, default=OutboxStatus.QUEUED)
+    # The outbox's states, named for what they mean to a mention.
+    status = models.CharField(
+        max_length=9,
+        choices=[
+            (OutboxStatus.QUEUED, "Queued"),
+            (OutboxStatus.SENDING, "Sending"),
+            (OutboxStatus.SENT, "Answered publicly"),
+            (OutboxStatus.FAILED, "Failed"),
+            (OutboxStatus.CANCELLED, "Not answered"),
+        ],
+        default=OutboxStatus.QUEUED,
+    )
     due_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
     # Why it was not answered, or why it failed.
     last_error = models.TextField("why", blank=True)

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from comments.models import CommentReply, CommentRule
+from messaging.models import SendThrottle
 from messaging.tests.conftest import (  # noqa: F401  (fixtures, shared with messaging's tests)
     deliver,
     fake_graph,
@@ -75,4 +76,5 @@ def an_hour_passes() -> None:
         CommentReply.objects.filter(pk=reply.pk).update(
             claimed_at=reply.claimed_at - timedelta(hours=1, seconds=1)
         )
-    CommentReply.objects.filter(status__in=CommentReply.CLAIMABLE).update(due_at=past)
+    CommentReply.objects.filter(status="queued").update(due_at=past)
+    SendThrottle.objects.update(next_slot_at=None, paused_until=None)

@@ -4,7 +4,7 @@ comment gets one private reply, and the hourly limit holds."""
 import pytest
 
 from comments.models import Comment, CommentReply
-from comments.replying import send_due_replies
+from messaging.outbox import send_due
 from comments.tests.conftest import comment_payload, make_rule, private_calls
 from messaging.models import WebhookDelivery
 from messaging.tests.conftest import encode
@@ -20,7 +20,7 @@ def test_duplicate_comment_delivered_concurrently_sends_one_private_reply(fake_m
     assert WebhookDelivery.objects.filter(state="processed").count() == 8
     assert Comment.objects.count() == 1
     assert CommentReply.objects.count() == 1
-    at_once(lambda _: send_due_replies(), range(4))
+    at_once(lambda _: send_due(), range(4))
     run_worker()
     assert len(private_calls(fake_meta)) == 1
 
@@ -33,10 +33,10 @@ def test_workers_sending_at_once_never_exceed_the_hourly_limit(fake_meta, settin
         for n in range(10)
     ]
     deliver_concurrently(bodies)
-    at_once(lambda _: send_due_replies(batch=2), range(5))
-    at_once(lambda _: send_due_replies(batch=2), range(5))
+    at_once(lambda _: send_due(2), range(5))
+    at_once(lambda _: send_due(2), range(5))
     calls = private_calls(fake_meta)
     assert len(calls) == 3
     assert len({call["comment_id"] for call in calls}) == 3
     assert CommentReply.objects.filter(status="sent").count() == 3
-    assert CommentReply.objects.filter(status="waiting").count() == 7
+    assert CommentReply.objects.filter(status="queued", waiting_for="hour").count() == 7

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from comments.models import Comment, CommentReply
-from comments.replying import send_due_replies
+from messaging.outbox import send_due
 from comments.tests.conftest import (
     an_hour_passes,
     comment_payload,
@@ -39,7 +39,7 @@ def test_over_the_hourly_limit_private_replies_wait_oldest_first(
     run_worker()
 
     assert [call["comment_id"] for call in private_calls(fake_meta)] == ids[:3]
-    waiting = CommentReply.objects.filter(status="waiting")
+    waiting = CommentReply.objects.filter(status="queued", waiting_for="hour")
     assert sorted(waiting.values_list("comment__comment_id", flat=True)) == ids[3:]
     first_claim = min(
         CommentReply.objects.exclude(claimed_at=None).values_list("claimed_at", flat=True)
@@ -66,7 +66,7 @@ def test_dms_are_answered_while_comment_replies_wait(deliver, fake_meta, run_wor
     run_worker()
     dm_reply = Message.objects.get(author="bot", in_reply_to__isnull=False)
     assert dm_reply.status == "sent"
-    assert CommentReply.objects.filter(status="waiting").count() == 2
+    assert CommentReply.objects.filter(status="queued", waiting_for="hour").count() == 2
 
 
 def test_the_limit_holds_across_passes_within_the_hour(deliver, fake_meta, run_worker, settings):
@@ -78,13 +78,13 @@ def test_the_limit_holds_across_passes_within_the_hour(deliver, fake_meta, run_w
         deliver(comment_payload(comment_id=f"1786579934809{n:04d}", author=f"66{n:014d}"))
     run_worker()
     assert len(private_calls(fake_meta)) == 4
-    assert CommentReply.objects.filter(status="waiting").count() == 1
+    assert CommentReply.objects.filter(status="queued", waiting_for="hour").count() == 1
 
 
 def test_one_pass_sends_a_bounded_batch(deliver, fake_meta, settings):
     make_rule()
     deliver_burst(deliver, 12)
-    assert send_due_replies(batch=5) == 5
+    assert send_due(5) == 5
     assert len(private_calls(fake_meta)) == 5
 
 
@@ -96,7 +96,7 @@ def test_live_comments_are_not_held_by_the_hourly_limit(deliver, fake_meta, run_
     run_worker()
     sent = set(CommentReply.objects.filter(status="sent").values_list("is_live", flat=True))
     assert sent == {True, False}
-    assert CommentReply.objects.filter(status="waiting").count() == 1
+    assert CommentReply.objects.filter(status="queued", waiting_for="hour").count() == 1
 
 
 def test_public_replies_have_their_own_limit(deliver, fake_meta, run_worker, settings):
@@ -115,13 +115,14 @@ def test_public_replies_have_their_own_limit(deliver, fake_meta, run_worker, set
 
 
 def test_a_reply_claimed_by_a_killed_worker_is_swept(deliver, fake_meta, run_worker, settings):
-    from comments.replying import sweep_stalled_replies
+    from messaging.recovery import sweep_stalled_sends
 
     make_rule(public_replies="Sent you a DM!")
     deliver(comment_payload())
     long_ago = timezone.now() - timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
     CommentReply.objects.update(status="sending", claimed_at=long_ago, attempts=1)
-    assert sweep_stalled_replies() == 2
+    swept = sweep_stalled_sends()
+    assert (swept.resent, swept.given_up) == (1, 1)
     private = CommentReply.objects.get(kind="private")
     public = CommentReply.objects.get(kind="public")
     assert private.status == "queued"  # Meta refuses a second one: trying again is safe

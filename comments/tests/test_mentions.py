@@ -9,7 +9,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
-from comments.mentions import answer_due_mentions, sweep_stalled_mention_replies
+from messaging.outbox import send_due
+from messaging.recovery import sweep_stalled_sends
 from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
 from comments.tests.conftest import an_hour_passes as an_hour_passes_for_comments
 from comments.tests.conftest import comment_payload, make_rule
@@ -120,7 +121,7 @@ def test_a_mention_delivered_concurrently_and_answered_by_workers_at_once_is_ans
     mentioned(fake_meta)
     assert deliver_concurrently([encode(mention_payload())] * 6) == [200] * 6
     assert MentionReply.objects.count() == 1
-    at_once(lambda _: answer_due_mentions(), range(4))
+    at_once(lambda _: send_due(), range(4))
     assert len(calls(fake_meta, "mention_reply")) == 1
     assert MentionReply.objects.get().status == MentionReply.Status.SENT
 
@@ -136,7 +137,7 @@ def test_the_accounts_own_mention_is_not_answered(deliver, fake_meta, run_worker
     deliver(mention_payload())
     run_worker()
     reply = MentionReply.objects.get()
-    assert (reply.status, reply.last_error) == ("skipped", "written by the account itself")
+    assert (reply.status, reply.last_error) == ("cancelled", "written by the account itself")
     assert calls(fake_meta, "mention_reply") == []
 
 
@@ -156,7 +157,7 @@ def test_a_mention_that_is_one_of_our_own_replies_is_not_answered(deliver, fake_
     deliver(mention_payload(comment_id="17900000000000077"))
     run_worker()
     reply = MentionReply.objects.get(mention__comment_id="17900000000000077")
-    assert (reply.status, reply.last_error) == ("skipped", "one of the account's own replies")
+    assert (reply.status, reply.last_error) == ("cancelled", "one of the account's own replies")
     assert calls(fake_meta, "mention_reply") == []
 
 
@@ -182,7 +183,7 @@ def test_a_mention_rule_with_keywords_answers_only_mentions_that_match(
     [call] = calls(fake_meta, "mention_reply")
     assert call["comment_id"] == "17894227972186121"
     skipped = MentionReply.objects.get(mention__comment_id=COMMENT_ID)
-    assert (skipped.status, skipped.last_error) == ("skipped", "no mention rule matches")
+    assert (skipped.status, skipped.last_error) == ("cancelled", "no mention rule matches")
 
 
 def test_the_highest_priority_mention_rule_answers(deliver, fake_meta, run_worker):
@@ -258,7 +259,7 @@ def test_a_reply_whose_worker_died_mid_answer_is_given_up(deliver, fake_meta):
     deliver(mention_payload())
     long_ago = timezone.now() - timezone.timedelta(hours=1)
     MentionReply.objects.update(status=MentionReply.Status.SENDING, claimed_at=long_ago)
-    assert sweep_stalled_mention_replies() == 1
+    assert sweep_stalled_sends().given_up == 1
     assert MentionReply.objects.get().status == MentionReply.Status.FAILED
 
 

@@ -155,7 +155,8 @@ def test_meta_saying_already_replied_counts_as_answered_and_is_not_retried(
     run_worker()
     run_worker()
     reply = CommentReply.objects.get()
-    assert (reply.status, reply.attempts) == ("already", 1)
+    assert (reply.status, reply.attempts) == ("sent", 1)
+    assert reply.last_error.startswith("answered already")  # Meta's word, not this attempt's
     assert the_comment().status == Comment.Status.ANSWERED_PRIVATELY
     assert len(private_calls(fake_meta)) == 1
 
@@ -179,7 +180,7 @@ def test_meta_rate_limiting_makes_replies_wait_not_fail(deliver, fake_meta, run_
     deliver(comment_payload())
     run_worker()
     reply = CommentReply.objects.get()
-    assert (reply.status, reply.attempts) == ("waiting", 0)
+    assert (reply.status, reply.waiting_for, reply.attempts) == ("queued", "rate", 0)
     assert reply.due_at > timezone.now()
     assert the_comment().status == Comment.Status.WAITING
 

@@ -254,7 +254,11 @@ def take_send_slot(account_id: str, account) -> datetime | None:
     slot = SendThrottle.reserve_slot(account_id, send_rate(account), MAX_SLOT_WAIT)
     if slot > timezone.now() + MAX_SLOT_WAIT:
         return slot
-    wait = (slot - timezone.now()).total_seconds()
+    _sleep_until(slot)
+    return None
+
+
+def _sleep_until(moment: datetime) -> None:
+    wait = (moment - timezone.now()).total_seconds()
     if wait > 0:
         time.sleep(wait)
-    return None

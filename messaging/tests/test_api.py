@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import InstagramBusinessAccount
 from messaging.models import Conversation, Message
-from messaging.tests.conftest import ACCOUNT_ID, load_payload, send_tasks, with_mid
+from messaging.tests.conftest import ACCOUNT_ID, load_payload, queued_sends, with_mid
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_staff_reply_is_queued_through_the_same_queue(api, shop, admin_user):
     assert response.status_code == 201
     [part] = response.json()
     assert (part["author"], part["status"], part["sent_by"]) == ("staff", "queued", "admin")
-    assert send_tasks().filter(args_kwargs__args=[part["id"]]).exists()
+    assert queued_sends().filter(pk=part["id"]).exists()
     conversation.refresh_from_db()
     assert conversation.bot_is_paused()
 

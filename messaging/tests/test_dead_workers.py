@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from messaging import receiving, upkeep
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
-from messaging.recovery import SweepResult, recover_work_of_dead_workers, sweep_stalled_replies
-from messaging.tests.conftest import answer_send, load_payload, send_tasks, sends, with_mid
+from messaging.recovery import SweepResult, recover_work_of_dead_workers, sweep_stalled_sends
+from messaging.tests.conftest import answer_send, load_payload, queued_sends, sends, with_mid
 from messaging.worker_identity import this_worker
 
 pytestmark = pytest.mark.django_db
@@ -72,9 +72,9 @@ def test_the_worker_holds_the_reply_it_will_send_itself(deliver):
     deliver(load_payload("messages__text"), handle=False)
     receiving.handle_delivery(WebhookDelivery.objects.get())  # what take_delivery does first
     reply = Message.objects.get(author="bot")
-    # Queued, no task queued for it: it belongs to this worker until it is sent.
+    # Queued and held: it belongs to this worker until it is sent, the poll leaves it alone.
     assert (reply.status, reply.claimed_by) == ("queued", this_worker())
-    assert not send_tasks().exists()
+    assert not queued_sends().exists()
 
 
 def test_the_work_of_a_dead_worker_is_taken_back_at_once(deliver, graph_api, run_worker, settings):
@@ -88,11 +88,10 @@ def test_the_work_of_a_dead_worker_is_taken_back_at_once(deliver, graph_api, run
     # A reply it was sending, whose echo has come meanwhile: Meta has it.
     echoed = sent_by(dead, "1000000000000003", deliver)
     deliver(echo_to("1000000000000003", "aWdfZAG1echoed", echoed.text))
-    # A reply it stored and was about to send itself (no task for it).
+    # A reply it stored and was about to send itself.
     deliver(dm_from("1000000000000004", "aWdfZAG1held"))
     held = reply_to("1000000000000004")
     Message.objects.filter(pk=held.pk).update(claimed_by=dead)
-    send_tasks().delete()  # what the dead worker ran, or was to run, is gone with it
 
     assert recover_work_of_dead_workers() == SweepResult(
         deliveries=1, resent=1, confirmed=1, handed_over=1
@@ -127,7 +126,7 @@ def test_work_of_a_process_without_a_heartbeat_is_left_to_the_stall_sweep(delive
     assert recover_work_of_dead_workers() == SweepResult()
     long_ago = timezone.now() - timedelta(hours=1)
     Message.objects.filter(pk=reply.pk).update(claimed_at=long_ago)
-    assert sweep_stalled_replies().resent == 1
+    assert sweep_stalled_sends().resent == 1
 
 
 def test_a_send_is_taken_over_once_however_many_recover_it(deliver, settings):
@@ -146,7 +145,7 @@ def test_a_live_worker_takes_back_the_dead_ones_work_right_after_its_beat(delive
     reply = sent_by(dead_worker(settings), "1000000000000002", deliver)
     upkeep.Heartbeat().beat()  # every WORKER_HEARTBEAT_INTERVAL
     assert Message.objects.get(pk=reply.pk).status == "queued"
-    assert send_tasks().filter(status="READY").count() == 2  # its DM's, and the one now
+    assert queued_sends().count() == 1  # for the sender's poll
 
 
 def test_a_worker_whose_own_beat_was_late_judges_the_others_next_time(

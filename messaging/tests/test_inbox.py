@@ -6,7 +6,7 @@ from django.test import Client
 
 from accounts.models import InstagramBusinessAccount
 from messaging.models import Conversation, Message
-from messaging.tests.conftest import answer_send, load_payload, send_tasks, with_mid
+from messaging.tests.conftest import answer_send, load_payload, queued_sends, with_mid
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +152,7 @@ def test_staff_reply_is_queued_sent_by_the_worker_and_recorded_with_its_author(
         admin_user,
         "queued",
     )
-    assert send_tasks().filter(args_kwargs__args=[message.pk]).exists()
+    assert queued_sends().filter(pk=message.pk).exists()
 
     answer_send(graph_api, message_id="aWdfZAG1staff")
     run_worker()

@@ -19,7 +19,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from rq.registry import ScheduledJobRegistry
 
 from messaging.models import Message, WorkerHeartbeat
-from messaging.sending import enqueue_send
+from messaging.sending import send_reply_task
+from messaging.task_queue import enqueue
 from messaging.tests.conftest import (
     answer_send,
     database_url,
@@ -56,22 +57,19 @@ def test_a_task_reaches_redis_only_when_its_transaction_commits(deliver, redis_q
     queued = reply()
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        enqueue_send(queued.pk)
+        enqueue(send_reply_task, queued.pk)
         raise RuntimeError("the transaction rolls back")
     assert redis_queue.count == 0  # no task about rows that were never written
 
     with transaction.atomic():
-        enqueue_send(queued.pk)
+        enqueue(send_reply_task, queued.pk)
         assert redis_queue.count == 0  # not before the rows it is about are visible
     assert redis_queue.count == 1
 
 
-def test_a_retry_waits_in_redis_until_due_then_the_scheduler_releases_it(
-    deliver, graph_api, redis_queue, run_rq_worker, settings
+def test_a_retry_waits_in_its_row_not_in_redis(
+    deliver, graph_api, redis_queue, run_rq_worker
 ):
-    # The first retry 1.5 to 3 s later: still in the future when the first burst run ends, even
-    # on a busy machine (with 0.5 to 1 s, that run's scheduler pass sometimes found it due).
-    settings.SEND_RETRY_BASE_DELAY = 3
     answer_send(graph_api, status=500, error=TRANSIENT)
     answer_send(graph_api, message_id="aWdfZAG1second-try")
     deliver(load_payload("messages__text"))
@@ -79,24 +77,23 @@ def test_a_retry_waits_in_redis_until_due_then_the_scheduler_releases_it(
     run_rq_worker()
     waiting = reply()
     assert (waiting.status, waiting.attempts) == ("queued", 1)
-    scheduled = ScheduledJobRegistry(queue=redis_queue)
-    assert scheduled.count == 1  # deferred (run_after), not in the queue
+    # The outbox's row is the schedule: nothing about it in Redis.
+    assert ScheduledJobRegistry(queue=redis_queue).count == 0
     assert redis_queue.count == 0
 
-    time.sleep(4.1)  # RQ schedules to the whole second
-    run_rq_worker()  # the worker's scheduler moves the due retry into the queue, then runs it
+    Message.objects.filter(pk=waiting.pk).update(due_at=timezone.now())
+    run_rq_worker()  # the sender's poll takes it once due
     sent = reply()
     assert (sent.status, sent.mid, sent.attempts) == ("sent", "aWdfZAG1second-try", 2)
-    assert scheduled.count == 0
 
 
-def test_a_lost_task_is_put_back_by_the_sweep(deliver, graph_api, redis_queue, run_rq_worker):
-    # Between a commit and its enqueue the process can die: the reply is queued, Redis is not.
+def test_a_reply_held_by_a_worker_that_never_sent_it_is_sent_after_the_sweep(
+    deliver, graph_api, redis_queue, run_rq_worker
+):
     answer_send(graph_api, message_id="aWdfZAG1recovered")
     deliver(load_payload("messages__text"))
-    redis_queue.empty()
     an_hour_ago = timezone.now() - timedelta(hours=1)
-    Message.objects.filter(author="bot").update(due_at=an_hour_ago)
+    Message.objects.filter(author="bot").update(due_at=an_hour_ago, claimed_by="host:1:gone")
 
     run_rq_worker()  # a burst run sweeps first
     assert reply().status == "sent"
@@ -149,15 +146,11 @@ def test_an_unreachable_redis_loses_nothing_the_webhook_accepted(
     answer_send(graph_api, message_id="aWdfZAG1after-outage")
     with mock.patch.object(RQBackend, "enqueue", side_effect=RedisConnectionError("refused")):
         response = deliver(load_payload("messages__text"))
-    assert response.status_code == 200  # the DM and its reply are stored: Meta must not resend
-    assert reply().status == "queued"
-    assert "Could not queue send_reply_task(" in caplog.text
-
-    # Redis is back; the sweep finds the reply whose task never reached it.
-    an_hour_ago = timezone.now() - timedelta(hours=1)
-    Message.objects.filter(author="bot").update(due_at=an_hour_ago)
-    run_rq_worker()
+        assert response.status_code == 200  # the DM and its reply are stored
+        assert reply().status == "queued"
+        run_rq_worker()  # replies need no task: the outbox's rows are the queue
     assert reply().status == "sent"
+    assert "Could not queue" not in caplog.text
 
 
 def test_healthz_reports_an_unreachable_redis(client, redis_queue):

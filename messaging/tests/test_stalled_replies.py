@@ -1,4 +1,5 @@
-"""The worker's sweep puts back replies whose task was lost or whose worker died mid-send."""
+"""The worker's sweep puts back replies a worker held and never sent, or whose worker died
+mid-send."""
 
 from datetime import timedelta
 
@@ -6,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Message
-from messaging.recovery import SweepResult, sweep_stalled_replies
-from messaging.tests.conftest import answer_send, load_payload, send_tasks, sends
+from messaging.recovery import SweepResult, sweep_stalled_sends
+from messaging.tests.conftest import answer_send, load_payload, queued_sends, sends
 from messaging.tests.test_sending_replies import make_due
 
 pytestmark = pytest.mark.django_db
@@ -23,17 +24,19 @@ def long_ago():
 
 def test_fresh_work_is_left_alone(deliver):
     deliver(load_payload("messages__text"))
-    assert sweep_stalled_replies() == SweepResult()
-    assert send_tasks().count() == 1
+    assert sweep_stalled_sends() == SweepResult()
+    assert queued_sends().count() == 1
 
 
-def test_queued_reply_whose_task_was_lost_is_queued_again(deliver, graph_api, run_worker):
+def test_queued_reply_a_live_worker_held_and_never_sent_is_let_go(
+    deliver, graph_api, run_worker
+):
     deliver(load_payload("messages__text"))
-    send_tasks().all().delete()  # e.g. a queue outside the database lost it
-    Message.objects.filter(pk=reply().pk).update(due_at=long_ago())
+    # Its worker stored it to send itself, then the database failed that send.
+    Message.objects.filter(pk=reply().pk).update(due_at=long_ago(), claimed_by="host:1:a")
 
-    assert sweep_stalled_replies().requeued == 1
-    assert sweep_stalled_replies().requeued == 0  # once
+    assert sweep_stalled_sends().requeued == 1
+    assert sweep_stalled_sends().requeued == 0  # once
     answer_send(graph_api)
     run_worker()
     assert reply().status == "sent"
@@ -43,10 +46,9 @@ def test_reply_of_a_worker_killed_mid_send_is_sent_again_by_the_next_worker(
     deliver, graph_api, run_worker
 ):
     deliver(load_payload("messages__text"))
-    # A worker claimed the reply and its task, then was killed before the Send API answered.
+    # A worker claimed the reply, then was killed before the Send API answered.
     claimed = reply()
     assert Message.claim_one(claimed.pk, "host:1:a")
-    send_tasks().update(status="RUNNING")
     Message.objects.filter(pk=claimed.pk).update(claimed_at=long_ago())
 
     answer_send(graph_api, message_id="aWdfZAG1after-restart")
@@ -67,7 +69,7 @@ def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
     Message.claim_one(claimed.pk, "host:1:a")
     Message.objects.filter(pk=claimed.pk).update(claimed_at=long_ago(), mid="aWdfZAG1echoed")
 
-    assert sweep_stalled_replies().confirmed == 1
+    assert sweep_stalled_sends().confirmed == 1
     assert (reply().status, reply().mid) == ("sent", "aWdfZAG1echoed")
     run_worker()
     assert len(sends(graph_api)) == 0
@@ -76,7 +78,7 @@ def test_killed_mid_send_but_echo_proves_delivery_so_nothing_is_sent_again(
 def test_a_sending_reply_that_is_merely_slow_is_not_touched(deliver):
     deliver(load_payload("messages__text"))
     Message.claim_one(reply().pk, "host:1:a")
-    assert sweep_stalled_replies() == SweepResult()
+    assert sweep_stalled_sends() == SweepResult()
     assert reply().status == "sending"
 
 
@@ -90,7 +92,7 @@ def test_split_reply_whose_next_part_was_never_released_continues(
     first.mark_sent("aWdfZAG1part-1")  # ...and the process died before releasing part 2
     Message.objects.filter(part=2).update(created_at=long_ago())
 
-    assert sweep_stalled_replies().released == 1
+    assert sweep_stalled_sends().released == 1
     answer_send(graph_api, message_id="aWdfZAG1part-2")
     run_worker()
     assert Message.objects.get(part=2).status == "sent"
