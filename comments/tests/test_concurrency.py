@@ -4,9 +4,9 @@ comment gets one private reply, and the hourly limit holds."""
 import pytest
 
 from comments.models import Comment, CommentReply
-from messaging.outbox import send_due
 from comments.tests.conftest import comment_payload, make_rule, private_calls
 from messaging.models import WebhookDelivery
+from messaging.outbox import send_due
 from messaging.tests.conftest import encode
 from messaging.tests.test_concurrent_deliveries import at_once, deliver_concurrently
 

@@ -7,7 +7,6 @@ import pytest
 from django.utils import timezone
 
 from comments.models import Comment, CommentReply
-from messaging.outbox import send_due
 from comments.tests.conftest import (
     an_hour_passes,
     comment_payload,
@@ -16,6 +15,7 @@ from comments.tests.conftest import (
     public_calls,
 )
 from messaging.models import Message
+from messaging.outbox import send_due
 from messaging.tests.conftest import load_payload
 
 pytestmark = pytest.mark.django_db

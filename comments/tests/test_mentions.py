@@ -9,12 +9,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
-from messaging.outbox import send_due
-from messaging.recovery import sweep_stalled_sends
 from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
 from comments.tests.conftest import an_hour_passes as an_hour_passes_for_comments
 from comments.tests.conftest import comment_payload, make_rule
 from instabot.text_limits import KEYWORDS_PER_RULE
+from messaging.outbox import send_due
+from messaging.recovery import sweep_stalled_sends
 from messaging.tests.conftest import encode, load_payload
 from messaging.tests.test_concurrent_deliveries import at_once, deliver_concurrently
 

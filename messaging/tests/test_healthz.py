@@ -54,7 +54,8 @@ def test_no_worker_or_a_silent_one_is_unhealthy(client, settings):
 
 def test_an_unreachable_database_is_unhealthy(client):
     with mock.patch(
-        "messaging.views.WebhookDelivery.objects.filter", side_effect=OperationalError("connection refused")
+        "messaging.views.WebhookDelivery.objects.filter",
+        side_effect=OperationalError("connection refused"),
     ):
         response = client.get("/healthz")
     assert response.status_code == 503

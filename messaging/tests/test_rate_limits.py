@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import InstagramBusinessAccount
 from messaging.models import Message, SendThrottle
 from messaging.outbox.sender import MAX_SLOT_WAIT
-from messaging.tests.conftest import answer_send, load_payload, queued_sends, sends, with_mid
+from messaging.tests.conftest import answer_send, load_payload, sends, with_mid
 
 pytestmark = pytest.mark.django_db
 

@@ -67,9 +67,7 @@ def test_a_task_reaches_redis_only_when_its_transaction_commits(deliver, redis_q
     assert redis_queue.count == 1
 
 
-def test_a_retry_waits_in_its_row_not_in_redis(
-    deliver, graph_api, redis_queue, run_rq_worker
-):
+def test_a_retry_waits_in_its_row_not_in_redis(deliver, graph_api, redis_queue, run_rq_worker):
     answer_send(graph_api, status=500, error=TRANSIENT)
     answer_send(graph_api, message_id="aWdfZAG1second-try")
     deliver(load_payload("messages__text"))

@@ -28,9 +28,7 @@ def test_fresh_work_is_left_alone(deliver):
     assert queued_sends().count() == 1
 
 
-def test_queued_reply_a_live_worker_held_and_never_sent_is_let_go(
-    deliver, graph_api, run_worker
-):
+def test_queued_reply_a_live_worker_held_and_never_sent_is_let_go(deliver, graph_api, run_worker):
     deliver(load_payload("messages__text"))
     # Its worker stored it to send itself, then the database failed that send.
     Message.objects.filter(pk=reply().pk).update(due_at=long_ago(), claimed_by="host:1:a")
