@@ -5,6 +5,7 @@ import logging
 
 from django.utils import timezone
 
+from accounts.encryption import EncryptionKeyError
 from comments.models import Post
 from meta import graph
 
@@ -29,7 +30,8 @@ def fetch_missing_posts(limit: int = POST_BATCH) -> int:
 def _fetch(post: Post) -> None:
     try:
         media = graph.client_for(post.account).get_media(post.media_id)
-    except graph.GraphAPIError as exc:
+    except (graph.GraphAPIError, EncryptionKeyError) as exc:
+        # A key that opens no credential must not escape the worker's pass (as for profiles).
         logger.info(
             "No details for post %s of %s: %s", post.media_id, post.instagram_account_id, exc
         )

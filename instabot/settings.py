@@ -357,6 +357,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every kind of send has the outbox's states: one enum in the schema.
+    "ENUM_NAME_OVERRIDES": {"OutboxStatusEnum": "messaging.models.outbox.OutboxStatus"},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -40,6 +40,7 @@ class SweepResult:
     released: int = 0  # later parts of split replies whose release was lost
     deliveries: int = 0  # deliveries whose worker died while handling them, queued again
     handed_over: int = 0  # sends a dead worker held to send itself, let go
+    freed: int = 0  # sends that waited for credentials, due now that every credential opens
 
 
 def recover_work_of_dead_workers(now: datetime | None = None) -> SweepResult:
@@ -128,7 +129,8 @@ def sweep_stalled_deliveries(now: datetime | None = None) -> int:
 def sweep_stalled_sends(now: datetime | None = None) -> SweepResult:
     """Put back to work every send, of every kind, that has waited far longer than it should:
     claimed (sending) longer than REPLY_STALLED_AFTER ago by a process with no heartbeat, or
-    held to be sent at once by a worker that never did (the database failed it meanwhile)."""
+    held to be sent at once by a worker that never did (the database failed it meanwhile);
+    and, once every stored credential opens, every send that waited for credentials."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.REPLY_STALLED_AFTER)
     result = SweepResult()
@@ -144,6 +146,7 @@ def sweep_stalled_sends(now: datetime | None = None) -> SweepResult:
             if kind.model.take_over(pk, this_worker(), claimed_before=cutoff):
                 _finish_abandoned_send(kind, pk, result)
     _release_lost_parts(now, cutoff, result)
+    result.freed = _free_sends_waiting_for_credentials()
     if result != SweepResult():
         logger.info("Sweep: %s", result)
     return result
@@ -160,6 +163,16 @@ def _release_lost_parts(now: datetime, cutoff: datetime, result: SweepResult) ->
                 result.released += 1
         elif previous.status == OutboxStatus.FAILED:
             fail_later_parts(previous)
+
+
+def _free_sends_waiting_for_credentials() -> int:
+    """Once every stored credential opens (the key fixed), what waited for credentials is due
+    at once, not at its own retry time."""
+    if not any(kind.rows().waiting_for_credentials().exists() for kind in outbox.registered()):
+        return 0
+    if unreadable_credentials():
+        return 0
+    return outbox.free_waiting_for_credentials()
 
 
 def sweep_deliveries_waiting_for_credentials(now: datetime | None = None) -> int:

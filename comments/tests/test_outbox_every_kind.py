@@ -1,0 +1,130 @@
+"""Every kind of send goes through one outbox, with one answer to each of Meta's (and our own)
+problems: a wrong FIELD_ENCRYPTION_KEY, a rate limit, a token Meta refuses. Here a DM reply, a
+private and a public reply to a comment and the answer to a mention wait together."""
+
+import copy
+
+import pytest
+from cryptography.fernet import Fernet
+from django.utils import timezone
+
+from accounts.models import InstagramBusinessAccount
+from comments.models import CommentReply, MentionReply
+from comments.tests.conftest import comment_payload, make_rule
+from comments.tests.test_mentions import mention_payload, mention_rule, mentioned
+from messaging import delivery_loop, outbox
+from messaging.models import Message, SendThrottle, WaitingFor
+from messaging.recovery import sweep_stalled_sends
+from messaging.tests.conftest import load_payload, with_mid
+
+pytestmark = pytest.mark.django_db
+
+SHOP, OTHER_SHOP = "17841400000000001", "17841400000000002"
+
+
+def store_account(instagram_id: str, name: str) -> InstagramBusinessAccount:
+    account = InstagramBusinessAccount(instagram_id=instagram_id, name=name, page_id="1044")
+    account.set_access_token(f"EAAG-{name}-token")
+    account.save()
+    return account
+
+
+def dm_to(account_id: str, mid: str) -> dict:
+    payload = copy.deepcopy(with_mid(load_payload("messages__text"), mid, text="hello"))
+    entry = payload["entry"][0]
+    entry["id"] = entry["messaging"][0]["recipient"]["id"] = account_id
+    return payload
+
+
+def queue_every_kind(deliver, fake_meta, account_id: str, n: int) -> None:
+    """A DM reply, a private and a public reply to a comment, and a mention's answer."""
+    deliver(dm_to(account_id, f"aWdfZAG1dm-{account_id}"))
+    deliver(
+        comment_payload(
+            account=account_id, comment_id=f"1786579934808{n:04d}", author=f"55{n:014d}"
+        )
+    )
+    mentioned(fake_meta, comment_id=f"1789422797218{n:04d}")
+    deliver(mention_payload(account=account_id, comment_id=f"1789422797218{n:04d}"))
+
+
+def sends_of(account_id: str) -> dict[str, str]:
+    """Each kind's row of the account: its status, and what it waits for."""
+    dm = Message.objects.get(
+        author="bot", in_reply_to__isnull=False, conversation__instagram_account_id=account_id
+    )
+    rows = {"dm": dm}
+    for reply in CommentReply.objects.filter(instagram_account_id=account_id):
+        rows[reply.kind] = reply
+    rows["mention"] = MentionReply.objects.get(instagram_account_id=account_id)
+    return {kind: (row.status, row.waiting_for) for kind, row in rows.items()}
+
+
+@pytest.fixture
+def rules():
+    make_rule(public_replies="Sent you a DM!")
+    mention_rule()
+
+
+def test_a_wrong_key_never_escapes_a_pass_nor_counts_an_attempt_for_any_kind(
+    deliver, fake_meta, rules, settings
+):
+    right_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEY = [right_key]
+    store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]  # the key is lost
+
+    delivery_loop.handle_all_waiting()  # the worker's pass: nothing escapes it
+    waiting = ("queued", WaitingFor.CREDENTIALS)
+    assert sends_of(SHOP) == dict.fromkeys(["dm", "private", "public", "mention"], waiting)
+    assert not fake_meta.calls
+    for model in (Message, CommentReply, MentionReply):
+        assert not model.objects.filter(attempts__gt=0).exists()
+        assert model.objects.waiting_for_credentials().exists()
+
+    assert sweep_stalled_sends().freed == 0  # still no key opens the token: they wait
+    settings.FIELD_ENCRYPTION_KEY = [right_key]  # fixed: everything is due at once
+    assert sweep_stalled_sends().freed == 4
+    delivery_loop.handle_all_waiting()
+    assert set(sends_of(SHOP).values()) == {("sent", "")}
+
+
+def test_a_rate_limit_pauses_every_kind_for_that_account_only(deliver, fake_meta, rules):
+    store_account(SHOP, "shop")
+    store_account(OTHER_SHOP, "other")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    queue_every_kind(deliver, fake_meta, OTHER_SHOP, 2)
+    fake_meta.fail_next("rate_limit")  # the first call: the shop's DM reply
+
+    outbox.send_due(limit=20)
+
+    paused = SendThrottle.objects.get(instagram_account_id=SHOP).paused_until
+    assert paused > timezone.now()
+    waiting = ("queued", WaitingFor.RATE)
+    assert sends_of(SHOP) == dict.fromkeys(["dm", "private", "public", "mention"], waiting)
+    assert set(sends_of(OTHER_SHOP).values()) == {("sent", "")}
+    # Nothing of the paused account was tried again meanwhile; none of its attempts counted.
+    assert [call["outcome"] for call in fake_meta.calls if call.get("outcome")].count(
+        "rate_limit"
+    ) == 1
+    for model in (Message, CommentReply, MentionReply):
+        assert not model.objects.filter(status="queued", attempts__gt=0).exists()
+
+
+def test_a_token_meta_refuses_marks_the_account_for_every_kind(deliver, fake_meta, rules):
+    shop = store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    fake_meta.fail_next("invalid_token")  # the first call: the DM reply
+
+    outbox.send_due(limit=20)
+
+    shop.refresh_from_db()
+    assert shop.token_is_invalid
+    statuses = {kind: status for kind, (status, _) in sends_of(SHOP).items()}
+    assert statuses == dict.fromkeys(["dm", "private", "public", "mention"], "failed")
+    dm = Message.objects.get(author="bot", in_reply_to__isnull=False)
+    assert dm.last_error.startswith("invalid access token")
+    # The others failed without a call: Meta refused the token already.
+    assert CommentReply.objects.filter(last_error__contains="token is invalid since").count() == 2
+    assert len([call for call in fake_meta.calls if call.get("outcome")]) == 1
