@@ -56,6 +56,7 @@ class MentionReplies(OutboxKind):
     name = "mention_reply"
     label = "Mention reply"
     model = MentionReply
+    context_field, context_admin = "mention", "comments_mention"
     # A mention's answer is a public comment: it shares the public replies' hour.
     hourly_limit = PUBLIC_REPLIES
     given_up_after_stall = (

@@ -31,6 +31,7 @@ PUBLIC_REPLIES = HourlyLimit("public replies", "COMMENT_PUBLIC_REPLIES_PER_HOUR"
 
 class RepliesToComments(OutboxKind):
     model = CommentReply
+    context_field, context_admin = "comment", "comments_comment"
     reply_kind: str
     queue_order = ("commented_at", "pk")
 

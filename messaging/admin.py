@@ -14,7 +14,8 @@ from accounts.access import ScopedAdminMixin
 from instabot.admin_lookups import id_or_none
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies, sending, windows
-from messaging.models import Conversation, Message, WebhookDelivery
+from messaging.models import Conversation, Message, Send, WebhookDelivery
+from messaging.outbox.admin import OutboxAdmin
 
 # How many messages the inbox shows of one conversation (the newest).
 THREAD_LENGTH = 200
@@ -305,3 +306,7 @@ class MessageAdmin(ScopedAdminMixin, ReadOnlyAdmin):
         if skipped := len(queryset) - retried:
             note += f" {skipped} skipped: only failed outgoing messages can be retried."
         self.message_user(request, note)
+
+
+# Every send of every kind, in one list (messaging.outbox.admin).
+admin.site.register(Send, OutboxAdmin)

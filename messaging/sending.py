@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from instabot.logging import log_context
-from messaging.models import Message
+from messaging.models import SENT_BY_US, Message
 from messaging.outbox import NotSent, OutboxKind, Sent, kind_named, send_now
 from messaging.outbox.sender import take_send_slot
 from messaging.windows import staff_reply_window
@@ -28,9 +28,20 @@ class DirectMessages(OutboxKind):
     label = "Reply"
     model = Message
     account_id_field = "conversation__instagram_account_id"
+    account_path = "conversation__account"
+    context_field, context_admin = "conversation", "messaging_conversation"
 
     def rows(self):
         return Message.objects.filter(direction=Message.Direction.OUTGOING)
+
+    def listed(self):
+        # What we sent (not echoes of what staff wrote in Instagram's app), less the DMs
+        # that are private replies to comments (listed as those).
+        return (
+            self.rows()
+            .filter(author__in=SENT_BY_US)
+            .exclude(details__has_key="private_reply_to_comment")
+        )
 
     def load(self, pk: int) -> Message:
         return Message.objects.select_related("conversation__account").get(pk=pk)

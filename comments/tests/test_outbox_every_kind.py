@@ -6,6 +6,7 @@ import copy
 
 import pytest
 from cryptography.fernet import Fernet
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
@@ -128,3 +129,51 @@ def test_a_token_meta_refuses_marks_the_account_for_every_kind(deliver, fake_met
     # The others failed without a call: Meta refused the token already.
     assert CommentReply.objects.filter(last_error__contains="token is invalid since").count() == 2
     assert len([call for call in fake_meta.calls if call.get("outcome")]) == 1
+
+
+OUTBOX = "/admin/messaging/send/"
+
+
+def test_one_admin_list_shows_every_send_filtered_by_state_kind_and_account(
+    admin_client, deliver, fake_meta, rules
+):
+    store_account(SHOP, "shop")
+    store_account(OTHER_SHOP, "other")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    queue_every_kind(deliver, fake_meta, OTHER_SHOP, 2)
+    fake_meta.fail_next("user_unavailable")  # the shop's DM reply fails for good
+    outbox.send_due(limit=20)
+
+    page = admin_client.get(OUTBOX).content.decode()
+    assert "8 sends" in page
+    for label in ("Reply", "Private reply", "Public reply", "Mention reply"):
+        assert f"<td>{label}</td>" in page
+    failed = admin_client.get(OUTBOX, {"state": "failed"}).content.decode()
+    assert "1 send" in failed and "551" in failed
+    mentions = admin_client.get(OUTBOX, {"kind": "mention_reply", "account": OTHER_SHOP})
+    assert "1 send" in mentions.content.decode()
+    # A crafted filter is ignored, never an error.
+    assert admin_client.get(OUTBOX, {"state": "x' OR 1=1", "kind": "\x00"}).status_code == 200
+
+
+def test_staff_see_the_sends_of_their_accounts_only(client, deliver, fake_meta, rules):
+    from inbox.tests.conftest import staff
+
+    shop = store_account(SHOP, "shop")
+    store_account(OTHER_SHOP, "other")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    queue_every_kind(deliver, fake_meta, OTHER_SHOP, 2)
+    limited = staff("limited", shop)
+    client.force_login(limited)
+    # Without the comments' permissions: the DM kind only (its conversations they may view).
+    assert "1 send" in client.get(OUTBOX).content.decode()
+
+    limited.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_comment", "view_mention"])
+    )
+    page = client.get(OUTBOX).content.decode()
+    assert "4 sends" in page
+    assert OTHER_SHOP not in page
+    # Another account's id in the filter is no way in: the filter is ignored.
+    asked = client.get(OUTBOX, {"account": OTHER_SHOP}).content.decode()
+    assert "4 sends" in asked and OTHER_SHOP not in asked

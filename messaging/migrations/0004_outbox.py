@@ -55,5 +55,17 @@ class Migration(migrations.Migration):
             model_name='hourlyquota',
             constraint=models.UniqueConstraint(fields=('instagram_account_id', 'limit'), name='one_quota'),
         ),
+        migrations.CreateModel(
+            name="Send",
+            fields=[],
+            options={
+                "verbose_name": "send",
+                "verbose_name_plural": "outbox: every send",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
+            },
+            bases=("messaging.message",),
+        ),
         migrations.RunPython(mark_waiting_for_credentials, migrations.RunPython.noop),
     ]

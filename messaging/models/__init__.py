@@ -2,7 +2,7 @@
 
 from messaging.models.conversations import Conversation
 from messaging.models.deliveries import STORED_HEADERS, WebhookDelivery
-from messaging.models.messages import SENT_BY_US, Message
+from messaging.models.messages import SENT_BY_US, Message, Send
 from messaging.models.outbox import OutboxRow, OutboxStatus, WaitingFor
 from messaging.models.throttles import HourlyQuota, SendThrottle
 from messaging.models.workers import WorkerHeartbeat
@@ -15,6 +15,7 @@ __all__ = [
     "Message",
     "OutboxRow",
     "OutboxStatus",
+    "Send",
     "SendThrottle",
     "WaitingFor",
     "WebhookDelivery",

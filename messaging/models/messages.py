@@ -171,3 +171,13 @@ class Message(OutboxRow):
 
 # Outgoing messages this service sends through the Send API (their echoes are ours).
 SENT_BY_US = (Message.Author.BOT, Message.Author.STAFF)
+
+
+class Send(Message):
+    """The admin's one list of every send, of every kind (messaging.outbox.listing): a proxy,
+    for the list's place and permission in the admin; its rows come from every kind's table."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "send"
+        verbose_name_plural = "outbox: every send"

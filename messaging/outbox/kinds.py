@@ -55,6 +55,11 @@ class OutboxKind:
     label: str
     model: type[OutboxRow]
     account_id_field = "instagram_account_id"
+    # For the admin's list of every send: the path to its account (accounts.access.scope),
+    # and the row staff open to see it in context (its field, and that model's admin).
+    account_path = "account"
+    context_field: str
+    context_admin: str  # "app_model", as in admin URL names
     hourly_limit: HourlyLimit | None = None
     # Rows exempt from the hourly limit (live comments' private replies: Meta limits those
     # per second), or None.
@@ -67,6 +72,10 @@ class OutboxKind:
 
     def rows(self):
         return self.model.objects.all()
+
+    def listed(self):
+        """Its rows in the admin's list of every send (rows() less any it shows elsewhere)."""
+        return self.rows()
 
     def load(self, pk: int) -> OutboxRow:
         return self.model.objects.get(pk=pk)

@@ -50,7 +50,7 @@ class Command(BaseCommand):
         """django-tasks' database worker, started again when the database fails it (a restart,
         say): it gives up on any database error but a locked SQLite, and the worker must not
         end with it. A send cut short is swept back to work from its Message row
-        (recovery.sweep_stalled_replies), as after a killed worker."""
+        (recovery.sweep_stalled_sends), as after a killed worker."""
         while True:
             try:
                 call_command(
