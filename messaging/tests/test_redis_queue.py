@@ -13,6 +13,7 @@ from unittest import mock
 import pytest
 from django.db import transaction
 from django.utils import timezone
+from django_tasks import TaskResultStatus
 from django_tasks_rq import RQBackend
 from redis import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -33,6 +34,11 @@ from messaging.tests.test_sending_replies import TRANSIENT
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+def task_ran(result) -> bool:
+    result.refresh()
+    return result.status == TaskResultStatus.SUCCESSFUL
 
 
 def reply() -> Message:
@@ -120,10 +126,12 @@ def test_the_rq_worker_process_answers_and_reports_its_heartbeat(
     )
     try:
         deliver(load_payload("messages__text"))
+        probe = send_reply_task.enqueue(reply().pk)  # finds it sent, or sends it
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and reply().status != "sent":
+        while time.monotonic() < deadline and not (reply().status == "sent" and task_ran(probe)):
             time.sleep(0.1)
         assert reply().status == "sent", (tmp_path / "rqworker.log").read_text()
+        assert task_ran(probe)  # the task loop is up, with its SIGTERM handler
         assert [call["outcome"] for call in fake_graph.calls] == ["sent"]
         assert WorkerHeartbeat.objects.exists()
 

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from django_tasks import TaskResultStatus
 
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
+from messaging.sending import send_reply_task
 from messaging.tests.conftest import database_url, kill_with_its_children, load_payload, with_mid
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -108,6 +110,11 @@ def answered(customer_id: str) -> bool:
     return reply is not None and reply.status == "sent"
 
 
+def task_ran(result) -> bool:
+    result.refresh()
+    return result.status == TaskResultStatus.SUCCESSFUL
+
+
 def sends_to(fake_graph, customer_id: str) -> list[str]:
     return [call["outcome"] for call in fake_graph.calls if call["recipient_id"] == customer_id]
 
@@ -167,9 +174,10 @@ def test_a_worker_stopped_gracefully_removes_its_heartbeat(
     fake_graph, workers, deliver, start_worker
 ):
     deliver(dm_from(CUSTOMERS[0]))  # its reply waits for the sender's poll
+    probe = send_reply_task.enqueue(reply_to(CUSTOMERS[0]).pk)  # finds it sent, or sends it
     workers.append(start_worker(fake_graph.base_url))
-    # Answered: the worker is up, its loops too (with the task loop's handlers for SIGTERM).
-    assert wait_for(lambda: answered(CUSTOMERS[0])), "the worker never answered"
+    # Answered, and a task run: the worker is up, its task loop too (with its SIGTERM handler).
+    assert wait_for(lambda: answered(CUSTOMERS[0]) and task_ran(probe)), "the worker never ran"
     assert WorkerHeartbeat.objects.exists()
     workers[0].send_signal(signal.SIGTERM)  # a deploy stopping it
     assert workers[0].wait(timeout=30) == 0
