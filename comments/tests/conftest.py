@@ -78,3 +78,15 @@ def an_hour_passes() -> None:
         )
     CommentReply.objects.filter(status="queued").update(due_at=past)
     SendThrottle.objects.update(next_slot_at=None, paused_until=None)
+
+
+@pytest.fixture
+def answering_rules():
+    """A comment rule with a private and a public reply, and a rule answering @mentions."""
+    make_rule(public_replies="Sent you a DM!")
+    make_rule(
+        scope=CommentRule.Scope.MENTION,
+        keywords="",
+        private_reply_text="",
+        public_replies="Thanks for the mention! 💛",
+    )

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from comments.models import CommentReply, MentionReply
-from comments.tests.conftest import comment_payload, make_rule
-from comments.tests.test_mentions import mention_payload, mention_rule, mentioned
+from comments.tests.conftest import comment_payload
+from comments.tests.test_mentions import mention_payload, mentioned
 from messaging import delivery_loop, outbox
 from messaging.models import Message, SendThrottle, WaitingFor
 from messaging.recovery import sweep_stalled_sends
@@ -61,14 +61,8 @@ def sends_of(account_id: str) -> dict[str, str]:
     return {kind: (row.status, row.waiting_for) for kind, row in rows.items()}
 
 
-@pytest.fixture
-def rules():
-    make_rule(public_replies="Sent you a DM!")
-    mention_rule()
-
-
 def test_a_wrong_key_never_escapes_a_pass_nor_counts_an_attempt_for_any_kind(
-    deliver, fake_meta, rules, settings
+    deliver, fake_meta, answering_rules, settings
 ):
     right_key = Fernet.generate_key().decode()
     settings.FIELD_ENCRYPTION_KEY = [right_key]
@@ -91,7 +85,7 @@ def test_a_wrong_key_never_escapes_a_pass_nor_counts_an_attempt_for_any_kind(
     assert set(sends_of(SHOP).values()) == {("sent", "")}
 
 
-def test_a_rate_limit_pauses_every_kind_for_that_account_only(deliver, fake_meta, rules):
+def test_a_rate_limit_pauses_every_kind_for_that_account_only(deliver, fake_meta, answering_rules):
     store_account(SHOP, "shop")
     store_account(OTHER_SHOP, "other")
     queue_every_kind(deliver, fake_meta, SHOP, 1)
@@ -113,7 +107,7 @@ def test_a_rate_limit_pauses_every_kind_for_that_account_only(deliver, fake_meta
         assert not model.objects.filter(status="queued", attempts__gt=0).exists()
 
 
-def test_a_token_meta_refuses_marks_the_account_for_every_kind(deliver, fake_meta, rules):
+def test_a_token_meta_refuses_marks_the_account_for_every_kind(deliver, fake_meta, answering_rules):
     shop = store_account(SHOP, "shop")
     queue_every_kind(deliver, fake_meta, SHOP, 1)
     fake_meta.fail_next("invalid_token")  # the first call: the DM reply
@@ -135,7 +129,7 @@ OUTBOX = "/admin/messaging/send/"
 
 
 def test_one_admin_list_shows_every_send_filtered_by_state_kind_and_account(
-    admin_client, deliver, fake_meta, rules
+    admin_client, deliver, fake_meta, answering_rules
 ):
     store_account(SHOP, "shop")
     store_account(OTHER_SHOP, "other")
@@ -156,7 +150,7 @@ def test_one_admin_list_shows_every_send_filtered_by_state_kind_and_account(
     assert admin_client.get(OUTBOX, {"state": "x' OR 1=1", "kind": "\x00"}).status_code == 200
 
 
-def test_staff_see_the_sends_of_their_accounts_only(client, deliver, fake_meta, rules):
+def test_staff_see_the_sends_of_their_accounts_only(client, deliver, fake_meta, answering_rules):
     from inbox.tests.conftest import staff
 
     shop = store_account(SHOP, "shop")

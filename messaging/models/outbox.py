@@ -85,18 +85,11 @@ class OutboxRow(models.Model):
     # --- state changes; each a conditional UPDATE of this row -------------------------------
 
     @classmethod
-    def claim(cls, pks, by: str, now: datetime | None = None, *, held: bool = False) -> list:
-        """Worker `by` takes the due rows among `pks` for sending (one attempt each); returns
-        the pks it took. `held`: rows this worker holds itself count too (its bot replies)."""
+    def claim(cls, pks, by: str, now: datetime | None = None) -> list:
+        """Worker `by` takes the due rows among `pks` that no worker holds, for sending (one
+        attempt each); returns the pks it took."""
         now = now or timezone.now()
-        free = Q(claimed_by="") | Q(claimed_by=by) if held else Q(claimed_by="")
-        cls.objects.filter(free, pk__in=pks, status=OutboxStatus.QUEUED, due_at__lte=now).update(
-            status=OutboxStatus.SENDING,
-            claimed_by=by,
-            claimed_at=now,
-            waiting_for=WaitingFor.NOTHING,
-            attempts=F("attempts") + 1,
-        )
+        cls._take(cls.objects.filter(pk__in=pks, claimed_by=""), by, now)
         return list(
             cls.objects.filter(
                 pk__in=pks, status=OutboxStatus.SENDING, claimed_by=by, claimed_at=now
@@ -105,17 +98,19 @@ class OutboxRow(models.Model):
 
     @classmethod
     def claim_one(cls, pk: int, by: str) -> bool:
-        """claim() for one row, in one statement (a bot reply, sent once its DM commits)."""
-        now = timezone.now()
-        free = Q(claimed_by="") | Q(claimed_by=by)
-        return bool(
-            cls.objects.filter(free, pk=pk, status=OutboxStatus.QUEUED, due_at__lte=now).update(
-                status=OutboxStatus.SENDING,
-                claimed_by=by,
-                claimed_at=now,
-                waiting_for=WaitingFor.NOTHING,
-                attempts=F("attempts") + 1,
-            )
+        """Worker `by` takes one due row, free or held by itself (a bot reply, sent once its
+        DM commits), in one statement."""
+        mine = cls.objects.filter(Q(claimed_by="") | Q(claimed_by=by), pk=pk)
+        return bool(cls._take(mine, by, timezone.now()))
+
+    @staticmethod
+    def _take(rows, by: str, now: datetime) -> int:
+        return rows.filter(status=OutboxStatus.QUEUED, due_at__lte=now).update(
+            status=OutboxStatus.SENDING,
+            claimed_by=by,
+            claimed_at=now,
+            waiting_for=WaitingFor.NOTHING,
+            attempts=F("attempts") + 1,
         )
 
     @classmethod

@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 
 from accounts.access import accounts_visible_to
+from messaging.models import OutboxStatus, WaitingFor
 from messaging.outbox.listing import STATES, every_send, kinds_visible_to
 
 PER_PAGE = 100
@@ -53,7 +54,12 @@ class OutboxAdmin(admin.ModelAdmin):
         )
         labels = {kind.name: kind for kind in kinds}
         rows = [
-            {**send, "label": labels[kind].label, "link": _link(labels[kind], send)}
+            {
+                **send,
+                "label": labels[kind].label,
+                "link": _link(labels[kind], send),
+                "state": _state(send),
+            }
             for send in page
             for kind in [send["send_kind"]]
         ]
@@ -82,6 +88,13 @@ def _filter(chosen: dict, name: str, label: str, choices) -> tuple[str, list]:
     for value, text in choices:
         options.append((text, urlencode({**others, name: value}), chosen.get(name) == value))
     return label, options
+
+
+def _state(send: dict) -> str:
+    state = OutboxStatus(send["status"]).label
+    if send["status"] == OutboxStatus.QUEUED and send["waiting_for"]:
+        return f"{state}, waiting for {WaitingFor(send['waiting_for']).label.lower()}"
+    return state
 
 
 def _link(kind, send: dict) -> str:

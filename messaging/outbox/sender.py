@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -42,7 +42,14 @@ def send_due(limit: int = SENDS_PER_PASS) -> int:
             break
         claimed = _claim_due(kind, limit - done, now)
         for pk in claimed:
-            attempt(kind, pk)
+            try:
+                attempt(kind, pk)
+            except DatabaseError:
+                raise  # the database is away: the worker's loop waits, then tries again
+            except Exception:
+                # A bug in one kind must not stop every other send: this row stays claimed,
+                # and the stall sweep puts it back after REPLY_STALLED_AFTER.
+                logger.exception("%s %s: the send failed unexpectedly", kind.label, pk)
         done += len(claimed)
     return done
 
