@@ -171,3 +171,11 @@ def test_staff_see_the_sends_of_their_accounts_only(client, deliver, fake_meta, 
     # Another account's id in the filter is no way in: the filter is ignored.
     asked = client.get(OUTBOX, {"account": OTHER_SHOP}).content.decode()
     assert "4 sends" in asked and OTHER_SHOP not in asked
+
+
+def test_healthz_counts_the_backlog_of_every_kind(client, deliver, fake_meta, answering_rules):
+    store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    assert client.get("/healthz").json()["queue"]["backlog"] == 4
+    outbox.send_due(limit=20)
+    assert client.get("/healthz").json()["queue"]["backlog"] == 0
