@@ -4,9 +4,9 @@ public by the worker when a mention rule says so.
 The webhook carries ids only, so what a mention says is read from Instagram by the worker,
 after the event's transaction, never in the request. When the account has an active mention
 rule, recording writes the reply's row (MentionReply, one per mention: a redelivery, however
-concurrent, finds it there); the worker claims it with a conditional UPDATE, reads the
-mentioning comment (or caption), picks the rule by the one keyword matcher, records the
-variant, then posts it. Meta has no private reply to a mention: none is sent.
+concurrent, finds it there), an outbox row: the one sender (messaging.outbox) claims it, and
+this kind's adapter reads the mentioning comment (or caption), picks the rule by the one
+keyword matcher, records the variant, then posts it. Meta has no private reply to a mention.
 """
 
 import logging

@@ -120,8 +120,8 @@ WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
 # (seconds); on PostgreSQL it sleeps until the webhook's insert wakes it (LISTEN/NOTIFY), and
 # looks anyway after this long. Work found starts the wait again from WORKER_POLL_INTERVAL.
 WORKER_IDLE_MAX_WAIT = env.float("WORKER_IDLE_MAX_WAIT", default=1.0)
-# How often an idle worker's task loop looks for due tasks (retries, staff replies, later parts
-# of split replies), in seconds: part of a staff reply's wait when the worker is idle.
+# How often an idle worker's task loop looks for due tasks (history imports), in seconds. Sends
+# are rows of the outbox, polled by the delivery loop (WORKER_POLL_INTERVAL above).
 WORKER_TASK_POLL_INTERVAL = env.float("WORKER_TASK_POLL_INTERVAL", default=0.5)
 # Workers lower their CPU priority by this much (nice), so that on a machine they share with
 # the web processes the webhook answers Meta first when the CPU is all taken. 0: don't.
