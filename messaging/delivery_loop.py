@@ -5,8 +5,9 @@ The webhook stores a delivery and answers Meta; that waiting row is the work ite
 new customers (profiles.fetch_missing_usernames), a few at a time: a username can wait, a
 customer should not. Between deliveries it sends a few due rows of the outbox (retries, staff
 replies, later parts, replies to comments and mentions: messaging.outbox.send_due). An idle
-loop sleeps until a delivery is announced, or a backoff ends (messaging.doorbell). Several workers can run: each delivery and each username fetch is
-claimed with a conditional UPDATE, so exactly one of them does it.
+loop sleeps until a delivery is announced, or a backoff ends (messaging.doorbell). Several
+workers can run: each delivery, send and username fetch is claimed with a conditional UPDATE,
+so exactly one of them does it.
 """
 
 import logging
