@@ -168,6 +168,9 @@ def test_staff_see_the_sends_of_their_accounts_only(client, deliver, fake_meta, 
     page = client.get(OUTBOX).content.decode()
     assert "4 sends" in page
     assert OTHER_SHOP not in page
+    # No page of a send by id: rows open where they belong, within the user's scope.
+    other_dm = Message.objects.get(author="bot", conversation__instagram_account_id=OTHER_SHOP)
+    assert client.get(f"{OUTBOX}{other_dm.pk}/change/").status_code == 404
     # Another account's id in the filter is no way in: the filter is ignored.
     asked = client.get(OUTBOX, {"account": OTHER_SHOP}).content.decode()
     assert "4 sends" in asked and OTHER_SHOP not in asked
