@@ -60,12 +60,14 @@ class OutboxAdmin(admin.ModelAdmin):
             request.GET.get("p")
         )
         labels = {kind.name: kind for kind in kinds}
+        names = {account.instagram_id: str(account) for account in accounts}
         rows = [
             {
                 **send,
                 "label": labels[kind].label,
                 "link": _link(labels[kind], send),
                 "state": _state(send),
+                "account_name": names.get(send["send_account"], send["send_account"]),
             }
             for send in page
             for kind in [send["send_kind"]]
