@@ -3,6 +3,7 @@ problems: a wrong FIELD_ENCRYPTION_KEY, a rate limit, a token Meta refuses. Here
 private and a public reply to a comment and the answer to a mention wait together."""
 
 import copy
+from unittest import mock
 
 import pytest
 from cryptography.fernet import Fernet
@@ -16,6 +17,7 @@ from comments.tests.test_mentions import mention_payload, mentioned
 from messaging import delivery_loop, outbox
 from messaging.models import Message, SendThrottle, WaitingFor
 from messaging.recovery import sweep_stalled_sends
+from messaging.sending import DirectMessages
 from messaging.tests.conftest import load_payload, with_mid
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +184,14 @@ def test_healthz_counts_the_backlog_of_every_kind(client, deliver, fake_meta, an
     assert client.get("/healthz").json()["queue"]["backlog"] == 4
     outbox.send_due(limit=20)
     assert client.get("/healthz").json()["queue"]["backlog"] == 0
+
+
+def test_a_bug_in_one_kind_never_stops_the_others(deliver, fake_meta, answering_rules, caplog):
+    store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    with mock.patch.object(DirectMessages, "send", side_effect=RuntimeError("a bug")):
+        outbox.send_due(limit=20)
+    states = sends_of(SHOP)
+    assert states.pop("dm") == ("sending", "")  # left for the stall sweep
+    assert set(states.values()) == {("sent", "")}
+    assert "the send failed unexpectedly" in caplog.text
