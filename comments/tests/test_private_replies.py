@@ -131,6 +131,7 @@ def test_a_reply_whose_turn_comes_after_seven_days_fails_without_a_call(
     run_worker()
     reply = CommentReply.objects.get()
     assert reply.status == "failed" and "7 days" in reply.last_error
+    assert reply.claimed_at is None  # no call: it takes nothing of the hourly limit
     assert the_comment().status == "failed"
     assert fake_meta.calls == []
 

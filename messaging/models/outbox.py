@@ -174,14 +174,17 @@ class OutboxRow(models.Model):
             self.attempts -= 1
         return deferred
 
-    def give_up(self, reason: str, status: str = OutboxStatus.FAILED) -> bool:
-        """Failed for good, or cancelled; `reason` says why."""
+    def give_up(self, reason: str, status: str = OutboxStatus.FAILED, *, called=True) -> bool:
+        """Failed for good, or cancelled; `reason` says why. `called` False: decided before
+        any call to Meta, so its claim does not count against an hourly limit."""
+        uncounted = {} if called else {"claimed_at": None}
         return self._change(
             (OutboxStatus.QUEUED, OutboxStatus.SENDING),
             status=status,
             last_error=reason,
             due_at=None,
             waiting_for=WaitingFor.NOTHING,
+            **uncounted,
         )
 
     def requeue(self, at: datetime | None) -> bool:

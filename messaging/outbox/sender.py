@@ -135,13 +135,14 @@ def attempt(kind: OutboxKind, pk: int) -> None:
 
 def _attempt(kind: OutboxKind, row) -> None:
     if outcome := kind.prepare(row):
-        record(kind, row, outcome)
+        record(kind, row, outcome, called=False)
         return
     account, account_id = kind.account(row), kind.account_id(row)
     if account is not None and account.token_is_invalid:
         # Meta already refused this token: don't try until staff replace it.
         since = f"{account.token_invalid_since:%Y-%m-%d %H:%M} UTC"
-        record(kind, row, NotSent(f"not sent: the account's access token is invalid since {since}"))
+        refused = NotSent(f"not sent: the account's access token is invalid since {since}")
+        record(kind, row, refused, called=False)
         return
     try:
         client = graph.client_for(account)
@@ -187,11 +188,12 @@ def _attempt(kind: OutboxKind, row) -> None:
         record(kind, row, outcome)
 
 
-def record(kind: OutboxKind, row, outcome: Outcome) -> None:
+def record(kind: OutboxKind, row, outcome: Outcome, *, called: bool = True) -> None:
+    """The outcome of a row's attempt (`called` False: decided without calling Meta)."""
     with transaction.atomic():
         if isinstance(outcome, Sent):
             kind.sent(row, outcome)
-        elif row.give_up(outcome.reason, outcome.status):
+        elif row.give_up(outcome.reason, outcome.status, called=called):
             kind.not_sent(row)
         kind.changed(row)
     if isinstance(outcome, NotSent):
