@@ -35,9 +35,6 @@ class RepliesToComments(OutboxKind):
     reply_kind: str
     queue_order = ("commented_at", "pk")
 
-    def rows(self):
-        return CommentReply.objects.filter(kind=self.reply_kind)
-
     def load(self, pk: int) -> CommentReply:
         return CommentReply.objects.select_related("comment", "account").get(pk=pk)
 
@@ -62,6 +59,7 @@ class PrivateReplies(RepliesToComments):
     name = "private_reply"
     label = "Private reply"
     reply_kind = CommentReply.Kind.PRIVATE
+    discriminator = ("kind", reply_kind)
     hourly_limit = PRIVATE_REPLIES
     # Live comments' private replies fall under Meta's per-second limit, not the hourly one.
     exempt_from_hour = Q(is_live=True)
@@ -99,6 +97,7 @@ class PublicReplies(RepliesToComments):
     name = "public_reply"
     label = "Public reply"
     reply_kind = CommentReply.Kind.PUBLIC
+    discriminator = ("kind", reply_kind)
     hourly_limit = PUBLIC_REPLIES
     given_up_after_stall = (
         "the worker stopped during the send; not tried again (it could appear twice)"

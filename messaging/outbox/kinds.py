@@ -61,6 +61,9 @@ class OutboxKind:
     context_field: str
     context_admin: str  # "app_model", as in admin URL names
     hourly_limit: HourlyLimit | None = None
+    # Kinds sharing a table: the column and value that tell this kind's rows apart, so that
+    # one query per table finds which accounts have rows due (the sender's pass).
+    discriminator: tuple[str, str] | None = None
     # Rows exempt from the hourly limit (live comments' private replies: Meta limits those
     # per second), or None.
     exempt_from_hour: Q | None = None
@@ -71,6 +74,8 @@ class OutboxKind:
     given_up_after_stall = ""
 
     def rows(self):
+        if self.discriminator:
+            return self.model.objects.filter(**dict([self.discriminator]))
         return self.model.objects.all()
 
     def listed(self):

@@ -9,6 +9,7 @@ pass, the attempt not counted) · failed for good with Meta's reason · cancelle
 import logging
 import random
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -37,10 +38,11 @@ def send_due(limit: int = SENDS_PER_PASS) -> int:
     (0: none due, or every account with some due has used its hour)."""
     now = timezone.now()
     done = 0
+    accounts = _accounts_with_rows_due(now)
     for kind in registered():
         if done >= limit:
             break
-        claimed = _claim_due(kind, limit - done, now)
+        claimed = _claim_due(kind, limit - done, now, accounts.get(kind.name, []))
         for pk in claimed:
             try:
                 attempt(kind, pk)
@@ -63,14 +65,37 @@ def send_now(kind: OutboxKind, pk: int) -> None:
     attempt(kind, pk)
 
 
-def _claim_due(kind: OutboxKind, batch: int, now: datetime) -> list[int]:
-    due = kind.rows().due(now)
+def _accounts_with_rows_due(now: datetime) -> dict[str, list[str]]:
+    """For each kind under an hourly limit, the accounts with rows due (some of them): one
+    query per table, however many kinds share it."""
+    tables = defaultdict(list)
+    for kind in registered():
+        if kind.hourly_limit is not None:
+            tables[kind.model, kind.account_id_field, kind.discriminator is not None].append(kind)
+    accounts = defaultdict(list)
+    for (model, account_field, shared), kinds in tables.items():
+        if not shared:
+            for kind in kinds:
+                rows = kind.rows().due(now).order_by()
+                ids = rows.values_list(account_field, flat=True).distinct()
+                accounts[kind.name] = list(ids[:ACCOUNTS_PER_PASS])
+            continue
+        field = kinds[0].discriminator[0]
+        named = {kind.discriminator[1]: kind.name for kind in kinds}
+        due = model.objects.due(now).order_by().filter(**{f"{field}__in": list(named)})
+        pairs = due.values_list(account_field, field)
+        for account_id, value in pairs.distinct()[: ACCOUNTS_PER_PASS * len(kinds)]:
+            accounts[named[value]].append(account_id)
+    return accounts
+
+
+def _claim_due(kind: OutboxKind, batch: int, now: datetime, accounts: list[str]) -> list[int]:
     if kind.hourly_limit is None:
-        picked = list(due.order_by(*kind.queue_order).values_list("pk", flat=True)[:batch])
+        due = kind.rows().due(now).order_by(*kind.queue_order)
+        picked = list(due.values_list("pk", flat=True)[:batch])
         return _in_order(picked, kind.model.claim(picked, this_worker(), now))
-    accounts = due.order_by().values_list(kind.account_id_field, flat=True).distinct()
     claimed: list[int] = []
-    for account_id in list(accounts[:ACCOUNTS_PER_PASS]):
+    for account_id in accounts[:ACCOUNTS_PER_PASS]:
         claimed += _claim_within_hour(kind, account_id, batch - len(claimed), now)
         if len(claimed) >= batch:
             break
