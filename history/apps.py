@@ -1,6 +1,34 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class HistoryConfig(AppConfig):
     name = "history"
     verbose_name = "History and reconciliation"
+
+    def ready(self):
+        """Plug history into the core's worker pass (messaging.worker_pass): the core never
+        imports this app."""
+        from history.importing import requeue_stalled_imports
+        from history.reconciliation import reconcile_due_accounts
+        from messaging.worker_pass import Stage, register_step
+
+        register_step(
+            Stage.UPKEEP,
+            "Putting stalled history imports back to work",
+            requeue_stalled_imports,
+            every=lambda: settings.REPLY_SWEEP_INTERVAL,
+        )
+        register_step(
+            Stage.UPKEEP,
+            "Reconciling accounts with Meta",
+            reconcile_due_accounts,
+            every=reconciliation_check_interval,
+        )
+
+
+def reconciliation_check_interval() -> float:
+    """How often a worker looks for accounts whose reconciliation is due (each has its own
+    next_pass_at): a tenth of RECONCILE_INTERVAL, so a pass starts at most that late, and no
+    less often than the other sweeps."""
+    return min(settings.RECONCILE_INTERVAL / 10, settings.REPLY_SWEEP_INTERVAL)

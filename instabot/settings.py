@@ -171,6 +171,7 @@ INSTALLED_APPS = [
     "comments",
     "history",
     "inbox",
+    "ops",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -323,7 +324,7 @@ RQ_QUEUES = {
 RQ = {
     # django-tasks-rq's job class runs a django_tasks Task; ours runs it in the worker process.
     "JOB_CLASS": "django_tasks_rq.Job",
-    "WORKER_CLASS": "messaging.rq_worker.DjangoWorker",
+    "WORKER_CLASS": "ops.rq_worker.DjangoWorker",
 }
 
 REST_FRAMEWORK = {

@@ -31,7 +31,7 @@ class WebhookDelivery(models.Model):
         # Signed by Meta but not a payload we can read.
         REJECTED = "rejected", "Rejected"
         # An account's stored credentials could not be opened (FIELD_ENCRYPTION_KEY): the
-        # sweep queues it again once they can (recovery.sweep_deliveries_waiting_for_credentials).
+        # sweep queues it again once they can (credentials_wait.queue_work_waiting_for_credentials).
         WAITING_FOR_CREDENTIALS = "waiting", "Waiting for credentials"
 
     received_at = models.DateTimeField(default=timezone.now)
