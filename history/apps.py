@@ -7,16 +7,17 @@ class HistoryConfig(AppConfig):
     verbose_name = "History and reconciliation"
 
     def ready(self):
-        """Plug history into the core's worker pass (messaging.worker_pass): the core never
-        imports this app."""
-        from history.importing import requeue_stalled_imports
+        """Plug history into the core's worker pass (messaging.worker_pass) and its wait for
+        credentials (messaging.credentials_wait): the core never imports this app."""
+        from history import importing
         from history.reconciliation import reconcile_due_accounts
+        from messaging.credentials_wait import register_waiting_for_credentials
         from messaging.worker_pass import Stage, register_step
 
         register_step(
             Stage.UPKEEP,
             "Putting stalled history imports back to work",
-            requeue_stalled_imports,
+            importing.requeue_stalled_imports,
             every=lambda: settings.REPLY_SWEEP_INTERVAL,
         )
         register_step(
@@ -24,6 +25,11 @@ class HistoryConfig(AppConfig):
             "Reconciling accounts with Meta",
             reconcile_due_accounts,
             every=reconciliation_check_interval,
+        )
+        register_waiting_for_credentials(
+            "history imports",
+            any_waiting=importing.any_waiting_for_credentials,
+            queue_now=importing.queue_imports_that_waited_for_credentials,
         )
 
 

@@ -209,3 +209,27 @@ def test_one_accounts_failure_never_stops_the_others(account, meta):
     with mock.patch.object(reconciliation, "reconcile_account", side_effect=fail_for_broken):
         assert reconcile_now() == 1
     assert Message.objects.filter(direction="in").count() == 1
+
+
+def test_a_worker_reconciles_every_reconcile_interval_not_once_per_sweep(account, meta, settings):
+    # The sweeps run every minute; reconciliation is asked for every 10 s. A worker's pass
+    # looks for due accounts often enough to keep to RECONCILE_INTERVAL.
+    from messaging.worker_pass import Schedule, run_pass
+
+    settings.REPLY_SWEEP_INTERVAL, settings.RECONCILE_INTERVAL = 60.0, 10.0
+    clock = [1000.0]
+    schedule = Schedule(clock=lambda: clock[0])
+    state = AccountReconciliation.objects.get_or_create(account=account)[0]
+
+    def passes_done():
+        state.refresh_from_db()
+        return state.last_reconciled_at
+
+    run_pass(schedule)  # a new worker: every upkeep step is due
+    first = passes_done()
+    assert first is not None
+    # RECONCILE_INTERVAL later (the account's next pass is due; the sweeps are not).
+    AccountReconciliation.objects.update(next_pass_at=timezone.now())
+    clock[0] += settings.RECONCILE_INTERVAL
+    run_pass(schedule)
+    assert passes_done() > first

@@ -13,7 +13,14 @@ from django.utils import timezone
 from messaging import receiving
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.recovery import SweepResult, recover_work_of_dead_workers, sweep_stalled_replies
-from messaging.tests.conftest import answer_send, load_payload, send_tasks, sends, with_mid
+from messaging.tests.conftest import (
+    answer_send,
+    load_payload,
+    send_tasks,
+    sends,
+    waiting_ids,
+    with_mid,
+)
 from messaging.worker_identity import this_worker
 from ops import heartbeat as heartbeat_thread
 
@@ -101,7 +108,7 @@ def test_the_work_of_a_dead_worker_is_taken_back_at_once(deliver, graph_api, run
     assert not WorkerHeartbeat.objects.filter(worker=dead).exists()
     assert recover_work_of_dead_workers() == SweepResult()  # once
 
-    assert WebhookDelivery.waiting_ids(10) == [handling.pk]
+    assert waiting_ids(10) == [handling.pk]
     assert (reply_to("1000000000000003").status, reply_to("1000000000000003").mid) == (
         "sent",
         "aWdfZAG1echoed",
