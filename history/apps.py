@@ -23,8 +23,11 @@ class HistoryConfig(AppConfig):
         register_step(
             Stage.UPKEEP,
             "Reconciling accounts with Meta",
-            reconcile_due_accounts,
+            # One account a pass (a second or so of Graph calls), while any is due: the
+            # deliveries waiting go first between two.
+            lambda: reconcile_due_accounts(limit=1),
             every=reconciliation_check_interval,
+            in_parts=True,
         )
         register_waiting_for_credentials(
             "history imports",

@@ -43,19 +43,28 @@ class Step:
     stage: Stage
     # Upkeep: seconds between two runs, read at each pass (settings may change in tests).
     every: Callable[[], float] | None = None
+    # Upkeep that does a bounded part of what is due (one account's reconciliation) and
+    # returns how much: run again at the next pass while it finds some, the deliveries
+    # waiting going first in between.
+    in_parts: bool = False
 
 
 _steps: list[Step] = []
 
 
 def register_step(
-    stage: Stage, name: str, run: Callable[[], object], *, every: Callable[[], float] | None = None
+    stage: Stage,
+    name: str,
+    run: Callable[[], object],
+    *,
+    every: Callable[[], float] | None = None,
+    in_parts: bool = False,
 ) -> None:
     """Add a step to every pass (from an AppConfig.ready). Registering a name again replaces
     that step where it stands."""
     if stage is Stage.UPKEEP and every is None:
         raise ValueError(f"upkeep step {name!r} needs its interval (every=)")
-    step = Step(name, run, stage, every)
+    step = Step(name, run, stage, every, in_parts)
     for index, registered in enumerate(_steps):
         if registered.name == name:
             _steps[index] = step
@@ -81,6 +90,9 @@ class Schedule:
     def ran(self, step: Step) -> None:
         self.last_run[step.name] = self.clock()
 
+    def due_again(self, step: Step) -> None:
+        self.last_run.pop(step.name, None)
+
 
 @dataclass
 class PassResult:
@@ -99,7 +111,9 @@ def run_pass(schedule: Schedule) -> PassResult:
     for step in steps(Stage.UPKEEP):
         if schedule.due(step):
             schedule.ran(step)  # before running: a step failing every time waits its interval
-            _run(step, None)
+            found = _run(step, None)
+            if step.in_parts and isinstance(found, int) and found > 0:
+                schedule.due_again(step)
     for step in steps(Stage.WORK):
         result.done += int(_run(step, result) or 0)
     if not result.done:

@@ -101,3 +101,19 @@ def test_a_one_pass_worker_runs_passes_until_nothing_is_left_then_reports_a_fail
 def test_an_upkeep_step_needs_its_interval(no_steps):
     with pytest.raises(ValueError, match="interval"):
         register_step(Stage.UPKEEP, "sweep", lambda: None)
+
+
+def test_upkeep_done_in_parts_runs_again_next_pass_while_it_finds_some(no_steps):
+    parts, ran = [1, 1], []
+
+    def one_part():
+        ran.append("part")
+        return parts.pop() if parts else 0
+
+    register_step(Stage.UPKEEP, "in parts", one_part, every=lambda: 60.0, in_parts=True)
+    register_step(Stage.WORK, "work", lambda: ran.append("work") or 0)
+    schedule = Schedule(clock=lambda: 0.0)
+    for _ in range(4):
+        run_pass(schedule)
+    # Work between two parts; once a part found nothing, the step waits its interval.
+    assert ran == ["part", "work", "part", "work", "part", "work", "work"]
