@@ -4,7 +4,6 @@ the database queue): what its pass does, a test of it rather than of `--once` al
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,19 +12,11 @@ from comments.models import Comment, Post
 from comments.tests.conftest import COMMENT_ID, comment_payload, make_rule, private_calls
 from messaging.models import WebhookDelivery
 from messaging.tests.conftest import database_url, fake_graph, kill_with_its_children  # noqa: F401
+from messaging.tests.test_end_to_end import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]  # starts a worker
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition, seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture
@@ -64,13 +55,13 @@ def test_the_worker_answers_a_comment_and_fetches_its_posts_link_and_thumbnail(
     # handle=False: the worker process handles the delivery, not this test.
     assert deliver(comment_payload(text="PRICE please 😍"), handle=False).status_code == 200
     answered = Comment.objects.filter(status=Comment.Status.ANSWERED_PRIVATELY)
-    assert wait_for(answered.exists), worker_process.read_text()
+    assert wait_for(answered.exists, seconds=30), worker_process.read_text()
     [call] = private_calls(fake_graph)
     assert (call["comment_id"], call["outcome"]) == (COMMENT_ID, "sent")
     # When no work waits, its pass asks Instagram about the post commented on (the long-running
     # worker once never did, while `worker --once` did).
     fetched = Post.objects.exclude(permalink="")
-    assert wait_for(fetched.exists), worker_process.read_text()
+    assert wait_for(fetched.exists, seconds=30), worker_process.read_text()
     post = fetched.get()
     assert post.permalink == "https://www.instagram.com/p/fake4550/"
     assert post.thumbnail_url.startswith(fake_graph.base_url)
