@@ -17,7 +17,7 @@ def test_the_burst_is_accepted_and_every_private_reply_goes_out(live_server, fak
     CommentRule.objects.create(**COMMENT_RULE)
     stop = threading.Event()
 
-    def worker():  # the worker's delivery loop, while the burst comes in
+    def worker():  # the worker's passes, while the burst comes in
         try:
             while not stop.wait(0.05):
                 run_until_nothing_is_left()
