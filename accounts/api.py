@@ -122,8 +122,10 @@ class AccountViewSet(
     mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Business accounts. They are deactivated, not deleted: their conversations stay. Their
-    history import is history.api's (the same /api/accounts/<id>/ prefix)."""
+    """Business accounts. They are deactivated, not deleted: their conversations stay."""
+
+    # Their history import (/api/accounts/<id>/import_history/) is history.api's: accounts
+    # does not import the apps above it.
 
     account_path = "pk"
     lookup_value_regex = PATH_ID
