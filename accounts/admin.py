@@ -15,7 +15,6 @@ from accounts.models import (
     InstagramBusinessAccount,
     MenuItem,
 )
-from history.importing import request_import
 from instabot.admin_forms import ASCII_NUMBERS
 from instabot.admin_lookups import FilterLookupsOnly
 from meta import profile
@@ -169,7 +168,8 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["is_active", "api"]
     search_fields = ["name", "username", "instagram_id"]
-    actions = ["check_tokens", "import_history", "push_messenger_profile", "read_back_profile"]
+    # history.admin adds its import action: accounts do not import the apps above them.
+    actions = ["check_tokens", "push_messenger_profile", "read_back_profile"]
     readonly_fields = ["access_token_hint", *TOKEN_STATE_FIELDS, "at_meta"]
     fieldsets = [
         (None, {"fields": ["name", "username", "instagram_id", "page_id", "api", "is_active"]}),
@@ -270,14 +270,6 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def check_tokens(self, request, queryset):
         for account in queryset:
             self.message_user(request, f"{account}: {services.check_token(account)}")
-
-    @admin.action(description="Import message history (Conversations API)", permissions=["change"])
-    def import_history(self, request, queryset):
-        for account in queryset:
-            request_import(account)
-            self.message_user(
-                request, f"{account}: history import queued; see History imports for progress."
-            )
 
     @admin.action(description="Push ice breakers and menu to Meta", permissions=["change"])
     def push_messenger_profile(self, request, queryset):

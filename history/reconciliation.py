@@ -53,21 +53,28 @@ class PassResult:
     error: str = ""
 
 
-def reconcile_due_accounts() -> int:
-    """For the upkeep: reconcile each active account whose pass is due (one worker per
-    account and pass). Returns how many accounts were reconciled."""
+def reconcile_due_accounts(limit: int | None = None) -> int:
+    """Reconcile the active accounts whose pass is due, oldest due first, at most `limit` of
+    them (None: all); one worker per account and pass. Returns how many were reconciled.
+
+    The worker's pass asks for one at a time (history.apps): its Graph calls take a second or
+    so, and the waiting deliveries go first between two accounts."""
     interval = timedelta(seconds=settings.RECONCILE_INTERVAL)
-    done = 0
     accounts = InstagramBusinessAccount.objects.filter(
         is_active=True, token_invalid_since__isnull=True
     )
-    for account in accounts:
+    AccountReconciliation.add_missing(accounts)
+    done = claimed = 0
+    for state in AccountReconciliation.due(accounts):
+        if limit is not None and claimed >= limit:
+            break
+        account = state.account
         # One account's trouble (its credentials cannot be opened, say) never stops the others.
         try:
             if not account.access_token:
                 continue
-            state = AccountReconciliation.claim_due(account, interval)
-            if state is not None:
+            if state.claim(interval):
+                claimed += 1
                 reconcile_account(account, state)
                 done += 1
         except EncryptionKeyError as exc:

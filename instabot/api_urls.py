@@ -7,12 +7,15 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
+from history.api import AccountHistoryImportViewSet
 from inbox.api import SavedReplyViewSet, StatsView
 from messaging.api import ConversationViewSet, MessageViewSet
 from rules.api import ResponseRuleViewSet
 
 router = DefaultRouter()
 router.register("accounts", AccountViewSet)
+# /api/accounts/<id>/import_history/: the history app's, beside the account's own endpoints.
+router.register("accounts", AccountHistoryImportViewSet, basename="account-history")
 router.register("conversations", ConversationViewSet)
 router.register("messages", MessageViewSet)
 router.register("rules", ResponseRuleViewSet)

@@ -2,8 +2,9 @@
 
 import logging
 
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpResponse
+from psycopg_pool import PoolTimeout
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +33,21 @@ class DatabaseUnavailableMiddleware:
         )
         response["Retry-After"] = "5"
         return response
+
+
+def database_problem(exc: DatabaseError) -> str:
+    """Why the database could not be used, for a 503's reason (the webhook, /healthz) and
+    the log: which of the usual
+    causes it is. Not the driver's message, which names the server's address: that one goes to
+    the log only."""
+    message = str(exc).lower()
+    if isinstance(exc.__cause__, PoolTimeout):
+        pool = connection.settings_dict["OPTIONS"]["pool"]
+        return (
+            f"no database connection free within {pool['timeout']:g} s: this process's pool "
+            f"of {pool['max_size']} is all in use, or the database is not answering"
+        )
+    if "too many" in message or "connection slots are reserved" in message:
+        # PostgreSQL: "sorry, too many clients already"; MySQL/MariaDB: error 1040.
+        return "the database refuses new connections: too many clients (max_connections)"
+    return f"database unreachable ({type(exc).__name__})"

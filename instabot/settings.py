@@ -116,7 +116,7 @@ RAW_DELIVERY_RETENTION_DAYS = env.int("RAW_DELIVERY_RETENTION_DAYS", default=14)
 # Part of a DM's wait for its reply when the worker is idle (SQLite, MySQL/MariaDB); a busy
 # worker takes the next one at once.
 WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
-# An idle worker's delivery loop waits twice as long each time it finds nothing, up to this
+# An idle worker's pass loop waits twice as long each time it finds nothing, up to this
 # (seconds); on PostgreSQL it sleeps until the webhook's insert wakes it (LISTEN/NOTIFY), and
 # looks anyway after this long. Work found starts the wait again from WORKER_POLL_INTERVAL.
 WORKER_IDLE_MAX_WAIT = env.float("WORKER_IDLE_MAX_WAIT", default=1.0)
@@ -171,6 +171,7 @@ INSTALLED_APPS = [
     "comments",
     "history",
     "inbox",
+    "ops",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -323,7 +324,7 @@ RQ_QUEUES = {
 RQ = {
     # django-tasks-rq's job class runs a django_tasks Task; ours runs it in the worker process.
     "JOB_CLASS": "django_tasks_rq.Job",
-    "WORKER_CLASS": "messaging.rq_worker.DjangoWorker",
+    "WORKER_CLASS": "ops.rq_worker.DjangoWorker",
 }
 
 REST_FRAMEWORK = {

@@ -3,7 +3,7 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import TemplateView
 
-from messaging import views as messaging_views
+from ops.healthz import healthz
 
 
 def ping(request):
@@ -17,7 +17,7 @@ urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("messaging.urls")),
-    path("healthz", messaging_views.healthz, name="healthz"),
+    path("healthz", healthz, name="healthz"),
     path("api/", include("instabot.api_urls")),
     path("inbox/", include("inbox.urls")),
 ]

@@ -91,7 +91,7 @@ def take_delivery(delivery_id: int, read: WebhookDelivery | None = None) -> bool
         # The database failed us midway (the stored events stay stored). Meta will not send
         # it again, so we will: back in the queue, not before REPLY_STALLED_AFTER, so that a
         # database that is down or locked has time to recover and no worker spins on it.
-        delivery.release(retry_at=timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER))
+        delivery.schedule_retry(timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER))
     for reply_id in outcome.replies:
         try:
             send_reply(reply_id)

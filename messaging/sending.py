@@ -28,6 +28,9 @@ from meta import graph
 logger = logging.getLogger(__name__)
 
 TAKEN_OVER = "not sent: staff took the conversation over"
+# How a reply's last_error starts while it waits for credentials that cannot be opened
+# (messaging.credentials_wait queues it at once when they open again).
+WAITING_FOR_CREDENTIALS = "waiting for credentials"
 
 # A worker waits in-process for a send slot this close; a later slot re-queues the message.
 MAX_SLOT_WAIT = timedelta(seconds=1)
@@ -165,7 +168,7 @@ def _wait_for_credentials(message: Message, problem: str) -> None:
     the attempt is not counted, and the reply is tried again every REPLY_STALLED_AFTER until
     the key is fixed (or Meta's 24-hour window refuses it)."""
     at = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER)
-    reason = f"waiting for credentials: {problem}"
+    reason = f"{WAITING_FOR_CREDENTIALS}: {problem}"
     with transaction.atomic():
         if message.defer(at, reason):
             enqueue_send(message.pk, run_after=at)

@@ -1,4 +1,4 @@
-"""What the worker's database does for one DM, counted: every statement of the delivery loop's
+"""What the worker's database does for one DM, counted: every statement of a worker's
 pass over it (take the waiting delivery, claim it, store the message, decide and store the
 reply, send it, record it sent), for a returning and a new customer, answered by a rule and by
 the fallback. A change that adds a statement to every DM shows up here.

@@ -12,32 +12,35 @@ from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
 from django_tasks_db.management.commands import db_worker
 from django_tasks_rq import RQBackend
 
-from messaging import delivery_loop
+from ops import worker
 
 logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
     help = (
-        "Run instabot's worker. Three loops in one process: the delivery loop (takes the "
-        "webhook deliveries waiting in the database, stores their events and sends the "
-        "replies), the task loop of the queue backend that TASKS_BACKEND names (django-tasks' "
+        "Run instabot's worker. In one process: the pass loop (each pass takes the webhook "
+        "deliveries waiting in the database, stores their events and sends the replies, "
+        "sends the due replies to comments and mentions, runs the upkeep that is due: sweeps "
+        "of stalled work, token refresh, reconciliation; and when idle fetches usernames and "
+        "posts), the task loop of the queue backend that TASKS_BACKEND names (django-tasks' "
         "database worker, or RQ's worker with its scheduler for Redis: retries, staff "
-        "replies, later parts of split replies), and the upkeep (heartbeat, sweeps of stalled "
-        "work, token refresh). Run as many as you like, on one machine or many."
+        "replies, later parts of split replies), and the heartbeat. Run as many as you like, "
+        "on one machine or many."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--once",
             action="store_true",
-            help="sweep, handle every delivery waiting and every task due, then exit",
+            help="run passes (deliveries, due sends, all the upkeep, the fetches) until nothing "
+            "is left, then every task due, then exit",
         )
 
     def handle(self, *, once, verbosity, **options):
         # The queues' own commands, run by class: django_rq is an installed app only while
         # TASKS_BACKEND names Redis at start-up.
-        with delivery_loop.beside_the_task_loop(one_pass=once):
+        with worker.beside_the_task_loop(one_pass=once):
             if isinstance(task_backends[DEFAULT_TASK_BACKEND_ALIAS], RQBackend):
                 # RQ's scheduler moves a retry deferred to later (run_after) into the queue.
                 call_command(
@@ -67,8 +70,8 @@ class Command(BaseCommand):
                     raise
                 logger.exception(
                     "The task loop lost the database; starting it again in %.0f s",
-                    delivery_loop.PAUSE_AFTER_FAILURE,
+                    worker.PAUSE_AFTER_FAILURE,
                 )
                 # A connection broken mid-transaction is closed, not reused.
                 close_old_connections()
-                time.sleep(delivery_loop.PAUSE_AFTER_FAILURE)
+                time.sleep(worker.PAUSE_AFTER_FAILURE)

@@ -1,13 +1,13 @@
-"""How an idle delivery loop learns that a delivery is waiting, without looking every 0.1 s.
+"""How an idle pass loop learns that a delivery is waiting, without looking every 0.1 s.
 
 PostgreSQL: the webhook's insert notifies (a trigger on the deliveries table, migration
 0002, runs `pg_notify('instabot_deliveries')` when the insert commits), and the loop waits on
 a connection of its own that LISTENs, woken at once; it still looks every WORKER_IDLE_MAX_WAIT
 seconds for what no insert announces (a delivery put back in the queue, a comment reply that
-came due). Elsewhere (SQLite, MySQL/MariaDB have no such notification): the loop looks again
-after WORKER_POLL_INTERVAL, then twice as long each time it finds nothing, up to
-WORKER_IDLE_MAX_WAIT; any work found starts it again from WORKER_POLL_INTERVAL, so a busy
-worker never waits and a quiet one costs a few queries a second at most.
+came due, upkeep that came due). Elsewhere (SQLite, MySQL/MariaDB have no such notification):
+the loop looks again after WORKER_POLL_INTERVAL, then twice as long each time it finds
+nothing, up to WORKER_IDLE_MAX_WAIT; any work found starts it again from WORKER_POLL_INTERVAL,
+so a busy worker never waits and a quiet one costs a few queries a second at most.
 """
 
 import logging
@@ -22,7 +22,7 @@ CHANNEL = "instabot_deliveries"
 
 
 class Doorbell:
-    """Waits between the delivery loop's passes; `rung()` after a pass that found work."""
+    """Waits between the pass loop's passes; `rung()` after a pass that found work."""
 
     def __init__(self, stopping: threading.Event):
         self.stopping = stopping
@@ -60,7 +60,7 @@ class PostgresDoorbell(Doorbell):
             for _ in self.listener.notifies(timeout=0):
                 pass
         except Exception:
-            logger.warning("The delivery loop's LISTEN connection failed; listening again later")
+            logger.warning("The pass loop's LISTEN connection failed; listening again later")
             self.close()
 
     def _listen(self) -> bool:
@@ -71,7 +71,7 @@ class PostgresDoorbell(Doorbell):
             self.listener = psycopg.connect(**params, autocommit=True)
             self.listener.execute(f"LISTEN {CHANNEL}")
         except Exception:
-            logger.warning("The delivery loop could not LISTEN; looking for deliveries by polls")
+            logger.warning("The pass loop could not LISTEN; looking for deliveries by polls")
             self.close()
             return False
         return True

@@ -4,7 +4,7 @@ from unittest import mock
 
 import pytest
 
-from messaging import upkeep
+from ops import worker
 
 pytestmark = pytest.mark.django_db
 
@@ -12,14 +12,14 @@ pytestmark = pytest.mark.django_db
 def test_a_running_worker_lowers_its_cpu_priority_by_the_setting(settings):
     settings.WORKER_NICENESS = 10
     with mock.patch("os.nice") as nice:
-        upkeep.lower_cpu_priority()
+        worker.lower_cpu_priority()
     nice.assert_called_once_with(10)
 
 
 def test_a_niceness_of_zero_leaves_the_priority_alone(settings):
     settings.WORKER_NICENESS = 0
     with mock.patch("os.nice") as nice:
-        upkeep.lower_cpu_priority()
+        worker.lower_cpu_priority()
     nice.assert_not_called()
 
 
@@ -35,9 +35,8 @@ def test_a_long_running_worker_lowers_its_priority_before_it_starts(settings):
 
     with (
         mock.patch("os.nice") as nice,
-        mock.patch.object(upkeep, "start_in_background"),
-        mock.patch.object(upkeep, "start_heartbeat"),
-        mock.patch("messaging.delivery_loop.DeliveryLoop.run"),
+        mock.patch.object(worker, "start_heartbeat"),
+        mock.patch("ops.worker.PassLoop.run"),
         mock.patch("django_tasks_db.management.commands.db_worker.Worker.run"),
         mock.patch("django_tasks_db.management.commands.db_worker.Worker.configure_signals"),
     ):

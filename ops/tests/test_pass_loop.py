@@ -1,5 +1,6 @@
-"""The worker's delivery loop: a thread beside the task loop that takes waiting deliveries from
-their table, and finishes the delivery in hand when the worker stops."""
+"""The worker's pass loop: a thread beside the task loop that runs a pass (messaging.worker_pass)
+after another, takes waiting deliveries from their table, and finishes the pass in hand when the
+worker stops."""
 
 import threading
 import time
@@ -8,9 +9,11 @@ from unittest import mock
 import pytest
 from django.db import OperationalError, connection
 
-from messaging import delivery_loop, doorbell, receiving
+from messaging import receiving
 from messaging.models import Message, WebhookDelivery
 from messaging.tests.conftest import answer_send, load_payload, with_mid
+from messaging.worker_pass import Stage
+from ops import doorbell, worker
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the loop's thread has its own connection
 
@@ -27,7 +30,7 @@ def test_the_loop_handles_a_delivery_stored_while_it_runs_and_sends_its_reply(
 ):
     settings.WORKER_POLL_INTERVAL = 0.02
     answer_send(graph_api)
-    with delivery_loop.delivery_loop_beside_tasks():
+    with worker.pass_loop_beside_tasks():
         deliver(load_payload("messages__text"), handle=False)
         wait_until(lambda: Message.objects.filter(author="bot", status="sent").exists())
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED
@@ -47,7 +50,7 @@ def test_stopping_the_worker_lets_the_delivery_in_hand_finish_and_takes_no_other
         return handle(delivery_id, **kwargs)
 
     with mock.patch.object(receiving, "take_delivery", side_effect=slow_handling):
-        with delivery_loop.delivery_loop_beside_tasks() as loop:
+        with worker.pass_loop_beside_tasks() as loop:
             assert in_hand.wait(10)
             loop.stopping.set()  # the task loop ended: SIGTERM
             threading.Timer(0.2, go_on.set).start()
@@ -57,7 +60,9 @@ def test_stopping_the_worker_lets_the_delivery_in_hand_finish_and_takes_no_other
     assert Message.objects.get(author="bot").status == Message.Status.SENT
 
 
-def test_a_failing_pass_is_logged_and_the_loop_goes_on_after_a_pause(settings, caplog):
+def test_a_failing_pass_is_logged_and_the_loop_goes_on_after_a_pause(
+    settings, caplog, worker_steps
+):
     settings.WORKER_POLL_INTERVAL = 0.01
     calls = []
 
@@ -67,15 +72,14 @@ def test_a_failing_pass_is_logged_and_the_loop_goes_on_after_a_pause(settings, c
             raise OperationalError("the database is restarting")
         return 0
 
-    with (
-        mock.patch.object(delivery_loop, "take_waiting_deliveries", side_effect=flaky),
-        mock.patch.object(delivery_loop, "PAUSE_AFTER_FAILURE", 0.2),
-    ):
+    worker_steps.register_step(Stage.WORK, "Taking waiting deliveries", flaky)
+    with mock.patch.object(worker, "PAUSE_AFTER_FAILURE", 0.2):
         started = time.monotonic()
-        with delivery_loop.delivery_loop_beside_tasks():
+        with worker.pass_loop_beside_tasks():
             wait_until(lambda: len(calls) >= 3)
         assert time.monotonic() - started >= 0.2  # paused after the failure, not spinning
-    assert "The delivery loop failed; trying again" in caplog.text
+    assert "Worker step failed: Taking waiting deliveries" in caplog.text
+    assert "The worker's pass failed (Taking waiting deliveries); trying again" in caplog.text
 
 
 def test_an_idle_loop_looks_less_and_less_often_and_at_once_again_after_work(settings):
@@ -110,7 +114,7 @@ def test_on_postgresql_a_stored_delivery_wakes_the_idle_loop(deliver, graph_api,
             return result
 
         listen.side_effect = listen_and_say_so
-        with delivery_loop.delivery_loop_beside_tasks() as loop:
+        with worker.pass_loop_beside_tasks() as loop:
             assert listening.wait(10)
             deliver(load_payload("messages__text"), handle=False)
             wait_until(lambda: Message.objects.filter(author="bot", status="sent").exists())

@@ -56,7 +56,7 @@ def test_no_worker_or_a_silent_one_is_unhealthy(client, settings):
 
 def test_an_unreachable_database_is_unhealthy(client):
     with mock.patch(
-        "messaging.views.Message.objects.filter", side_effect=OperationalError("connection refused")
+        "ops.healthz.Message.objects.filter", side_effect=OperationalError("connection refused")
     ):
         response = client.get("/healthz")
     assert response.status_code == 503
@@ -64,9 +64,9 @@ def test_an_unreachable_database_is_unhealthy(client):
 
 
 def test_the_worker_beats_while_it_runs_and_says_so_when_it_stops(monkeypatch):
-    from messaging import upkeep
+    from ops.heartbeat import Heartbeat
 
-    heartbeat = upkeep.Heartbeat()
+    heartbeat = Heartbeat()
     heartbeat.beat()  # what its thread does every WORKER_HEARTBEAT_INTERVAL
     assert list(WorkerHeartbeat.objects.values_list("worker", flat=True)) == [heartbeat.worker]
     heartbeat.stop()  # a graceful stop (the thread never ran here)

@@ -1,41 +1,27 @@
-"""The worker's periodic upkeep, whatever the queue backend, in two threads beside its task
-loop (`manage.py worker`):
-
-Heartbeat  every WORKER_HEARTBEAT_INTERVAL: the worker's sign of life, then the recovery of
-           the work of workers whose heartbeat stopped (recovery.recover_work_of_dead_workers).
-upkeep     every REPLY_SWEEP_INTERVAL: the sweeps that put back what waited far too long (the
-           backstop), the pruning of old raw deliveries (RAW_DELIVERY_RETENTION_DAYS), and the
-           Instagram token refresh.
+"""The worker's heartbeat, in a thread of its own beside the task loop and the pass loop:
+every WORKER_HEARTBEAT_INTERVAL the worker's sign of life, then the recovery of the work of
+workers whose heartbeat stopped (recovery.recover_work_of_dead_workers). The rest of the
+upkeep (sweeps, pruning, token refresh, reconciliation) is part of every worker pass
+(messaging.worker_pass).
 
 Every live worker recovers the dead ones' work: several doing it at once is by design (each
-change is a conditional UPDATE), not a race.
+change is a conditional UPDATE), not a race. It runs here, right after an on-time beat of this
+worker's own, and not in the pass: a late beat of our own means the others' were likely held
+too, and they are not judged then.
 """
 
 import logging
-import os
 import threading
 import time
 
 from django.conf import settings
 from django.db import close_old_connections, connection
 
-from accounts.services import refresh_expiring_tokens
-from comments.replying import sweep_stalled_replies as sweep_stalled_comment_replies
-from history import upkeep as history_upkeep
 from messaging.models import WorkerHeartbeat
-from messaging.recovery import (
-    recover_work_of_dead_workers,
-    sweep_deliveries_waiting_for_credentials,
-    sweep_stalled_deliveries,
-    sweep_stalled_replies,
-)
-from messaging.retention import prune_raw_deliveries
+from messaging.recovery import recover_work_of_dead_workers
 from messaging.worker_identity import this_worker
 
 logger = logging.getLogger(__name__)
-
-# Instagram Login tokens are checked for refreshing this often (they live 60 days).
-TOKEN_REFRESH_INTERVAL = 3600
 
 
 class Heartbeat(threading.Thread):
@@ -110,53 +96,8 @@ def start_heartbeat() -> Heartbeat:
     return heartbeat
 
 
-def start_in_background() -> threading.Thread:
-    thread = threading.Thread(target=run_forever, name="worker-upkeep", daemon=True)
-    thread.start()
-    return thread
-
-
-def lower_cpu_priority() -> None:
-    """Let the web processes on this machine go first (WORKER_NICENESS).
-
-    The webhook must answer Meta at once, whatever the load; a reply can wait a little. When
-    the CPU is not all taken this changes nothing: the worker gets every cycle left over.
-    """
-    if settings.WORKER_NICENESS > 0:
-        os.nice(settings.WORKER_NICENESS)
-
-
-def run_once() -> None:
-    """Before a one-pass (--batch, --burst) worker run: recovered work joins that pass."""
-    _step("Recovering the work of dead workers", recover_work_of_dead_workers)
-    _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
-    _step("Sweeping deliveries waiting for credentials", sweep_deliveries_waiting_for_credentials)
-    _step("Sweeping stalled replies", sweep_stalled_replies)
-    _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
-
-
-def run_forever() -> None:
-    last_token_refresh = float("-inf")
-    while True:
-        _step("Sweeping stalled deliveries", sweep_stalled_deliveries)
-        _step(
-            "Sweeping deliveries waiting for credentials", sweep_deliveries_waiting_for_credentials
-        )
-        _step("Sweeping stalled replies", sweep_stalled_replies)
-        _step("Sweeping stalled comment replies", sweep_stalled_comment_replies)
-        _step("Importing history and reconciling with Meta", history_upkeep.run)
-        _step("Pruning old raw deliveries", prune_raw_deliveries)
-        if time.monotonic() - last_token_refresh >= TOKEN_REFRESH_INTERVAL:
-            _step("Refreshing account tokens", refresh_expiring_tokens)
-            last_token_refresh = time.monotonic()
-        # This thread lives outside any request cycle: don't keep a connection that may go
-        # stale (a database restart) between sweeps.
-        connection.close()
-        time.sleep(settings.REPLY_SWEEP_INTERVAL)
-
-
 def _step(what: str, step, *args) -> None:
-    """Run one upkeep step. A failure (the database restarting, say) is logged and the step
+    """Run one step. A failure (the database restarting, say) is logged and the step
     tried again at the next pass; it never stops the worker."""
     try:
         step(*args)

@@ -6,9 +6,9 @@ from rq.worker import SimpleWorker
 
 class DjangoWorker(SimpleWorker):
     """Runs each task in the worker process itself, like the database queue's worker, instead
-    of RQ's default fork per task: no fork cost on a reply's path, and the upkeep thread beside
-    the task loop stays safe (fork() copies only the forking thread, with whatever locks others
-    held).
+    of RQ's default fork per task: no fork cost on a reply's path, and the pass loop and
+    heartbeat threads beside the task loop stay safe (fork() copies only the forking thread,
+    with whatever locks others held).
 
     Outside a request cycle nothing closes a database connection that died (a database
     restart) or outlived CONN_MAX_AGE: do it around every task, as Django does per request.
