@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
+from contacts.api import ContactFieldViewSet, ContactViewSet
 from inbox.api import SavedReplyViewSet, StatsView
 from messaging.api import ConversationViewSet, MessageViewSet
 from rules.api import ResponseRuleViewSet
@@ -20,6 +21,8 @@ router.register("comment-rules", CommentRuleViewSet)
 router.register("comments", CommentViewSet)
 router.register("mentions", MentionViewSet)
 router.register("saved-replies", SavedReplyViewSet)
+router.register("contacts", ContactViewSet)
+router.register("contact-fields", ContactFieldViewSet)
 
 # The schema describes the API, not its data: any staff member may read it.
 staff_only = {"permission_classes": [IsAdminUser]}

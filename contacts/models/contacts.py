@@ -165,6 +165,14 @@ class ContactField(models.Model):
     def clean(self):
         if self.kind == self.Kind.CHOICE and not self.choice_list():
             raise ValidationError({"choices": "A choice field needs its choices."})
+        # One meaning per key for an account's contacts: its own fields and the shared ones.
+        same_key = ContactField.objects.filter(key=self.key).exclude(pk=self.pk)
+        if self.account_id is not None:
+            same_key = same_key.filter(
+                models.Q(account__isnull=True) | models.Q(account_id=self.account_id)
+            )
+        if same_key.exists():
+            raise ValidationError({"key": "A field with this key exists for these contacts."})
 
     def clean_value(self, text: str) -> str:
         """`text` as this field stores it, or ValidationError."""
