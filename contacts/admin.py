@@ -13,7 +13,11 @@ from django.urls import path
 from django.utils import timezone
 
 from accounts.access import ScopedAdminMixin, scope
-from contacts import csv_files, editing
+from contacts import (
+    csv_files,
+    editing,
+    flow_admin,  # noqa: F401  (a rule's flow actions, on the rule's page)
+)
 from contacts.models import Contact, ContactField, ContactTag, FieldValue, Tag
 
 

@@ -92,9 +92,10 @@ def continue_flow(stored: CustomerMessage, contact: Contact | None, reply, reaso
     if not flows and not waiting:
         return reply, reason
     previous_variant = contact.variant_sent_id if waiting else None
+    answered = False  # the message answered the question: its reply is the flow's own
     if waiting and contact.asking_id and reply is not None:
-        reply = _answer_question(run, actions.get(contact.asking_id), reply)
-    if reply is not None and reply.rule is not None and reply.rule.id in flows:
+        reply, answered = _answer_question(run, actions.get(contact.asking_id), reply)
+    if not answered and reply is not None and reply.rule is not None and reply.rule.id in flows:
         reply = _run_rule(run, reply)
     if previous_variant:
         _record_what_followed(run, previous_variant)
@@ -104,13 +105,14 @@ def continue_flow(stored: CustomerMessage, contact: Contact | None, reply, reaso
     return reply, reason
 
 
-def _answer_question(run: _Run, action: RuleAction | None, reply: Reply) -> Reply:
-    """The customer's message answers the question they were asked (contact.asking)."""
+def _answer_question(run: _Run, action: RuleAction | None, reply: Reply) -> tuple[Reply, bool]:
+    """The customer's message answers the question they were asked (contact.asking): the
+    reply (the retry text, or the next rule's), and whether it was taken as the answer."""
     contact = run.contact
     if action is None or action.field is None or reply.trigger == "payload":
         # The question's rule changed, or a tap a rule answers: the question is dropped.
         _stop_asking(run)
-        return reply
+        return reply, False
     try:
         value = action.field.clean_value(run.stored.message.text)
         if not value:
@@ -119,21 +121,22 @@ def _answer_question(run: _Run, action: RuleAction | None, reply: Reply) -> Repl
         if contact.ask_retries >= ASK_RETRIES:
             logger.info("Question of action %s dropped after %d retries", action.pk, ASK_RETRIES)
             _stop_asking(run)
-            return reply
-        Contact.objects.filter(pk=run.contact_id).update(ask_retries=contact.ask_retries + 1)
+            return reply, False
         asking_rule = run.matcher.rule(action.rule_id)
         if asking_rule is None:
             _stop_asking(run)
-            return reply
+            return reply, False
+        Contact.objects.filter(pk=run.contact_id).update(ask_retries=contact.ask_retries + 1)
         retry = messages.Text(action.retry_text)
-        return Reply(action.retry_text, dataclasses.replace(asking_rule, messages=(retry,)), "flow")
+        spec = dataclasses.replace(asking_rule, messages=(retry,))
+        return Reply(action.retry_text, spec, reply.trigger), True
     _save_value(run, action.field_id, value)
     _stop_asking(run)
     following = run.matcher.rule(action.then_rule_id) if action.then_rule_id else None
     if following is None:
         logger.info("Saved the answer to action %s; no active rule goes on", action.pk)
-        return reply
-    return _run_rule(run, Reply(following.response_text, following, "flow"))
+        return reply, False
+    return _run_rule(run, Reply(following.response_text, following, reply.trigger)), True
 
 
 def _stop_asking(run: _Run) -> None:

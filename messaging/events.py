@@ -14,7 +14,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from accounts.models import InstagramBusinessAccount
 from comments import handling as comment_handling
 from instabot.logging import log_context
-from messaging import hooks, replies
+from messaging import replies
 from messaging.models import SENT_BY_US, Conversation, Message
 from messaging.payloads import (
     CommentEvent,
@@ -196,9 +196,6 @@ def _record_customer_message(
         reply, reason = replies.decide_reply(
             event, account, conversation, message, new_conversation=new_conversation
         )
-        # Features (contacts and their flows) see the message and may change the reply.
-        stored = hooks.CustomerMessage(event, account, conversation, message, new_conversation)
-        reply, reason = hooks.customer_message_stored(stored, reply, reason)
         # The conversation's changes in one UPDATE (it is locked): its last message, reopened
         # if archived, and, when only the fallback or nothing answers, waiting for a person
         # (the inbox). A thread opened from a link with no rule for it waits for nobody.

@@ -128,7 +128,9 @@ class RuleAction(models.Model):
             raise ValidationError(problems)
 
     def rule_account_id(self):
-        return self.rule.account_id if self.rule_id else None
+        # The rule may be unsaved yet (the admin's inline on a new rule's page).
+        rule = getattr(self, "rule", None) if self.rule_id is None else self.rule
+        return rule.account_id if rule is not None else None
 
 
 def _same_account(used_account_id, rule_account_id) -> bool:
@@ -173,7 +175,11 @@ class ReplyVariant(models.Model):
         problems = {}
         if not self.text.strip():
             problems["text"] = "The variant's text cannot be empty."
-        elif self.rule_id and self.rule.buttons and len(self.text) > messages.BUTTON_TEXT_MAX:
+        elif (
+            (rule := getattr(self, "rule", None)) is not None  # unsaved on a new rule's page
+            and rule.buttons
+            and len(self.text) > messages.BUTTON_TEXT_MAX
+        ):
             problems["text"] = (
                 f"The rule has buttons: at most {messages.BUTTON_TEXT_MAX} characters "
                 f"({len(self.text)} given)."
