@@ -16,7 +16,13 @@ def variant_results(user, first: datetime, end: datetime, account_id=None) -> li
     if account_id is not None:
         sends = sends.filter(contact__conversation__account_id=account_id)
     rows = (
-        sends.values("variant__rule_id", "variant__label", "variant__text")
+        sends.values(
+            "variant__rule_id",
+            "variant__rule__keywords",
+            "variant__rule__payload",
+            "variant__label",
+            "variant__text",
+        )
         .annotate(
             sent=Count("pk"),
             tapped=Count("pk", filter=Q(tapped=True)),
@@ -28,6 +34,8 @@ def variant_results(user, first: datetime, end: datetime, account_id=None) -> li
     return [
         {
             "rule": row["variant__rule_id"],
+            # What staff know the rule by: its keywords, or the payload that starts it.
+            "rule_name": row["variant__rule__keywords"] or row["variant__rule__payload"],
             "variant": row["variant__label"],
             "text": row["variant__text"],
             "sent": row["sent"],
