@@ -53,7 +53,7 @@ def edit_contact(conversation, data) -> None:
     contact = contact_of(conversation)
     change = editing.check_change(
         contact,
-        tags=[tag for tag in data.get("tags", "").split(",") if tag.strip()],
+        tags=[tag for tag in data["tags"].split(",") if tag.strip()] if "tags" in data else None,
         values={
             name.removeprefix("field:"): value
             for name, value in data.items()

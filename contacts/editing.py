@@ -27,6 +27,16 @@ def tags_for(account_id: int | None):
     return Tag.objects.filter(account_id=account_id)
 
 
+def tag_named(account_id: int | None, name: str) -> Tag:
+    """The account's tag of this name, made if new. The oldest if two exist: the unique
+    constraint does not hold for the environment's account (no account, NULL)."""
+    tag = tags_for(account_id).filter(name=name).order_by("pk").first()
+    if tag is None:
+        Tag.objects.bulk_create([Tag(account_id=account_id, name=name)], ignore_conflicts=True)
+        tag = tags_for(account_id).filter(name=name).order_by("pk").first()
+    return tag
+
+
 @dataclass
 class Change:
     """A checked change to one contact; None: leave as it is."""

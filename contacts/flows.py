@@ -14,13 +14,13 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
+from contacts import editing
 from contacts.models import (
     Contact,
     ContactTag,
     FieldValue,
     ReplyVariant,
     RuleAction,
-    Tag,
     VariantSent,
 )
 from contacts.models.flows import ASK_RETRIES
@@ -178,7 +178,7 @@ def _act(run: _Run, action: RuleAction) -> int | None:
     kind = RuleAction.Kind
     account_id = run.stored.conversation.account_id
     if action.kind == kind.ADD_TAG:
-        tag, _ = Tag.objects.get_or_create(account_id=account_id, name=action.tag)
+        tag = editing.tag_named(account_id, action.tag)
         ContactTag.objects.bulk_create(
             [ContactTag(contact_id=run.contact_id, tag=tag)], ignore_conflicts=True
         )
