@@ -210,3 +210,26 @@ def test_an_exported_formula_is_kept_as_text(api, shops, city):
     api.patch(f"/api/contacts/{ana.pk}/", {"notes": '=HYPERLINK("x")'}, format="json")
     exported = b"".join(api.get("/api/contacts/export/").streaming_content).decode()
     assert "'=HYPERLINK" in exported
+
+
+def test_an_import_can_be_the_csv_body_itself(api, shops, city):
+    make_contact(shops[0], "1001", "ana")
+    body = b"account,customer_id,field:city\n17841400000000001,1001,Lyon\n"
+    answer = api.post(
+        "/api/contacts/import/",
+        body,
+        content_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="contacts.csv"'},
+    )
+    assert answer.status_code == 200, answer.json()
+    assert answer.json() == {"updated": 1, "skipped": []}
+    assert FieldValue.objects.get().value == "Lyon"
+
+
+def test_importing_needs_the_permission_to_change_contacts(shops):
+    user = staff("reader", shops[0])
+    user.user_permissions.add(Permission.objects.get(codename="view_contact"))
+    client = APIClient()
+    client.force_authenticate(user)
+    data = {"file": io.BytesIO(b"account,customer_id\n")}
+    assert client.post("/api/contacts/import/", data, format="multipart").status_code == 403

@@ -87,3 +87,22 @@ def test_existing_conversations_get_contacts_when_migrating(shop):
     )
     migration.contacts_for_existing_conversations(apps, None)
     assert Contact.objects.get().conversation == conversation
+
+
+def test_a_customer_answering_a_comments_private_reply_came_from_the_comment(shop, deliver):
+    from messaging.models import Message
+
+    conversation = Conversation.objects.create(
+        instagram_account_id=shop.instagram_id, customer_id=CUSTOMER, account=shop
+    )
+    Message.objects.create(
+        conversation=conversation,
+        direction=Message.Direction.OUTGOING,
+        author=Message.Author.BOT,
+        text="Thanks for your comment! Here is the price.",
+        status=Message.Status.SENT,
+        details={"private_reply_to_comment": "17900000000000001"},
+    )
+    deliver(dm("how much with shipping?", "aWdfZAG1after-comment"))
+    contact = Contact.objects.get()
+    assert (contact.source, contact.source_ref) == ("comment", "17900000000000001")
