@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 
 
 class ContactsConfig(AppConfig):
@@ -13,8 +13,13 @@ class ContactsConfig(AppConfig):
 
         hooks.on_customer_message(recording.customer_message)
         hooks.on_profile(recording.profile_fetched)
-        for model in (RuleAction, ReplyVariant, ContactField):
-            for signal in (post_save, post_delete):
+        for model, signals in [
+            (RuleAction, (post_save, post_delete)),
+            (ReplyVariant, (post_save, post_delete)),
+            # Before a field goes: its actions lose it (SET_NULL) as it is deleted.
+            (ContactField, (post_save, pre_delete)),
+        ]:
+            for signal in signals:
                 signal.connect(flow_changed, sender=model, dispatch_uid=f"flow-{model.__name__}")
 
 

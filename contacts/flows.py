@@ -23,7 +23,7 @@ from contacts.models import (
     RuleAction,
     VariantSent,
 )
-from contacts.models.flows import ASK_RETRIES
+from contacts.models.flows import ASK_LAPSES_AFTER, ASK_RETRIES
 from messaging.hooks import CustomerMessage
 from meta import messages
 from rules.matching import Matcher, Reply, RuleSpec, current_matcher
@@ -109,8 +109,11 @@ def _answer_question(run: _Run, action: RuleAction | None, reply: Reply) -> tupl
     """The customer's message answers the question they were asked (contact.asking): the
     reply (the retry text, or the next rule's), and whether it was taken as the answer."""
     contact = run.contact
-    if action is None or action.field is None or reply.trigger == "payload":
-        # The question's rule changed, or a tap a rule answers: the question is dropped.
+    lapsed = contact.asked_at is None or (
+        run.stored.event.timestamp - contact.asked_at > ASK_LAPSES_AFTER
+    )
+    if action is None or action.field is None or reply.trigger == "payload" or lapsed:
+        # The question's rule changed, a tap a rule answers, or a day went by: dropped.
         _stop_asking(run)
         return reply, False
     try:
@@ -140,7 +143,7 @@ def _answer_question(run: _Run, action: RuleAction | None, reply: Reply) -> tupl
 
 
 def _stop_asking(run: _Run) -> None:
-    Contact.objects.filter(pk=run.contact_id).update(asking=None, ask_retries=0)
+    Contact.objects.filter(pk=run.contact_id).update(asking=None, ask_retries=0, asked_at=None)
 
 
 def _run_rule(run: _Run, reply: Reply) -> Reply:
@@ -192,7 +195,9 @@ def _act(run: _Run, action: RuleAction) -> int | None:
     elif action.kind == kind.SET_FIELD:
         _save_value(run, action.field_id, action.value)
     elif action.kind == kind.ASK:
-        Contact.objects.filter(pk=run.contact_id).update(asking=action, ask_retries=0)
+        Contact.objects.filter(pk=run.contact_id).update(
+            asking=action, ask_retries=0, asked_at=run.stored.event.timestamp
+        )
     if action.kind == kind.BRANCH:
         return action.then_rule_id if _holds(run, action) else action.else_rule_id
     return None

@@ -50,6 +50,7 @@ class Contact(models.Model):
         "contacts.RuleAction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     ask_retries = models.PositiveSmallIntegerField(default=0)
+    asked_at = models.DateTimeField(null=True, blank=True)
     # Set: an A/B variant was sent last; the next message says what followed it.
     variant_sent = models.ForeignKey(
         "contacts.VariantSent", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -1,6 +1,8 @@
 """Flows that act: what a rule's reply does besides sending (tags, fields, a question, a
 branch) and the A/B variants of its text. Checked when saved, in the admin and the API."""
 
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -12,6 +14,9 @@ from meta import messages
 
 # How many times a question is asked again when the answer does not fit the field.
 ASK_RETRIES = 2
+# A question not answered within Instagram's 24-hour window lapses: a message days later is a
+# new message, not an answer.
+ASK_LAPSES_AFTER = timedelta(hours=24)
 # Variants a rule may have: an A/B(/C…) test, not a lottery.
 MAX_VARIANTS = 5
 # Actions a rule may have.

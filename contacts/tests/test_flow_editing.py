@@ -199,3 +199,22 @@ def test_the_rules_page_edits_its_actions_and_variants(admin_client, rules, emai
         del minimal[key]
     assert admin_client.post(url, minimal).status_code == 302
     assert RuleAction.objects.count() == 1 and ReplyVariant.objects.count() == 2
+
+
+def test_changing_a_flow_renews_every_process_rules(rules, email):
+    from django.utils import timezone
+
+    def touched(rule):
+        rule.refresh_from_db()
+        return rule.updated_at
+
+    before = touched(rules["ask"])
+    RuleAction.objects.create(
+        rule=rules["ask"], kind="set_field", field=email, value="a@example.com"
+    )
+    assert touched(rules["ask"]) > before
+    before = touched(rules["ask"])
+    assert timezone.now() > before
+    email.delete()  # its action loses it: the rule changed
+    assert touched(rules["ask"]) > before
+    assert RuleAction.objects.get().field is None
