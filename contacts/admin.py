@@ -38,7 +38,7 @@ class TagFilter(admin.SimpleListFilter):
 
 
 class FieldFilter(admin.SimpleListFilter):
-    title = "has a value for"
+    title = "field filled in"
     parameter_name = "field"
 
     def lookups(self, request, model_admin):
@@ -203,6 +203,10 @@ class ContactAdmin(ScopedAdminMixin, admin.ModelAdmin):
     def mark_opted_out(self, request, queryset):
         marked = queryset.filter(opted_out_at__isnull=True).update(opted_out_at=timezone.now())
         self.message_user(request, f"{marked} contact(s) marked as opted out.")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_import": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.import_view)

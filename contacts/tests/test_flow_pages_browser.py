@@ -20,6 +20,41 @@ def log_in_admin(page, live_server):
     page.wait_for_url("**/admin/")
 
 
+def test_the_contacts_list_and_its_import_as_staff_see_them(browser, live_server):  # noqa: F811
+    User.objects.create_superuser("boss", password="pw-boss-123")
+    city = ContactField.objects.create(key="city", label="City")
+    for n, (name, source) in enumerate([("ana", "ad"), ("bo", "link"), ("cy", "comment")]):
+        conversation = Conversation.objects.create(
+            instagram_account_id="17841400000000001",
+            customer_id=f"10{n}",
+            customer_username=name,
+        )
+        contact = Contact.objects.create(
+            conversation=conversation, source=source, name=name.title()
+        )
+        contact.values.create(field=city, value="Lyon")
+    for width in (1280, 390):
+        page = new_page(browser, width)
+        log_in_admin(page, live_server)
+        page.goto(f"{live_server.url}/admin/contacts/contact/")
+        page.get_by_text("@ana").wait_for()
+        screenshot(page, f"admin-contacts-{width}")
+        page.get_by_text("Import from CSV").click()
+        page.set_input_files(
+            "#id_file",
+            files=[
+                {
+                    "name": "contacts.csv",
+                    "mimeType": "text/csv",
+                    "buffer": b"account,customer_id,tags\n17841400000000001,100,vip\n1,999,x\n",
+                }
+            ],
+        )
+        page.click("input[type=submit]")
+        page.get_by_text("Skipped rows").wait_for()
+        screenshot(page, f"admin-contacts-import-{width}")
+
+
 def test_a_rules_flow_and_the_ab_comparison_as_staff_see_them(browser, live_server):  # noqa: F811
     User.objects.create_superuser("boss", password="pw-boss-123")
     email = ContactField.objects.create(key="email", label="Email", kind="email")
