@@ -55,7 +55,14 @@ def decide_reply(
     return reply, ""
 
 
-def _choose_reply(event, account, conversation, message, new_conversation):
+def _choose_reply(
+    event: MessageEvent | Postback | ReferralEvent,
+    account: InstagramBusinessAccount | None,
+    conversation: Conversation,
+    message: Message,
+    new_conversation: bool,
+) -> tuple[Reply | None, str]:
+    """Silent (and why) where the bot must not speak; else what the rules answer."""
     now = timezone.now()
     if event.standby:
         return None, "another app owns this conversation (standby)"
