@@ -1,11 +1,13 @@
 """What staff do to one conversation from the inbox, besides answering: assign, resolve,
-reopen, pause and resume the bot, add a note. Pausing and resuming are messaging.replies'
-own verbs, as in the admin and the API."""
+reopen, pause and resume the bot, add a note, edit the contact's tags and fields. Pausing and
+resuming are messaging.replies' own verbs, as in the admin and the API."""
 
 import logging
 
 from django import forms
+from django.core.exceptions import PermissionDenied, ValidationError
 
+from contacts import cards
 from inbox.models import Note
 from inbox.threads import assignable_users
 from messaging import replies
@@ -13,7 +15,7 @@ from messaging.models import Conversation
 
 logger = logging.getLogger(__name__)
 
-NAMES = ("assign", "resolve", "reopen", "pause", "resume", "note")
+NAMES = ("assign", "resolve", "reopen", "pause", "resume", "note", "contact")
 
 
 class AssignForm(forms.Form):
@@ -53,6 +55,13 @@ def run(conversation: Conversation, name: str, data, user) -> None:
         if not form.is_valid():
             raise Refused("Write the note first.")
         Note.objects.create(conversation=conversation, author=user, text=form.cleaned_data["text"])
+    elif name == "contact":
+        if not user.has_perm("contacts.change_contact"):
+            raise PermissionDenied("You need the contacts.change_contact permission.")
+        try:
+            cards.edit_contact(conversation, data)
+        except ValidationError as exc:
+            raise Refused(cards.problems_in_words(exc)) from None
     else:
         raise Refused(f"Unknown command {name!r}.")
     logger.info("%s: %s in conversation %s", user, name, conversation.pk)

@@ -10,6 +10,7 @@ from django.utils.text import Truncator
 
 from accounts.access import ALL_ACCOUNTS_CODENAME, scope
 from comments.models import Comment, CommentReply
+from contacts.cards import contact_card
 from inbox.listing import _iso, account_name, customer_name, visible_conversations
 from inbox.models import Note, SavedReply
 from messaging import windows
@@ -172,6 +173,7 @@ def customer_card(conversation: Conversation) -> dict:
         "origin": origin(conversation, comment),
         "comment": comment_json(comment),
         "notes": [note_json(n) for n in conversation.notes.select_related("author")],
+        "contact": contact_card(conversation),
     }
 
 

@@ -50,6 +50,8 @@ def inbox(request):
         "saved_replies": threads.saved_replies_for(request.user),
         "poll_ms": int(settings.INBOX_POLL_SECONDS * 1000),
         "can_reply": request.user.has_perm(CHANGE),
+        "can_edit_contact": request.user.has_perm(CHANGE)
+        and request.user.has_perm("contacts.change_contact"),
     }
     return render(request, "inbox/inbox.html", context)
 

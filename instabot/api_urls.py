@@ -7,6 +7,8 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
+from contacts.api import ContactFieldViewSet, ContactViewSet
+from contacts.flow_api import ReplyVariantViewSet, RuleActionViewSet
 from history.api import AccountHistoryImportViewSet
 from inbox.api import SavedReplyViewSet, StatsView
 from messaging.api import ConversationViewSet, MessageViewSet
@@ -23,6 +25,10 @@ router.register("comment-rules", CommentRuleViewSet)
 router.register("comments", CommentViewSet)
 router.register("mentions", MentionViewSet)
 router.register("saved-replies", SavedReplyViewSet)
+router.register("contacts", ContactViewSet)
+router.register("contact-fields", ContactFieldViewSet)
+router.register("rule-actions", RuleActionViewSet)
+router.register("reply-variants", ReplyVariantViewSet)
 
 # The schema describes the API, not its data: any staff member may read it.
 staff_only = {"permission_classes": [IsAdminUser]}

@@ -85,6 +85,15 @@ FALLBACK_COOLDOWN_HOURS = env.float("FALLBACK_COOLDOWN_HOURS", default=24.0)
 # What messages without text (stickers, photos, story mentions) get: "fallback" (the fallback
 # reply, under its cooldown), "none", or any other text to send that text (same cooldown).
 NO_TEXT_REPLY = env.str("NO_TEXT_REPLY", default="fallback")
+# A customer's whole message saying one of these opts their contact out of broadcasts (or back
+# in); compared ignoring case.
+CONTACT_OPT_OUT_KEYWORDS = frozenset(
+    word.strip().casefold()
+    for word in env.list("CONTACT_OPT_OUT_KEYWORDS", default=["stop", "unsubscribe"])
+)
+CONTACT_OPT_IN_KEYWORDS = frozenset(
+    word.strip().casefold() for word in env.list("CONTACT_OPT_IN_KEYWORDS", default=["start"])
+)
 # After staff answer (from the inbox or the Instagram app), the bot stays silent this long.
 HUMAN_TAKEOVER_HOURS = env.float("HUMAN_TAKEOVER_HOURS", default=12.0)
 # How often an open inbox page asks for news (the list, the open thread), in seconds.
@@ -172,6 +181,7 @@ INSTALLED_APPS = [
     "history",
     "inbox",
     "ops",
+    "contacts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -5,6 +5,7 @@ import logging
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
+from messaging import hooks
 from messaging.models import Conversation
 from meta import graph
 
@@ -55,3 +56,4 @@ def fetch_customer_profile(conversation_id: int, read: Conversation | None = Non
         logger.info("No profile for customer %s: %s", conversation.customer_id, exc)
         return
     Conversation.objects.filter(pk=conversation_id).update(customer_username=profile.username)
+    hooks.profile_fetched(conversation_id, profile)

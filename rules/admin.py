@@ -33,6 +33,11 @@ class RuleMessageInline(admin.StackedInline):
     )
 
 
+# Inlines feature apps add to a rule's page from their admin modules (contacts: its flow
+# actions and A/B variants); this module never imports them.
+extra_inlines: list[type[admin.options.InlineModelAdmin]] = []
+
+
 @admin.register(ResponseRule)
 class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     form = ResponseRuleForm
@@ -141,6 +146,9 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
             rows or format_html("<li>{}</li>", "No buttons or quick replies."),
             format_html("<p>Reached from rules {}</p>", here) if pointing else "",
         )
+
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), *extra_inlines]
 
     def get_urls(self):
         try_url = path(
