@@ -1,6 +1,10 @@
 import pytest
 
 from devtools.fake_graph import FakeGraphAPI
+from messaging.tests.conftest import (  # noqa: F401  (fixtures)
+    deliver,
+    run_worker,
+)
 
 INSTAGRAM_APP_ID, INSTAGRAM_APP_SECRET = "2000000000000002", "test-instagram-app-secret"
 FACEBOOK_APP_ID = "1000000000000001"
