@@ -19,7 +19,6 @@ from django.conf import settings
 from meta.graph import (
     GraphAPIError,
     InstagramClient,
-    InvalidTokenError,
     PermanentGraphAPIError,
     TransientGraphAPIError,
 )
@@ -321,14 +320,14 @@ class OAuthClient(InstagramClient):
     def _call(self, method, path, *, versioned, params, refused) -> dict:
         try:
             return self._request(method, path, versioned=versioned, params=params or {})
-        except (TransientGraphAPIError, InvalidTokenError):
-            raise
         except GraphAPIError as exc:
-            # The token endpoints answer OAuthException for a used code, a wrong secret or a
-            # redirect_uri that differs, with codes (1, 100) that elsewhere mean other things.
-            if refused is not None:
-                raise refused(_scrub(str(exc), (params or {}).values())) from None
-            raise
+            # The token endpoints answer a used code, a wrong secret or a redirect_uri that
+            # differs with HTTP 400 and codes (1, 100, 190) that elsewhere mean other things:
+            # any refusal there means "authorize again". 5xx and throttling stay transient.
+            status = getattr(exc, "status", None)
+            if refused is None or status is None or not 400 <= status < 500 or status == 429:
+                raise
+            raise refused(_scrub(str(exc), (params or {}).values())) from None
 
 
 def _scrub(text: str, secrets) -> str:
@@ -343,7 +342,7 @@ def _token_answer(response: requests.Response, secrets) -> dict:
     "error_message"}`, or Graph's `{"error": {...}}` (Facebook's)."""
     try:
         answer = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         answer = None
     if response.status_code >= 500:
         raise TransientGraphAPIError(f"the token endpoint answered HTTP {response.status_code}")
