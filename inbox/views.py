@@ -50,6 +50,8 @@ def inbox(request):
         "saved_replies": threads.saved_replies_for(request.user),
         "poll_ms": int(settings.INBOX_POLL_SECONDS * 1000),
         "can_reply": request.user.has_perm(CHANGE),
+        # privacy's page: export, then erase, one customer's data.
+        "can_erase_customers": request.user.has_perm("privacy.erase_customer"),
     }
     return render(request, "inbox/inbox.html", context)
 

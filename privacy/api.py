@@ -1,7 +1,9 @@
 """/api/customers/<conversation id>/export and /erase: a customer's data, as in the inbox."""
 
 from django.shortcuts import get_object_or_404
-from rest_framework import permissions, status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
@@ -18,6 +20,7 @@ def _conversation(request, pk: int) -> Conversation:
     return get_object_or_404(scope(Conversation.objects.all(), request.user, "account"), pk=pk)
 
 
+@extend_schema(responses=OpenApiTypes.OBJECT, summary="Export a customer's data (JSON)")
 @api_view(["GET"])
 @permission_classes([permissions.IsAdminUser])
 def export_customer(request, pk: int):
@@ -25,6 +28,11 @@ def export_customer(request, pk: int):
     return Response(erasure.customer_export(_conversation(request, pk)))
 
 
+@extend_schema(
+    request=inline_serializer("EraseCustomer", {"confirm": serializers.CharField()}),
+    responses=OpenApiTypes.OBJECT,
+    summary="Erase a customer's data (send confirm: erase)",
+)
 @api_view(["POST"])
 @permission_classes([permissions.IsAdminUser])
 def erase_customer(request, pk: int):

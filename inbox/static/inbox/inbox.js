@@ -197,6 +197,8 @@
     $("customer-origin").textContent = card.origin || "—";
     drawComment(card.comment);
     $("customer-id").textContent = card.customer_id;
+    const privacy = $("customer-privacy");
+    if (privacy) privacy.href = privacy.dataset.url.replace("/0/", `/${state.open}/`);
     $("notes").replaceChildren(
       ...card.notes.map((n) =>
         el("li", {}, el("p", { text: n.text }), el("span", { class: "muted", text: `${n.author} · ${when(n.at)}` })),
