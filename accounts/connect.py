@@ -109,7 +109,7 @@ def finish(request, login: str) -> Connected | list[PageChoice]:
     state = query.get("state", "")
     if (
         not pending.get("state")
-        or not secrets.compare_digest(str(pending["state"]), state)
+        or not secrets.compare_digest(str(pending["state"]).encode(), state.encode())
         or pending.get("login") != login
         or timezone.now().timestamp() - float(pending.get("started", 0))
         > STATE_LIFETIME.total_seconds()

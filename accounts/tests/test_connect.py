@@ -193,3 +193,42 @@ def test_the_fake_refuses_a_used_code_as_meta_does(fake_meta, staff_client):
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["error_subcode"] == 36009
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"state": "é" * 10, "code": "x"},
+        {"state": "\x00", "code": "x"},
+        {"state": "s" * 100_000, "code": "x"},
+        {"code": "x"},
+        {"error": "access_denied", "state": "x" * 5000},
+        {},
+    ],
+    ids=["non-ascii", "nul", "huge", "no-state", "error", "nothing"],
+)
+def test_a_hostile_callback_is_a_clear_refusal(fake_meta, staff_client, query):
+    authorize(staff_client, "instagram_login")
+    answer = come_back(staff_client, "instagram_login", query)
+    assert answer.status_code == 400
+    assert not InstagramBusinessAccount.objects.exists()
+
+
+def test_a_hostile_code_with_a_good_state_is_refused(fake_meta, staff_client):
+    query = authorize(staff_client, "instagram_login")
+    answer = come_back(staff_client, "instagram_login", {**query, "code": "a\x00b"})
+    assert answer.status_code == 400
+    assert not InstagramBusinessAccount.objects.exists()
+
+
+def test_an_unknown_login_is_refused(fake_meta, staff_client):
+    assert staff_client.get("/accounts/connect/myspace_login/").status_code == 400
+    assert (
+        staff_client.get("/accounts/connect/myspace_login/callback?code=x&state=y").status_code
+        == 400
+    )
+
+
+def test_choosing_pages_without_a_facebook_login_is_refused(fake_meta, staff_client):
+    assert staff_client.get("/accounts/connect/pages").status_code == 400
+    assert staff_client.post("/accounts/connect/pages", {"instagram_id": "1"}).status_code == 400
