@@ -144,7 +144,9 @@ class FakeGraphAPI:
             requests.post(
                 self.echo_webhook_url,
                 data=body,
-                headers=signed_headers(body, self.app_secret),
+                headers=signed_headers(
+                    body, self.oauth.webhook_secret_for(self.account_id) or self.app_secret
+                ),
                 timeout=10,
             )
         except requests.RequestException as exc:

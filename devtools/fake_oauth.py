@@ -124,6 +124,16 @@ class FakeOAuth:
                 "subscriptions": self.subscriptions,
             }
 
+    def webhook_secret_for(self, instagram_id: str) -> str:
+        """The secret Meta signs this account's webhooks with: the Instagram app's once the
+        account connected through Instagram Login, else "" (the caller's own)."""
+        with self._lock:
+            instagram_login = any(
+                token["kind"] == "ig_long" and token["subject"].get("user_id") == instagram_id
+                for token in self.tokens.values()
+            )
+        return self.apps["instagram"][1] if instagram_login else ""
+
     def revoke_all(self) -> None:
         """The person removed the app: every token stops working (190)."""
         with self._lock:
