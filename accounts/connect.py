@@ -38,6 +38,14 @@ STATE_LIFETIME = timedelta(minutes=30)
 class Refused(Exception):
     """The connect was refused; str() is what staff are told (no code, no token)."""
 
+    status = 400
+
+
+class NotAllowed(Refused):
+    """The staff user may not connect accounts."""
+
+    status = 403
+
 
 @dataclass
 class Connected:
@@ -322,7 +330,7 @@ def _choice(page: oauth.Page) -> PageChoice:
 def _require_permission(user) -> None:
     if not may_connect(user):
         logger.warning("Connect refused: %s lacks the %s permission", user, ADD_PERMISSION)
-        raise Refused(
+        raise NotAllowed(
             "You may not connect accounts: that needs the permission to add Instagram "
             "business accounts. Ask an administrator."
         )

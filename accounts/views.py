@@ -38,7 +38,7 @@ def start(request, login: str):
     try:
         url = connect.start(request, login)
     except connect.Refused as exc:
-        return _refused(request, exc, status=403 if "permission" in str(exc) else 400)
+        return _refused(request, exc)
     # 302: to Meta's authorize page; Meta sends the browser back to the callback.
     return HttpResponseRedirect(url)
 
@@ -50,7 +50,7 @@ def callback(request, login: str):
         outcome = connect.finish(request, login)
     except connect.Refused as exc:
         # 400 (403 without the permission): a clear page, nothing stored.
-        return _refused(request, exc, status=403 if "permission" in str(exc) else 400)
+        return _refused(request, exc)
     if isinstance(outcome, list):
         # 200: Facebook Login; the staff user picks the Pages' Instagram accounts.
         return _pages(request, outcome)
@@ -65,8 +65,9 @@ def choose_pages(request):
             return _pages(request, connect.page_choices(request))
         outcome = connect.connect_pages(request, request.POST.getlist("instagram_id"))
     except connect.Refused as exc:
-        return _refused(request, exc, status=400)
+        return _refused(request, exc)
     except connect.graph.GraphAPIError as exc:
+        # 502: Meta would not list the Pages; nothing stored.
         return _refused(request, connect.Refused(f"Meta refused: {exc}"), status=502)
     return _connected(request, outcome)
 
@@ -97,10 +98,10 @@ def _render(request, template, context, status=200):
     return render(request, template, {**admin.site.each_context(request), **context}, status=status)
 
 
-def _refused(request, exc, status):
+def _refused(request, exc, status=None):
     return _render(
         request,
         "accounts/connect_refused.html",
         {"title": "Not connected", "reason": str(exc)},
-        status=status,
+        status=status or exc.status,
     )

@@ -111,26 +111,30 @@ def meta_id(value, what: str) -> str:
 
 def instagram_authorize_url(*, redirect_uri: str, scopes, state: str) -> str:
     """Where the browser goes for Instagram Login."""
-    query = {
-        "client_id": settings.INSTAGRAM_APP_ID,
-        "redirect_uri": redirect_uri,
-        "response_type": "code",
-        "scope": ",".join(scopes),
-        "state": state,
-    }
-    return f"{settings.INSTAGRAM_OAUTH_AUTHORIZE_URL}?{urlencode(query)}"
+    return _authorize_url(
+        settings.INSTAGRAM_OAUTH_AUTHORIZE_URL,
+        settings.INSTAGRAM_APP_ID,
+        redirect_uri,
+        scopes,
+        state,
+    )
 
 
 def facebook_authorize_url(*, redirect_uri: str, scopes, state: str) -> str:
     """Where the browser goes for Facebook Login."""
+    page, app_id = settings.FACEBOOK_OAUTH_DIALOG_URL, settings.FACEBOOK_APP_ID
+    return _authorize_url(page, app_id, redirect_uri, scopes, state)
+
+
+def _authorize_url(page: str, app_id: str, redirect_uri: str, scopes, state: str) -> str:
     query = {
-        "client_id": settings.FACEBOOK_APP_ID,
+        "client_id": app_id,
         "redirect_uri": redirect_uri,
         "response_type": "code",
         "scope": ",".join(scopes),
         "state": state,
     }
-    return f"{settings.FACEBOOK_OAUTH_DIALOG_URL}?{urlencode(query)}"
+    return f"{page}?{urlencode(query)}"
 
 
 def exchange_instagram_code(code: str, redirect_uri: str) -> ShortLivedToken:

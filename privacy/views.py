@@ -23,30 +23,34 @@ logger = logging.getLogger(__name__)
 ERASE_PERMISSION = "privacy.erase_customer"
 
 
+def _verified(request, what: str):
+    """(the signed request, its login), or the 400 to answer."""
+    try:
+        return callbacks.verify(request.POST.get("signed_request", "")), None
+    except InvalidSignedRequest as exc:
+        # 400: not provably from Meta; nothing changed.
+        logger.warning("%s callback refused: %s", what, exc)
+        return None, HttpResponse("Invalid signed_request", status=400, content_type="text/plain")
+
+
 # Meta cannot send a CSRF token: the signed_request's HMAC is what authenticates these.
 @csrf_exempt
 @require_POST
 def deauthorize(request):
-    try:
-        parsed, login = callbacks.verify(request.POST.get("signed_request", ""))
-    except InvalidSignedRequest as exc:
-        # 400: not provably from Meta; nothing changed.
-        logger.warning("Deauthorize callback refused: %s", exc)
-        return HttpResponse("Invalid signed_request", status=400, content_type="text/plain")
-    count = callbacks.deauthorize(parsed, login)
+    verified, refusal = _verified(request, "Deauthorize")
+    if refusal:
+        return refusal
     # 200: done (also for a person with no account here, and for a redelivery).
-    return JsonResponse({"accounts": count})
+    return JsonResponse({"accounts": callbacks.deauthorize(*verified)})
 
 
 @csrf_exempt
 @require_POST
 def data_deletion(request):
-    try:
-        parsed, login = callbacks.verify(request.POST.get("signed_request", ""))
-    except InvalidSignedRequest as exc:
-        logger.warning("Data deletion callback refused: %s", exc)
-        return HttpResponse("Invalid signed_request", status=400, content_type="text/plain")
-    deletion = callbacks.request_deletion(parsed, login)
+    verified, refusal = _verified(request, "Data deletion")
+    if refusal:
+        return refusal
+    deletion = callbacks.request_deletion(*verified)
     url = request.build_absolute_uri(
         reverse("privacy:deletion-status", args=[deletion.confirmation_code])
     )

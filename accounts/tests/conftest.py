@@ -1,6 +1,7 @@
 import pytest
 
 from devtools.fake_graph import FakeGraphAPI
+from inbox.tests.test_inbox_browser import browser  # noqa: F401  (fixture)
 from messaging.tests.conftest import (  # noqa: F401  (fixtures)
     deliver,
     run_worker,

@@ -4,28 +4,13 @@ test-artifacts/."""
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connections
 
 from accounts.models import InstagramBusinessAccount
+from inbox.tests.test_inbox_browser import screenshot
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 WIDTHS = [1280, 390]
-
-
-@pytest.fixture
-def browser(monkeypatch, settings, live_server):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-        connections.close_all()
 
 
 @pytest.fixture
@@ -45,8 +30,6 @@ def logged_in(browser, live_server, width, path="/admin/accounts/instagrambusine
 
 
 def shot(page, name):
-    from inbox.tests.test_inbox_browser import screenshot
-
     screenshot(page, name)
 
 

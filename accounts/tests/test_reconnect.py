@@ -7,8 +7,8 @@ from django.contrib.auth.models import User
 
 from accounts.models import InstagramBusinessAccount
 from accounts.tests.connect_helpers import authorize, come_back
+from inbox.tests.conftest import dm
 from messaging.models import Conversation, Message
-from messaging.tests.conftest import load_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -23,13 +23,7 @@ def owner_client(client):
 
 
 def dm_to(account_id, mid, text="hello"):
-    payload = load_payload("messages__text")
-    entry = payload["entry"][0]
-    entry["id"] = account_id
-    event = entry["messaging"][0]
-    event["sender"]["id"], event["recipient"]["id"] = CUSTOMER, account_id
-    event["message"]["mid"], event["message"]["text"] = mid, text
-    return payload
+    return dm(account_id, CUSTOMER, mid, text)
 
 
 def test_a_190_shows_reconnect_and_reconnecting_sends_what_waited(
