@@ -4,6 +4,7 @@ customer's data exported or erased by staff."""
 import json
 import logging
 
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
@@ -78,7 +79,7 @@ def _conversation_for(request, pk: int) -> Conversation:
 @require_http_methods(["GET"])
 def customer(request, pk: int):
     conversation = _conversation_for(request, pk)
-    return render(request, "privacy/customer.html", {"conversation": conversation})
+    return _staff_page(request, "privacy/customer.html", {"conversation": conversation})
 
 
 @staff_member_required
@@ -101,11 +102,17 @@ def customer_erase(request, pk: int):
     conversation = _conversation_for(request, pk)
     if request.POST.get("confirm") != "erase":
         # 400: erasing cannot be undone; the form's confirmation box was not ticked.
-        return render(
+        return _staff_page(
             request,
             "privacy/customer.html",
             {"conversation": conversation, "problem": "Tick the box to confirm."},
             status=400,
         )
     counts = erasure.erase_customer(conversation)
-    return render(request, "privacy/customer_erased.html", {"counts": dict(counts)})
+    return _staff_page(request, "privacy/customer_erased.html", {"counts": dict(counts)})
+
+
+def _staff_page(request, template: str, context: dict, status: int = 200):
+    # The admin's look, title and user links around these pages.
+    context = {**admin.site.each_context(request), "title": "A customer's data", **context}
+    return render(request, template, context, status=status)
