@@ -85,7 +85,12 @@ def start(request, login: str) -> str:
         raise Refused("Unknown login.")
     if not is_configured(login):
         raise Refused(
-            f"{LOGINS[login]} is not set up: see the README, “Connecting a real account”."
+            f"{LOGINS[login]} is not set up: see the README, “Connecting a real Instagram account”."
+        )
+    if not encryption.can_encrypt():
+        raise Refused(
+            "FIELD_ENCRYPTION_KEY is not set: the account's token could not be stored. Set it "
+            "in the service's environment (see .env.example), then connect again."
         )
     state = secrets.token_urlsafe(32)
     redirect_uri = request.build_absolute_uri(callback_path(login))

@@ -285,9 +285,10 @@ def subscribed_fields(token: str, base_url: str, node: str = "me") -> list[str]:
     Instagram Login account, the Page id for Facebook Login)."""
     answer = OAuthClient(token, base_url).get(f"{node}/subscribed_apps")
     fields: list[str] = []
+    ours = _our_app_ids()
     for app in _items(answer):
-        # Only our app's row counts when the node lists several apps.
-        if app.get("id") is not None and str(app.get("id")) not in _our_app_ids():
+        # Only our app's row counts when the node lists several apps (and we know our ids).
+        if ours and app.get("id") is not None and str(app.get("id")) not in ours:
             continue
         value = app.get("subscribed_fields")
         names = value if isinstance(value, list) else str(value or "").split(",")

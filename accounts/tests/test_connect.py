@@ -232,3 +232,19 @@ def test_an_unknown_login_is_refused(fake_meta, staff_client):
 def test_choosing_pages_without_a_facebook_login_is_refused(fake_meta, staff_client):
     assert staff_client.get("/accounts/connect/pages").status_code == 400
     assert staff_client.post("/accounts/connect/pages", {"instagram_id": "1"}).status_code == 400
+
+
+def test_without_an_encryption_key_connecting_is_refused_before_meta(
+    fake_meta, staff_client, settings
+):
+    settings.FIELD_ENCRYPTION_KEY = []
+    answer = staff_client.get("/accounts/connect/instagram_login/")
+    assert answer.status_code == 400 and b"FIELD_ENCRYPTION_KEY" in answer.content
+
+
+def test_connect_is_refused_clearly_when_the_login_is_not_set_up(fake_meta, staff_client, settings):
+    settings.INSTAGRAM_APP_ID = ""
+    page = staff_client.get("/accounts/connect/")
+    assert b"Not set up on this server" in page.content
+    answer = staff_client.get("/accounts/connect/instagram_login/")
+    assert answer.status_code == 400 and b"not set up" in answer.content
