@@ -11,6 +11,7 @@ from accounts.access import ScopedAdminMixin, sees_all_accounts
 from accounts.models import (
     CREDENTIAL_FIELDS,
     CREDENTIAL_MAX_LENGTH,
+    ROUTING_FIELDS,
     TOKEN_STATE_FIELDS,
     AccountAccess,
     IceBreaker,
@@ -89,6 +90,20 @@ class AccountForm(forms.ModelForm):
         if commit:
             account.save()
         return account
+
+
+class LimitedAccountForm(AccountForm):
+    """The account form of staff limited to some accounts: what routes Meta's deliveries to this
+    account (its ids) and what verifies them (another app's secrets) is not theirs to change.
+    Pointed at another account's id, the next DM there would bring that conversation, with its
+    history, into an account they read."""
+
+    app_secret = None
+    verify_token = None
+    clear_app_secret_and_verify_token = None
+
+    class Meta(AccountForm.Meta):
+        fields = [name for name in AccountForm.Meta.fields if name not in ROUTING_FIELDS]
 
 
 class IceBreakerFormSet(forms.BaseInlineFormSet):
@@ -185,6 +200,23 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
         ),
         ("Ice breakers and menu at Meta", {"fields": ["at_meta"]}),
     ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if not sees_all_accounts(request.user):
+            kwargs["form"] = LimitedAccountForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if sees_all_accounts(request.user):
+            return fieldsets
+        return [(name, opts) for name, opts in fieldsets if name != "Another Meta app"]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if sees_all_accounts(request.user):
+            return readonly
+        return [*readonly, *(name for name in ROUTING_FIELDS if name not in CREDENTIAL_FIELDS)]
 
     def get_urls(self):
         return [

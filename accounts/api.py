@@ -6,10 +6,11 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import encryption
-from accounts.access import ScopedViewSetMixin
+from accounts.access import ScopedViewSetMixin, sees_all_accounts
 from accounts.models import (
     CREDENTIAL_FIELDS,
     CREDENTIAL_MAX_LENGTH,
+    ROUTING_FIELDS,
     TOKEN_STATE_FIELDS,
     InstagramBusinessAccount,
 )
@@ -90,6 +91,7 @@ class AccountSerializer(ModelSerializer):
         ]
 
     def validate(self, data):
+        self._refuse_routing_changes_of_limited_staff(data)
         if self.instance is None and not data.get("access_token"):
             raise serializers.ValidationError({"access_token": "An account needs an access token."})
         if any(data.get(name) for name in CREDENTIAL_FIELDS) and not encryption.can_encrypt():
@@ -112,6 +114,28 @@ class AccountSerializer(ModelSerializer):
             setattr(account, name, value)
         account.save()
         return account
+
+    def _refuse_routing_changes_of_limited_staff(self, data: dict) -> None:
+        """Staff limited to some accounts may not repoint an account at Meta (ROUTING_FIELDS);
+        sending the values it has is fine (a PUT of what was read)."""
+        request = self.context.get("request")
+        if self.instance is None or request is None or sees_all_accounts(request.user):
+            return
+        wanted = [name for name in ROUTING_FIELDS if name in data and self._changes(name, data)]
+        if data.get("clear_app_secret_and_verify_token"):
+            wanted.append("clear_app_secret_and_verify_token")
+        if wanted:
+            # 403, not 400: the values may be fine; changing them is not this user's to do.
+            raise exceptions.PermissionDenied(
+                f"Only staff who see every account may change {', '.join(wanted)}: "
+                "they decide which of Meta's deliveries are this account's."
+            )
+
+    def _changes(self, name: str, data: dict) -> bool:
+        if name in CREDENTIAL_FIELDS:
+            # A credential can't be compared without opening it; a blank one keeps it.
+            return bool(data[name])
+        return data[name] != getattr(self.instance, name)
 
     @staticmethod
     def _pop_credentials(data: dict) -> dict:

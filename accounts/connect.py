@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import encryption, requirements
-from accounts.access import sees_all_accounts
+from accounts.access import sees_all_accounts, visible_account_ids
 from accounts.models import AccountAccess, InstagramBusinessAccount
 from accounts.signals import account_reconnected
 from meta import graph, oauth
@@ -168,21 +168,28 @@ def connect_pages(request, instagram_ids: list[str]) -> Connected:
     chosen = [page for page in pages if page.instagram_id in wanted and page.access_token]
     if not chosen:
         raise Refused("None of the chosen accounts is linked to your Pages any more.")
-    result = Connected()
+    result, refused = Connected(), []
     for page in chosen:
-        account, created, invalid_since = _store(
-            request.user,
-            instagram_id=page.instagram_id,
-            api=InstagramBusinessAccount.Api.FACEBOOK_LOGIN,
-            name=page.name or page.instagram_username,
-            username=page.instagram_username,
-            page_id=page.id,
-            token=page.access_token,
-            expires_at=None,  # a Page token from a long-lived user token does not expire
-            app_scoped_user_id=pending["user_id"],
-            permissions=pending["permissions"],
-        )
+        try:
+            account, created, invalid_since = _store(
+                request.user,
+                instagram_id=page.instagram_id,
+                api=InstagramBusinessAccount.Api.FACEBOOK_LOGIN,
+                name=page.name or page.instagram_username,
+                username=page.instagram_username,
+                page_id=page.id,
+                token=page.access_token,
+                expires_at=None,  # a Page token from a long-lived user token does not expire
+                app_scoped_user_id=pending["user_id"],
+                permissions=pending["permissions"],
+            )
+        except NotAllowed as exc:
+            refused.append(exc)
+            continue
         _after_store(account, created, invalid_since, result)
+    if refused and not result.accounts:
+        raise refused[0]
+    result.problems += [str(exc) for exc in refused]
     return result
 
 
@@ -267,6 +274,17 @@ def _store(
         account, created = InstagramBusinessAccount.objects.select_for_update().get_or_create(
             instagram_id=instagram_id, defaults={"name": (name or instagram_id)[:200]}
         )
+        if not created and not _may_reconnect(user, account):
+            # Its conversations belong to whoever may see it; logging in at Meta does not
+            # hand them to staff limited to other accounts.
+            logger.warning(
+                "Connect refused: %s may not reconnect account %s", user, account.instagram_id
+            )
+            raise NotAllowed(
+                f"@{username or instagram_id} is already connected here, to an account you "
+                "do not have access to: ask an administrator to reconnect it or to give you "
+                "access."
+            )
         invalid_since = None if created else _stopped_working_at(account)
         account.api = api
         account.username = username or account.username
@@ -278,8 +296,8 @@ def _store(
         account.connected_at = timezone.now()
         account.granted_permissions = sorted(set(permissions))
         account.save()
-        if not sees_all_accounts(user):
-            AccountAccess.objects.get_or_create(user=user, account=account)
+        if created and not sees_all_accounts(user):
+            AccountAccess.objects.create(user=user, account=account)
     logger.info(
         "Account %s (@%s) %s with %s by %s",
         account.instagram_id,
@@ -307,6 +325,11 @@ def _after_store(account, created, invalid_since, result: Connected) -> None:
             f"{account}: its webhooks could not be subscribed ({exc}). Open its setup check "
             "and subscribe them from there, or no message will arrive."
         )
+
+
+def _may_reconnect(user, account: InstagramBusinessAccount) -> bool:
+    ids = visible_account_ids(user)
+    return ids is None or account.pk in ids
 
 
 def _stopped_working_at(account: InstagramBusinessAccount):

@@ -16,6 +16,10 @@ CREDENTIAL_FIELDS = ("access_token", "app_secret", "verify_token")
 # Meta's tokens and secrets are a few hundred characters; the API and the admin refuse more than
 # this (a megabyte "token" would be encrypted, stored and sent with every Graph call).
 CREDENTIAL_MAX_LENGTH = 4_096
+# What ties an account to Meta: its ids route deliveries and sends to it, another app's secrets
+# verify them. Changed only by staff who see every account (accounts.access): pointed elsewhere
+# by staff limited to it, it would bring another account's conversations into theirs.
+ROUTING_FIELDS = ("instagram_id", "page_id", "app_secret", "verify_token")
 TOKEN_STATE_FIELDS = (
     "access_token_set_at",
     "access_token_expires_at",

@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.access import ScopedAdminMixin, accounts_visible_to
+from accounts.access import AccountMenusForm, ScopedAdminMixin
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from comments.choosing import choose_comment_rule, choose_mention_rule
@@ -63,12 +63,12 @@ class CommentRuleForm(forms.ModelForm):
 FLUID = "width: 100%; max-width: 40em; box-sizing: border-box;"
 
 
-class TryCommentForm(forms.Form):
+class TryCommentForm(AccountMenusForm):
     text = forms.CharField(
         label="Comment", widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "style": FLUID})
     )
     account = forms.ModelChoiceField(
-        InstagramBusinessAccount.objects.all(),
+        InstagramBusinessAccount.objects.none(),
         required=False,
         empty_label="Any account (rules for every account only)",
     )
@@ -79,8 +79,8 @@ class TryCommentForm(forms.Form):
     )
 
 
-class PickAccountForm(forms.Form):
-    account = forms.ModelChoiceField(InstagramBusinessAccount.objects.all(), empty_label=None)
+class PickAccountForm(AccountMenusForm):
+    account = forms.ModelChoiceField(InstagramBusinessAccount.objects.none(), empty_label=None)
 
 
 @admin.register(CommentRule)
@@ -149,15 +149,14 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return [*own, *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "try_form": TryCommentForm()}
+        extra_context = {**(extra_context or {}), "try_form": TryCommentForm(user=request.user)}
         return super().changelist_view(request, extra_context)
 
     def try_comment_view(self, request):
         """Which rule would answer a comment, and with what: nothing is sent or changed."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = TryCommentForm(request.GET or None)
-        form.fields["account"].queryset = accounts_visible_to(request.user)
+        form = TryCommentForm(request.GET or None, user=request.user)
         outcome = None
         if form.is_valid():
             account = form.cleaned_data["account"]
@@ -189,8 +188,7 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         """The account's posts from the Graph API, to pick a rule's post from."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = PickAccountForm(request.GET or None)
-        form.fields["account"].queryset = accounts_visible_to(request.user)
+        form = PickAccountForm(request.GET or None, user=request.user)
         posts, problem = [], ""
         if form.is_valid():
             try:

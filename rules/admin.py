@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from accounts.access import ScopedAdminMixin, accounts_visible_to
+from accounts.access import ScopedAdminMixin
 from instabot.admin_forms import ASCII_NUMBERS
 from meta.display import outgoing_display
 from rules.forms import ResponseRuleForm, RuleMessageForm, TryMessageForm
@@ -149,15 +149,14 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return [try_url, *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "try_form": TryMessageForm()}
+        extra_context = {**(extra_context or {}), "try_form": TryMessageForm(user=request.user)}
         return super().changelist_view(request, extra_context)
 
     def try_message_view(self, request):
         """Which rule would answer a message, and with what: without sending anything."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = TryMessageForm(request.GET or None)
-        form.fields["account"].queryset = accounts_visible_to(request.user)
+        form = TryMessageForm(request.GET or None, user=request.user)
         outcome = None
         if form.is_valid():
             data = form.cleaned_data

@@ -248,3 +248,23 @@ def test_connect_is_refused_clearly_when_the_login_is_not_set_up(fake_meta, staf
     assert b"Not set up on this server" in page.content
     answer = staff_client.get("/accounts/connect/instagram_login/")
     assert answer.status_code == 400 and b"not set up" in answer.content
+
+
+def test_limited_staff_cannot_take_over_an_account_stored_for_others(fake_meta, client):
+    existing = InstagramBusinessAccount(instagram_id="17841400000000001", name="Theirs")
+    existing.set_access_token("EAAG-theirs")
+    existing.save()
+    user = User.objects.create_user("agent", password="pw", is_staff=True)
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["add_instagrambusinessaccount", "view_instagrambusinessaccount"]
+        )
+    )
+    client.force_login(user)
+
+    answer = come_back(client, "instagram_login", authorize(client, "instagram_login"))
+
+    assert answer.status_code == 403 and b"ask an administrator" in answer.content
+    existing.refresh_from_db()
+    assert existing.access_token == "EAAG-theirs"
+    assert not AccountAccess.objects.filter(user=user).exists()
