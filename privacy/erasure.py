@@ -8,7 +8,7 @@ import logging
 from collections import Counter
 
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import PROTECT, ProtectedError
 from django.utils import timezone
 from django_tasks import task
 
@@ -62,8 +62,8 @@ def erase_account(account: InstagramBusinessAccount) -> Counter:
         # Rows that protect the account go first, each kind once it protects nothing else.
         related = [
             rel
-            for rel in InstagramBusinessAccount._meta.related_objects
-            if rel.on_delete.__name__ == "PROTECT"
+            for rel in InstagramBusinessAccount._meta.get_fields(include_hidden=True)
+            if rel.auto_created and not rel.concrete and rel.on_delete is PROTECT
         ]
         for _attempt in range(len(related) + 1):
             left = []

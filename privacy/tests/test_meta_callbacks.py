@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from accounts.models import InstagramBusinessAccount
-from comments.models import Comment
+from comments.models import Comment, CommentReply, Mention, MentionReply, Post
 from history.models import HistoryImport
 from messaging.models import Conversation, Message, WebhookDelivery
 from meta.signed_request import sign
@@ -148,6 +148,25 @@ def fill(account):
         commented_at="2026-01-01T00:00:00Z",
     )
     HistoryImport.objects.create(account=account)
+    comment = Comment.objects.get(comment_id=f"c{account.pk}")
+    CommentReply.objects.create(
+        comment=comment,
+        kind="private",
+        instagram_account_id=account.instagram_id,
+        account=account,
+        commented_at=comment.commented_at,
+        text="see DMs",
+    )
+    Post.objects.create(instagram_account_id=account.instagram_id, account=account, media_id="m")
+    mention = Mention.objects.create(
+        instagram_account_id=account.instagram_id,
+        account=account,
+        media_id="m",
+        mentioned_at=comment.commented_at,
+    )
+    MentionReply.objects.create(
+        mention=mention, instagram_account_id=account.instagram_id, account=account
+    )
     body = json.dumps({"object": "instagram", "entry": [{"id": account.instagram_id}]}).encode()
     WebhookDelivery.objects.create(body=body, state=WebhookDelivery.State.PROCESSED)
 
@@ -175,6 +194,9 @@ def test_data_deletion_answers_at_once_and_the_worker_erases_the_persons_account
     assert not Message.objects.filter(conversation__instagram_account_id=mine.instagram_id).exists()
     assert not Comment.objects.filter(instagram_account_id=mine.instagram_id).exists()
     assert not HistoryImport.objects.filter(account_id=mine.pk).exists()
+    for model in (CommentReply, Post, Mention, MentionReply):
+        assert not model.objects.filter(instagram_account_id=mine.instagram_id).exists()
+        assert model.objects.filter(instagram_account_id=other.instagram_id).exists()
     assert WebhookDelivery.objects.count() == 1  # the other account's
     assert Conversation.objects.filter(account=other).count() == 1
     status = Client().get(f"/meta/data-deletion/{body['confirmation_code']}")
