@@ -81,3 +81,49 @@ def test_no_account_yet_offers_connect_in_the_inbox_and_the_admin(owner_client):
     admin_list = owner_client.get("/admin/accounts/instagrambusinessaccount/")
     assert b"Connect an Instagram account" in admin_list.content
     assert owner_client.get("/accounts/connect/").status_code == 200
+
+
+def test_reconnecting_resends_only_what_failed_for_the_token_in_the_last_week():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.signals import account_reconnected
+
+    account = InstagramBusinessAccount(instagram_id=IG_ID, name="Shop")
+    account.set_access_token("IGAA-old")
+    account.save()
+    conversation = Conversation.objects.create(
+        account=account, instagram_account_id=IG_ID, customer_id=CUSTOMER
+    )
+
+    def failed(text, error, age=timedelta(0)):
+        message = Message.objects.create(
+            conversation=conversation,
+            direction="out",
+            author="bot",
+            text=text,
+            status=Message.Status.FAILED,
+            last_error=error,
+        )
+        Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - age)
+        return message
+
+    token = failed("a", "invalid access token: Graph API error 190 (HTTP 400): expired")
+    waited = failed(
+        "b", "not sent: the account's access token is invalid since 2026-12-06 10:00 UTC"
+    )
+    other = failed("c", "Graph API error 100 (HTTP 400): no matching user")
+    old = failed("d", "invalid access token: expired", age=timedelta(days=8))
+
+    account_reconnected.send(
+        sender=InstagramBusinessAccount, account=account, invalid_since=timezone.now()
+    )
+
+    statuses = {m.text: m.status for m in Message.objects.all()}
+    assert statuses == {
+        token.text: Message.Status.QUEUED,
+        waited.text: Message.Status.QUEUED,
+        other.text: Message.Status.FAILED,
+        old.text: Message.Status.FAILED,
+    }
