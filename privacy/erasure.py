@@ -6,6 +6,7 @@ What is erased is deleted from the database, raw webhook deliveries included, no
 
 import logging
 from collections import Counter
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import PROTECT, ProtectedError
@@ -16,6 +17,7 @@ from accounts.models import InstagramBusinessAccount
 from comments.models import Comment, Mention
 from inbox.models import Note
 from messaging.models import Conversation, Message, WebhookDelivery
+from messaging.task_queue import enqueue
 from privacy.models import DataDeletionRequest
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,22 @@ def erase_for_deletion_request(deletion_id: int) -> None:
     logger.info(
         "Data deletion %s done: %s", deletion.confirmation_code, dict(counts) or "nothing held"
     )
+
+
+def requeue_pending_deletions(older_than: timedelta = timedelta(hours=1)) -> int:
+    """For the worker's upkeep: queue again the erasures whose task was lost (a queue that
+    was down when Meta asked). Erasing twice changes nothing. Returns how many."""
+    pending = DataDeletionRequest.objects.filter(
+        state=DataDeletionRequest.State.PENDING, requested_at__lt=timezone.now() - older_than
+    ).values_list("pk", flat=True)[:100]
+    count = 0
+    for pk in pending:
+        with transaction.atomic():
+            enqueue(erase_for_deletion_request_task, pk)
+        count += 1
+    if count:
+        logger.warning("%d data deletion requests were still pending: queued again", count)
+    return count
 
 
 def erase_account(account: InstagramBusinessAccount) -> Counter:

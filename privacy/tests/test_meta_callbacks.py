@@ -225,3 +225,22 @@ def test_an_unknown_confirmation_code_is_404():
 def test_the_callbacks_take_only_post():
     assert Client().get("/meta/deauthorize").status_code == 405
     assert Client().get("/meta/data-deletion").status_code == 405
+
+
+def test_a_deletion_whose_task_was_lost_is_queued_again(run_worker):
+    from datetime import timedelta
+
+    from privacy.erasure import requeue_pending_deletions
+
+    fill(connected_account())
+    deletion = DataDeletionRequest.objects.create(
+        login="instagram_login", app_scoped_user_id=PERSON, issued_at=5
+    )  # as if its task never reached the queue
+    DataDeletionRequest.objects.filter(pk=deletion.pk).update(
+        requested_at=deletion.requested_at - timedelta(hours=2)
+    )
+    assert requeue_pending_deletions() == 1
+    run_worker()
+    deletion.refresh_from_db()
+    assert deletion.state == DataDeletionRequest.State.DONE
+    assert not InstagramBusinessAccount.objects.exists()
