@@ -103,3 +103,10 @@ def test_check_setup_names_an_unknown_account():
 
     with pytest.raises(CommandError):
         call_command("check_setup", "--account", "nobody", stdout=io.StringIO())
+
+
+def test_the_account_page_says_how_it_was_connected(connected, client):
+    page = client.get(f"/admin/accounts/instagrambusinessaccount/{connected.pk}/change/")
+    assert b"Connected with Instagram API with Instagram Login" in page.content
+    assert b"instagram_business_manage_messages" in page.content
+    assert b"Setup check" in page.content
