@@ -63,6 +63,11 @@ def test_connect_with_instagram_login_then_the_setup_check(
     page.wait_for_selector("text=subscribed to")
     assert "Everything is set up" in page.inner_text("#setup-summary")
 
+    account = InstagramBusinessAccount.objects.get()
+    page.goto(f"{live_server.url}/admin/accounts/instagrambusinessaccount/{account.pk}/change/")
+    page.wait_for_selector("#connection-info")
+    shot(page, f"account-connected-info-{width}")
+
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_connect_several_accounts_with_facebook_login(
