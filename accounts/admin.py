@@ -1,9 +1,12 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path
 from django.utils.html import format_html
 
-from accounts import encryption, messenger_profile, services
+from accounts import encryption, messenger_profile, services, setup_views
 from accounts.access import ScopedAdminMixin, sees_all_accounts
 from accounts.models import (
     CREDENTIAL_FIELDS,
@@ -214,6 +217,28 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if sees_all_accounts(request.user):
             return readonly
         return [*readonly, *(name for name in ROUTING_FIELDS if name not in CREDENTIAL_FIELDS)]
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/setup/",
+                self.admin_site.admin_view(self.setup_check_view),
+                name="accounts_instagrambusinessaccount_setup",
+            ),
+            *super().get_urls(),
+        ]
+
+    def setup_check_view(self, request, object_id):
+        """The account's setup check; POST subscribes its missing webhook fields."""
+        account = self.get_object(request, str(object_id))
+        if account is None or not self.has_view_permission(request, account):
+            raise Http404("No such account.")
+        if request.method == "POST":
+            if not self.has_change_permission(request, account):
+                raise PermissionDenied
+            self.message_user(request, setup_views.subscribe(account))
+            return HttpResponseRedirect(request.path)
+        return setup_views.render_check(request, account, self.admin_site.each_context(request))
 
     @admin.display(description="as Meta has them")
     def at_meta(self, account):

@@ -9,7 +9,9 @@ class HistoryConfig(AppConfig):
     def ready(self):
         """Plug history into the core's worker pass (messaging.worker_pass) and its wait for
         credentials (messaging.credentials_wait): the core never imports this app."""
+        from accounts.setup_check import register_check
         from history import importing
+        from history.health import webhooks_arriving
         from history.reconciliation import reconcile_due_accounts
         from messaging.credentials_wait import register_waiting_for_credentials
         from messaging.worker_pass import Stage, register_step
@@ -29,6 +31,7 @@ class HistoryConfig(AppConfig):
             every=reconciliation_check_interval,
             in_parts=True,
         )
+        register_check(webhooks_arriving)
         register_waiting_for_credentials(
             "history imports",
             any_waiting=importing.any_waiting_for_credentials,

@@ -52,6 +52,8 @@ def inbox(request):
         "can_reply": request.user.has_perm(CHANGE),
         "can_edit_contact": request.user.has_perm(CHANGE)
         and request.user.has_perm("contacts.change_contact"),
+        # privacy's page: export, then erase, one customer's data.
+        "can_erase_customers": request.user.has_perm("privacy.erase_customer"),
     }
     return render(request, "inbox/inbox.html", context)
 

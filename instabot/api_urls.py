@@ -12,6 +12,7 @@ from contacts.flow_api import ReplyVariantViewSet, RuleActionViewSet
 from history.api import AccountHistoryImportViewSet
 from inbox.api import SavedReplyViewSet, StatsView
 from messaging.api import ConversationViewSet, MessageViewSet
+from privacy import api as privacy_api
 from rules.api import ResponseRuleViewSet
 
 router = DefaultRouter()
@@ -41,5 +42,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("stats/", StatsView.as_view(), name="api-stats"),
+    path("customers/<int:pk>/export", privacy_api.export_customer, name="api-customer-export"),
+    path("customers/<int:pk>/erase", privacy_api.erase_customer, name="api-customer-erase"),
     path("", include(router.urls)),
 ]

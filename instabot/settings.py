@@ -75,6 +75,22 @@ INSTAGRAM_GRAPH_API_BASE_URL = env.str(
     "INSTAGRAM_GRAPH_API_BASE_URL", default="https://graph.instagram.com"
 ).rstrip("/")
 GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v21.0")
+# Connecting accounts in a click (accounts.connect): the Meta app's ids and Instagram app
+# secret, and where Meta's login pages and token endpoint are (the fake's, in development).
+# Accounts connected with Instagram Login sign their webhooks with INSTAGRAM_APP_SECRET.
+INSTAGRAM_APP_ID = env.str("INSTAGRAM_APP_ID", default="")
+INSTAGRAM_APP_SECRET = env.str("INSTAGRAM_APP_SECRET", default="")
+INSTAGRAM_OAUTH_AUTHORIZE_URL = env.str(
+    "INSTAGRAM_OAUTH_AUTHORIZE_URL", default="https://www.instagram.com/oauth/authorize"
+)
+INSTAGRAM_OAUTH_TOKEN_URL = env.str(
+    "INSTAGRAM_OAUTH_TOKEN_URL", default="https://api.instagram.com/oauth/access_token"
+)
+FACEBOOK_APP_ID = env.str("FACEBOOK_APP_ID", default="")
+FACEBOOK_OAUTH_DIALOG_URL = env.str(
+    "FACEBOOK_OAUTH_DIALOG_URL",
+    default=f"https://www.facebook.com/{GRAPH_API_VERSION}/dialog/oauth",
+)
 GRAPH_API_TIMEOUT = env.float("GRAPH_API_TIMEOUT", default=10.0)
 DEFAULT_REPLY_TEXT = env.str(
     "DEFAULT_REPLY_TEXT", default="Thanks for your message! We'll get back to you soon."
@@ -182,6 +198,7 @@ INSTALLED_APPS = [
     "inbox",
     "ops",
     "contacts",
+    "privacy",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

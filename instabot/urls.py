@@ -20,4 +20,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", include("instabot.api_urls")),
     path("inbox/", include("inbox.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("", include("privacy.urls")),
 ]

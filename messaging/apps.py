@@ -51,6 +51,12 @@ class MessagingConfig(AppConfig):
         register_step(Stage.WHEN_IDLE, "Fetching missing usernames", fetch_missing_usernames)
         credentials_wait.register_the_cores_kinds()
 
+        from accounts.signals import account_reconnected
+        from messaging.sending import resend_after_reconnect
+
+        # A reconnected account's waiting replies go out again.
+        account_reconnected.connect(resend_after_reconnect, dispatch_uid="resend-after-reconnect")
+
 
 # Seconds between two looks for Instagram Login tokens to refresh.
 TOKEN_REFRESH_INTERVAL = 3600

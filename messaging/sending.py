@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
@@ -281,3 +282,32 @@ def retry_failed(message: Message) -> bool:
         enqueue_send(unsent[0].pk)
     logger.info("Reply %s queued again by an operator", unsent[0].pk)
     return True
+
+
+# Why a reply failed while the account's token did not work (_send): what reconnecting
+# sends again. Older than the Human Agent tag's 7 days, Meta refuses anything.
+TOKEN_REFUSED = ("invalid access token", "not sent: the account's access token is invalid")
+RESEND_AFTER_RECONNECT_WITHIN = timedelta(days=7)
+
+
+def resend_after_reconnect(sender, account, invalid_since, **kwargs) -> int:
+    """The account was connected again (accounts.signals.account_reconnected): send the
+    replies that failed because its token did not work. Returns how many."""
+    oldest = timezone.now() - RESEND_AFTER_RECONNECT_WITHIN
+    since = max(invalid_since - timedelta(days=1), oldest)
+    failed = (
+        Message.objects.filter(
+            conversation__account=account,
+            direction=Message.Direction.OUTGOING,
+            status=Message.Status.FAILED,
+            created_at__gte=since,
+        )
+        .filter(
+            Q(last_error__startswith=TOKEN_REFUSED[0]) | Q(last_error__startswith=TOKEN_REFUSED[1])
+        )
+        .order_by("created_at", "id")
+    )
+    resent = sum(retry_failed(message) for message in failed)
+    if resent:
+        logger.info("Account %s reconnected: %d waiting replies queued again", account, resent)
+    return resent

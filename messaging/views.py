@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
-from accounts.services import app_secret_for, verify_token_for
+from accounts.services import app_secret_for, service_app_secrets, verify_token_for
 from instabot.middleware import database_problem
 from messaging.models import WebhookDelivery
 from messaging.payloads import PayloadError, parse_delivery
@@ -36,7 +36,12 @@ def instagram_webhook(request: HttpRequest, instagram_account_id: str = "") -> H
             if instagram_account_id
             else None
         )
-        expected = verify_token_for(account) if request.method == "GET" else app_secret_for(account)
+        if request.method == "GET":
+            expected = verify_token_for(account)
+        else:
+            # The plain URL takes either of the service's secrets (Facebook and Instagram
+            # Login sign with different ones); route() then checks each entry's account.
+            expected = [app_secret_for(account)] if account else service_app_secrets()
     except DatabaseError as exc:
         # 503: no database, so no account to check against; Meta delivers it again later.
         logger.error(
@@ -73,7 +78,7 @@ def _verify_subscription(request: HttpRequest, expected: str) -> HttpResponse:
     return HttpResponse("Verification failed", status=403, content_type="text/plain")
 
 
-def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
+def _receive_delivery(request: HttpRequest, app_secrets: list[str]) -> HttpResponse:
     if request.content_type != "application/json":
         # 415: Meta posts JSON, always; nothing else is read, let alone stored.
         logger.warning("Webhook delivery refused: content type %r", request.content_type)
@@ -88,7 +93,9 @@ def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
         )
         return HttpResponse("Body too large", status=413, content_type="text/plain")
     try:
-        signatures.verify(body, request.headers.get(signatures.SIGNATURE_HEADER), app_secret)
+        header = request.headers.get(signatures.SIGNATURE_HEADER)
+        if not signatures.secret_that_signed(body, header, app_secrets):
+            signatures.verify(body, header, app_secrets[0] if app_secrets else "")
     except signatures.InvalidSignature as exc:
         # 401: we cannot tell this came from Meta, so nothing of it is stored.
         logger.warning("Webhook delivery refused (%d bytes): %s", len(body), exc)

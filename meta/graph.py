@@ -297,7 +297,7 @@ class InstagramClient:
     def _read_answer(self, response: requests.Response) -> dict:
         try:
             data = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             data = None
         error = data.get("error") if isinstance(data, dict) else None
         if response.ok and isinstance(data, dict) and error is None:
@@ -316,7 +316,7 @@ class InstagramClient:
         reason = self._scrub(reason)
         exc = self._error_type(status, code, error)(reason)
         # For this module's own finer mapping (send_private_reply); callers use the type.
-        exc.code, exc.subcode = code, subcode
+        exc.code, exc.subcode, exc.status = code, subcode, status
         return exc
 
     @staticmethod

@@ -39,6 +39,7 @@ def test_the_apps_registered_their_steps_and_the_core_comes_first():
         "Putting stalled history imports back to work",
         "Refreshing account tokens",
         "Pruning old raw deliveries",
+        "Queuing data deletions whose task was lost",
     } == set(names[Stage.UPKEEP])
 
 

@@ -198,6 +198,8 @@
     drawComment(card.comment);
     $("customer-id").textContent = card.customer_id;
     drawContact(card.contact);
+    const privacy = $("customer-privacy");
+    if (privacy) privacy.href = privacy.dataset.url.replace("/0/", `/${state.open}/`);
     $("notes").replaceChildren(
       ...card.notes.map((n) =>
         el("li", {}, el("p", { text: n.text }), el("span", { class: "muted", text: `${n.author} · ${when(n.at)}` })),
