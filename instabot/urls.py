@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.http import HttpResponse
-from django.urls import include, path
+from django.urls import include, path, register_converter
 from django.views.generic import TemplateView
 
+from instabot.numbers import IdConverter
 from messaging import views as messaging_views
+
+# <id:pk> in every app's URLs: 1 to 18 ASCII digits (a 20-digit id would overflow: a 500).
+register_converter(IdConverter, "id")
 
 
 def ping(request):
