@@ -201,3 +201,33 @@ def test_a_nul_in_an_id_is_kept_apart_as_its_escape():
     payload["entry"][0]["messaging"][0]["message"]["mid"] = "aWdfZAG1\x00"
     (event,) = parse_delivery(encode(payload)).events
     assert event.mid == "aWdfZAG1\\x00"
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,x"]
+)
+def test_links_from_a_delivery_are_links_only_when_they_are_web_addresses(
+    deliver, admin_client, url
+):
+    payload = load_payload("messages__story_reply")
+    message = payload["entry"][0]["messaging"][0]["message"]
+    message["reply_to"]["story"]["url"] = url
+    message["attachments"] = [
+        {"type": "image", "payload": {"url": url}},
+        {"type": "file", "payload": {"url": "https://cdn.example/price-list.pdf"}},
+    ]
+    deliver(payload)
+    conversation = Conversation.objects.get()
+
+    page = admin_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    html = page.content.decode()
+    assert url.strip() not in html.replace("&#x27;", "'")
+    assert "replied to a story" in html
+    assert 'href="https://cdn.example/price-list.pdf"' in html
+
+    opened = admin_client.get(f"/inbox/c/{conversation.pk}").json()
+    incoming = next(m for m in opened["messages"] if m["direction"] == "in")
+    assert incoming["attachments"] == [
+        {"type": "image", "url": ""},
+        {"type": "file", "url": "https://cdn.example/price-list.pdf"},
+    ]
