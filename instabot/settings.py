@@ -397,9 +397,14 @@ LOGGING = {
     "filters": {
         "context": {"()": "instabot.logging.ContextFilter"},
         "no_query_strings": {"()": "instabot.logging.StripQueryStrings"},
+        "queue_bookkeeping": {"()": "instabot.logging.QueueBookkeeping"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s%(context_text)s"},
+        # The process (web, worker, fake) first: bin/dev shows the three in one terminal.
+        "plain": {
+            "format": "%(asctime)s %(process_name)s %(levelname)s %(name)s: "
+            "%(message)s%(context_text)s"
+        },
         "json": {"()": "instabot.logging.JSONFormatter"},
     },
     "handlers": {
@@ -423,5 +428,9 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         # django-axes announces itself in every command; its lockouts are WARNINGs.
         "axes": {"level": "WARNING"},
+        # The queues' per-task lines say "SUCCESSFUL" of a task whose send failed (and is
+        # retried): the sends log their own outcome.
+        "django_tasks": {"filters": ["queue_bookkeeping"]},
+        "rq.worker": {"filters": ["queue_bookkeeping"]},
     },
 }

@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import include, path, register_converter
 from django.views.generic import TemplateView
 
@@ -16,8 +17,15 @@ def ping(request):
     return HttpResponse("pong", content_type="text/plain")
 
 
+def favicon(request):
+    """Browsers ask every site for /favicon.ico: ours is a static file (a 404 would log a
+    warning for every page staff open)."""
+    return HttpResponsePermanentRedirect(static("messaging/favicon.ico"))
+
+
 urlpatterns = [
     path("ping", ping, name="ping"),
+    path("favicon.ico", favicon),
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/", admin.site.urls),
     path("webhooks/", include("messaging.urls")),
