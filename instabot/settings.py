@@ -376,6 +376,8 @@ if env.bool("FAST_PASSWORD_HASHING", default=False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "en-us"
+# One 24-hour date and time format everywhere staff look (instabot/formats/en).
+FORMAT_MODULE_PATH = ["instabot.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

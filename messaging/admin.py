@@ -73,7 +73,7 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     fields = [
         "customer_username",
         "customer_id",
-        "account",
+        "account_shown",
         "instagram_account_id",
         "status",
         "last_message_at",
@@ -86,6 +86,13 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # conversations begin on Instagram
+
+    @admin.display(description="account")
+    def account_shown(self, conversation):
+        # Not "-" beside the account's id: its DMs are served by the environment's settings.
+        if conversation.account is None:
+            return "(the environment's account: its credentials are in the settings)"
+        return str(conversation.account)
 
     @admin.display(description="account", ordering="account__name")
     def account_name(self, conversation):
