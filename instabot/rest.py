@@ -2,12 +2,19 @@
 
 import math
 
-from rest_framework import exceptions, parsers, permissions, serializers
+from rest_framework import exceptions, pagination, parsers, permissions, serializers
 
 from instabot.numbers import ID_DIGITS, read_id, read_whole_number
 from meta.cleaning import LONE_SURROGATE
 
-__all__ = ["ID_DIGITS", "PATH_ID", "JSONParser", "ModelSerializer", "id_param"]
+__all__ = [
+    "ID_DIGITS",
+    "PATH_ID",
+    "JSONParser",
+    "ModelSerializer",
+    "PageNumberPagination",
+    "id_param",
+]
 
 # A viewset's `lookup_value_regex`: ASCII digits only in /api/<things>/<id>/ (int() reads an
 # Arabic-Indic one, U+0661, as 1: /api/rules/<it>/ would act on rule 1); anything else is 404.
@@ -119,3 +126,16 @@ class ModelSerializer(serializers.ModelSerializer):
         for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
     }
     serializer_related_field = PrimaryKeyRelatedField
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """DRF's pages, numbered in ASCII digits ("?page=\\u0661" is not page 1): 404, as for a
+    page past the last."""
+
+    def get_page_number(self, request, paginator):
+        number = super().get_page_number(request, paginator)
+        if number in self.last_page_strings or (isinstance(number, int)):
+            return number
+        if read_id(number) is None:
+            raise exceptions.NotFound("Invalid page.")
+        return number

@@ -340,7 +340,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # DRF's, reading the page number in ASCII digits only (instabot.numbers).
+    "DEFAULT_PAGINATION_CLASS": "instabot.rest.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Per staff user, counted per web process (anonymous callers are refused before any

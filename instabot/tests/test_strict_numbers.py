@@ -173,3 +173,39 @@ def test_the_admin_refuses_a_priority_not_in_ascii_digits(admin_client, priority
     assert response.status_code == 200  # the form again, with the error
     assert "Enter a whole number in the digits 0-9." in response.content.decode()
     assert not ResponseRule.objects.exists()
+
+
+def test_an_admin_object_url_in_other_digits_names_no_object(admin_client):
+    rule = ResponseRule.objects.create(keywords="hours", response_text="We open at 9.")
+    for digits in (str(rule.pk).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")), "9" * 20):
+        response = admin_client.get(f"/admin/rules/responserule/{digits}/change/")
+        assert response.status_code == 302  # Django's "doesn't exist", not the rule
+    assert admin_client.get(f"/admin/rules/responserule/{rule.pk}/change/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"account__id__exact={ARABIC_INDIC_ONE}",
+        f"account__id__exact={'9' * 25}",
+        "account__exact=1_0",
+    ],
+)
+def test_an_admin_filter_on_an_id_not_in_ascii_digits_is_400(admin_client, shop_a, query):
+    assert admin_client.get(f"/admin/rules/responserule/?{query}").status_code == 400
+    assert admin_client.get(f"/admin/messaging/conversation/?{query}").status_code == 400
+
+
+def test_admin_filters_on_ids_and_other_fields_still_work(admin_client, shop_a):
+    for url in (
+        f"/admin/rules/responserule/?account__id__exact={shop_a.pk}",
+        "/admin/comments/mention/?reply__status__exact=sent",
+        "/admin/rules/responserule/?account__isnull=True",
+    ):
+        assert admin_client.get(url).status_code == 200, url
+
+
+def test_an_api_page_in_other_digits_is_404(api):
+    assert api.get(f"/api/rules/?page={ARABIC_INDIC_ONE}").status_code == 404
+    assert api.get("/api/rules/?page=1").status_code == 200
+    assert api.get("/api/rules/?page=last").status_code == 200
