@@ -3,7 +3,6 @@ the admin: ASCII digits, bounded; never another value read into what was sent.""
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import User
 from django.test import RequestFactory
 
 from inbox.models import Note
@@ -109,9 +108,21 @@ def test_reading_up_to_a_message_id_not_in_ascii_digits_is_400(admin_client, con
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("user", [ARABIC_INDIC_ONE, "1_0", TWENTY_DIGITS])
-def test_assigning_to_a_user_id_not_in_ascii_digits_is_400(admin_client, conversation, user):
-    assert User.objects.filter(pk=1).exists()
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+WRITTEN = {
+    "arabic-indic": lambda pk: str(pk).translate(ARABIC_INDIC),
+    "underscore": lambda pk: f"{pk}_0",
+    "20 digits": lambda pk: TWENTY_DIGITS,
+}
+
+
+@pytest.mark.parametrize("how", WRITTEN)
+def test_assigning_to_a_user_id_not_in_ascii_digits_is_400(
+    admin_client, admin_user, conversation, how
+):
+    user = WRITTEN[how](admin_user.pk)
     response = admin_client.post(inbox_url(conversation, "assign"), {"user": user})
     assert response.status_code == 400
     conversation.refresh_from_db()
