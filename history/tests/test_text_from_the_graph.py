@@ -6,28 +6,17 @@ import time
 from unittest import mock
 
 import pytest
-from django.utils import timezone
 
 from history.importing import request_import, run_import
 from history.models import AccountReconciliation, HistoryImport
-from history.reconciliation import reconcile_due_accounts
 from history.storing import store_as_history
+from history.tests.test_reconciliation import reconcile_at_once, reconcile_now  # noqa: F401
 from messaging.models import Message
 
 pytestmark = pytest.mark.django_db
 
 SURROGATE_CUSTOMER = "9000000000000001"
 OTHER_CUSTOMER = "9000000000000002"
-
-
-@pytest.fixture(autouse=True)
-def reconcile_at_once(settings):
-    settings.RECONCILE_GRACE = 0
-
-
-def reconcile_now():
-    AccountReconciliation.objects.update(next_pass_at=timezone.now())
-    return reconcile_due_accounts()
 
 
 def test_a_lone_surrogate_in_history_is_stored_cleaned_and_the_pass_goes_on(account, meta):
