@@ -311,6 +311,7 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
 class AccountAccessAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """Who may work on which account. Granting is for staff who see every account."""
 
+    formfield_overrides = ASCII_NUMBERS
     list_display = ["user", "account"]
     list_filter = ["account"]
     search_fields = ["user__username", "account__name", "account__username"]

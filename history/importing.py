@@ -160,6 +160,11 @@ def run_import(
             except graph.GraphAPIError as exc:
                 history_import.finish(HistoryImport.State.FAILED, str(exc))
                 logger.error("History import of account %s failed: %s", account.instagram_id, exc)
+            except Exception as exc:
+                # Never left "running" by a surprise: failed, with the reason; importing again
+                # continues from its cursor.
+                history_import.finish(HistoryImport.State.FAILED, f"unexpected error: {exc!r}")
+                logger.exception("History import of account %s failed", account.instagram_id)
             else:
                 if not finished:
                     with transaction.atomic():
@@ -225,7 +230,13 @@ def _import_conversation(account, conversation_id: str, since, call: PacedCalls)
         for message in page.messages:
             if since is not None and message.created_time < since:
                 return imported, known
-            if store_as_history(account, message):
+            try:
+                stored = store_as_history(account, message)
+            except Exception:
+                # One message that cannot be stored never stops the import.
+                logger.exception("History import: message %s left out", message.id)
+                continue
+            if stored:
                 imported += 1
             else:
                 known += 1

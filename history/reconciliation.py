@@ -49,6 +49,7 @@ class PassResult:
     found: int = 0  # messages Meta has and we had not, now stored
     found_from_customers: int = 0
     answered: int = 0
+    skipped: int = 0  # messages that could not be stored (logged each)
     calls: int = 0
     error: str = ""
 
@@ -120,11 +121,12 @@ def reconcile_account(account, state: AccountReconciliation) -> PassResult:
             state.record_pass(checked_until=checked_until, found=result.found, calls=result.calls)
             logger.info(
                 "Reconciled account %s: %d conversations checked, %d messages found missing "
-                "(%d calls)",
+                "(%d calls)%s",
                 account.instagram_id,
                 result.conversations,
                 result.found,
                 result.calls,
+                f", {result.skipped} left out (logged above)" if result.skipped else "",
             )
         _check_subscription(account, state, result)
     return result
@@ -148,7 +150,17 @@ def _reconcile(account, call: PacedCalls, start: datetime, until: datetime, resu
             # be answered again by the bot. Then oldest first, as they were written.
             missing.sort(key=lambda m: (m.from_id != account.instagram_id, m.created_time))
             for message in missing:
-                _handle_missing(account, message, result)
+                try:
+                    _handle_missing(account, message, result)
+                except Exception:
+                    # One message that cannot be stored never stops the pass: the others (a
+                    # missed DM in another thread, say) are still found and answered.
+                    result.skipped += 1
+                    logger.exception(
+                        "Reconciliation of account %s: message %s left out",
+                        account.instagram_id,
+                        message.id,
+                    )
         if not page.next_cursor:
             return
         after = page.next_cursor

@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from contacts import cards
 from inbox.models import Note
 from inbox.threads import assignable_users
+from instabot.admin_forms import AsciiIntegerField
+from instabot.text_limits import NOTE_MAX_LENGTH
 from messaging import replies
 from messaging.models import Conversation
 
@@ -19,11 +21,11 @@ NAMES = ("assign", "resolve", "reopen", "pause", "resume", "note", "contact")
 
 
 class AssignForm(forms.Form):
-    user = forms.IntegerField(required=False, min_value=1)  # empty: nobody
+    user = AsciiIntegerField(required=False, min_value=1)  # empty: nobody
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(strip=True, max_length=5_000)
+    text = forms.CharField(strip=True, max_length=NOTE_MAX_LENGTH)
 
 
 class Refused(ValueError):
@@ -53,7 +55,9 @@ def run(conversation: Conversation, name: str, data, user) -> None:
     elif name == "note":
         form = NoteForm(data)
         if not form.is_valid():
-            raise Refused("Write the note first.")
+            # An empty box asks for text; anything else is told what is wrong (the cap, a NUL).
+            typed = form.data.get("text", "").strip()
+            raise Refused(form.errors["text"][0] if typed else "Write the note first.")
         Note.objects.create(conversation=conversation, author=user, text=form.cleaned_data["text"])
     elif name == "contact":
         if not user.has_perm("contacts.change_contact"):

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import accounts_visible_to
 from inbox import commands, listing, threads
 from inbox.models import ReadMarker
+from instabot.admin_forms import AsciiIntegerField
 from instabot.logging import log_context
 from instabot.rest import ID_DIGITS
 from instabot.text_limits import REPLY_MAX_LENGTH
@@ -115,7 +116,7 @@ def conversation(request, pk):
 
 
 class ReadForm(forms.Form):
-    message = forms.IntegerField(min_value=0)
+    message = AsciiIntegerField(min_value=0)
 
 
 @staff_member_required

@@ -3,10 +3,33 @@
 import logging
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from psycopg_pool import PoolTimeout
 
 logger = logging.getLogger(__name__)
+
+
+class RefuseNulCharactersMiddleware:
+    """A NUL ("%00") in the path or the query string is a 400 at every door (the API's lists,
+    the admin's filters, search and autocomplete, the inbox): no text we serve holds one, and
+    PostgreSQL refuses it in a query, which would end in a 500. Form fields refuse it
+    themselves (Django's and DRF's CharField), with the field's error."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            logger.info("Refused %s %s: a NUL character in the URL", request.method, request.path)
+            # 400: the client's URL cannot name anything we hold.
+            return HttpResponseBadRequest(
+                "Bad request: a NUL character (%00) in the URL.",
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)
 
 
 class DatabaseUnavailableMiddleware:

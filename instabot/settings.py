@@ -220,6 +220,8 @@ if env.bool("DEVTOOLS", default=DEBUG):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the URL is a 400 for every page and API call (PostgreSQL would fail on it).
+    "instabot.middleware.RefuseNulCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -366,7 +368,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # DRF's, reading the page number in ASCII digits only (instabot.numbers).
+    "DEFAULT_PAGINATION_CLASS": "instabot.rest.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Per staff user, counted per web process (anonymous callers are refused before any
@@ -402,6 +405,8 @@ if env.bool("FAST_PASSWORD_HASHING", default=False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "en-us"
+# One 24-hour date and time format everywhere staff look (instabot/formats/en).
+FORMAT_MODULE_PATH = ["instabot.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -423,9 +428,14 @@ LOGGING = {
     "filters": {
         "context": {"()": "instabot.logging.ContextFilter"},
         "no_query_strings": {"()": "instabot.logging.StripQueryStrings"},
+        "queue_bookkeeping": {"()": "instabot.logging.QueueBookkeeping"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s%(context_text)s"},
+        # The process (web, worker, fake) first: bin/dev shows the three in one terminal.
+        "plain": {
+            "format": "%(asctime)s %(process_name)s %(levelname)s %(name)s: "
+            "%(message)s%(context_text)s"
+        },
         "json": {"()": "instabot.logging.JSONFormatter"},
     },
     "handlers": {
@@ -449,5 +459,9 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         # django-axes announces itself in every command; its lockouts are WARNINGs.
         "axes": {"level": "WARNING"},
+        # The queues' per-task lines say "SUCCESSFUL" of a task whose send failed (and is
+        # retried): the sends log their own outcome.
+        "django_tasks": {"filters": ["queue_bookkeeping"]},
+        "rq.worker": {"filters": ["queue_bookkeeping"]},
     },
 }

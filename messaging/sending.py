@@ -250,7 +250,7 @@ def retry_or_fail(message: Message, reason: str, not_before: datetime | None = N
             logger.info("Reply %s changed state meanwhile (%s): no retry", message.pk, reason)
             return
         enqueue_send(message.pk, run_after=at)
-    logger.info(
+    logger.warning(
         "Reply %s: attempt %d failed (%s); retrying at %s", message.pk, message.attempts, reason, at
     )
 

@@ -266,6 +266,14 @@
 
   function show(pane) {
     root.dataset.pane = pane;
+    // On a phone the thread pane was hidden (display: none) while its messages were drawn,
+    // so it could not scroll then: now that it shows, its newest message comes into view.
+    if (pane === "thread") scrollToNewest();
+  }
+
+  function scrollToNewest() {
+    const list = $("messages");
+    list.scrollTop = list.scrollHeight;
   }
 
   // --- opening a conversation, polling ---
