@@ -1,9 +1,12 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path
 from django.utils.html import format_html
 
-from accounts import encryption, messenger_profile, services
+from accounts import encryption, messenger_profile, services, setup_views
 from accounts.access import ScopedAdminMixin, sees_all_accounts
 from accounts.models import (
     CREDENTIAL_FIELDS,
@@ -15,7 +18,6 @@ from accounts.models import (
     InstagramBusinessAccount,
     MenuItem,
 )
-from history.importing import request_import
 from instabot.admin_forms import ASCII_NUMBERS
 from instabot.admin_lookups import FilterLookupsOnly
 from meta import profile
@@ -169,7 +171,8 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["is_active", "api"]
     search_fields = ["name", "username", "instagram_id"]
-    actions = ["check_tokens", "import_history", "push_messenger_profile", "read_back_profile"]
+    # history.admin adds its import action: accounts do not import the apps above them.
+    actions = ["check_tokens", "push_messenger_profile", "read_back_profile"]
     readonly_fields = ["access_token_hint", *TOKEN_STATE_FIELDS, "at_meta"]
     fieldsets = [
         (None, {"fields": ["name", "username", "instagram_id", "page_id", "api", "is_active"]}),
@@ -214,6 +217,28 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if sees_all_accounts(request.user):
             return readonly
         return [*readonly, *(name for name in ROUTING_FIELDS if name not in CREDENTIAL_FIELDS)]
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/setup/",
+                self.admin_site.admin_view(self.setup_check_view),
+                name="accounts_instagrambusinessaccount_setup",
+            ),
+            *super().get_urls(),
+        ]
+
+    def setup_check_view(self, request, object_id):
+        """The account's setup check; POST subscribes its missing webhook fields."""
+        account = self.get_object(request, str(object_id))
+        if account is None or not self.has_view_permission(request, account):
+            raise Http404("No such account.")
+        if request.method == "POST":
+            if not self.has_change_permission(request, account):
+                raise PermissionDenied
+            self.message_user(request, setup_views.subscribe(account))
+            return HttpResponseRedirect(request.path)
+        return setup_views.render_check(request, account, self.admin_site.each_context(request))
 
     @admin.display(description="as Meta has them")
     def at_meta(self, account):
@@ -271,14 +296,6 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
         for account in queryset:
             self.message_user(request, f"{account}: {services.check_token(account)}")
 
-    @admin.action(description="Import message history (Conversations API)", permissions=["change"])
-    def import_history(self, request, queryset):
-        for account in queryset:
-            request_import(account)
-            self.message_user(
-                request, f"{account}: history import queued; see History imports for progress."
-            )
-
     @admin.action(description="Push ice breakers and menu to Meta", permissions=["change"])
     def push_messenger_profile(self, request, queryset):
         for account in queryset:
@@ -294,6 +311,7 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
 class AccountAccessAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """Who may work on which account. Granting is for staff who see every account."""
 
+    formfield_overrides = ASCII_NUMBERS
     list_display = ["user", "account"]
     list_filter = ["account"]
     search_fields = ["user__username", "account__name", "account__username"]

@@ -1,5 +1,3 @@
-from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -14,9 +12,6 @@ from accounts.models import (
     TOKEN_STATE_FIELDS,
     InstagramBusinessAccount,
 )
-from history.api import HistoryImportSerializer, ImportRequestSerializer
-from history.importing import request_import
-from history.models import HistoryImport
 from instabot.rest import PATH_ID, ModelSerializer, require_permission
 
 KEEP = "Blank or left out: the stored one is kept (as in the admin)."
@@ -153,6 +148,9 @@ class AccountViewSet(
 ):
     """Business accounts. They are deactivated, not deleted: their conversations stay."""
 
+    # Their history import (/api/accounts/<id>/import_history/) is history.api's: accounts
+    # does not import the apps above it.
+
     account_path = "pk"
     lookup_value_regex = PATH_ID
     queryset = InstagramBusinessAccount.objects.all()
@@ -167,21 +165,3 @@ class AccountViewSet(
         account.is_active = False
         account.save(update_fields=["is_active", "updated_at"])
         return Response(self.get_serializer(account).data)
-
-    @extend_schema(request=ImportRequestSerializer, responses={202: HistoryImportSerializer})
-    @action(detail=True, methods=["get", "post"])
-    def import_history(self, request, pk=None):
-        """POST: import this account's recent conversations through the Conversations API (a
-        worker runs it; nothing imported is answered; one in hand continues). GET: how far
-        its import is."""
-        account = self.get_object()
-        if request.method == "GET":
-            history_import = get_object_or_404(HistoryImport, account=account)
-            return Response(HistoryImportSerializer(history_import).data)
-        require_permission(request, "accounts.change_instagrambusinessaccount")
-        options = ImportRequestSerializer(data=request.data)
-        options.is_valid(raise_exception=True)
-        since = options.validated_data.get("since")
-        history_import = request_import(account, timezone.now() - since if since else None)
-        # 202: accepted, not done: a worker runs it; GET on this URL shows how far it is.
-        return Response(HistoryImportSerializer(history_import).data, status=202)

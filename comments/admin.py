@@ -15,6 +15,7 @@ from comments.choosing import choose_comment_rule, choose_mention_rule
 from comments.media import account_media, prepare_to_save
 from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
 from comments.posts import web_address
+from instabot.admin_forms import ASCII_NUMBERS
 from meta import graph
 
 
@@ -85,6 +86,7 @@ class PickAccountForm(AccountMenusForm):
 
 @admin.register(CommentRule)
 class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    formfield_overrides = ASCII_NUMBERS
     form = CommentRuleForm
     list_display = [
         "trigger",
@@ -234,6 +236,7 @@ SHOWN_TEXT = 5000
 class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Comments as Instagram sent them, and what the service did with each."""
 
+    formfield_overrides = ASCII_NUMBERS
     list_display = ["when", "author", "short_text", "media_id", "outcome", "rule_name"]
     list_filter = ["status", "account", "is_live", "media_product_type"]
     search_fields = ["text", "author_username", "author_id", "comment_id", "media_id"]
@@ -304,6 +307,7 @@ class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Mention)
 class MentionAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    formfield_overrides = ASCII_NUMBERS
     list_display = ["mentioned_at", "author_username", "short_text", "answered", "media_id"]
     list_filter = ["account", "reply__status"]
     search_fields = ["media_id", "comment_id", "author_username", "text"]

@@ -14,12 +14,12 @@ import random
 
 from comments.choosing import active_rules, choose_mention_rule
 from comments.models import CommentReply, CommentRule, Mention, MentionReply
+from comments.payloads import MentionEvent
 from comments.posts import web_address
 from comments.replying import PUBLIC_REPLIES
 from instabot.logging import log_context
 from messaging.models import OutboxStatus
 from messaging.outbox import NotSent, OutboxKind, Sent
-from messaging.payloads import MentionEvent
 from meta import graph
 
 logger = logging.getLogger(__name__)

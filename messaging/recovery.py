@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.services import unreadable_credentials
 from messaging import outbox
 from messaging.models import Message, OutboxStatus, WebhookDelivery, WorkerHeartbeat
 from messaging.outbox.kinds import OutboxKind
@@ -40,7 +39,6 @@ class SweepResult:
     released: int = 0  # later parts of split replies whose release was lost
     deliveries: int = 0  # deliveries whose worker died while handling them, queued again
     handed_over: int = 0  # sends a dead worker held to send itself, let go
-    freed: int = 0  # sends that waited for credentials, due now that every credential opens
 
 
 def recover_work_of_dead_workers(now: datetime | None = None) -> SweepResult:
@@ -129,8 +127,8 @@ def sweep_stalled_deliveries(now: datetime | None = None) -> int:
 def sweep_stalled_sends(now: datetime | None = None) -> SweepResult:
     """Put back to work every send, of every kind, that has waited far longer than it should:
     claimed (sending) longer than REPLY_STALLED_AFTER ago by a process with no heartbeat, or
-    held to be sent at once by a worker that never did (the database failed it meanwhile);
-    and, once every stored credential opens, every send that waited for credentials."""
+    held to be sent at once by a worker that never did (the database failed it meanwhile).
+    (What waited for credentials is messaging.credentials_wait's.)"""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.REPLY_STALLED_AFTER)
     result = SweepResult()
@@ -146,7 +144,6 @@ def sweep_stalled_sends(now: datetime | None = None) -> SweepResult:
             if kind.model.take_over(pk, this_worker(), claimed_before=cutoff):
                 _finish_abandoned_send(kind, pk, result)
     _release_lost_parts(now, cutoff, result)
-    result.freed = _free_sends_waiting_for_credentials()
     if result != SweepResult():
         logger.info("Sweep: %s", result)
     return result
@@ -163,34 +160,3 @@ def _release_lost_parts(now: datetime, cutoff: datetime, result: SweepResult) ->
                 result.released += 1
         elif previous.status == OutboxStatus.FAILED:
             fail_later_parts(previous)
-
-
-def _free_sends_waiting_for_credentials() -> int:
-    """Once every stored credential opens (the key fixed), what waited for credentials is due
-    at once, not at its own retry time."""
-    if not any(kind.rows().waiting_for_credentials().exists() for kind in outbox.registered()):
-        return 0
-    if unreadable_credentials():
-        return 0
-    return outbox.free_waiting_for_credentials()
-
-
-def sweep_deliveries_waiting_for_credentials(now: datetime | None = None) -> int:
-    """Queue again the deliveries that waited for stored credentials no FIELD_ENCRYPTION_KEY
-    key opened: all of them once every stored credential opens (the key fixed, or the
-    credentials entered again), and else those that waited REPLY_STALLED_AFTER (another
-    account's credentials may be what still does not open). Handling is idempotent: events
-    already stored are not stored twice. Returns how many."""
-    now = now or timezone.now()
-    waiting = WebhookDelivery.objects.filter(state=WebhookDelivery.State.WAITING_FOR_CREDENTIALS)
-    if not waiting.exists():
-        return 0
-    if unreadable_credentials():
-        # processed_at: when a worker last found it waiting.
-        cutoff = now - timedelta(seconds=settings.REPLY_STALLED_AFTER)
-        waiting = waiting.filter(processed_at__lt=cutoff)
-    # Conditional on the state: a sweep racing another changes each row once.
-    requeued = waiting.update(state=WebhookDelivery.State.RECEIVED, handling_since=timezone.now())
-    if requeued:
-        logger.info("%d deliveries that waited for credentials are queued again", requeued)
-    return requeued

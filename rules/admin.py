@@ -33,6 +33,11 @@ class RuleMessageInline(admin.StackedInline):
     )
 
 
+# Inlines feature apps add to a rule's page from their admin modules (contacts: its flow
+# actions and A/B variants); this module never imports them.
+extra_inlines: list[type[admin.options.InlineModelAdmin]] = []
+
+
 @admin.register(ResponseRule)
 class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     form = ResponseRuleForm
@@ -79,7 +84,9 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="when", ordering="trigger")
     def when(self, rule):
         if rule.trigger == ResponseRule.Trigger.KEYWORDS:
-            return f"{rule.get_match_type_display()}: {rule.keywords[:60]}"
+            # Short ("whole word: hat, cap"): the list fits beside its filters on a laptop.
+            match = rule.match_type.replace("_", " ")
+            return f"{'whole word' if match == 'word' else match}: {rule.keywords[:60]}"
         detail = {
             ResponseRule.Trigger.PAYLOAD: rule.payload,
             ResponseRule.Trigger.REFERRAL: rule.referral_ref or "any link or ad",
@@ -90,8 +97,14 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="updated", ordering="updated_at")
     def updated(self, rule):
-        # Short: the list must fit beside its filters on a laptop.
-        return date_format(timezone.localtime(rule.updated_at), "Y-m-d H:i")
+        # The day, on one line: the list must fit beside its filters on a laptop; the time is
+        # in the tooltip.
+        moment = timezone.localtime(rule.updated_at)
+        return format_html(
+            '<span title="{}">{}</span>',
+            date_format(moment, "DATETIME_FORMAT"),
+            date_format(moment, "DATE_FORMAT"),
+        )
 
     @admin.display(description="reply")
     def short_response(self, rule):
@@ -141,6 +154,9 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
             rows or format_html("<li>{}</li>", "No buttons or quick replies."),
             format_html("<p>Reached from rules {}</p>", here) if pointing else "",
         )
+
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), *extra_inlines]
 
     def get_urls(self):
         try_url = path(

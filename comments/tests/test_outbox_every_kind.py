@@ -15,8 +15,8 @@ from comments.models import CommentReply, MentionReply
 from comments.tests.conftest import comment_payload
 from comments.tests.test_mentions import mention_payload, mentioned
 from messaging import delivery_loop, outbox
+from messaging.credentials_wait import queue_work_waiting_for_credentials
 from messaging.models import Message, SendThrottle, WaitingFor
-from messaging.recovery import sweep_stalled_sends
 from messaging.sending import DirectMessages
 from messaging.tests.conftest import load_payload, with_mid
 
@@ -80,9 +80,9 @@ def test_a_wrong_key_never_escapes_a_pass_nor_counts_an_attempt_for_any_kind(
         assert not model.objects.filter(attempts__gt=0).exists()
         assert model.objects.waiting_for_credentials().exists()
 
-    assert sweep_stalled_sends().freed == 0  # still no key opens the token: they wait
+    assert queue_work_waiting_for_credentials() == 0  # still no key opens the token: they wait
     settings.FIELD_ENCRYPTION_KEY = [right_key]  # fixed: everything is due at once
-    assert sweep_stalled_sends().freed == 4
+    assert queue_work_waiting_for_credentials() == 4
     delivery_loop.handle_all_waiting()
     assert set(sends_of(SHOP).values()) == {("sent", "")}
 

@@ -95,9 +95,7 @@ def test_limited_staff_see_the_accounts_ids_but_cannot_change_them_in_the_admin(
         {"clear_app_secret_and_verify_token": True},
     ],
 )
-def test_limited_staff_cannot_repoint_their_account_through_the_api(
-    limited_staff, shop_a, changes
-):
+def test_limited_staff_cannot_repoint_their_account_through_the_api(limited_staff, shop_a, changes):
     api = APIClient()
     api.force_authenticate(limited_staff)
     response = api.patch(f"/api/accounts/{shop_a.pk}/", changes, format="json")

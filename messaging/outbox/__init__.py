@@ -28,9 +28,9 @@ from messaging.outbox.kinds import (
 from messaging.outbox.sender import send_due, send_now
 
 
-def free_waiting_for_credentials() -> int:
+def free_waiting_for_credentials(now: datetime | None = None) -> int:
     """Every row of every kind that waited for credentials is due now; returns how many."""
-    return sum(kind.rows().free_waiting_for_credentials() for kind in registered())
+    return sum(kind.rows().free_waiting_for_credentials(now) for kind in registered())
 
 
 @dataclass

@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 SENDS_PER_PASS = 10
 # Accounts one pass looks at per kind under an hourly limit, at most.
 ACCOUNTS_PER_PASS = 20
+# How a row's last_error starts while it waits for credentials that cannot be opened (history
+# imports word their wait the same way).
+WAITING_FOR_CREDENTIALS = "waiting for credentials"
 # A worker waits in-process for a send slot this close; a later slot defers the row.
 MAX_SLOT_WAIT = timedelta(seconds=1)
 
@@ -236,7 +239,7 @@ def wait_for_credentials(kind: OutboxKind, row, problem: str) -> None:
     the attempt is not counted; it is tried again every REPLY_STALLED_AFTER, or at once when
     every stored credential opens again (free_waiting_for_credentials)."""
     at = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER)
-    defer(kind, row, at, f"waiting for credentials: {problem}", WaitingFor.CREDENTIALS)
+    defer(kind, row, at, f"{WAITING_FOR_CREDENTIALS}: {problem}", WaitingFor.CREDENTIALS)
     logger.error(
         "CREDENTIALS PROBLEM: %s not sent, tried again at %s: %s", kind.describe(row), at, problem
     )

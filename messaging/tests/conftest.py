@@ -19,7 +19,7 @@ from django_tasks_db.management.commands import db_worker
 from devtools.fake_graph import FakeGraphAPI
 from devtools.simulation import signed_headers
 from messaging import receiving
-from messaging.models import Message
+from messaging.models import Message, WebhookDelivery
 from messaging.worker_identity import this_worker
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -85,10 +85,15 @@ def deliver(client):
     return deliver
 
 
+def waiting_ids(limit: int) -> list[int]:
+    """The deliveries a worker would take now, in its order."""
+    return [delivery.pk for delivery in WebhookDelivery.waiting(limit)]
+
+
 def handle_accepted_deliveries() -> None:
-    """What the worker's delivery loop does with every delivery waiting, except that the
-    replies are left to the sender's poll instead of sent at once: `run_worker` sends them, so
-    a test can set Meta's answers, or step in, between the two."""
+    """What the worker's pass does with every delivery waiting, except that the replies are
+    left to the sender's poll instead of sent at once: `run_worker` sends them, so a test can
+    set Meta's answers, or step in, between the two."""
 
     def leave_to_the_poll(reply_id: int) -> None:
         Message.let_go(reply_id, from_worker=this_worker())

@@ -126,7 +126,7 @@ def test_every_dm_in_flight_when_the_worker_is_killed_is_answered_soon_after(
     fake_graph.fail_next("timeout", times=1, seconds=60)  # the first send hangs
     # A reply waiting for the sender's poll (its DM was handled before the worker started).
     deliver(dm_from(c6))
-    # A delivery of three DMs: the delivery loop stores them, then sends their replies itself.
+    # A delivery of three DMs: the pass loop stores them, then sends their replies itself.
     deliver(batch_of_dms(c1, c2, c3), handle=False)
     # Two more DMs behind it.
     deliver(dm_from(c4), handle=False)
