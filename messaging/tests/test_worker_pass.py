@@ -26,15 +26,13 @@ def test_the_apps_registered_their_steps_and_the_core_comes_first():
     names = {stage: [step.name for step in worker_pass.steps(stage)] for stage in Stage}
     assert names[Stage.WORK] == [
         "Taking waiting deliveries",
-        "Sending due replies to comments",
-        "Answering due mentions",
+        "Sending due sends",
     ]
     assert names[Stage.WHEN_IDLE] == ["Fetching missing usernames", "Fetching missing posts"]
     assert {
         "Queuing what waited for credentials",
         "Sweeping stalled deliveries",
-        "Sweeping stalled replies",
-        "Sweeping stalled comment replies",
+        "Sweeping stalled sends",
         "Reconciling accounts with Meta",
         "Putting stalled history imports back to work",
         "Refreshing account tokens",
