@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import AccountViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
 from inbox.api import SavedReplyViewSet, StatsView
+from knowledge.api import KnowledgeEntryViewSet
 from messaging.api import ConversationViewSet, MessageViewSet
 from rules.api import ResponseRuleViewSet
 
@@ -20,6 +21,7 @@ router.register("comment-rules", CommentRuleViewSet)
 router.register("comments", CommentViewSet)
 router.register("mentions", MentionViewSet)
 router.register("saved-replies", SavedReplyViewSet)
+router.register("knowledge", KnowledgeEntryViewSet)
 
 # The schema describes the API, not its data: any staff member may read it.
 staff_only = {"permission_classes": [IsAdminUser]}

@@ -1,0 +1,75 @@
+from django.http import HttpResponse
+from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.access import ScopedViewSetMixin
+from instabot.rest import PATH_ID, ModelSerializer, id_param
+from knowledge.models import EDITABLE_FIELDS, KnowledgeEntry
+from knowledge.transfer import MAX_IMPORT_BYTES, ImportRefused, export_csv, import_csv
+from rules.api import run_model_clean
+
+
+class KnowledgeEntrySerializer(ModelSerializer):
+    class Meta:
+        model = KnowledgeEntry
+        fields = ["id", *EDITABLE_FIELDS, "created_at", "updated_at"]
+
+    def validate(self, attrs):
+        # The entry as it would be saved, for the checks across its fields (answer + link).
+        candidate = KnowledgeEntry(
+            **{
+                name: attrs.get(name, getattr(self.instance, name, ""))
+                for name in ("title", "questions", "answer", "link")
+            }
+        )
+        run_model_clean(candidate)
+        return attrs
+
+
+class ImportSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="A CSV file: id, title, questions, answer, link, account, active."
+    )
+
+
+class KnowledgeEntryViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
+    """What the business knows: entries answered from when no rule answers. Filter with
+    ?account=<id> (entries of that account) or ?account=none (shared by every account)."""
+
+    lookup_value_regex = PATH_ID
+    queryset = KnowledgeEntry.objects.select_related("account")
+    serializer_class = KnowledgeEntrySerializer
+
+    def get_queryset(self):
+        entries = super().get_queryset()
+        if self.request.query_params.get("account") == "none":
+            return entries.filter(account__isnull=True)
+        if (account := id_param(self.request, "account")) is not None:
+            return entries.filter(account_id=account)
+        return entries
+
+    @action(detail=False, methods=["get"])
+    def export(self, request):
+        """The entries (as filtered) as CSV, the columns the import reads."""
+        response = HttpResponse(export_csv(self.get_queryset()), content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="knowledge.csv"'
+        return response
+
+    @action(detail=False, methods=["post"], url_path="import", serializer_class=ImportSerializer)
+    def import_entries(self, request):
+        """Create (no id) or update (an id) entries from a CSV file, all or none. Needs the
+        add and change permissions."""
+        for permission in ("knowledge.add_knowledgeentry", "knowledge.change_knowledgeentry"):
+            if not request.user.has_perm(permission):
+                raise exceptions.PermissionDenied(f"You need the {permission} permission.")
+        upload = ImportSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        try:
+            done = import_csv(
+                upload.validated_data["file"].read(MAX_IMPORT_BYTES + 1), request.user
+            )
+        except ImportRefused as refused:
+            # Nothing was imported: the file's problems, by row.
+            return Response({"problems": refused.problems}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"created": done.created, "updated": done.updated})
