@@ -35,7 +35,7 @@ def load_shop_knowledge(account=None) -> dict[str, KnowledgeEntry]:
 
 
 @pytest.fixture
-def knowledge_staff(limited_user):
+def knowledge_staff(limited_user):  # noqa: F811
     """Staff limited to shop A, who may edit knowledge."""
     from django.contrib.auth.models import Permission
 
@@ -46,10 +46,10 @@ def knowledge_staff(limited_user):
 
 
 @pytest.fixture
-def shop_knowledge(shop_a):
+def shop_knowledge(shop_a):  # noqa: F811
     return load_shop_knowledge(shop_a)
 
 
 @pytest.fixture
-def knowledge_on(shop_a):
+def knowledge_on(shop_a):  # noqa: F811
     return KnowledgeSettings.objects.create(account=shop_a, mode=KnowledgeSettings.Mode.FAQ)

@@ -114,6 +114,6 @@ def test_no_other_accounts_entries_ever_answer(deliver, shop_a, shop_b, knowledg
 
 
 def test_try_a_message_shows_the_answer_without_recording(shop_a, shop_knowledge, knowledge_on):
-    reply, silence = answer(shop_a, Incoming(text="¿Puedo cambiar el vestido por otra talla?"))
+    reply, _ = answer(shop_a, Incoming(text="¿Puedo cambiar el vestido por otra talla?"))
     assert reply.answer.kind == "faq"
     assert not KnowledgeAnswer.objects.exists()
