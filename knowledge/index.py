@@ -41,10 +41,12 @@ UNKNOWN_WORD_WEIGHT = 0.5
 _WORD = re.compile(r"\w+")
 
 
-def _fold(word: str) -> str:
-    """Without accents: customers type "envio" for "envío", "ouverts" for "ouvèrts"."""
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+_ACCENTS = re.compile("[\u0300-\u036f]")  # Unicode's combining diacritical marks
+
+
+def _fold(text: str) -> str:
+    """Without accents: customers type "envio" for "envío", "a" for "à"."""
+    return _ACCENTS.sub("", unicodedata.normalize("NFKD", text))
 
 
 _STOPWORDS = frozenset(
@@ -96,7 +98,7 @@ class KnowledgeIndex:
     def __init__(self, entries: Iterable[EntrySpec]):
         self.entries = list(entries)
         # One document per phrasing (the title is one): a short question matches a short one.
-        self._entry_of: list[int] = []
+        entry_of: list[int] = []
         documents: list[list[str]] = []
         self._vocabulary: list[set[str]] = []
         for position, entry in enumerate(self.entries):
@@ -105,13 +107,14 @@ class KnowledgeIndex:
             for phrasing in (entry.title, *entry.questions, entry.answer):
                 if document := tokens(phrasing):
                     documents.append(document)
-                    self._entry_of.append(position)
+                    entry_of.append(position)
                     words.update(document)
             self._vocabulary.append(words)
         counts = Counter(word for words in self._vocabulary for word in words)
         n = max(len(self.entries), 1)
         self._idf = {word: math.log(1 + n / count) for word, count in counts.items()}
         self._unknown_idf = math.log(1 + n / 0.5) * UNKNOWN_WORD_WEIGHT
+        self._entry_of = np.array(entry_of, dtype=np.int64)
         self._bm25 = None
         if documents:
             self._bm25 = bm25s.BM25()
@@ -129,12 +132,15 @@ class KnowledgeIndex:
         known = [word for word in query if word in vocabulary]
         if not known:
             return []
-        scores = self._bm25.get_scores(known)
-        best: dict[int, float] = {}
-        for document in np.flatnonzero(scores > 0):
-            position = self._entry_of[document]
-            best[position] = max(best.get(position, 0.0), float(scores[document]))
-        ranked = sorted(best.items(), key=lambda item: (-item[1], self.entries[item[0]].id))
+        # An entry scores as its best phrasing.
+        per_entry = np.zeros(len(self.entries))
+        np.maximum.at(per_entry, self._entry_of, self._bm25.get_scores(known))
+        found = np.flatnonzero(per_entry > 0)
+        # Best first; among equals, the oldest entry (entries are loaded by id).
+        ranked = [
+            (int(position), float(per_entry[position]))
+            for position in found[np.argsort(-per_entry[found], kind="stable")][:limit]
+        ]
         weights = {word: self._idf.get(word, self._unknown_idf) for word in set(query)}
         total = sum(weights.values())
         return [
@@ -147,7 +153,7 @@ class KnowledgeIndex:
                     4,
                 ),
             )
-            for position, score in ranked[:limit]
+            for position, score in ranked
         ]
 
 
@@ -193,18 +199,24 @@ def _entries_version() -> tuple:
 def load_entries(account_id: int | None) -> list[EntrySpec]:
     from django.db.models import Q
 
-    from knowledge.models import KnowledgeEntry, split_questions
+    from knowledge.models import KnowledgeEntry
 
     mine = Q(account__isnull=True) | Q(account_id=account_id) if account_id else Q(account=None)
     return [
-        EntrySpec(
-            id=entry.pk,
-            title=entry.title,
-            questions=tuple(split_questions(entry.questions)),
-            answer=entry.answer,
-            reply_text=entry.reply_text(),
-            link=entry.link,
-            account_id=entry.account_id,
-        )
+        spec_of(entry)
         for entry in KnowledgeEntry.objects.filter(mine, is_active=True).order_by("id")
     ]
+
+
+def spec_of(entry) -> EntrySpec:
+    from knowledge.models import split_questions
+
+    return EntrySpec(
+        id=entry.pk,
+        title=entry.title,
+        questions=tuple(split_questions(entry.questions)),
+        answer=entry.answer,
+        reply_text=entry.reply_text(),
+        link=entry.link,
+        account_id=entry.account_id,
+    )

@@ -138,3 +138,24 @@ def _account_exists(account_id: int) -> bool:
     from accounts.models import InstagramBusinessAccount
 
     return InstagramBusinessAccount.objects.filter(pk=account_id).exists()
+
+
+def entries_from_csv(text: str) -> list[KnowledgeEntry]:
+    """A knowledge CSV's entries, checked but not stored (ids and accounts ignored): what
+    `eval_knowledge --knowledge` measures before anything is imported."""
+    entries, problems = [], []
+    for number, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=2):
+        entry = KnowledgeEntry(
+            pk=number,
+            **{name: (row.get(name) or "").strip() for name in ("title", "questions", "answer")},
+            link=(row.get("link") or "").strip(),
+            is_active=(row.get("active") or "yes").strip().lower() in _YES,
+        )
+        try:
+            entry.full_clean(exclude=["account"], validate_unique=False, validate_constraints=False)
+        except ValidationError as exc:
+            problems.extend(f"Row {number}: {error}" for error in exc.messages)
+        entries.append(entry)
+    if problems:
+        raise ImportRefused(problems[:MAX_REPORTED_PROBLEMS])
+    return [entry for entry in entries if entry.is_active]
