@@ -9,10 +9,16 @@ the message, so what it records commits with it.
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings as django_settings
 from django.utils import timezone
 
+from accounts.encryption import EncryptionKeyError
+from knowledge import assistant
+from knowledge.assistant import Composed
+from knowledge.grounding import unsupported_claims
 from knowledge.index import Match, index_for
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
+from meta import graph
 from rules.matching import Incoming, Reply
 
 logger = logging.getLogger(__name__)
@@ -57,6 +63,7 @@ class Decision:
     reply: Reply | None
     matches: list[Match] = field(default_factory=list)
     reason: str = ""  # why it does not answer (a hand-off), or why the assistant did not
+    call: dict = field(default_factory=dict)  # the AI call made for a hand-off, if any
 
 
 def entries_json(matches) -> list[dict]:
@@ -86,6 +93,7 @@ def answer_from_knowledge(account, incoming: Incoming) -> Reply | None:
             kind=KnowledgeAnswer.Kind.HANDOFF,
             entries=entries_json(decision.matches),
             reason=decision.reason[:300],
+            **decision.call,
         )
         logger.info(
             "Knowledge hands message %s to a person: %s", incoming.message_id, decision.reason
@@ -106,18 +114,139 @@ def decide(account, settings: KnowledgeSettings, incoming: Incoming) -> Decision
     if not matches:
         return Decision(None, reason="no entry matches the question")
     best = matches[0]
-    if best.confidence < settings.min_confidence:
+    confident = best.confidence >= settings.min_confidence
+    composed = None
+    if settings.mode == KnowledgeSettings.Mode.ASSISTANT:
+        composed, unavailable = _ask_assistant(account, settings, incoming, matches)
+        if composed is not None and not composed.problem:
+            return _assistant_decision(composed, matches)
+        problem = composed.problem if composed else unavailable
+        logger.info("The assistant did not answer: %s", problem)
+    else:
+        problem = ""
+    call = _call_fields(composed)
+    if not confident:
         return Decision(
             None,
             matches,
-            reason=f"the best entry ({best.entry.title}) covers {best.confidence:.0%} of the "
-            f"question, under the threshold of {settings.min_confidence:.0%}",
+            reason=_joined(
+                problem,
+                f"the best entry ({best.entry.title}) covers {best.confidence:.0%} of the "
+                f"question, under the threshold of {settings.min_confidence:.0%}",
+            ),
+            call=call,
         )
     reply = Reply(
         best.entry.reply_text,
-        answer=KnowledgeReply(KnowledgeAnswer.Kind.FAQ, tuple(matches), used=(best,)),
+        answer=KnowledgeReply(
+            KnowledgeAnswer.Kind.FAQ, tuple(matches), used=(best,), reason=problem, **call
+        ),
     )
     return Decision(reply, matches)
+
+
+def _assistant_decision(composed: Composed, matches: list[Match]) -> Decision:
+    call = _call_fields(composed)
+    if composed.cannot_answer:
+        return Decision(
+            None, matches, reason="the assistant says the entries do not answer it", call=call
+        )
+    if claims := unsupported_claims(composed.text, matches):
+        return Decision(
+            None,
+            matches,
+            reason="the assistant's answer states what no entry does: " + ", ".join(claims)[:200],
+            call=call,
+        )
+    answer = KnowledgeReply(
+        KnowledgeAnswer.Kind.ASSISTANT, tuple(matches), used=composed.used, **call
+    )
+    return Decision(Reply(one_message(composed.text), answer=answer), matches)
+
+
+def _ask_assistant(
+    account, settings: KnowledgeSettings, incoming: Incoming, matches: list[Match]
+) -> tuple[Composed | None, str]:
+    """The assistant's answer, or None and why it was not asked."""
+    if not django_settings.AI_BASE_URL:
+        return None, "no AI service is set (AI_BASE_URL)"
+    try:
+        api_key = settings.ai_api_key or django_settings.AI_API_KEY
+    except EncryptionKeyError:
+        return None, "the account's AI API key cannot be decrypted"
+    if calls_today(account) >= settings.daily_assistant_calls:
+        return None, f"the daily budget of {settings.daily_assistant_calls} AI calls is spent"
+    composed = assistant.compose(
+        incoming.text,
+        recent_history(incoming),
+        matches,
+        business=account.name if account else "",
+        base_url=django_settings.AI_BASE_URL,
+        api_key=api_key,
+        model=settings.ai_model or django_settings.AI_MODEL,
+        timeout=django_settings.AI_TIMEOUT,
+    )
+    return composed, ""
+
+
+def _call_fields(composed: Composed | None) -> dict:
+    if composed is None:
+        return {}
+    return {
+        "model": composed.model,
+        "prompt_tokens": composed.prompt_tokens,
+        "completion_tokens": composed.completion_tokens,
+        "elapsed_ms": composed.elapsed_ms,
+    }
+
+
+def _joined(*reasons: str) -> str:
+    return "; ".join(reason for reason in reasons if reason)
+
+
+def one_message(text: str) -> str:
+    """An assistant's answer cut to one Instagram message (1000 bytes), at the end of a
+    sentence where one ends in its second half."""
+    first = graph.split_text(text)[0]
+    if first == text.strip():
+        return first
+    end = max(first.rfind(". "), first.rfind("! "), first.rfind("? "), first.rfind("\n"))
+    return first[: end + 1].strip() if end > len(first) // 2 else first
+
+
+# The conversation the assistant sees before the question: its last few messages.
+HISTORY_MESSAGES = 6
+
+
+def recent_history(incoming: Incoming) -> list[tuple[str, str]]:
+    """(role, text) of the messages before the question, oldest first: "user" the
+    customer's, "assistant" the business's (bot or staff)."""
+    from messaging.models import Message
+
+    if incoming.conversation_id is None:
+        return []
+    earlier = (
+        Message.objects.filter(conversation_id=incoming.conversation_id)
+        .exclude(pk=incoming.message_id)
+        .exclude(text="")
+        .order_by("-created_at", "-id")
+        .values_list("direction", "text")[:HISTORY_MESSAGES]
+    )
+    return [
+        ("user" if direction == Message.Direction.INCOMING else "assistant", text[:1000])
+        for direction, text in reversed(earlier)
+    ]
+
+
+def calls_today(account) -> int:
+    """Calls to the AI service today (UTC) for the account's conversations: recorded with
+    every answer and hand-off that made one."""
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    return (
+        KnowledgeAnswer.objects.filter(conversation__account=account, created_at__gte=midnight)
+        .exclude(model="")
+        .count()
+    )
 
 
 def answers_in_a_row(conversation_id: int) -> int:
@@ -141,7 +270,3 @@ def answers_in_a_row(conversation_id: int) -> int:
     if last_person is not None:
         answers = answers.filter(created_at__gt=last_person)
     return answers.count()
-
-
-def today():
-    return timezone.now().date()

@@ -195,6 +195,7 @@ class KnowledgeAnswer(models.Model):
     entries = models.JSONField(default=list, blank=True)
     # Why it handed off, or why the assistant's answer was not used.
     reason = models.CharField(max_length=300, blank=True)
+    # The AI model called for it (empty: no call): the daily budget counts these.
     model = models.CharField(max_length=100, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
@@ -211,6 +212,7 @@ class KnowledgeAnswer(models.Model):
         indexes = [
             models.Index(fields=["conversation", "created_at"]),  # answers in a row
             models.Index(fields=["created_at", "kind"]),  # the dashboard's counts
+            models.Index(fields=["created_at", "model"]),  # calls to the AI service today
         ]
 
     def __str__(self):
@@ -218,27 +220,3 @@ class KnowledgeAnswer(models.Model):
 
     def entry_titles(self) -> str:
         return ", ".join(entry["title"] for entry in self.entries)
-
-
-class AssistantUsage(models.Model):
-    """Calls to the AI service and the tokens they took, per account and day (UTC): the
-    daily budget's count."""
-
-    account = models.ForeignKey(
-        "accounts.InstagramBusinessAccount",
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    day = models.DateField()
-    calls = models.PositiveIntegerField(default=0)
-    tokens = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["account", "day"], name="one_usage_row_per_day")
-        ]
-
-    def __str__(self):
-        return f"{self.day}: {self.calls} calls, {self.tokens} tokens"
