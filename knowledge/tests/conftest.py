@@ -9,6 +9,7 @@ from inbox.tests.conftest import (  # noqa: F401  (fixtures)
     dm,
     limited_user,
     make_account,
+    run_worker,
     shop_a,
     shop_b,
     staff,
