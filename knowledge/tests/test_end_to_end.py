@@ -5,10 +5,11 @@ import pytest
 import requests
 
 from devtools.fake_ai import FakeAIService
+from devtools.graph import FakeGraphAPI
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
 from knowledge.tests.conftest import load_shop_knowledge
 from messaging.models import Conversation
-from messaging.tests.test_end_to_end import fake_graph, simulate_dm  # noqa: F401  (fixture)
+from messaging.tests.test_end_to_end import simulate_dm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,6 +22,19 @@ def fake_ai(settings):
     settings.AI_BASE_URL = fake.base_url
     settings.AI_API_KEY = "dev-key"
     settings.AI_TIMEOUT = 1.0
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def graph(live_server, settings):
+    """The fake Graph API, echoing to the live server's webhook (as messaging's end to end)."""
+    fake = FakeGraphAPI(
+        echo_webhook_url=f"{live_server.url}/webhooks/instagram",
+        app_secret=settings.FACEBOOK_APP_SECRET,
+        account_id="17841400000000001",
+    ).start()
+    settings.GRAPH_API_BASE_URL = fake.base_url
     yield fake
     fake.stop()
 
@@ -40,20 +54,20 @@ def fail_next(fake_ai, kind: str, **options) -> None:
     assert response.status_code == 200
 
 
-def sent_texts(fake_graph) -> list[str]:  # noqa: F811
-    return [call["text"] for call in fake_graph.calls]
+def sent_texts(graph) -> list[str]:
+    return [call["text"] for call in graph.calls]
 
 
 def test_the_assistants_answer_goes_out_as_a_bot_reply(
     live_server,
-    fake_graph,
+    graph,
     fake_ai,
     run_worker,
-    shop,  # noqa: F811
+    shop,
 ):
     simulate_dm(live_server, "do you accept paypal?")
     run_worker()
-    assert sent_texts(fake_graph) == [shop["Payment methods"].answer]
+    assert sent_texts(graph) == [shop["Payment methods"].answer]
     recorded = KnowledgeAnswer.objects.get()
     assert recorded.kind == "assistant" and recorded.prompt_tokens > 0
     given = fake_ai.calls[0]["messages"][0]["content"]
@@ -63,15 +77,15 @@ def test_the_assistants_answer_goes_out_as_a_bot_reply(
 
 def test_slow_past_ai_timeout_the_built_in_answer_goes(
     live_server,
-    fake_graph,
+    graph,
     fake_ai,
     run_worker,
-    shop,  # noqa: F811
+    shop,
 ):
     fail_next(fake_ai, "slow", seconds=3)
     simulate_dm(live_server, "can i pay with apple pay?")
     run_worker()
-    assert sent_texts(fake_graph) == [shop["Payment methods"].answer]
+    assert sent_texts(graph) == [shop["Payment methods"].answer]
     recorded = KnowledgeAnswer.objects.get()
     assert recorded.kind == "faq" and "AI_TIMEOUT" in recorded.reason
     assert recorded.elapsed_ms < 2500
@@ -80,32 +94,32 @@ def test_slow_past_ai_timeout_the_built_in_answer_goes(
 @pytest.mark.parametrize("kind", ["error", "rate_limit", "garbage"])
 def test_a_failing_service_costs_no_dm(
     live_server,
-    fake_graph,
+    graph,
     fake_ai,
     run_worker,
     shop,
-    kind,  # noqa: F811
+    kind,
 ):
     fail_next(fake_ai, kind)
     simulate_dm(live_server, "can i pay with apple pay?", sender="1111111111111111")
     simulate_dm(live_server, "do you sell shoes?", sender="2222222222222222")
     fail_next(fake_ai, kind)
     run_worker()
-    assert sorted(sent_texts(fake_graph)) == sorted([shop["Payment methods"].answer, FALLBACK])
+    assert sorted(sent_texts(graph)) == sorted([shop["Payment methods"].answer, FALLBACK])
     waiting = Conversation.objects.get(needs_reply=True)
     assert waiting.customer_id == "2222222222222222"
 
 
 def test_an_answer_beyond_the_entries_goes_to_a_person(
     live_server,
-    fake_graph,
+    graph,
     fake_ai,
     run_worker,
-    shop,  # noqa: F811
+    shop,
 ):
     fail_next(fake_ai, "beyond")
     simulate_dm(live_server, "do you accept paypal?")
     run_worker()
-    assert sent_texts(fake_graph) == [FALLBACK]
+    assert sent_texts(graph) == [FALLBACK]
     assert Conversation.objects.get().needs_reply
     assert "1.99 €" in KnowledgeAnswer.objects.get().reason
