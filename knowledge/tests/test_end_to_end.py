@@ -3,9 +3,9 @@
 
 import pytest
 import requests
-from devtools.fake_graph import FakeGraphAPI
 
 from devtools.fake_ai import FakeAIService
+from devtools.fake_graph import FakeGraphAPI
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
 from knowledge.tests.conftest import load_shop_knowledge
 from messaging.models import Conversation
