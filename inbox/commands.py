@@ -1,6 +1,6 @@
 """What staff do to one conversation from the inbox, besides answering: assign, resolve,
-reopen, pause and resume the bot, add a note. Pausing and resuming are messaging.replies'
-own verbs, as in the admin and the API."""
+reopen, pause and resume the bot, add a note, judge an answer from knowledge. Pausing and
+resuming are messaging.replies' own verbs, as in the admin and the API."""
 
 import logging
 
@@ -8,12 +8,13 @@ from django import forms
 
 from inbox.models import Note
 from inbox.threads import assignable_users
+from knowledge import judging
 from messaging import replies
 from messaging.models import Conversation
 
 logger = logging.getLogger(__name__)
 
-NAMES = ("assign", "resolve", "reopen", "pause", "resume", "note")
+NAMES = ("assign", "resolve", "reopen", "pause", "resume", "note", "judge")
 
 
 class AssignForm(forms.Form):
@@ -53,6 +54,11 @@ def run(conversation: Conversation, name: str, data, user) -> None:
         if not form.is_valid():
             raise Refused("Write the note first.")
         Note.objects.create(conversation=conversation, author=user, text=form.cleaned_data["text"])
+    elif name == "judge":
+        try:
+            judging.judge(conversation, data.get("answer"), data.get("verdict", ""), user)
+        except judging.NotJudged as exc:
+            raise Refused(str(exc)) from None
     else:
         raise Refused(f"Unknown command {name!r}.")
     logger.info("%s: %s in conversation %s", user, name, conversation.pk)

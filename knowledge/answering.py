@@ -40,6 +40,25 @@ class KnowledgeReply:
     elapsed_ms: int = 0
     reason: str = ""  # why the assistant's answer was not the one sent, if it was not
 
+    @property
+    def summary(self) -> str:
+        """What staff read of it (Try a message)."""
+        used = ", ".join(f"{m.entry.title} ({m.confidence:.0%})" for m in self.used or self.matches)
+        if self.kind == KnowledgeAnswer.Kind.ASSISTANT:
+            return (
+                f"The assistant would answer ({self.model}, {self.prompt_tokens} + "
+                f"{self.completion_tokens} tokens, {self.elapsed_ms} ms), from: {used}"
+            )
+        why = f" (the assistant did not: {self.reason})" if self.reason else ""
+        return f"Knowledge would answer from: {used}{why}"
+
+    @property
+    def found(self) -> str:
+        return " · ".join(
+            f"{m.entry.title}: confidence {m.confidence:.0%}, score {m.score:.2f}"
+            for m in self.matches
+        )
+
     def record(self, message) -> None:
         KnowledgeAnswer.objects.create(
             conversation_id=message.conversation_id,
@@ -80,8 +99,9 @@ def settings_for(account) -> KnowledgeSettings | None:
     return settings
 
 
-def answer_from_knowledge(account, incoming: Incoming) -> Reply | None:
-    """The answerer rules.matching asks after the rules: a Reply, or None for the fallback."""
+def answer_from_knowledge(account, incoming: Incoming) -> Reply | str | None:
+    """The answerer rules.matching asks after the rules: a Reply, or why not (the fallback
+    answers), or None when knowledge is off."""
     settings = settings_for(account)
     if settings is None:
         return None
@@ -97,6 +117,11 @@ def answer_from_knowledge(account, incoming: Incoming) -> Reply | None:
         )
         logger.info(
             "Knowledge hands message %s to a person: %s", incoming.message_id, decision.reason
+        )
+    if decision.reply is None:
+        found = " · ".join(f"{m.entry.title} {m.confidence:.0%}" for m in decision.matches)
+        return f"Knowledge hands it to a person: {decision.reason}." + (
+            f" Entries found: {found}." if found else ""
         )
     return decision.reply
 

@@ -39,6 +39,7 @@ STEM_LENGTH = 5
 UNKNOWN_WORD_WEIGHT = 0.5
 
 _WORD = re.compile(r"\w+")
+_ADDRESSES = re.compile(r"\S+@\S+|https?://\S+|www\.\S+", re.IGNORECASE)
 
 
 _ACCENTS = re.compile("[\u0300-\u036f]")  # Unicode's combining diacritical marks
@@ -103,8 +104,10 @@ class KnowledgeIndex:
         self._vocabulary: list[set[str]] = []
         for position, entry in enumerate(self.entries):
             words: set[str] = set()
-            # The answer too: customers ask with its words ("open on Sundays?").
-            for phrasing in (entry.title, *entry.questions, entry.answer):
+            # The answer too, but for its addresses: customers ask with its words ("open on
+            # Sundays?"), while "hello" is no question about hello@shop.example.
+            answer = _ADDRESSES.sub(" ", entry.answer)
+            for phrasing in (entry.title, *entry.questions, answer):
                 if document := tokens(phrasing):
                     documents.append(document)
                     entry_of.append(position)

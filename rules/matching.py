@@ -100,8 +100,10 @@ class Reply:
     rule: RuleSpec | None = None  # None: an answerer's answer, or the fallback
     trigger: str = ""  # which trigger chose the rule
     # An answerer's answer (a feature's object): what it answered from. Its record(message)
-    # keeps that with the reply once queued.
+    # keeps that with the reply once queued; its `summary` says it to staff.
     answer: object | None = None
+    # The fallback's: why the answerers did not answer (Try a message shows it).
+    notes: tuple[str, ...] = ()
 
     @property
     def is_fallback(self) -> bool:
@@ -327,12 +329,13 @@ def _load_active_rules() -> list[RuleSpec]:
 
 # --- answerers: feature apps answering what no rule does, before the fallback -----------------
 
-# Callables (account, Incoming) -> Reply | None, registered in their AppConfig.ready, asked in
-# order; the first Reply answers. An answerer must be quick and must never raise for a message.
-_answerers: list[Callable[..., Reply | None]] = []
+# Callables (account, Incoming) -> Reply | str | None, registered in their AppConfig.ready,
+# asked in order: the first Reply answers; a str declines, saying why; None: not for it. An
+# answerer must be quick and must never raise for a message.
+_answerers: list[Callable[..., Reply | str | None]] = []
 
 
-def register_answerer(answerer: Callable[..., Reply | None]) -> None:
+def register_answerer(answerer: Callable[..., Reply | str | None]) -> None:
     if answerer not in _answerers:
         _answerers.append(answerer)
 
@@ -369,8 +372,12 @@ def choose_reply(account, incoming: Incoming | str) -> Reply:
     rule, trigger = current_matcher().choose(incoming, account.pk if account else None)
     if rule:
         return Reply(rule.response_text, rule, trigger)
+    notes = []
     if incoming.text.strip():
         for answerer in _answerers:
-            if (reply := answerer(account, incoming)) is not None:
-                return reply
-    return Reply(fallback_text(account))
+            outcome = answerer(account, incoming)
+            if isinstance(outcome, Reply):
+                return outcome
+            if outcome:
+                notes.append(outcome)
+    return Reply(fallback_text(account), notes=tuple(notes))
