@@ -45,6 +45,8 @@ def message_json(message: Message, knowledge=None) -> dict:
         who = "Bot (fallback)"
     elif message.author == Message.Author.BOT and message.rule_id:
         who = "Bot (rule)"
+    elif message.author == Message.Author.BOT and knowledge is not None:
+        who = f"Bot ({judging.answer_json(knowledge)['label']})"
     else:
         who = AUTHOR_LABELS.get(message.author, message.author)
     return {

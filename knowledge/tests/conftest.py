@@ -14,6 +14,7 @@ from inbox.tests.conftest import (  # noqa: F401  (fixtures)
     shop_b,
     staff,
 )
+from inbox.tests.test_inbox_browser import browser  # noqa: F401  (fixture)
 from knowledge.models import KnowledgeEntry, KnowledgeSettings
 
 EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
