@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.conf import settings as django_settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
@@ -105,7 +106,17 @@ def answer_from_knowledge(account, incoming: Incoming) -> Reply | str | None:
     settings = settings_for(account)
     if settings is None:
         return None
-    decision = decide(account, settings, incoming)
+    try:
+        decision = decide(account, settings, incoming)
+    except DatabaseError:
+        raise  # the event's transaction is the caller's to retry (deadlocks, a lost connection)
+    except Exception:
+        # A bug here must not cost the customer their answer: the fallback goes, as without
+        # knowledge, and the conversation waits for a person.
+        logger.exception(
+            "Knowledge failed on message %s: the fallback answers", incoming.message_id
+        )
+        return "Knowledge failed (see the log): the fallback answers."
     if decision.reply is None and incoming.message_id is not None:
         KnowledgeAnswer.objects.create(
             conversation_id=incoming.conversation_id,

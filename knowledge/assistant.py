@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 CANNOT_ANSWER = "CANNOT_ANSWER"
 # A short DM: one Instagram message (1000 bytes) is some 250 tokens of text.
 MAX_ANSWER_TOKENS = 300
+# A DM is at most 1000 bytes; a longer stored text is cut for the prompt.
+MAX_QUESTION_CHARACTERS = 2_000
 # An answer of a chat endpoint is a few kilobytes; more is no answer.
 MAX_RESPONSE_BYTES = 256_000
 _SOURCES = re.compile(r"^\s*SOURCES?\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
@@ -81,7 +83,7 @@ def chat_messages(
     return [
         {"role": "system", "content": system},
         *({"role": role, "content": text} for role, text in history if text.strip()),
-        {"role": "user", "content": question},
+        {"role": "user", "content": question[:MAX_QUESTION_CHARACTERS]},
     ]
 
 

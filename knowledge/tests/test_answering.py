@@ -117,3 +117,12 @@ def test_try_a_message_shows_the_answer_without_recording(shop_a, shop_knowledge
     reply, _ = answer(shop_a, Incoming(text="¿Puedo cambiar el vestido por otra talla?"))
     assert reply.answer.kind == "faq"
     assert not KnowledgeAnswer.objects.exists()
+
+
+def test_a_bug_in_knowledge_costs_no_answer(deliver, shop_a, shop_knowledge, knowledge_on):
+    from unittest import mock
+
+    with mock.patch("knowledge.answering.index_for", side_effect=ValueError("a bug")):
+        reply = ask(deliver, "open on sunday??")
+    assert reply.text == FALLBACK
+    assert Conversation.objects.get().needs_reply

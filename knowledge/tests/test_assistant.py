@@ -234,3 +234,18 @@ def test_without_an_ai_service_the_built_in_answers(
     settings.AI_BASE_URL = ""
     assert ask(deliver, PAYMENTS).text == shop_knowledge["Payment methods"].answer
     assert not ai.calls
+
+
+def test_an_accounts_key_no_encryption_key_opens_leaves_built_in_answers(
+    deliver, ai, settings, shop_a, shop_knowledge, assistant_on
+):
+    from cryptography.fernet import Fernet
+
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]
+    assistant_on.ai_api_key = "sk-account"
+    assistant_on.save()
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]  # another key
+    reply = ask(deliver, PAYMENTS)
+    assert reply.text == shop_knowledge["Payment methods"].answer
+    assert not ai.calls
+    assert "cannot be decrypted" in KnowledgeAnswer.objects.get().reason
