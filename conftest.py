@@ -9,16 +9,16 @@ def fresh_process_caches():
     from django.core.cache import cache
 
     from accounts.services import forget_stored_accounts
-    from knowledge.index import forget_indexes
+    from knowledge.index import forget_knowledge
     from rules.matching import forget_matcher
 
     forget_matcher()
-    forget_indexes()
+    forget_knowledge()
     forget_stored_accounts()
     cache.clear()
     yield
     forget_matcher()
-    forget_indexes()
+    forget_knowledge()
     forget_stored_accounts()
 
 

@@ -14,7 +14,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
-from knowledge import assistant
+from knowledge import assistant, index
 from knowledge.assistant import Composed
 from knowledge.grounding import unsupported_claims
 from knowledge.index import Match, index_for
@@ -94,7 +94,8 @@ def entries_json(matches) -> list[dict]:
 
 
 def settings_for(account) -> KnowledgeSettings | None:
-    settings = KnowledgeSettings.objects.filter(account=account).first()
+    """The account's settings when knowledge is on for it (read once a second, not a DM)."""
+    settings = index.settings_for(account.pk if account else None)
     if settings is None or settings.mode == KnowledgeSettings.Mode.OFF:
         return None
     return settings

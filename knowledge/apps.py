@@ -8,11 +8,13 @@ class KnowledgeConfig(AppConfig):
 
     def ready(self):
         from knowledge.answering import answer_from_knowledge
-        from knowledge.index import forget_indexes
-        from knowledge.models import KnowledgeEntry
+        from knowledge.index import forget_knowledge
+        from knowledge.models import KnowledgeEntry, KnowledgeSettings
         from rules.matching import register_answerer
 
         # Asked after the rules, before the fallback.
         register_answerer(answer_from_knowledge)
-        post_save.connect(forget_indexes, sender=KnowledgeEntry, dispatch_uid="knowledge-save")
-        post_delete.connect(forget_indexes, sender=KnowledgeEntry, dispatch_uid="knowledge-del")
+        for model in (KnowledgeEntry, KnowledgeSettings):
+            uid = f"knowledge-{model.__name__}"
+            post_save.connect(forget_knowledge, sender=model, dispatch_uid=f"{uid}-save")
+            post_delete.connect(forget_knowledge, sender=model, dispatch_uid=f"{uid}-delete")

@@ -4,7 +4,7 @@ ways customers ask each entry, one index per account (its entries and the shared
 `KnowledgeIndex` is plain Python over plain data, testable without a database. `index_for`
 keeps one per account and process, rebuilt when entries change: at once in the process that
 saved them (signals), within ENTRIES_FRESH_FOR seconds in every other (a cheap version query),
-as the rules' matcher is.
+as the rules' matcher is; `settings_for` keeps the accounts' knowledge settings so.
 
 BM25's scores grow with the question's length and the knowledge's size, so they make a poor
 threshold: the confidence is how much of the question the best entry covers instead, each
@@ -25,6 +25,7 @@ import numpy as np
 from bm25s import stopwords as bm25s_stopwords
 from django.db.models import Count, Max
 
+from rules import matching
 from rules.matching import normalize
 
 ENTRIES_FRESH_FOR = 1.0
@@ -166,6 +167,8 @@ _lock = threading.Lock()
 _indexes: dict[int | None, KnowledgeIndex] = {}
 _version: tuple | None = None
 _checked_at = 0.0
+_settings: dict | None = None
+_settings_read_at = 0.0
 
 
 def index_for(account_id: int | None) -> KnowledgeIndex:
@@ -184,12 +187,27 @@ def index_for(account_id: int | None) -> KnowledgeIndex:
         return _indexes[account_id]
 
 
-def forget_indexes(**kwargs) -> None:
-    """Entries changed in this process: rebuild before the next search (a signal receiver)."""
-    global _checked_at
+def forget_knowledge(**kwargs) -> None:
+    """Entries or settings changed in this process: read them again before the next question
+    (a signal receiver)."""
+    global _checked_at, _settings
     with _lock:
         _indexes.clear()
         _checked_at = 0.0
+        _settings = None
+
+
+def settings_for(account_id: int | None):
+    """The account's KnowledgeSettings, or None: every account's read at most once per
+    RULES_FRESH_FOR (as fresh as the rules), not once a DM."""
+    global _settings, _settings_read_at
+    with _lock:
+        if _settings is None or time.monotonic() - _settings_read_at >= matching.RULES_FRESH_FOR:
+            from knowledge.models import KnowledgeSettings
+
+            _settings = {row.account_id: row for row in KnowledgeSettings.objects.all()}
+            _settings_read_at = time.monotonic()
+        return _settings.get(account_id)
 
 
 def _entries_version() -> tuple:
