@@ -15,13 +15,14 @@ Control endpoints (JSON):
   POST /_fake/reset  forget calls and planned failures
 """
 
-import json
 import logging
 import re
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from devtools.fake_http import JsonHandler
 
 logger = logging.getLogger(__name__)
 
@@ -133,13 +134,7 @@ def _grounded_answer(system: str, question: str) -> str:
 
 
 def _handler_for(fake: FakeAIService):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format, *args):
-            logger.debug("fake AI: " + format, *args)
-
+    class Handler(JsonHandler):
         def do_GET(self):
             if self.path == "/_fake/calls":
                 with fake._lock:
@@ -178,26 +173,5 @@ def _handler_for(fake: FakeAIService):
             if failure and failure["kind"] == "garbage":
                 return self._raw(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
             return self._json(*fake.answer(body, failure))
-
-        def _read_json(self) -> dict:
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                data = json.loads(self.rfile.read(length) or b"{}")
-            except ValueError:
-                return {}
-            return data if isinstance(data, dict) else {}
-
-        def _json(self, status: int, data) -> None:
-            self._raw(status, json.dumps(data).encode(), "application/json")
-
-        def _raw(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            try:
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up waiting (AI_TIMEOUT)
 
     return Handler

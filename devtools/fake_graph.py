@@ -30,19 +30,19 @@ Control endpoints (JSON):
 The Conversations API (history) and its controls: devtools/fake_conversations.py.
 """
 
-import json
 import logging
 import re
 import threading
 import time
 import uuid
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import requests
 
 from devtools import fake_comments, fake_messages
 from devtools.fake_conversations import FakeInbox
+from devtools.fake_http import JsonHandler
 from devtools.simulation import message_delivery, signed_headers
 
 logger = logging.getLogger(__name__)
@@ -149,16 +149,7 @@ def _error(kind: str) -> tuple[int, dict]:
 
 
 def _handler_for(fake: FakeGraphAPI):
-    class Handler(BaseHTTPRequestHandler):
-        # Keep-alive, as Meta's servers do: our client keeps its connections between calls.
-        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds
-        # the body back for the client's delayed ACK (40 ms) on a kept-alive connection.
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format, *args):
-            logger.debug("fake graph: " + format, *args)
-
+    class Handler(JsonHandler):
         def do_GET(self):
             if self.path == "/_fake/calls":
                 with fake._lock:
@@ -351,23 +342,5 @@ def _handler_for(fake: FakeGraphAPI):
         def _authorized(self) -> bool:
             authorization = self.headers.get("Authorization", "")
             return authorization.startswith("Bearer ") and len(authorization) > 7
-
-        def _read_json(self) -> dict:
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                data = json.loads(self.rfile.read(length) or b"{}")
-            except ValueError:
-                return {}
-            return data if isinstance(data, dict) else {}
-
-        def _json(self, status: int, data) -> None:
-            self._raw(status, json.dumps(data).encode(), "application/json")
-
-        def _raw(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
     return Handler

@@ -16,6 +16,7 @@ from inbox.tests.conftest import (  # noqa: F401  (fixtures)
 )
 from inbox.tests.test_inbox_browser import browser  # noqa: F401  (fixture)
 from knowledge.models import KnowledgeEntry, KnowledgeSettings
+from messaging.tests.test_end_to_end import fake_graph  # noqa: F401  (echoes to the live server)
 
 EVALUATION = Path(__file__).resolve().parents[1] / "evaluation"
 

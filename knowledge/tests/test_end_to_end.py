@@ -5,7 +5,6 @@ import pytest
 import requests
 
 from devtools.fake_ai import FakeAIService
-from devtools.fake_graph import FakeGraphAPI
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
 from knowledge.tests.conftest import load_shop_knowledge
 from messaging.models import Conversation
@@ -27,19 +26,6 @@ def fake_ai(settings):
 
 
 @pytest.fixture
-def graph(live_server, settings):
-    """The fake Graph API, echoing to the live server's webhook (as messaging's end to end)."""
-    fake = FakeGraphAPI(
-        echo_webhook_url=f"{live_server.url}/webhooks/instagram",
-        app_secret=settings.FACEBOOK_APP_SECRET,
-        account_id="17841400000000001",
-    ).start()
-    settings.GRAPH_API_BASE_URL = fake.base_url
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
 def shop():
     """The environment's single account (simulate_dm's), its knowledge, the assistant on."""
     entries = load_shop_knowledge()
@@ -54,20 +40,20 @@ def fail_next(fake_ai, kind: str, **options) -> None:
     assert response.status_code == 200
 
 
-def sent_texts(graph) -> list[str]:
-    return [call["text"] for call in graph.calls]
+def sent_texts(fake_graph) -> list[str]:
+    return [call["text"] for call in fake_graph.calls]
 
 
 def test_the_assistants_answer_goes_out_as_a_bot_reply(
     live_server,
-    graph,
+    fake_graph,
     fake_ai,
     run_worker,
     shop,
 ):
     simulate_dm(live_server, "do you accept paypal?")
     run_worker()
-    assert sent_texts(graph) == [shop["Payment methods"].answer]
+    assert sent_texts(fake_graph) == [shop["Payment methods"].answer]
     recorded = KnowledgeAnswer.objects.get()
     assert recorded.kind == "assistant" and recorded.prompt_tokens > 0
     given = fake_ai.calls[0]["messages"][0]["content"]
@@ -77,7 +63,7 @@ def test_the_assistants_answer_goes_out_as_a_bot_reply(
 
 def test_slow_past_ai_timeout_the_built_in_answer_goes(
     live_server,
-    graph,
+    fake_graph,
     fake_ai,
     run_worker,
     shop,
@@ -85,7 +71,7 @@ def test_slow_past_ai_timeout_the_built_in_answer_goes(
     fail_next(fake_ai, "slow", seconds=3)
     simulate_dm(live_server, "can i pay with apple pay?")
     run_worker()
-    assert sent_texts(graph) == [shop["Payment methods"].answer]
+    assert sent_texts(fake_graph) == [shop["Payment methods"].answer]
     recorded = KnowledgeAnswer.objects.get()
     assert recorded.kind == "faq" and "AI_TIMEOUT" in recorded.reason
     assert recorded.elapsed_ms < 2500
@@ -94,7 +80,7 @@ def test_slow_past_ai_timeout_the_built_in_answer_goes(
 @pytest.mark.parametrize("kind", ["error", "rate_limit", "garbage"])
 def test_a_failing_service_costs_no_dm(
     live_server,
-    graph,
+    fake_graph,
     fake_ai,
     run_worker,
     shop,
@@ -105,14 +91,14 @@ def test_a_failing_service_costs_no_dm(
     simulate_dm(live_server, "do you sell shoes?", sender="2222222222222222")
     fail_next(fake_ai, kind)
     run_worker()
-    assert sorted(sent_texts(graph)) == sorted([shop["Payment methods"].answer, FALLBACK])
+    assert sorted(sent_texts(fake_graph)) == sorted([shop["Payment methods"].answer, FALLBACK])
     waiting = Conversation.objects.get(needs_reply=True)
     assert waiting.customer_id == "2222222222222222"
 
 
 def test_an_answer_beyond_the_entries_goes_to_a_person(
     live_server,
-    graph,
+    fake_graph,
     fake_ai,
     run_worker,
     shop,
@@ -120,6 +106,6 @@ def test_an_answer_beyond_the_entries_goes_to_a_person(
     fail_next(fake_ai, "beyond")
     simulate_dm(live_server, "do you accept paypal?")
     run_worker()
-    assert sent_texts(graph) == [FALLBACK]
+    assert sent_texts(fake_graph) == [FALLBACK]
     assert Conversation.objects.get().needs_reply
     assert "1.99 €" in KnowledgeAnswer.objects.get().reason
