@@ -20,9 +20,8 @@ import re
 import threading
 import time
 from collections import deque
-from http.server import ThreadingHTTPServer
 
-from devtools.fake_http import JsonHandler
+from devtools.fake_http import FakeServer, JsonHandler
 
 logger = logging.getLogger(__name__)
 
@@ -35,29 +34,16 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> tup
     return status, {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-class FakeAIService:
+class FakeAIService(FakeServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.calls: list[dict] = []
         self._failures: deque[dict] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        super().__init__(host, port, _handler_for(self))
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def start(self) -> "FakeAIService":
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.address}/v1"
 
     def fail_next(self, kind: str, times: int = 1, seconds: float = 5.0) -> None:
         if kind not in FAILURES:

@@ -36,13 +36,12 @@ import threading
 import time
 import uuid
 from collections import deque
-from http.server import ThreadingHTTPServer
 
 import requests
 
 from devtools import fake_comments, fake_messages
 from devtools.fake_conversations import FakeInbox
-from devtools.fake_http import JsonHandler
+from devtools.fake_http import FakeServer, JsonHandler
 from devtools.simulation import message_delivery, signed_headers
 
 logger = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ ME_PATH = re.compile(r"^/v[\d.]+/me$")
 FAILURES = {**fake_messages.SEND_FAILURES, **fake_comments.FAILURES}
 
 
-class FakeGraphAPI:
+class FakeGraphAPI(FakeServer):
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -75,27 +74,11 @@ class FakeGraphAPI:
         self.profiles = fake_messages.FakeProfiles()
         self._failures: deque[dict] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port, _handler_for(self))
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def start(self) -> "FakeGraphAPI":
-        """Serve from a background thread (for tests)."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.address
 
     def fail_next(self, kind: str, times: int = 1, seconds: float = 15.0) -> None:
         if kind not in FAILURES and kind != "timeout":

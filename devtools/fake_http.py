@@ -1,8 +1,11 @@
-"""What the fake services' request handlers share: JSON in and out over kept-alive HTTP/1.1."""
+"""What the fake services share: a threaded server on 127.0.0.1, run in the foreground
+(`manage.py fake_…`) or from a background thread (tests), and request handlers speaking JSON
+over kept-alive HTTP/1.1."""
 
 import json
 import logging
-from http.server import BaseHTTPRequestHandler
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +40,28 @@ class JsonHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (its timeout)
+
+
+class FakeServer:
+    """A fake service's server; `handler` answers its requests."""
+
+    def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]):
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+
+    @property
+    def address(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def start(self):
+        """Serve from a background thread (for tests)."""
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
