@@ -7,6 +7,7 @@ the message, so what it records commits with it.
 """
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 from django.conf import settings as django_settings
@@ -139,6 +140,7 @@ def answer_from_knowledge(account, incoming: Incoming) -> Reply | str | None:
 
 
 def decide(account, settings: KnowledgeSettings, incoming: Incoming) -> Decision:
+    started = time.monotonic()
     if incoming.conversation_id is not None:
         in_a_row = answers_in_a_row(incoming.conversation_id)
         if in_a_row >= settings.max_answers_in_a_row:
@@ -161,7 +163,8 @@ def decide(account, settings: KnowledgeSettings, incoming: Incoming) -> Decision
         logger.info("The assistant did not answer: %s", problem)
     else:
         problem = ""
-    call = _call_fields(composed)
+    # The AI call's figures, or (built in) the time retrieval took.
+    call = _call_fields(composed) or {"elapsed_ms": int((time.monotonic() - started) * 1000)}
     if not confident:
         return Decision(
             None,

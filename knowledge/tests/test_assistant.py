@@ -249,3 +249,16 @@ def test_an_accounts_key_no_encryption_key_opens_leaves_built_in_answers(
     assert reply.text == shop_knowledge["Payment methods"].answer
     assert not ai.calls
     assert "cannot be decrypted" in KnowledgeAnswer.objects.get().reason
+
+
+def test_try_a_message_shows_the_assistants_answer(
+    admin_client, ai, shop_a, shop_knowledge, assistant_on
+):
+    ai.add(responses.POST, COMPLETIONS, json=completion("Sí, con Apple Pay.\nSOURCES: 1"))
+    page = admin_client.get(
+        "/admin/rules/responserule/try/",
+        {"text": "¿puedo pagar con apple pay?", "account": shop_a.pk},
+    ).content.decode()
+    assert "The assistant would answer (small-model, 120 + 30 tokens" in page
+    assert "Sí, con Apple Pay." in page
+    assert not KnowledgeAnswer.objects.exists()
