@@ -8,7 +8,7 @@ from rest_framework.routers import DefaultRouter
 from accounts.api import AccountViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
 from inbox.api import SavedReplyViewSet, StatsView
-from knowledge.api import KnowledgeEntryViewSet
+from knowledge.api import KnowledgeAnswerViewSet, KnowledgeEntryViewSet
 from messaging.api import ConversationViewSet, MessageViewSet
 from rules.api import ResponseRuleViewSet
 
@@ -22,6 +22,7 @@ router.register("comments", CommentViewSet)
 router.register("mentions", MentionViewSet)
 router.register("saved-replies", SavedReplyViewSet)
 router.register("knowledge", KnowledgeEntryViewSet)
+router.register("knowledge-answers", KnowledgeAnswerViewSet)
 
 # The schema describes the API, not its data: any staff member may read it.
 staff_only = {"permission_classes": [IsAdminUser]}

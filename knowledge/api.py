@@ -1,11 +1,12 @@
 from django.http import HttpResponse
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import exceptions, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.access import ScopedViewSetMixin
-from instabot.rest import PATH_ID, ModelSerializer, id_param
-from knowledge.models import EDITABLE_FIELDS, KnowledgeEntry
+from instabot.rest import PATH_ID, ModelSerializer, id_param, require_permission
+from knowledge import judging
+from knowledge.models import EDITABLE_FIELDS, KnowledgeAnswer, KnowledgeEntry
 from knowledge.transfer import MAX_IMPORT_BYTES, ImportRefused, export_csv, import_csv
 from rules.api import run_model_clean
 
@@ -73,3 +74,72 @@ class KnowledgeEntryViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
             # Nothing was imported: the file's problems, by row.
             return Response({"problems": refused.problems}, status=status.HTTP_400_BAD_REQUEST)
         return Response({"created": done.created, "updated": done.updated})
+
+
+class KnowledgeAnswerSerializer(ModelSerializer):
+    class Meta:
+        model = KnowledgeAnswer
+        fields = [
+            "id",
+            "conversation",
+            "question",
+            "reply",
+            "kind",
+            "entries",
+            "reason",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "elapsed_ms",
+            "verdict",
+            "judged_at",
+            "created_at",
+        ]
+
+
+class VerdictSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=list(judging.VERDICTS))
+
+
+class KnowledgeAnswerViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
+    """What knowledge did with each customer message it was asked: answered from knowledge,
+    by the assistant, or handed to a person; with the entries, model, tokens and time. Filter
+    with ?conversation=<id>, ?kind=faq|assistant|handoff, ?verdict=wrong."""
+
+    lookup_value_regex = PATH_ID
+    account_path = "conversation__account"
+    queryset = KnowledgeAnswer.objects.all()
+    serializer_class = KnowledgeAnswerSerializer
+
+    def get_queryset(self):
+        answers = super().get_queryset()
+        if (conversation := id_param(self.request, "conversation")) is not None:
+            answers = answers.filter(conversation_id=conversation)
+        for name, choices in (("kind", KnowledgeAnswer.Kind), ("verdict", KnowledgeAnswer.Verdict)):
+            if (value := self.request.query_params.get(name)) is not None:
+                if value not in choices.values:
+                    raise exceptions.ValidationError({name: f"One of {', '.join(choices.values)}."})
+                answers = answers.filter(**{name: value})
+        return answers
+
+    # Judging changes the conversation: it needs change_conversation, as the inbox's commands.
+    @action(
+        detail=True,
+        methods=["post"],
+        permission_classes=[permissions.IsAdminUser],
+        serializer_class=VerdictSerializer,
+    )
+    def judge(self, request, pk=None):
+        """Mark an answer good or wrong; wrong puts its conversation under Needs a reply."""
+        require_permission(request, "messaging.change_conversation")
+        answer = self.get_object()
+        body = VerdictSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            judged = judging.judge(
+                answer.conversation, str(answer.pk), body.validated_data["verdict"], request.user
+            )
+        except judging.NotJudged as exc:
+            # A hand-off sent nothing to judge.
+            raise exceptions.ValidationError({"verdict": [str(exc)]}) from None
+        return Response(KnowledgeAnswerSerializer(judged).data)

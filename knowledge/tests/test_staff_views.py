@@ -99,3 +99,38 @@ def test_the_dashboard_counts_knowledge_answers(
     figures = page.context["figures"]["knowledge"]
     assert figures == {"from_knowledge": 1, "by_assistant": 0, "handed_off": 1, "marked_wrong": 1}
     assert "Answers from knowledge" in page.content.decode()
+
+
+def test_the_api_lists_answers_and_judges_them(
+    api, client, deliver, shop_a, shop_b, shop_knowledge, knowledge_on, knowledge_staff
+):
+    ask(deliver, "can i pay with apple pay?", 1)
+    ask(deliver, "do you sell shoes?", 2)
+    listed = api.get("/api/knowledge-answers/", {"kind": "faq"}).json()["results"]
+    assert [a["entries"][0]["title"] for a in listed] == ["Payment methods"]
+    answer_id = listed[0]["id"]
+    assert api.get("/api/knowledge-answers/", {"kind": "nope"}).status_code == 400
+
+    judged = api.post(f"/api/knowledge-answers/{answer_id}/judge/", {"verdict": "wrong"})
+    assert judged.status_code == 200 and judged.json()["verdict"] == "wrong"
+    assert Conversation.objects.get(customer_id=CUSTOMER).needs_reply
+    handoff = KnowledgeAnswer.objects.get(kind="handoff")
+    assert (
+        api.post(f"/api/knowledge-answers/{handoff.pk}/judge/", {"verdict": "good"}).status_code
+        == 400
+    )
+    assert (
+        api.post(f"/api/knowledge-answers/{answer_id}/judge/", {"verdict": "meh"}).status_code
+        == 400
+    )
+
+    # Staff of another account see none of them.
+    from inbox.tests.conftest import staff
+
+    from django.contrib.auth.models import Permission
+
+    bravo = staff("bravo", shop_b)
+    bravo.user_permissions.add(Permission.objects.get(codename="view_knowledgeanswer"))
+    client.force_login(bravo)
+    assert client.get(f"/api/knowledge-answers/{answer_id}/").status_code == 404
+    assert client.get("/api/knowledge-answers/").json()["results"] == []
