@@ -125,9 +125,9 @@ def test_the_api_lists_answers_and_judges_them(
     )
 
     # Staff of another account see none of them.
-    from inbox.tests.conftest import staff
-
     from django.contrib.auth.models import Permission
+
+    from inbox.tests.conftest import staff
 
     bravo = staff("bravo", shop_b)
     bravo.user_permissions.add(Permission.objects.get(codename="view_knowledgeanswer"))
