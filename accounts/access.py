@@ -12,6 +12,7 @@ ScopedViewSetMixin). Rows outside a user's scope do not exist for them: 404, nev
 ids don't leak.
 """
 
+from django import forms
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from rest_framework import exceptions, serializers
@@ -76,6 +77,23 @@ def account_id_of(obj, path: str | None) -> int | None:
         if obj is None:
             return None
     return getattr(obj, f"{last}_id")
+
+
+class AccountMenusForm(forms.Form):
+    """A form whose account menus offer only the accounts its user may see.
+
+    Declare each menu with `InstagramBusinessAccount.objects.none()`: a form built for no
+    user offers no account, so a page can never list every account by forgetting a step.
+    """
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if (
+                isinstance(field, forms.ModelChoiceField)
+                and field.queryset.model is InstagramBusinessAccount
+            ):
+                field.queryset = accounts_visible_to(user)
 
 
 class VisibleAccountsFilter(admin.RelatedFieldListFilter):

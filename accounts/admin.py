@@ -1,20 +1,23 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path
 from django.utils.html import format_html
 
-from accounts import encryption, messenger_profile, services
+from accounts import encryption, messenger_profile, services, setup_views
 from accounts.access import ScopedAdminMixin, sees_all_accounts
 from accounts.models import (
     CREDENTIAL_FIELDS,
     CREDENTIAL_MAX_LENGTH,
+    ROUTING_FIELDS,
     TOKEN_STATE_FIELDS,
     AccountAccess,
     IceBreaker,
     InstagramBusinessAccount,
     MenuItem,
 )
-from history.importing import request_import
 from instabot.admin_forms import ASCII_NUMBERS
 from instabot.admin_lookups import FilterLookupsOnly
 from meta import profile
@@ -88,6 +91,20 @@ class AccountForm(forms.ModelForm):
         return account
 
 
+class LimitedAccountForm(AccountForm):
+    """The account form of staff limited to some accounts: what routes Meta's deliveries to this
+    account (its ids) and what verifies them (another app's secrets) is not theirs to change.
+    Pointed at another account's id, the next DM there would bring that conversation, with its
+    history, into an account they read."""
+
+    app_secret = None
+    verify_token = None
+    clear_app_secret_and_verify_token = None
+
+    class Meta(AccountForm.Meta):
+        fields = [name for name in AccountForm.Meta.fields if name not in ROUTING_FIELDS]
+
+
 class IceBreakerFormSet(forms.BaseInlineFormSet):
     """Meta's limits on the whole set (a default locale, at most 4 per locale), as the
     messenger profile states them."""
@@ -154,7 +171,8 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["is_active", "api"]
     search_fields = ["name", "username", "instagram_id"]
-    actions = ["check_tokens", "import_history", "push_messenger_profile", "read_back_profile"]
+    # history.admin adds its import action: accounts do not import the apps above them.
+    actions = ["check_tokens", "push_messenger_profile", "read_back_profile"]
     readonly_fields = ["access_token_hint", *TOKEN_STATE_FIELDS, "at_meta"]
     fieldsets = [
         (None, {"fields": ["name", "username", "instagram_id", "page_id", "api", "is_active"]}),
@@ -182,6 +200,45 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
         ),
         ("Ice breakers and menu at Meta", {"fields": ["at_meta"]}),
     ]
+
+    def get_form(self, request, obj=None, **kwargs):
+        if not sees_all_accounts(request.user):
+            kwargs["form"] = LimitedAccountForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if sees_all_accounts(request.user):
+            return fieldsets
+        return [(name, opts) for name, opts in fieldsets if name != "Another Meta app"]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if sees_all_accounts(request.user):
+            return readonly
+        return [*readonly, *(name for name in ROUTING_FIELDS if name not in CREDENTIAL_FIELDS)]
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/setup/",
+                self.admin_site.admin_view(self.setup_check_view),
+                name="accounts_instagrambusinessaccount_setup",
+            ),
+            *super().get_urls(),
+        ]
+
+    def setup_check_view(self, request, object_id):
+        """The account's setup check; POST subscribes its missing webhook fields."""
+        account = self.get_object(request, str(object_id))
+        if account is None or not self.has_view_permission(request, account):
+            raise Http404("No such account.")
+        if request.method == "POST":
+            if not self.has_change_permission(request, account):
+                raise PermissionDenied
+            self.message_user(request, setup_views.subscribe(account))
+            return HttpResponseRedirect(request.path)
+        return setup_views.render_check(request, account, self.admin_site.each_context(request))
 
     @admin.display(description="as Meta has them")
     def at_meta(self, account):
@@ -239,14 +296,6 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
         for account in queryset:
             self.message_user(request, f"{account}: {services.check_token(account)}")
 
-    @admin.action(description="Import message history (Conversations API)", permissions=["change"])
-    def import_history(self, request, queryset):
-        for account in queryset:
-            request_import(account)
-            self.message_user(
-                request, f"{account}: history import queued; see History imports for progress."
-            )
-
     @admin.action(description="Push ice breakers and menu to Meta", permissions=["change"])
     def push_messenger_profile(self, request, queryset):
         for account in queryset:
@@ -262,6 +311,7 @@ class InstagramBusinessAccountAdmin(ScopedAdminMixin, admin.ModelAdmin):
 class AccountAccessAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """Who may work on which account. Granting is for staff who see every account."""
 
+    formfield_overrides = ASCII_NUMBERS
     list_display = ["user", "account"]
     list_filter = ["account"]
     search_fields = ["user__username", "account__name", "account__username"]

@@ -1,21 +1,17 @@
-from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts import encryption
-from accounts.access import ScopedViewSetMixin
+from accounts.access import ScopedViewSetMixin, sees_all_accounts
 from accounts.models import (
     CREDENTIAL_FIELDS,
     CREDENTIAL_MAX_LENGTH,
+    ROUTING_FIELDS,
     TOKEN_STATE_FIELDS,
     InstagramBusinessAccount,
 )
-from history.api import HistoryImportSerializer, ImportRequestSerializer
-from history.importing import request_import
-from history.models import HistoryImport
 from instabot.rest import PATH_ID, ModelSerializer, require_permission
 
 KEEP = "Blank or left out: the stored one is kept (as in the admin)."
@@ -90,6 +86,7 @@ class AccountSerializer(ModelSerializer):
         ]
 
     def validate(self, data):
+        self._refuse_routing_changes_of_limited_staff(data)
         if self.instance is None and not data.get("access_token"):
             raise serializers.ValidationError({"access_token": "An account needs an access token."})
         if any(data.get(name) for name in CREDENTIAL_FIELDS) and not encryption.can_encrypt():
@@ -113,6 +110,28 @@ class AccountSerializer(ModelSerializer):
         account.save()
         return account
 
+    def _refuse_routing_changes_of_limited_staff(self, data: dict) -> None:
+        """Staff limited to some accounts may not repoint an account at Meta (ROUTING_FIELDS);
+        sending the values it has is fine (a PUT of what was read)."""
+        request = self.context.get("request")
+        if self.instance is None or request is None or sees_all_accounts(request.user):
+            return
+        wanted = [name for name in ROUTING_FIELDS if name in data and self._changes(name, data)]
+        if data.get("clear_app_secret_and_verify_token"):
+            wanted.append("clear_app_secret_and_verify_token")
+        if wanted:
+            # 403, not 400: the values may be fine; changing them is not this user's to do.
+            raise exceptions.PermissionDenied(
+                f"Only staff who see every account may change {', '.join(wanted)}: "
+                "they decide which of Meta's deliveries are this account's."
+            )
+
+    def _changes(self, name: str, data: dict) -> bool:
+        if name in CREDENTIAL_FIELDS:
+            # A credential can't be compared without opening it; a blank one keeps it.
+            return bool(data[name])
+        return data[name] != getattr(self.instance, name)
+
     @staticmethod
     def _pop_credentials(data: dict) -> dict:
         names = [*CREDENTIAL_FIELDS, "clear_app_secret_and_verify_token"]
@@ -129,6 +148,9 @@ class AccountViewSet(
 ):
     """Business accounts. They are deactivated, not deleted: their conversations stay."""
 
+    # Their history import (/api/accounts/<id>/import_history/) is history.api's: accounts
+    # does not import the apps above it.
+
     account_path = "pk"
     lookup_value_regex = PATH_ID
     queryset = InstagramBusinessAccount.objects.all()
@@ -143,21 +165,3 @@ class AccountViewSet(
         account.is_active = False
         account.save(update_fields=["is_active", "updated_at"])
         return Response(self.get_serializer(account).data)
-
-    @extend_schema(request=ImportRequestSerializer, responses={202: HistoryImportSerializer})
-    @action(detail=True, methods=["get", "post"])
-    def import_history(self, request, pk=None):
-        """POST: import this account's recent conversations through the Conversations API (a
-        worker runs it; nothing imported is answered; one in hand continues). GET: how far
-        its import is."""
-        account = self.get_object()
-        if request.method == "GET":
-            history_import = get_object_or_404(HistoryImport, account=account)
-            return Response(HistoryImportSerializer(history_import).data)
-        require_permission(request, "accounts.change_instagrambusinessaccount")
-        options = ImportRequestSerializer(data=request.data)
-        options.is_valid(raise_exception=True)
-        since = options.validated_data.get("since")
-        history_import = request_import(account, timezone.now() - since if since else None)
-        # 202: accepted, not done: a worker runs it; GET on this URL shows how far it is.
-        return Response(HistoryImportSerializer(history_import).data, status=202)

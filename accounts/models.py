@@ -16,6 +16,10 @@ CREDENTIAL_FIELDS = ("access_token", "app_secret", "verify_token")
 # Meta's tokens and secrets are a few hundred characters; the API and the admin refuse more than
 # this (a megabyte "token" would be encrypted, stored and sent with every Graph call).
 CREDENTIAL_MAX_LENGTH = 4_096
+# What ties an account to Meta: its ids route deliveries and sends to it, another app's secrets
+# verify them. Changed only by staff who see every account (accounts.access): pointed elsewhere
+# by staff limited to it, it would bring another account's conversations into theirs.
+ROUTING_FIELDS = ("instagram_id", "page_id", "app_secret", "verify_token")
 TOKEN_STATE_FIELDS = (
     "access_token_set_at",
     "access_token_expires_at",
@@ -73,6 +77,16 @@ class InstagramBusinessAccount(models.Model):
     # answers its webhook handshake. Empty: FACEBOOK_APP_SECRET, INSTAGRAM_VERIFY_TOKEN.
     app_secret = EncryptedTextField(blank=True)
     verify_token = EncryptedTextField(blank=True)
+
+    # Set by "Connect an Instagram account" (accounts.connect). The app-scoped id of the
+    # person who connected it (/me's id): Meta's deauthorize and data deletion callbacks name
+    # that person, never the Instagram id.
+    app_scoped_user_id = models.CharField(
+        "connected by (app-scoped id)", max_length=64, blank=True, db_index=True, editable=False
+    )
+    connected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The permissions Meta granted at the last connect (Instagram Login says so only then).
+    granted_permissions = models.JSONField(default=list, blank=True, editable=False)
 
     is_active = models.BooleanField("active", default=True)
     fallback_reply = models.TextField(
@@ -174,6 +188,12 @@ class InstagramBusinessAccount(models.Model):
         self.token_invalid_since = None
         self.token_checked_at = None
         self.token_check_result = ""
+
+    @property
+    def needs_reconnect(self) -> bool:
+        """Meta refused the token (190), it expired, or the person deauthorized the app."""
+        expires = self.access_token_expires_at
+        return self.token_is_invalid or (expires is not None and expires <= timezone.now())
 
     def mark_token_invalid(self, reason: str) -> None:
         """Meta rejected the token (190): stop sending for this account until it is replaced."""

@@ -36,7 +36,19 @@ class Route:
 
 
 def app_secret_for(account: InstagramBusinessAccount | None) -> str:
-    return (account.app_secret if account else "") or settings.FACEBOOK_APP_SECRET
+    """The secret that signs this account's deliveries: its own (another Meta app), else the
+    Instagram app's for an Instagram Login account (when set), else the Meta app's."""
+    if account is not None and account.app_secret:
+        return account.app_secret
+    if account is not None and account.api == account.Api.INSTAGRAM_LOGIN:
+        return settings.INSTAGRAM_APP_SECRET or settings.FACEBOOK_APP_SECRET
+    return settings.FACEBOOK_APP_SECRET
+
+
+def service_app_secrets() -> list[str]:
+    """The service's own secrets, either of which may sign a delivery to /webhooks/instagram
+    (an app has one callback URL for both logins)."""
+    return [s for s in (settings.FACEBOOK_APP_SECRET, settings.INSTAGRAM_APP_SECRET) if s]
 
 
 def verify_token_for(account: InstagramBusinessAccount | None) -> str:

@@ -8,13 +8,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.access import ScopedAdminMixin, accounts_visible_to
+from accounts.access import AccountMenusForm, ScopedAdminMixin
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from comments.choosing import choose_comment_rule, choose_mention_rule
 from comments.media import account_media, prepare_to_save
 from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
 from comments.posts import web_address
+from instabot.admin_forms import ASCII_NUMBERS
 from meta import graph
 
 
@@ -63,12 +64,12 @@ class CommentRuleForm(forms.ModelForm):
 FLUID = "width: 100%; max-width: 40em; box-sizing: border-box;"
 
 
-class TryCommentForm(forms.Form):
+class TryCommentForm(AccountMenusForm):
     text = forms.CharField(
         label="Comment", widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "style": FLUID})
     )
     account = forms.ModelChoiceField(
-        InstagramBusinessAccount.objects.all(),
+        InstagramBusinessAccount.objects.none(),
         required=False,
         empty_label="Any account (rules for every account only)",
     )
@@ -79,12 +80,13 @@ class TryCommentForm(forms.Form):
     )
 
 
-class PickAccountForm(forms.Form):
-    account = forms.ModelChoiceField(InstagramBusinessAccount.objects.all(), empty_label=None)
+class PickAccountForm(AccountMenusForm):
+    account = forms.ModelChoiceField(InstagramBusinessAccount.objects.none(), empty_label=None)
 
 
 @admin.register(CommentRule)
 class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    formfield_overrides = ASCII_NUMBERS
     form = CommentRuleForm
     list_display = [
         "trigger",
@@ -149,15 +151,14 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return [*own, *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "try_form": TryCommentForm()}
+        extra_context = {**(extra_context or {}), "try_form": TryCommentForm(user=request.user)}
         return super().changelist_view(request, extra_context)
 
     def try_comment_view(self, request):
         """Which rule would answer a comment, and with what: nothing is sent or changed."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = TryCommentForm(request.GET or None)
-        form.fields["account"].queryset = accounts_visible_to(request.user)
+        form = TryCommentForm(request.GET or None, user=request.user)
         outcome = None
         if form.is_valid():
             account = form.cleaned_data["account"]
@@ -189,8 +190,7 @@ class CommentRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         """The account's posts from the Graph API, to pick a rule's post from."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = PickAccountForm(request.GET or None)
-        form.fields["account"].queryset = accounts_visible_to(request.user)
+        form = PickAccountForm(request.GET or None, user=request.user)
         posts, problem = [], ""
         if form.is_valid():
             try:
@@ -236,6 +236,7 @@ SHOWN_TEXT = 5000
 class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """Comments as Instagram sent them, and what the service did with each."""
 
+    formfield_overrides = ASCII_NUMBERS
     list_display = ["when", "author", "short_text", "media_id", "outcome", "rule_name"]
     list_filter = ["status", "account", "is_live", "media_product_type"]
     search_fields = ["text", "author_username", "author_id", "comment_id", "media_id"]
@@ -306,6 +307,7 @@ class CommentAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Mention)
 class MentionAdmin(ScopedAdminMixin, admin.ModelAdmin):
+    formfield_overrides = ASCII_NUMBERS
     list_display = ["mentioned_at", "author_username", "short_text", "answered", "media_id"]
     list_filter = ["account", "reply__status"]
     search_fields = ["media_id", "comment_id", "author_username", "text"]

@@ -1,6 +1,7 @@
-"""A comment or a mention from a delivery, in the delivery's event transaction
-(messaging.events dispatches them here): stored once, matched against the comment rules, and
-its replies queued for the worker (comments.replying sends them, under Meta's limits).
+"""A comment from a delivery, in the delivery's event transaction (messaging.events dispatches
+it here, as CommentsConfig.ready registered; a mention goes to comments.mentions): stored once,
+matched against the comment rules, and its replies queued for the worker (comments.replying
+sends them, under Meta's limits).
 
 Comments the business wrote itself (its public replies among them) are stored, never acted on.
 """
@@ -12,7 +13,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from comments.choosing import choose_comment_rule
-from comments.mentions import record_mention
 from comments.models import (
     PRIVATE_REPLY_WINDOW,
     Comment,
@@ -20,19 +20,12 @@ from comments.models import (
     CommentRule,
     Post,
 )
+from comments.payloads import CommentEvent
 from instabot.logging import log_context
 from messaging.models import Conversation
-from messaging.payloads import CommentEvent, MentionEvent, MessageEvent
+from messaging.payloads import MessageEvent
 
 logger = logging.getLogger(__name__)
-
-
-def handle(event: CommentEvent | MentionEvent, account) -> None:
-    match event:
-        case CommentEvent():
-            handle_comment(event, account)
-        case MentionEvent():
-            record_mention(event, account)
 
 
 def handle_comment(event: CommentEvent, account) -> None:

@@ -18,9 +18,9 @@ from django.utils import timezone
 
 from comments.choosing import active_rules, choose_mention_rule
 from comments.models import CommentReply, CommentRule, Mention, MentionReply
+from comments.payloads import MentionEvent
 from comments.posts import web_address
 from instabot.logging import log_context
-from messaging.payloads import MentionEvent
 from messaging.sending import retry_delay
 from meta import graph
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from comments.models import Post
 from meta import graph
+from meta.display import web_address
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +36,6 @@ def _fetch(post: Post) -> None:
         )
         return
     remember(post.instagram_account_id, media, account=post.account)
-
-
-def web_address(url: str) -> str:
-    """`url` if it is a web address (pages draw it as a link or an image), else "": whatever
-    an answer from the Graph API holds, never a javascript: link."""
-    return url if url.lower().startswith(("https://", "http://")) else ""
 
 
 def remember(instagram_account_id: str, media: graph.Media, account=None) -> None:

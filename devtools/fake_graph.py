@@ -27,6 +27,8 @@ Control endpoints (JSON):
                         "username": "..."}
   GET  /_fake/calls  every Send API call received so far
   POST /_fake/reset  forget calls and planned failures
+Connecting an account (Meta's login pages, token endpoints, /me, /me/accounts,
+/me/permissions, subscribed_apps) and its controls: devtools/fake_oauth.py.
 The Conversations API (history) and its controls: devtools/fake_conversations.py.
 """
 
@@ -42,6 +44,7 @@ import requests
 from devtools import fake_comments, fake_messages
 from devtools.fake_conversations import FakeInbox
 from devtools.fake_http import FakeServer, JsonHandler
+from devtools.fake_oauth import FakeOAuth
 from devtools.simulation import message_delivery, signed_headers
 
 logger = logging.getLogger(__name__)
@@ -51,6 +54,8 @@ PROFILE_PATH = re.compile(r"^/v[\d.]+/(?P<user_id>\d+)$")
 ME_PATH = re.compile(r"^/v[\d.]+/me$")
 
 FAILURES = {**fake_messages.SEND_FAILURES, **fake_comments.FAILURES}
+# Form posts of connecting an account: Instagram's token endpoint, the fake login's buttons.
+OAUTH_FORM_POSTS = ("/oauth/access_token", "/_fake/oauth/decide")
 
 
 class FakeGraphAPI(FakeServer):
@@ -63,6 +68,7 @@ class FakeGraphAPI(FakeServer):
         app_secret: str = "",
         account_id: str = "",
         drop_webhooks: float = 0.0,
+        oauth: FakeOAuth | None = None,
     ):
         self.echo_webhook_url = echo_webhook_url
         self.app_secret = app_secret
@@ -72,6 +78,8 @@ class FakeGraphAPI(FakeServer):
         self.calls: list[dict] = []
         self.comments = fake_comments.FakeComments()
         self.profiles = fake_messages.FakeProfiles()
+        # Connecting accounts (devtools.fake_oauth): the app ids and secrets of the settings.
+        self.oauth = oauth or FakeOAuth.from_settings()
         self._failures: deque[dict] = deque()
         self._lock = threading.Lock()
         super().__init__(host, port, _handler_for(self))
@@ -119,7 +127,9 @@ class FakeGraphAPI(FakeServer):
             requests.post(
                 self.echo_webhook_url,
                 data=body,
-                headers=signed_headers(body, self.app_secret),
+                headers=signed_headers(
+                    body, self.oauth.webhook_secret_for(self.account_id) or self.app_secret
+                ),
                 timeout=10,
             )
         except requests.RequestException as exc:
@@ -138,6 +148,10 @@ def _handler_for(fake: FakeGraphAPI):
                 with fake._lock:
                     return self._json(200, list(fake.calls))
             path = self.path.split("?")[0]
+            if path == "/_fake/oauth":
+                return self._json(200, fake.oauth.state())
+            if oauth := self._oauth("GET", ""):
+                return oauth
             if ME_PATH.match(path):
                 return self._json(
                     200,
@@ -183,7 +197,20 @@ def _handler_for(fake: FakeGraphAPI):
             return self._json(404, {"error": {"message": "Unknown path", "code": 100}})
 
         def do_POST(self):
+            path = self.path.split("?")[0]
+            if path in OAUTH_FORM_POSTS:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = self.rfile.read(length).decode(errors="replace")
+                return self._oauth("POST", form) or self._json(404, {"error": "?"})
+            if path.endswith("/subscribed_apps") and (oauth := self._oauth("POST", "")):
+                return oauth
             body = self._read_json()
+            if path == "/_fake/oauth":
+                fake.oauth.configure(body)
+                return self._json(200, {"ok": True})
+            if path == "/_fake/oauth/revoke":
+                fake.oauth.revoke_all()
+                return self._json(200, {"ok": True})
             if self.path == "/_fake/fail":
                 try:
                     fake.fail_next(
@@ -228,6 +255,26 @@ def _handler_for(fake: FakeGraphAPI):
             if fake_messages.PROFILE_PATH.match(self.path.split("?")[0]):
                 return self._json(*self._profile("DELETE", body))
             return self._json(404, {"error": {"message": "Unknown path", "code": 100}})
+
+        def _oauth(self, method: str, form: str):
+            """Meta's login pages, token endpoints and account reads (devtools.fake_oauth);
+            None when the call is not one of those."""
+            path, _, query = self.path.partition("?")
+            answer = fake.oauth.answer(
+                method, path, query, form, self.headers.get("Authorization", "")
+            )
+            if answer is None:
+                return None
+            if answer[0] == "redirect":
+                self.send_response(302)
+                self.send_header("Location", answer[1])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif answer[0] == "html":
+                self._raw(answer[1], answer[2].encode(), "text/html; charset=utf-8")
+            else:
+                self._json(answer[1], answer[2])
+            return True
 
         def _profile(self, method: str, body: dict) -> tuple[int, dict]:
             if not self._authorized():

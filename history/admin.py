@@ -2,7 +2,22 @@ from django.contrib import admin
 from django.utils import timezone
 
 from accounts.access import ScopedAdminMixin
+from accounts.admin import InstagramBusinessAccountAdmin
+from history.importing import request_import
 from history.models import AccountReconciliation, HistoryImport
+
+
+@admin.action(description="Import message history (Conversations API)", permissions=["change"])
+def import_history(modeladmin, request, queryset):
+    for account in queryset:
+        request_import(account)
+        modeladmin.message_user(
+            request, f"{account}: history import queued; see History imports for progress."
+        )
+
+
+# An action on the accounts' list, added here: accounts does not import the apps above it.
+InstagramBusinessAccountAdmin.actions = [*InstagramBusinessAccountAdmin.actions, import_history]
 
 
 class ReadOnlyAdmin(ScopedAdminMixin, admin.ModelAdmin):

@@ -24,6 +24,7 @@ from history.calls import NotNow, PacedCalls, conversations_node
 from history.models import HistoryImport
 from history.storing import store_as_history
 from instabot.logging import log_context
+from messaging.sending import WAITING_FOR_CREDENTIALS
 from messaging.task_queue import enqueue
 from meta import graph
 
@@ -56,6 +57,28 @@ def request_import(account, since: datetime | None = None) -> HistoryImport:
             enqueue(import_history_task, history_import.pk)
     logger.info("History import of account %s requested", account.instagram_id)
     return history_import
+
+
+def _waiting_for_credentials():
+    return HistoryImport.objects.filter(
+        state=HistoryImport.State.QUEUED, error__startswith=WAITING_FOR_CREDENTIALS
+    )
+
+
+def any_waiting_for_credentials() -> bool:
+    return _waiting_for_credentials().exists()
+
+
+def queue_imports_that_waited_for_credentials(now: datetime) -> int:
+    """Every stored credential opens again: the imports that waited go on now, from their
+    cursor, not at the end of CREDENTIALS_RETRY (messaging.credentials_wait runs this)."""
+    count = 0
+    for pk in _waiting_for_credentials().filter(not_before__gt=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            if _waiting_for_credentials().filter(pk=pk, not_before__gt=now).update(not_before=now):
+                enqueue(import_history_task, pk)
+                count += 1
+    return count
 
 
 def requeue_stalled_imports() -> int:
@@ -126,7 +149,7 @@ def run_import(
                 # can fix that, so the import waits, to go on from its cursor then.
                 until = timezone.now() + CREDENTIALS_RETRY
                 with transaction.atomic():
-                    history_import.wait_until(until, f"waiting for credentials: {exc}")
+                    history_import.wait_until(until, f"{WAITING_FOR_CREDENTIALS}: {exc}")
                     enqueue(import_history_task.using(run_after=until), import_id)
                 logger.error(
                     "CREDENTIALS PROBLEM: history import of account %s waits until %s: %s",
@@ -137,6 +160,11 @@ def run_import(
             except graph.GraphAPIError as exc:
                 history_import.finish(HistoryImport.State.FAILED, str(exc))
                 logger.error("History import of account %s failed: %s", account.instagram_id, exc)
+            except Exception as exc:
+                # Never left "running" by a surprise: failed, with the reason; importing again
+                # continues from its cursor.
+                history_import.finish(HistoryImport.State.FAILED, f"unexpected error: {exc!r}")
+                logger.exception("History import of account %s failed", account.instagram_id)
             else:
                 if not finished:
                     with transaction.atomic():
@@ -202,7 +230,13 @@ def _import_conversation(account, conversation_id: str, since, call: PacedCalls)
         for message in page.messages:
             if since is not None and message.created_time < since:
                 return imported, known
-            if store_as_history(account, message):
+            try:
+                stored = store_as_history(account, message)
+            except Exception:
+                # One message that cannot be stored never stops the import.
+                logger.exception("History import: message %s left out", message.id)
+                continue
+            if stored:
                 imported += 1
             else:
                 known += 1

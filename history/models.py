@@ -162,14 +162,28 @@ class AccountReconciliation(models.Model):
         return f"Reconciliation of {self.account}"
 
     @classmethod
-    def claim_due(cls, account, interval: timedelta) -> "AccountReconciliation | None":
-        """This account's state, if its pass is due and this worker got it (else None)."""
-        state, _ = cls.objects.get_or_create(account=account)
+    def add_missing(cls, accounts) -> None:
+        """A state for each of `accounts` that has none yet (due at once): one query when
+        none is missing."""
+        missing = accounts.filter(reconciliation__isnull=True)
+        cls.objects.bulk_create([cls(account=a) for a in missing], ignore_conflicts=True)
+
+    @classmethod
+    def due(cls, accounts):
+        """The states of `accounts` whose pass is due, oldest due first, with their account."""
+        due = cls.objects.filter(account__in=accounts, next_pass_at__lte=timezone.now())
+        return due.select_related("account").order_by("next_pass_at", "pk")
+
+    def claim(self, interval: timedelta) -> bool:
+        """This worker takes the pass (False: another took it meanwhile); the next is due
+        `interval` later."""
         now = timezone.now()
-        taken = cls.objects.filter(pk=state.pk, next_pass_at__lte=now).update(
+        taken = AccountReconciliation.objects.filter(pk=self.pk, next_pass_at__lte=now).update(
             next_pass_at=now + interval
         )
-        return cls.objects.get(pk=state.pk) if taken else None
+        if taken:
+            self.next_pass_at = now + interval
+        return bool(taken)
 
     def record_pass(self, *, checked_until: datetime, found: int, calls: int) -> None:
         self.checked_until, self.last_found, self.last_api_calls = checked_until, found, calls

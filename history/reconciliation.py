@@ -49,25 +49,33 @@ class PassResult:
     found: int = 0  # messages Meta has and we had not, now stored
     found_from_customers: int = 0
     answered: int = 0
+    skipped: int = 0  # messages that could not be stored (logged each)
     calls: int = 0
     error: str = ""
 
 
-def reconcile_due_accounts() -> int:
-    """For the upkeep: reconcile each active account whose pass is due (one worker per
-    account and pass). Returns how many accounts were reconciled."""
+def reconcile_due_accounts(limit: int | None = None) -> int:
+    """Reconcile the active accounts whose pass is due, oldest due first, at most `limit` of
+    them (None: all); one worker per account and pass. Returns how many were reconciled.
+
+    The worker's pass asks for one at a time (history.apps): its Graph calls take a second or
+    so, and the waiting deliveries go first between two accounts."""
     interval = timedelta(seconds=settings.RECONCILE_INTERVAL)
-    done = 0
     accounts = InstagramBusinessAccount.objects.filter(
         is_active=True, token_invalid_since__isnull=True
     )
-    for account in accounts:
+    AccountReconciliation.add_missing(accounts)
+    done = claimed = 0
+    for state in AccountReconciliation.due(accounts):
+        if limit is not None and claimed >= limit:
+            break
+        account = state.account
         # One account's trouble (its credentials cannot be opened, say) never stops the others.
         try:
             if not account.access_token:
                 continue
-            state = AccountReconciliation.claim_due(account, interval)
-            if state is not None:
+            if state.claim(interval):
+                claimed += 1
                 reconcile_account(account, state)
                 done += 1
         except EncryptionKeyError as exc:
@@ -113,11 +121,12 @@ def reconcile_account(account, state: AccountReconciliation) -> PassResult:
             state.record_pass(checked_until=checked_until, found=result.found, calls=result.calls)
             logger.info(
                 "Reconciled account %s: %d conversations checked, %d messages found missing "
-                "(%d calls)",
+                "(%d calls)%s",
                 account.instagram_id,
                 result.conversations,
                 result.found,
                 result.calls,
+                f", {result.skipped} left out (logged above)" if result.skipped else "",
             )
         _check_subscription(account, state, result)
     return result
@@ -141,7 +150,17 @@ def _reconcile(account, call: PacedCalls, start: datetime, until: datetime, resu
             # be answered again by the bot. Then oldest first, as they were written.
             missing.sort(key=lambda m: (m.from_id != account.instagram_id, m.created_time))
             for message in missing:
-                _handle_missing(account, message, result)
+                try:
+                    _handle_missing(account, message, result)
+                except Exception:
+                    # One message that cannot be stored never stops the pass: the others (a
+                    # missed DM in another thread, say) are still found and answered.
+                    result.skipped += 1
+                    logger.exception(
+                        "Reconciliation of account %s: message %s left out",
+                        account.instagram_id,
+                        message.id,
+                    )
         if not page.next_cursor:
             return
         after = page.next_cursor

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.access import accounts_visible_to
+from contacts.ab_results import variant_results
 from inbox import charts, stats
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def dashboard(request):
         "range": stats_range,
         "accounts": accounts_visible_to(request.user),
         "query": request.GET.urlencode(),
+        "ab_tests": variant_results(request.user, *stats_range.bounds(), stats_range.account),
         "answers_chart": charts.bar_chart(
             "DMs answered per day",
             days,

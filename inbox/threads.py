@@ -10,11 +10,13 @@ from django.utils.text import Truncator
 
 from accounts.access import ALL_ACCOUNTS_CODENAME, scope
 from comments.models import Comment, CommentReply
+from contacts.cards import contact_card
 from inbox.listing import _iso, account_name, customer_name, visible_conversations
 from inbox.models import Note, SavedReply
 from knowledge import judging
 from messaging import windows
 from messaging.models import Conversation, Message
+from meta.display import web_address
 
 # How much of the comment a conversation began from the customer pane shows.
 COMMENT_SHOWN_CHARACTERS = 5_000
@@ -55,7 +57,7 @@ def message_json(message: Message, knowledge=None) -> dict:
         "author": message.author,
         "who": who,
         "text": message.text,
-        "attachments": message.attachments,
+        "attachments": message.shown_attachments(),
         "is_deleted": message.is_deleted,
         "reaction": message.reaction,
         "status": message.status,
@@ -144,11 +146,6 @@ def _post_name(comment: Comment) -> str:
     return f"post {comment.media_id}" if comment.media_id else "a post"
 
 
-def _web_address(url: str) -> str:
-    # Drawn as a link or an image by the page: only http(s) addresses, never javascript:.
-    return url if url.startswith(("https://", "http://")) else ""
-
-
 def comment_json(comment: Comment | None) -> dict | None:
     if comment is None:
         return None
@@ -160,8 +157,8 @@ def comment_json(comment: Comment | None) -> dict | None:
         "author": f"@{comment.author_username}" if comment.author_username else comment.author_id,
         "at": _iso(comment.commented_at),
         "post": _post_name(comment),
-        "permalink": _web_address(post.permalink) if post else "",
-        "thumbnail_url": _web_address(post.thumbnail_url) if post else "",
+        "permalink": web_address(post.permalink) if post else "",
+        "thumbnail_url": web_address(post.thumbnail_url) if post else "",
         # What was answered under the comment, for everyone to see.
         "public_reply": (
             {
@@ -184,6 +181,7 @@ def customer_card(conversation: Conversation) -> dict:
         "origin": origin(conversation, comment),
         "comment": comment_json(comment),
         "notes": [note_json(n) for n in conversation.notes.select_related("author")],
+        "contact": contact_card(conversation),
     }
 
 

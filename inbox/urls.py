@@ -7,10 +7,10 @@ app_name = "inbox"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("updates", views.updates, name="updates"),
-    path("c/<int:pk>", views.conversation, name="conversation"),
-    path("c/<int:pk>/read", views.mark_read, name="read"),
-    path("c/<int:pk>/reply", views.reply, name="reply"),
-    path("c/<int:pk>/<str:name>", views.command, name="command"),
+    path("c/<id:pk>", views.conversation, name="conversation"),
+    path("c/<id:pk>/read", views.mark_read, name="read"),
+    path("c/<id:pk>/reply", views.reply, name="reply"),
+    path("c/<id:pk>/<str:name>", views.command, name="command"),
     path("stats/", stats_views.dashboard, name="stats"),
     path("stats.csv", stats_views.stats_csv, name="stats-csv"),
 ]

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.access import accounts_visible_to
 from inbox import commands, listing, threads
 from inbox.models import ReadMarker
+from instabot.admin_forms import AsciiIntegerField
 from instabot.logging import log_context
 from instabot.rest import ID_DIGITS
 from instabot.text_limits import REPLY_MAX_LENGTH
@@ -50,6 +51,10 @@ def inbox(request):
         "saved_replies": threads.saved_replies_for(request.user),
         "poll_ms": int(settings.INBOX_POLL_SECONDS * 1000),
         "can_reply": request.user.has_perm(CHANGE),
+        "can_edit_contact": request.user.has_perm(CHANGE)
+        and request.user.has_perm("contacts.change_contact"),
+        # privacy's page: export, then erase, one customer's data.
+        "can_erase_customers": request.user.has_perm("privacy.erase_customer"),
     }
     return render(request, "inbox/inbox.html", context)
 
@@ -111,7 +116,7 @@ def conversation(request, pk):
 
 
 class ReadForm(forms.Form):
-    message = forms.IntegerField(min_value=0)
+    message = AsciiIntegerField(min_value=0)
 
 
 @staff_member_required

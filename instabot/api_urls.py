@@ -7,13 +7,19 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
+from contacts.api import ContactFieldViewSet, ContactViewSet
+from contacts.flow_api import ReplyVariantViewSet, RuleActionViewSet
+from history.api import AccountHistoryImportViewSet
 from inbox.api import SavedReplyViewSet, StatsView
 from knowledge.api import KnowledgeAnswerViewSet, KnowledgeEntryViewSet
 from messaging.api import ConversationViewSet, MessageViewSet
+from privacy import api as privacy_api
 from rules.api import ResponseRuleViewSet
 
 router = DefaultRouter()
 router.register("accounts", AccountViewSet)
+# /api/accounts/<id>/import_history/: the history app's, beside the account's own endpoints.
+router.register("accounts", AccountHistoryImportViewSet, basename="account-history")
 router.register("conversations", ConversationViewSet)
 router.register("messages", MessageViewSet)
 router.register("rules", ResponseRuleViewSet)
@@ -21,6 +27,10 @@ router.register("comment-rules", CommentRuleViewSet)
 router.register("comments", CommentViewSet)
 router.register("mentions", MentionViewSet)
 router.register("saved-replies", SavedReplyViewSet)
+router.register("contacts", ContactViewSet)
+router.register("contact-fields", ContactFieldViewSet)
+router.register("rule-actions", RuleActionViewSet)
+router.register("reply-variants", ReplyVariantViewSet)
 router.register("knowledge", KnowledgeEntryViewSet)
 router.register("knowledge-answers", KnowledgeAnswerViewSet)
 
@@ -35,5 +45,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("stats/", StatsView.as_view(), name="api-stats"),
+    path("customers/<int:pk>/export", privacy_api.export_customer, name="api-customer-export"),
+    path("customers/<int:pk>/erase", privacy_api.erase_customer, name="api-customer-erase"),
     path("", include(router.urls)),
 ]

@@ -7,7 +7,9 @@ object a line, for log collectors); in development, readable text with the field
 
 import json
 import logging
+import os
 import re
+import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -28,10 +30,35 @@ def log_context(**fields):
         _context.reset(token)
 
 
+# What each process is called in its log lines: bin/dev mixes the web server's, the worker's
+# and the fake Graph API's lines in one terminal.
+PROCESS_NAMES = {
+    "runserver": "web",
+    "gunicorn": "web",
+    "worker": "worker",
+    "rqworker": "worker",
+    "db_worker": "worker",
+    "fake_graph_api": "fake",
+}
+
+
+def process_name(argv: list[str] | None = None) -> str:
+    """ "web", "worker", "fake", else the management command (or program) this process runs."""
+    argv = sys.argv if argv is None else argv
+    program = os.path.basename(argv[0]) if argv else ""
+    command = argv[1] if program == "manage.py" and len(argv) > 1 else program
+    return PROCESS_NAMES.get(command, command or "python")
+
+
+PROCESS_NAME = process_name()
+
+
 class ContextFilter(logging.Filter):
-    """Puts the current context on each record: record.context (a dict) and its text form."""
+    """Puts the current context on each record: record.context (a dict) and its text form,
+    and the name of the process that wrote it (record.process_name)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        record.process_name = PROCESS_NAME
         record.context = dict(_context.get() or {})
         record.context_text = "".join(f" {key}={value}" for key, value in record.context.items())
         return True
@@ -44,6 +71,7 @@ class JSONFormatter(logging.Formatter):
                 timespec="milliseconds"
             ),
             "level": record.levelname,
+            "process": getattr(record, "process_name", PROCESS_NAME),
             "logger": record.name,
             "message": record.getMessage(),
             **getattr(record, "context", {}),
@@ -65,3 +93,16 @@ class StripQueryStrings(logging.Filter):
         if isinstance(record.args, tuple) and record.args and isinstance(record.args[0], str):
             record.args = (QUERY_STRING.sub("", record.args[0]), *record.args[1:])
         return True
+
+
+class QueueBookkeeping(logging.Filter):
+    """Drops the task queues' per-task lines ("Task id=… state=SUCCESSFUL", RQ's "Job OK"):
+    a task that ends having scheduled a retry "succeeded" as a task while its send failed. The
+    outcome is logged by the work itself ("Sent reply 7 …", "Reply 7: attempt 1 failed …");
+    a task that raised is still logged (an ERROR)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        message = record.getMessage()
+        return not (message.startswith("Task id=") or "Job OK" in message)

@@ -2,10 +2,34 @@
 
 import logging
 
-from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.http import HttpResponse, HttpResponseBadRequest
+from psycopg_pool import PoolTimeout
 
 logger = logging.getLogger(__name__)
+
+
+class RefuseNulCharactersMiddleware:
+    """A NUL ("%00") in the path or the query string is a 400 at every door (the API's lists,
+    the admin's filters, search and autocomplete, the inbox): no text we serve holds one, and
+    PostgreSQL refuses it in a query, which would end in a 500. Form fields refuse it
+    themselves (Django's and DRF's CharField), with the field's error."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            logger.info("Refused %s %s: a NUL character in the URL", request.method, request.path)
+            # 400: the client's URL cannot name anything we hold.
+            return HttpResponseBadRequest(
+                "Bad request: a NUL character (%00) in the URL.",
+                content_type="text/plain; charset=utf-8",
+            )
+        return self.get_response(request)
 
 
 class DatabaseUnavailableMiddleware:
@@ -32,3 +56,21 @@ class DatabaseUnavailableMiddleware:
         )
         response["Retry-After"] = "5"
         return response
+
+
+def database_problem(exc: DatabaseError) -> str:
+    """Why the database could not be used, for a 503's reason (the webhook, /healthz) and
+    the log: which of the usual
+    causes it is. Not the driver's message, which names the server's address: that one goes to
+    the log only."""
+    message = str(exc).lower()
+    if isinstance(exc.__cause__, PoolTimeout):
+        pool = connection.settings_dict["OPTIONS"]["pool"]
+        return (
+            f"no database connection free within {pool['timeout']:g} s: this process's pool "
+            f"of {pool['max_size']} is all in use, or the database is not answering"
+        )
+    if "too many" in message or "connection slots are reserved" in message:
+        # PostgreSQL: "sorry, too many clients already"; MySQL/MariaDB: error 1040.
+        return "the database refuses new connections: too many clients (max_connections)"
+    return f"database unreachable ({type(exc).__name__})"

@@ -1,15 +1,20 @@
 """The REST API's shared pieces: who may do what, reading JSON bodies and query parameters."""
 
-import re
+import math
 
-from rest_framework import exceptions, parsers, permissions, serializers
+from rest_framework import exceptions, pagination, parsers, permissions, serializers
 
-# A JSON string may escape half of a UTF-16 pair on its own ("\ud800"): not a character, and
-# neither the database nor our JSON answers can hold it.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+from instabot.numbers import ID_DIGITS, read_id, read_whole_number
+from meta.cleaning import LONE_SURROGATE
 
-# Ids are 64-bit integers: at most 18 digits always fit (19 may not).
-ID_DIGITS = re.compile(r"[0-9]{1,18}")
+__all__ = [
+    "ID_DIGITS",
+    "PATH_ID",
+    "JSONParser",
+    "ModelSerializer",
+    "PageNumberPagination",
+    "id_param",
+]
 
 # A viewset's `lookup_value_regex`: ASCII digits only in /api/<things>/<id>/ (int() reads an
 # Arabic-Indic one, U+0661, as 1: /api/rules/<it>/ would act on rule 1); anything else is 404.
@@ -47,63 +52,69 @@ def id_param(request, name: str) -> int | None:
     if value is None or value == "":
         return None
     # ASCII digits only: "²".isdigit() is true, but int() refuses it.
-    if not ID_DIGITS.fullmatch(value):
+    if (id_ := read_id(value)) is None:
         raise exceptions.ValidationError({name: f"Expected an id, got {value[:40]!r}."})
-    return int(value)
+    return id_
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser, refusing with a 400 (not a 500) what it would choke on later: JSON
-    nested too deeply for Python's reader, and strings holding lone surrogates."""
+    """DRF's JSON parser, refusing with a 400 (not a 500, nor a wrong value) what it would
+    choke on later: JSON nested too deeply for Python's reader, strings holding lone
+    surrogates, and numbers too large for a float (1e999 is read as infinity: a text field
+    would take it as "inf")."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
-        if _holds_lone_surrogate(data):
-            raise exceptions.ParseError(
-                "JSON parse error - a string holds a lone surrogate (half of a UTF-16 pair, "
-                "such as \\ud800 alone), which is not a character."
-            )
+        if problem := _unreadable_part(data):
+            raise exceptions.ParseError(f"JSON parse error - {problem}")
         return data
 
 
-def _holds_lone_surrogate(data) -> bool:
+def _unreadable_part(data) -> str:
     # A loop, not recursion: the data may be nested almost as deeply as the reader allows.
     pending = [data]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
             if LONE_SURROGATE.search(item):
-                return True
+                return (
+                    "a string holds a lone surrogate (half of a UTF-16 pair, such as \\ud800 "
+                    "alone), which is not a character."
+                )
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return "a number is too large (or not a number)."
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-    return False
-
-
-def _is_ascii_text(data) -> bool:
-    return not isinstance(data, str) or data.isascii()
+    return ""
 
 
 class IntegerField(serializers.IntegerField):
-    """DRF's IntegerField, refusing digits other than ASCII 0-9 ("\\u0661" is 1 to int())."""
+    """DRF's IntegerField, reading whole numbers strictly (instabot.numbers): "\\u0661",
+    "1_0", 1.9 and 1e3 are refused, not read as 1, 10, 1 and 1000."""
 
     def to_internal_value(self, data):
-        if not _is_ascii_text(data):
+        try:
+            return read_whole_number(data)
+        except ValueError:
             self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
-    """DRF's PrimaryKeyRelatedField, refusing ids written in other than ASCII digits."""
+    """DRF's PrimaryKeyRelatedField, reading ids strictly (instabot.numbers): "\\u0661" and 1.9
+    are refused, not read as 1."""
 
     def to_internal_value(self, data):
-        if not _is_ascii_text(data):
-            self.fail("does_not_exist", pk_value=data)
+        if self.pk_field is None and read_id(data) is None:
+            if isinstance(data, str | int) and not isinstance(data, bool):
+                self.fail("does_not_exist", pk_value=str(data)[:40])
+            self.fail("incorrect_type", data_type=type(data).__name__)
         return super().to_internal_value(data)
 
 
@@ -115,3 +126,16 @@ class ModelSerializer(serializers.ModelSerializer):
         for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()
     }
     serializer_related_field = PrimaryKeyRelatedField
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """DRF's pages, numbered in ASCII digits ("?page=\\u0661" is not page 1): 404, as for a
+    page past the last."""
+
+    def get_page_number(self, request, paginator):
+        number = super().get_page_number(request, paginator)
+        if number in self.last_page_strings or (isinstance(number, int)):
+            return number
+        if read_id(number) is None:
+            raise exceptions.NotFound("Invalid page.")
+        return number

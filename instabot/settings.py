@@ -75,6 +75,22 @@ INSTAGRAM_GRAPH_API_BASE_URL = env.str(
     "INSTAGRAM_GRAPH_API_BASE_URL", default="https://graph.instagram.com"
 ).rstrip("/")
 GRAPH_API_VERSION = env.str("GRAPH_API_VERSION", default="v21.0")
+# Connecting accounts in a click (accounts.connect): the Meta app's ids and Instagram app
+# secret, and where Meta's login pages and token endpoint are (the fake's, in development).
+# Accounts connected with Instagram Login sign their webhooks with INSTAGRAM_APP_SECRET.
+INSTAGRAM_APP_ID = env.str("INSTAGRAM_APP_ID", default="")
+INSTAGRAM_APP_SECRET = env.str("INSTAGRAM_APP_SECRET", default="")
+INSTAGRAM_OAUTH_AUTHORIZE_URL = env.str(
+    "INSTAGRAM_OAUTH_AUTHORIZE_URL", default="https://www.instagram.com/oauth/authorize"
+)
+INSTAGRAM_OAUTH_TOKEN_URL = env.str(
+    "INSTAGRAM_OAUTH_TOKEN_URL", default="https://api.instagram.com/oauth/access_token"
+)
+FACEBOOK_APP_ID = env.str("FACEBOOK_APP_ID", default="")
+FACEBOOK_OAUTH_DIALOG_URL = env.str(
+    "FACEBOOK_OAUTH_DIALOG_URL",
+    default=f"https://www.facebook.com/{GRAPH_API_VERSION}/dialog/oauth",
+)
 GRAPH_API_TIMEOUT = env.float("GRAPH_API_TIMEOUT", default=10.0)
 DEFAULT_REPLY_TEXT = env.str(
     "DEFAULT_REPLY_TEXT", default="Thanks for your message! We'll get back to you soon."
@@ -85,6 +101,15 @@ FALLBACK_COOLDOWN_HOURS = env.float("FALLBACK_COOLDOWN_HOURS", default=24.0)
 # What messages without text (stickers, photos, story mentions) get: "fallback" (the fallback
 # reply, under its cooldown), "none", or any other text to send that text (same cooldown).
 NO_TEXT_REPLY = env.str("NO_TEXT_REPLY", default="fallback")
+# A customer's whole message saying one of these opts their contact out of broadcasts (or back
+# in); compared ignoring case.
+CONTACT_OPT_OUT_KEYWORDS = frozenset(
+    word.strip().casefold()
+    for word in env.list("CONTACT_OPT_OUT_KEYWORDS", default=["stop", "unsubscribe"])
+)
+CONTACT_OPT_IN_KEYWORDS = frozenset(
+    word.strip().casefold() for word in env.list("CONTACT_OPT_IN_KEYWORDS", default=["start"])
+)
 # After staff answer (from the inbox or the Instagram app), the bot stays silent this long.
 HUMAN_TAKEOVER_HOURS = env.float("HUMAN_TAKEOVER_HOURS", default=12.0)
 # How often an open inbox page asks for news (the list, the open thread), in seconds.
@@ -116,7 +141,7 @@ RAW_DELIVERY_RETENTION_DAYS = env.int("RAW_DELIVERY_RETENTION_DAYS", default=14)
 # Part of a DM's wait for its reply when the worker is idle (SQLite, MySQL/MariaDB); a busy
 # worker takes the next one at once.
 WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
-# An idle worker's delivery loop waits twice as long each time it finds nothing, up to this
+# An idle worker's pass loop waits twice as long each time it finds nothing, up to this
 # (seconds); on PostgreSQL it sleeps until the webhook's insert wakes it (LISTEN/NOTIFY), and
 # looks anyway after this long. Work found starts the wait again from WORKER_POLL_INTERVAL.
 WORKER_IDLE_MAX_WAIT = env.float("WORKER_IDLE_MAX_WAIT", default=1.0)
@@ -180,6 +205,9 @@ INSTALLED_APPS = [
     "comments",
     "history",
     "inbox",
+    "ops",
+    "contacts",
+    "privacy",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -201,6 +229,8 @@ if env.bool("DEVTOOLS", default=DEBUG):
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the URL is a 400 for every page and API call (PostgreSQL would fail on it).
+    "instabot.middleware.RefuseNulCharactersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -332,7 +362,7 @@ RQ_QUEUES = {
 RQ = {
     # django-tasks-rq's job class runs a django_tasks Task; ours runs it in the worker process.
     "JOB_CLASS": "django_tasks_rq.Job",
-    "WORKER_CLASS": "messaging.rq_worker.DjangoWorker",
+    "WORKER_CLASS": "ops.rq_worker.DjangoWorker",
 }
 
 REST_FRAMEWORK = {
@@ -347,7 +377,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # DRF's, reading the page number in ASCII digits only (instabot.numbers).
+    "DEFAULT_PAGINATION_CLASS": "instabot.rest.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Per staff user, counted per web process (anonymous callers are refused before any
@@ -383,6 +414,8 @@ if env.bool("FAST_PASSWORD_HASHING", default=False):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 LANGUAGE_CODE = "en-us"
+# One 24-hour date and time format everywhere staff look (instabot/formats/en).
+FORMAT_MODULE_PATH = ["instabot.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -404,9 +437,14 @@ LOGGING = {
     "filters": {
         "context": {"()": "instabot.logging.ContextFilter"},
         "no_query_strings": {"()": "instabot.logging.StripQueryStrings"},
+        "queue_bookkeeping": {"()": "instabot.logging.QueueBookkeeping"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s%(context_text)s"},
+        # The process (web, worker, fake) first: bin/dev shows the three in one terminal.
+        "plain": {
+            "format": "%(asctime)s %(process_name)s %(levelname)s %(name)s: "
+            "%(message)s%(context_text)s"
+        },
         "json": {"()": "instabot.logging.JSONFormatter"},
     },
     "handlers": {
@@ -430,5 +468,9 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
         # django-axes announces itself in every command; its lockouts are WARNINGs.
         "axes": {"level": "WARNING"},
+        # The queues' per-task lines say "SUCCESSFUL" of a task whose send failed (and is
+        # retried): the sends log their own outcome.
+        "django_tasks": {"filters": ["queue_bookkeeping"]},
+        "rq.worker": {"filters": ["queue_bookkeeping"]},
     },
 }

@@ -12,3 +12,6 @@ KEYWORDS_PER_RULE = 50
 KEYWORD_MAX_LENGTH = 100
 # The keywords text as typed: the keywords, their commas and some spaces.
 KEYWORDS_MAX_LENGTH = KEYWORDS_PER_RULE * (KEYWORD_MAX_LENGTH + 2)
+
+# A note staff leave on a conversation for each other (never sent): a few paragraphs.
+NOTE_MAX_LENGTH = 5_000

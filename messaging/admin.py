@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.access import ScopedAdminMixin
+from instabot.admin_forms import ASCII_NUMBERS
 from instabot.admin_lookups import id_or_none
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies, sending, windows
@@ -64,6 +65,7 @@ class ReplyForm(forms.Form):
 class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     """The staff inbox: every conversation, its thread, and a reply box."""
 
+    formfield_overrides = ASCII_NUMBERS
     list_display = ["customer", "account_name", "status", "last_message", "preview", "bot"]
     list_filter = ["account", "status"]
     search_fields = ["customer_username", "customer_id", "messages__text"]
@@ -71,7 +73,7 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
     fields = [
         "customer_username",
         "customer_id",
-        "account",
+        "account_shown",
         "instagram_account_id",
         "status",
         "last_message_at",
@@ -84,6 +86,13 @@ class ConversationAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # conversations begin on Instagram
+
+    @admin.display(description="account")
+    def account_shown(self, conversation):
+        # Not "-" beside the account's id: its DMs are served by the environment's settings.
+        if conversation.account is None:
+            return "(the environment's account: its credentials are in the settings)"
+        return str(conversation.account)
 
     @admin.display(description="account", ordering="account__name")
     def account_name(self, conversation):

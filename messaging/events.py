@@ -12,14 +12,11 @@ import time
 from django.db import IntegrityError, OperationalError, transaction
 
 from accounts.models import InstagramBusinessAccount
-from comments import handling as comment_handling
 from instabot.logging import log_context
-from messaging import replies
+from messaging import hooks, replies
 from messaging.models import SENT_BY_US, Conversation, Message
 from messaging.payloads import (
-    CommentEvent,
     Event,
-    MentionEvent,
     MessageDeleted,
     MessageEdit,
     MessageEvent,
@@ -71,11 +68,15 @@ def _is_deadlock(exc: OperationalError) -> bool:
 def handle(event: Event, account: InstagramBusinessAccount | None) -> Message | None:
     """Handle one event for `account` (None: the environment's single account), in the
     caller's transaction. Returns the bot's reply it stored, queued but not yet sent."""
+    if feature_handler := hooks.event_handler(event):
+        # A feature's own event (a comment, a mention), parsed by the parser it registered.
+        feature_handler(event, account)
+        return None
     match event:
-        case CommentEvent() | MentionEvent():
-            comment_handling.handle(event, account)
-        case MessageEvent(is_echo=True) if comment_handling.is_private_reply_echo(event):
-            logger.info("Echo %s is of a private reply: its sender records it", event.mid)
+        case MessageEvent(is_echo=True) if hooks.echo_of_a_feature_send(event):
+            logger.info(
+                "Echo %s is of a feature's send in flight: its sender records it", event.mid
+            )
         case MessageEvent(is_echo=True):
             _record_echo(event, account)
         case MessageEvent():

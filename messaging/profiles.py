@@ -5,6 +5,7 @@ import logging
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
+from messaging import hooks
 from messaging.models import Conversation
 from meta import graph
 
@@ -32,7 +33,11 @@ def fetch_missing_usernames(limit: int = USERNAME_BATCH) -> int:
     asked = 0
     for conversation in newest.order_by("-pk")[:limit]:
         if missing.filter(pk=conversation.pk).update(profile_requested_at=timezone.now()):
-            fetch_customer_profile(conversation.pk, read=conversation)
+            try:
+                fetch_customer_profile(conversation.pk, read=conversation)
+            except Exception:
+                # One customer's profile never stops the delivery loop; they stay known by id.
+                logger.exception("Profile of customer %s not stored", conversation.customer_id)
             asked += 1
     return asked
 
@@ -54,4 +59,7 @@ def fetch_customer_profile(conversation_id: int, read: Conversation | None = Non
     except (graph.GraphAPIError, EncryptionKeyError) as exc:
         logger.info("No profile for customer %s: %s", conversation.customer_id, exc)
         return
-    Conversation.objects.filter(pk=conversation_id).update(customer_username=profile.username)
+    # Instagram's usernames have at most 30 characters; an answer longer is cut to the column.
+    username = profile.username[: Conversation._meta.get_field("customer_username").max_length]
+    Conversation.objects.filter(pk=conversation_id).update(customer_username=username)
+    hooks.profile_fetched(conversation_id, profile)

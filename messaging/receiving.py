@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
-from accounts.services import Route, route
+from accounts.services import Route, route, service_app_secrets
 from messaging import events
 from messaging.models import WebhookDelivery
 from messaging.payloads import Delivery, MalformedEvent, PayloadError, parse_delivery
@@ -91,7 +91,7 @@ def take_delivery(delivery_id: int, read: WebhookDelivery | None = None) -> bool
         # The database failed us midway (the stored events stay stored). Meta will not send
         # it again, so we will: back in the queue, not before REPLY_STALLED_AFTER, so that a
         # database that is down or locked has time to recover and no worker spins on it.
-        delivery.release(retry_at=timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER))
+        delivery.schedule_retry(timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER))
     for reply_id in outcome.replies:
         try:
             send_reply(reply_id)
@@ -131,8 +131,8 @@ def handle_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:
 def _secret_that_signed(delivery: WebhookDelivery, payload: Delivery) -> str | None:
     body, header = bytes(delivery.body), delivery.headers.get(signatures.SIGNATURE_HEADER)
     # Most deliveries are signed with the global app secret: no query for those.
-    if signatures.secret_that_signed(body, header, [settings.FACEBOOK_APP_SECRET]):
-        return settings.FACEBOOK_APP_SECRET
+    if secret := signatures.secret_that_signed(body, header, service_app_secrets()):
+        return secret
     # Else only the secrets of the delivery's own accounts can route its entries (route()).
     account_ids = {event.account_id for event in payload.events}
     accounts = InstagramBusinessAccount.objects.filter(instagram_id__in=account_ids)

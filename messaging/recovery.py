@@ -18,7 +18,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.services import unreadable_credentials
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.sending import enqueue_send, fail_later_parts, finish_sent, retry_or_fail
 from messaging.worker_identity import this_worker
@@ -165,24 +164,3 @@ def sweep_stalled_replies(now: datetime | None = None) -> SweepResult:
     if result != SweepResult():
         logger.info("Sweep: %s", result)
     return result
-
-
-def sweep_deliveries_waiting_for_credentials(now: datetime | None = None) -> int:
-    """Queue again the deliveries that waited for stored credentials no FIELD_ENCRYPTION_KEY
-    key opened: all of them once every stored credential opens (the key fixed, or the
-    credentials entered again), and else those that waited REPLY_STALLED_AFTER (another
-    account's credentials may be what still does not open). Handling is idempotent: events
-    already stored are not stored twice. Returns how many."""
-    now = now or timezone.now()
-    waiting = WebhookDelivery.objects.filter(state=WebhookDelivery.State.WAITING_FOR_CREDENTIALS)
-    if not waiting.exists():
-        return 0
-    if unreadable_credentials():
-        # processed_at: when a worker last found it waiting.
-        cutoff = now - timedelta(seconds=settings.REPLY_STALLED_AFTER)
-        waiting = waiting.filter(processed_at__lt=cutoff)
-    # Conditional on the state: a sweep racing another changes each row once.
-    requeued = waiting.update(state=WebhookDelivery.State.RECEIVED, handling_since=timezone.now())
-    if requeued:
-        logger.info("%d deliveries that waited for credentials are queued again", requeued)
-    return requeued

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from instabot.logging import log_context
+from messaging import hooks
 from messaging.models import Conversation, Message
 from messaging.payloads import REFERRAL_MID_PREFIX, MessageEvent, Postback, ReferralEvent
 from messaging.sending import TAKEN_OVER, enqueue_send
@@ -35,7 +36,33 @@ def decide_reply(
     new_conversation: bool = False,
 ) -> tuple[Reply | None, str]:
     """The bot's reply to a stored customer message, or None and the reason for silence.
-    `new_conversation`: this message opened it (its first message, no fallback sent yet)."""
+    `new_conversation`: this message opened it (its first message, no fallback sent yet).
+
+    Features (contacts and their flows) see every stored message and the reply chosen, and
+    may change it, before the fallback's cooldown is applied (messaging.hooks)."""
+    reply, reason = _choose_reply(event, account, conversation, message, new_conversation)
+    stored = hooks.CustomerMessage(event, account, conversation, message, new_conversation)
+    reply, reason = hooks.customer_message_stored(stored, reply, reason)
+    if reply is None:
+        return None, reason
+    # A conversation this message opened has no fallback yet: no query for it.
+    if (
+        reply.is_fallback
+        and not new_conversation
+        and _fallback_sent_recently(conversation, timezone.now())
+    ):
+        return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
+    return reply, ""
+
+
+def _choose_reply(
+    event: MessageEvent | Postback | ReferralEvent,
+    account: InstagramBusinessAccount | None,
+    conversation: Conversation,
+    message: Message,
+    new_conversation: bool,
+) -> tuple[Reply | None, str]:
+    """Silent (and why) where the bot must not speak; else what the rules answer."""
     now = timezone.now()
     if event.standby:
         return None, "another app owns this conversation (standby)"
@@ -52,15 +79,9 @@ def decide_reply(
     ):
         return None, f"found late ({event.found_by}), and the business has written since"
 
-    reply, reason = answer(
+    return answer(
         account, incoming_of(event, conversation, message, new_conversation=new_conversation)
     )
-    if reply is None:
-        return None, reason
-    # A conversation this message opened has no fallback yet: no query for it.
-    if reply.is_fallback and not new_conversation and _fallback_sent_recently(conversation, now):
-        return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
-    return reply, ""
 
 
 def incoming_of(

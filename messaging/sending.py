@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
@@ -28,6 +29,9 @@ from meta import graph
 logger = logging.getLogger(__name__)
 
 TAKEN_OVER = "not sent: staff took the conversation over"
+# How a reply's last_error starts while it waits for credentials that cannot be opened
+# (messaging.credentials_wait queues it at once when they open again).
+WAITING_FOR_CREDENTIALS = "waiting for credentials"
 
 # A worker waits in-process for a send slot this close; a later slot re-queues the message.
 MAX_SLOT_WAIT = timedelta(seconds=1)
@@ -165,7 +169,7 @@ def _wait_for_credentials(message: Message, problem: str) -> None:
     the attempt is not counted, and the reply is tried again every REPLY_STALLED_AFTER until
     the key is fixed (or Meta's 24-hour window refuses it)."""
     at = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER)
-    reason = f"waiting for credentials: {problem}"
+    reason = f"{WAITING_FOR_CREDENTIALS}: {problem}"
     with transaction.atomic():
         if message.defer(at, reason):
             enqueue_send(message.pk, run_after=at)
@@ -246,7 +250,7 @@ def retry_or_fail(message: Message, reason: str, not_before: datetime | None = N
             logger.info("Reply %s changed state meanwhile (%s): no retry", message.pk, reason)
             return
         enqueue_send(message.pk, run_after=at)
-    logger.info(
+    logger.warning(
         "Reply %s: attempt %d failed (%s); retrying at %s", message.pk, message.attempts, reason, at
     )
 
@@ -278,3 +282,32 @@ def retry_failed(message: Message) -> bool:
         enqueue_send(unsent[0].pk)
     logger.info("Reply %s queued again by an operator", unsent[0].pk)
     return True
+
+
+# Why a reply failed while the account's token did not work (_send): what reconnecting
+# sends again. Older than the Human Agent tag's 7 days, Meta refuses anything.
+TOKEN_REFUSED = ("invalid access token", "not sent: the account's access token is invalid")
+RESEND_AFTER_RECONNECT_WITHIN = timedelta(days=7)
+
+
+def resend_after_reconnect(sender, account, invalid_since, **kwargs) -> int:
+    """The account was connected again (accounts.signals.account_reconnected): send the
+    replies that failed because its token did not work. Returns how many."""
+    oldest = timezone.now() - RESEND_AFTER_RECONNECT_WITHIN
+    since = max(invalid_since - timedelta(days=1), oldest)
+    failed = (
+        Message.objects.filter(
+            conversation__account=account,
+            direction=Message.Direction.OUTGOING,
+            status=Message.Status.FAILED,
+            created_at__gte=since,
+        )
+        .filter(
+            Q(last_error__startswith=TOKEN_REFUSED[0]) | Q(last_error__startswith=TOKEN_REFUSED[1])
+        )
+        .order_by("created_at", "id")
+    )
+    resent = sum(retry_failed(message) for message in failed)
+    if resent:
+        logger.info("Account %s reconnected: %d waiting replies queued again", account, resent)
+    return resent

@@ -1,4 +1,4 @@
-"""Instagram's webhook (verify, parse, store raw and queue for the worker, answer) and /healthz.
+"""Instagram's webhook: verify, parse, store raw and queue for the worker, answer.
 
 Meta waits 20 s and retries anything but a 200 for up to 36 hours, so the status codes matter.
 """
@@ -6,24 +6,19 @@ Meta waits 20 s and retries anything but a 200 for up to 36 hours, so the status
 import hmac
 import logging
 
-from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, connection
-from django.db.models import Count, Max, Min
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import timezone
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
-from psycopg_pool import PoolTimeout
 
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
-from accounts.services import app_secret_for, unreadable_credentials, verify_token_for
-from history.health import reconciliation_health
-from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
+from accounts.services import app_secret_for, service_app_secrets, verify_token_for
+from instabot.middleware import database_problem
+from messaging.models import WebhookDelivery
 from messaging.payloads import PayloadError, parse_delivery
 from messaging.receiving import accept_delivery
-from messaging.task_queue import queue_problem
 from meta import signatures
 
 logger = logging.getLogger(__name__)
@@ -41,13 +36,18 @@ def instagram_webhook(request: HttpRequest, instagram_account_id: str = "") -> H
             if instagram_account_id
             else None
         )
-        expected = verify_token_for(account) if request.method == "GET" else app_secret_for(account)
+        if request.method == "GET":
+            expected = verify_token_for(account)
+        else:
+            # The plain URL takes either of the service's secrets (Facebook and Instagram
+            # Login sign with different ones); route() then checks each entry's account.
+            expected = [app_secret_for(account)] if account else service_app_secrets()
     except DatabaseError as exc:
         # 503: no database, so no account to check against; Meta delivers it again later.
         logger.error(
             "Webhook for account %s not read: %s: %s",
             instagram_account_id,
-            _database_problem(exc),
+            database_problem(exc),
             exc,
         )
         return _unavailable("Could not read the account (database unavailable)")
@@ -78,7 +78,7 @@ def _verify_subscription(request: HttpRequest, expected: str) -> HttpResponse:
     return HttpResponse("Verification failed", status=403, content_type="text/plain")
 
 
-def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
+def _receive_delivery(request: HttpRequest, app_secrets: list[str]) -> HttpResponse:
     if request.content_type != "application/json":
         # 415: Meta posts JSON, always; nothing else is read, let alone stored.
         logger.warning("Webhook delivery refused: content type %r", request.content_type)
@@ -93,7 +93,9 @@ def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
         )
         return HttpResponse("Body too large", status=413, content_type="text/plain")
     try:
-        signatures.verify(body, request.headers.get(signatures.SIGNATURE_HEADER), app_secret)
+        header = request.headers.get(signatures.SIGNATURE_HEADER)
+        if not signatures.secret_that_signed(body, header, app_secrets):
+            signatures.verify(body, header, app_secrets[0] if app_secrets else "")
     except signatures.InvalidSignature as exc:
         # 401: we cannot tell this came from Meta, so nothing of it is stored.
         logger.warning("Webhook delivery refused (%d bytes): %s", len(body), exc)
@@ -112,7 +114,7 @@ def _receive_delivery(request: HttpRequest, app_secret: str) -> HttpResponse:
     except DatabaseError as exc:
         # 503: we could not store it (the database down, refusing connections, or none free
         # in the pool in time); Meta delivers it again later.
-        problem = _database_problem(exc)
+        problem = database_problem(exc)
         logger.error("Webhook delivery not stored, asking Meta to retry: %s: %s", problem, exc)
         return _unavailable()
     # 200: stored, waiting for a worker to handle its events. Meta only needs to know that
@@ -130,7 +132,7 @@ def _reject(body: bytes, headers, reason: str) -> HttpResponse:
         # 503: not even the raw bytes could be kept; Meta's retry gives us another chance.
         logger.error(
             "Unreadable webhook delivery not stored, asking Meta to retry: %s: %s",
-            _database_problem(exc),
+            database_problem(exc),
             exc,
         )
         return _unavailable()
@@ -140,78 +142,3 @@ def _reject(body: bytes, headers, reason: str) -> HttpResponse:
 
 def _unavailable(reason: str = "Could not store the delivery") -> HttpResponse:
     return HttpResponse(reason, status=503, content_type="text/plain")
-
-
-def _database_problem(exc: DatabaseError) -> str:
-    """Why the database could not be used, for /healthz and the log: which of the usual
-    causes it is. Not the driver's message, which names the server's address: that one goes to
-    the log only."""
-    message = str(exc).lower()
-    if isinstance(exc.__cause__, PoolTimeout):
-        pool = connection.settings_dict["OPTIONS"]["pool"]
-        return (
-            f"no database connection free within {pool['timeout']:g} s: this process's pool "
-            f"of {pool['max_size']} is all in use, or the database is not answering"
-        )
-    if "too many" in message or "connection slots are reserved" in message:
-        # PostgreSQL: "sorry, too many clients already"; MySQL/MariaDB: error 1040.
-        return "the database refuses new connections: too many clients (max_connections)"
-    return f"database unreachable ({type(exc).__name__})"
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers and monitoring: 200 when all is well, else 503 with the reasons."""
-    now = timezone.now()
-    try:
-        reconciliation, reconciliation_problems = reconciliation_health()
-        due = Message.objects.filter(status=Message.Status.QUEUED, next_attempt_at__lte=now)
-        queue = due.aggregate(backlog=Count("id"), oldest=Min("next_attempt_at"))
-        unhandled = WebhookDelivery.objects.filter(
-            state__in=[WebhookDelivery.State.RECEIVED, WebhookDelivery.State.PROCESSING]
-        ).aggregate(backlog=Count("id"), oldest=Min("received_at"))
-        last_heartbeat = WorkerHeartbeat.objects.aggregate(last=Max("last_seen"))["last"]
-        unreadable = unreadable_credentials()
-    except DatabaseError as exc:
-        problem = _database_problem(exc)
-        logger.error("Health check: %s: %s", problem, exc)
-        # 503: without the database nothing is received or sent.
-        return JsonResponse({"status": "unhealthy", "problems": [problem]}, status=503)
-    oldest_wait = (now - queue["oldest"]).total_seconds() if queue["oldest"] else 0.0
-    oldest_delivery = (now - unhandled["oldest"]).total_seconds() if unhandled["oldest"] else 0.0
-    heartbeat_age = (now - last_heartbeat).total_seconds() if last_heartbeat else None
-    problems = list(reconciliation_problems)
-    if reason := queue_problem():
-        problems.append(reason)
-    if unreadable:
-        # Names only: which accounts, which credentials, never a secret.
-        more = f"; and {len(unreadable) - 5} more accounts" if len(unreadable) > 5 else ""
-        problems.append(
-            "stored credentials that FIELD_ENCRYPTION_KEY does not open (a wrong or missing "
-            f"key): {'; '.join(unreadable[:5])}{more}"
-        )
-    if oldest_wait > settings.HEALTH_MAX_REPLY_WAIT:
-        problems.append(f"the oldest due reply has waited {oldest_wait:.0f} s")
-    if oldest_delivery > settings.HEALTH_MAX_REPLY_WAIT:
-        problems.append(f"the oldest unhandled delivery has waited {oldest_delivery:.0f} s")
-    if heartbeat_age is None:
-        problems.append("no worker is running")
-    elif heartbeat_age > settings.WORKER_DEAD_AFTER:  # the newest beat is of a dead worker
-        problems.append(f"no worker heartbeat for {heartbeat_age:.0f} s")
-    return JsonResponse(
-        {
-            "status": "unhealthy" if problems else "ok",
-            "problems": problems,
-            "queue": {"backlog": queue["backlog"], "oldest_wait_seconds": round(oldest_wait, 1)},
-            "deliveries": {
-                "backlog": unhandled["backlog"],
-                "oldest_wait_seconds": round(oldest_delivery, 1),
-            },
-            "worker": {"last_heartbeat_seconds_ago": _rounded(heartbeat_age)},
-            "reconciliation": reconciliation,
-        },
-        status=503 if problems else 200,
-    )
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 1)

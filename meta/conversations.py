@@ -5,12 +5,19 @@ raises its error types.
 """
 
 import functools
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
 
 from meta.graph import InstagramClient, PermanentGraphAPIError
+
+logger = logging.getLogger(__name__)
+
+# Meta's message ids are about 100 characters (the column holds 255); other ids at most 64.
+MID_LENGTH = 255
+ID_LENGTH = 64
 
 # Fields asked of each message: Meta returns details for a thread's newest messages only.
 HISTORY_MESSAGE_FIELDS = "id,created_time,from,to,message,attachments"
@@ -66,18 +73,7 @@ class HistoryClient(InstagramClient):
         if after:
             params["after"] = after
         answer = self._request("GET", f"{instagram_id}/conversations", params=params)
-        items = _data_items(answer, "conversations")
-        try:
-            conversations = tuple(
-                ConversationSummary(
-                    id=str(item["id"]), updated_time=_graph_time(item["updated_time"])
-                )
-                for item in items
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PermanentGraphAPIError(
-                f"conversations answered an unreadable item: {exc!r}"
-            ) from None
+        conversations = _readable(_data_items(answer, "conversations"), _summary, "conversation")
         return ConversationPage(conversations, _next_cursor(answer))
 
     def list_messages(self, conversation_id: str, after: str = "", limit: int = 20) -> MessagePage:
@@ -86,10 +82,7 @@ class HistoryClient(InstagramClient):
         if after:
             params["after"] = after
         answer = self._request("GET", f"{conversation_id}/messages", params=params)
-        try:
-            messages = tuple(_history_message(item) for item in _data_items(answer, "messages"))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PermanentGraphAPIError(f"messages answered an unreadable item: {exc!r}") from None
+        messages = _readable(_data_items(answer, "messages"), _history_message, "message")
         return MessagePage(messages, _next_cursor(answer))
 
 
@@ -115,6 +108,37 @@ def _data_items(answer: dict, what: str) -> list:
     return items
 
 
+def _readable(items: list, parse, what: str) -> tuple:
+    """Each item parsed; one Meta answered unreadable is left out with a warning, never the
+    page with it (one odd message must not stop a reconciliation pass or an import)."""
+    readable = []
+    for item in items:
+        try:
+            readable.append(parse(item))
+        except (AttributeError, KeyError, TypeError, ValueError, OverflowError, OSError) as exc:
+            logger.warning(
+                "The Conversations API answered an unreadable %s, left out: %r", what, exc
+            )
+    return tuple(readable)
+
+
+def _summary(item: dict) -> ConversationSummary:
+    return ConversationSummary(id=_id(item["id"]), updated_time=_graph_time(item["updated_time"]))
+
+
+def _id(value, max_length: int = ID_LENGTH) -> str:
+    """An id as Meta names it (a string; a number from some tools), short enough to store."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise ValueError(f"not an id: {value!r:.80}")
+    return value
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _next_cursor(answer: dict) -> str:
     # Meta gives `after` on the last page too; only `next` says that another page exists.
     paging = answer.get("paging") if isinstance(answer.get("paging"), dict) else {}
@@ -137,11 +161,11 @@ def _history_message(item: dict) -> HistoryMessage:
     sender = item.get("from") or {}
     recipients = (item.get("to") or {}).get("data") or []
     return HistoryMessage(
-        id=str(item["id"]),
+        id=_id(item["id"], MID_LENGTH),
         created_time=_graph_time(item["created_time"]),
-        from_id=str(sender["id"]),
-        to_ids=tuple(str(person["id"]) for person in recipients),
-        text=str(item.get("message") or ""),
+        from_id=_id(sender["id"]),
+        to_ids=tuple(_id(person["id"]) for person in recipients),
+        text=_text(item.get("message")),
         attachments=tuple(
             _history_attachment(a) for a in (item.get("attachments") or {}).get("data") or []
         ),
@@ -152,8 +176,8 @@ def _history_attachment(item: dict) -> HistoryAttachment:
     """Meta describes an attachment by which of its data fields is present."""
     for field, kind in (("image_data", "image"), ("video_data", "video")):
         if isinstance(item.get(field), dict):
-            return HistoryAttachment(kind, str(item[field].get("url") or ""))
-    if item.get("file_url"):
-        mime = str(item.get("mime_type") or "")
+            return HistoryAttachment(kind, _text(item[field].get("url")))
+    if _text(item.get("file_url")):
+        mime = _text(item.get("mime_type"))
         return HistoryAttachment("audio" if mime.startswith("audio/") else "file", item["file_url"])
-    return HistoryAttachment(str(item.get("type") or "unknown"), str(item.get("url") or ""))
+    return HistoryAttachment(_text(item.get("type"))[:32] or "unknown", _text(item.get("url")))

@@ -4,6 +4,24 @@ inbox's JSON, so buttons and cards show as buttons and cards, never as JSON."""
 from meta import messages
 
 
+def web_address(url) -> str:
+    """`url` if it is a web address (pages draw it as a link or an image), else "": whatever a
+    delivery or an answer from the Graph API holds, never a javascript: or data: link."""
+    if not isinstance(url, str):
+        return ""
+    return url if url.strip().lower().startswith(("https://", "http://")) else ""
+
+
+def attachments_display(attachments) -> list[dict]:
+    """A message's stored attachments as pages show them: {"type", "url"}, the url only when
+    it is a web address."""
+    return [
+        {"type": str(item.get("type") or ""), "url": web_address(item.get("url"))}
+        for item in attachments or ()
+        if isinstance(item, dict)
+    ]
+
+
 def outgoing_display(message: messages.Outgoing) -> dict:
     """{"kind", "text", "quick_replies", "buttons", "cards", "media_kind", "url"} (the
     keys its kind uses)."""
@@ -23,14 +41,18 @@ def outgoing_display(message: messages.Outgoing) -> dict:
                     {
                         "title": card.title,
                         "subtitle": card.subtitle,
-                        "image_url": card.image_url,
+                        "image_url": web_address(card.image_url),
                         "buttons": _buttons(card.buttons),
                     }
                     for card in message.cards
                 ],
             }
         case messages.Media():
-            return {"kind": "media", "media_kind": message.media_kind, "url": message.url}
+            return {
+                "kind": "media",
+                "media_kind": message.media_kind,
+                "url": web_address(message.url),
+            }
     raise TypeError(message)
 
 
@@ -49,5 +71,6 @@ def tap_display(details: dict) -> str:
 
 def _buttons(buttons) -> list[dict]:
     return [
-        {"title": button.title, "url": button.url, "payload": button.payload} for button in buttons
+        {"title": button.title, "url": web_address(button.url), "payload": button.payload}
+        for button in buttons
     ]

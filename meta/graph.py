@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 
-from meta import mentions, messages, profile
+from meta import cleaning, mentions, messages, profile
 from meta.mentions import MentionedComment, MentionedMedia
 
 logger = logging.getLogger(__name__)
@@ -265,9 +265,7 @@ class InstagramClient:
     def get_user_profile(self, user_id: str) -> UserProfile:
         """A customer's public profile (Instagram's User Profile API, for people who DM'd us)."""
         answer = self._request("GET", user_id, params={"fields": "name,username"})
-        return UserProfile(
-            username=str(answer.get("username", "")), name=str(answer.get("name", ""))
-        )
+        return UserProfile(username=_text(answer, "username"), name=_text(answer, "name"))
 
     def _post(self, path: str, payload: dict) -> dict:
         return self._request("POST", path, json=payload)
@@ -296,8 +294,10 @@ class InstagramClient:
 
     def _read_answer(self, response: requests.Response) -> dict:
         try:
-            data = response.json()
-        except ValueError:
+            # Cleaned as webhook deliveries are, once, here: no text read from Meta (an error's
+            # message included) reaches the database with a lone surrogate or a NUL.
+            data = cleaning.clean_answer(response.json())
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
             data = None
         error = data.get("error") if isinstance(data, dict) else None
         if response.ok and isinstance(data, dict) and error is None:
@@ -316,7 +316,7 @@ class InstagramClient:
         reason = self._scrub(reason)
         exc = self._error_type(status, code, error)(reason)
         # For this module's own finer mapping (send_private_reply); callers use the type.
-        exc.code, exc.subcode = code, subcode
+        exc.code, exc.subcode, exc.status = code, subcode, status
         return exc
 
     @staticmethod
@@ -342,10 +342,15 @@ class InstagramClient:
         return text.replace(self._access_token, "[token]") if self._access_token else text
 
 
+def _text(item: dict, key: str) -> str:
+    """A text field of an answer ("" when Meta left it out or sent something else)."""
+    value = item.get(key)
+    return value if isinstance(value, str) else ""
+
+
 def _media(item: dict) -> Media:
     def text(key: str) -> str:
-        value = item.get(key)
-        return value if isinstance(value, str) else ""
+        return _text(item, key)
 
     return Media(
         id=str(item["id"]),

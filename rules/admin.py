@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from accounts.access import ScopedAdminMixin, accounts_visible_to
+from accounts.access import ScopedAdminMixin
 from instabot.admin_forms import ASCII_NUMBERS
 from meta.display import outgoing_display
 from rules.forms import ResponseRuleForm, RuleMessageForm, TryMessageForm
@@ -31,6 +31,11 @@ class RuleMessageInline(admin.StackedInline):
     verbose_name_plural = (
         "messages sent before the text (a photo, a video, cards in a row make a carousel)"
     )
+
+
+# Inlines feature apps add to a rule's page from their admin modules (contacts: its flow
+# actions and A/B variants); this module never imports them.
+extra_inlines: list[type[admin.options.InlineModelAdmin]] = []
 
 
 @admin.register(ResponseRule)
@@ -79,7 +84,9 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
     @admin.display(description="when", ordering="trigger")
     def when(self, rule):
         if rule.trigger == ResponseRule.Trigger.KEYWORDS:
-            return f"{rule.get_match_type_display()}: {rule.keywords[:60]}"
+            # Short ("whole word: hat, cap"): the list fits beside its filters on a laptop.
+            match = rule.match_type.replace("_", " ")
+            return f"{'whole word' if match == 'word' else match}: {rule.keywords[:60]}"
         detail = {
             ResponseRule.Trigger.PAYLOAD: rule.payload,
             ResponseRule.Trigger.REFERRAL: rule.referral_ref or "any link or ad",
@@ -90,8 +97,14 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="updated", ordering="updated_at")
     def updated(self, rule):
-        # Short: the list must fit beside its filters on a laptop.
-        return date_format(timezone.localtime(rule.updated_at), "Y-m-d H:i")
+        # The day, on one line: the list must fit beside its filters on a laptop; the time is
+        # in the tooltip.
+        moment = timezone.localtime(rule.updated_at)
+        return format_html(
+            '<span title="{}">{}</span>',
+            date_format(moment, "DATETIME_FORMAT"),
+            date_format(moment, "DATE_FORMAT"),
+        )
 
     @admin.display(description="reply")
     def short_response(self, rule):
@@ -142,6 +155,9 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
             format_html("<p>Reached from rules {}</p>", here) if pointing else "",
         )
 
+    def get_inlines(self, request, obj):
+        return [*super().get_inlines(request, obj), *extra_inlines]
+
     def get_urls(self):
         try_url = path(
             "try/", self.admin_site.admin_view(self.try_message_view), name="rules_responserule_try"
@@ -149,15 +165,14 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
         return [try_url, *super().get_urls()]
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "try_form": TryMessageForm()}
+        extra_context = {**(extra_context or {}), "try_form": TryMessageForm(user=request.user)}
         return super().changelist_view(request, extra_context)
 
     def try_message_view(self, request):
         """Which rule would answer a message, and with what: without sending anything."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = TryMessageForm(request.GET or None)
-        form.fields["account"].queryset = accounts_visible_to(request.user)
+        form = TryMessageForm(request.GET or None, user=request.user)
         outcome = None
         if form.is_valid():
             data = form.cleaned_data

@@ -4,6 +4,7 @@ import re
 
 from django import forms
 
+from accounts.access import AccountMenusForm
 from accounts.models import InstagramBusinessAccount
 from meta.messages import validate_payload_name
 from rules.models import (
@@ -121,7 +122,7 @@ class RuleMessageForm(forms.ModelForm):
         fields = ["position", "kind", "text", "subtitle", "url", "buttons"]
 
 
-class TryMessageForm(forms.Form):
+class TryMessageForm(AccountMenusForm):
     """A customer's message as the bot would see it, to ask which rule answers."""
 
     text = forms.CharField(
@@ -130,7 +131,7 @@ class TryMessageForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
     account = forms.ModelChoiceField(
-        InstagramBusinessAccount.objects.all(),
+        InstagramBusinessAccount.objects.none(),
         required=False,
         empty_label="Any account (rules for every account only)",
     )

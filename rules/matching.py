@@ -121,7 +121,9 @@ class Matcher:
     def __init__(self, rules: Iterable[RuleSpec]):
         by_keyword: dict[str, list[RuleSpec]] = defaultdict(list)
         by_trigger: dict[str, list[RuleSpec]] = defaultdict(list)
+        self._by_id: dict[int, RuleSpec] = {}
         for rule in rules:
+            self._by_id[rule.id] = rule
             if rule.trigger != "keywords":
                 by_trigger[rule.trigger].append(rule)
                 continue
@@ -132,6 +134,10 @@ class Matcher:
         self._by_keyword = dict(by_keyword)
         self._by_trigger = dict(by_trigger)
         self._keywords = _KeywordFinder(self._by_keyword)
+
+    def rule(self, rule_id: int) -> RuleSpec | None:
+        """The active rule with this id (a flow going on to it), or None."""
+        return self._by_id.get(rule_id)
 
     def choose(self, incoming: Incoming, account_id: int | None) -> tuple[RuleSpec | None, str]:
         """The rule that answers `incoming` for the account, and the trigger that chose it,

@@ -8,7 +8,7 @@ from django.db import connection
 
 from comments.models import Comment, CommentRule
 from devtools.comment_burst import COMMENT_RULE, hours_to_drain, measure_comment_burst
-from messaging.delivery_loop import handle_all_waiting
+from messaging.worker_pass import run_until_nothing_is_left
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -17,10 +17,10 @@ def test_the_burst_is_accepted_and_every_private_reply_goes_out(live_server, fak
     CommentRule.objects.create(**COMMENT_RULE)
     stop = threading.Event()
 
-    def worker():  # the worker's delivery loop, while the burst comes in
+    def worker():  # the worker's passes, while the burst comes in
         try:
             while not stop.wait(0.05):
-                handle_all_waiting()
+                run_until_nothing_is_left()
         finally:
             connection.close()
 

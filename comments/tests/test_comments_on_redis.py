@@ -1,6 +1,6 @@
 """A comment's path on the Redis queue backend: delivered, handled, and its private reply sent
 by a real `manage.py worker` process on django-tasks-rq (the comment replies go out from its
-delivery loop, whatever the task backend). Against the real Redis at TEST_REDIS_URL."""
+pass loop, whatever the task backend). Against the real Redis at TEST_REDIS_URL."""
 
 import os
 import subprocess

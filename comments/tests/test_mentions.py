@@ -331,3 +331,20 @@ def test_a_mention_rules_keywords_when_given_are_held_to_the_reply_rules_limits(
     with pytest.raises(ValidationError) as raised:
         rule.full_clean()
     assert "keywords" in raised.value.message_dict
+
+
+def test_a_mention_whose_text_and_username_hold_lone_surrogates_and_nuls_is_answered(
+    deliver, fake_meta, run_worker
+):
+    # The Graph API's answer, as Meta escapes it: cleaned as webhook deliveries are.
+    mention_rule()
+    mentioned(fake_meta, text="Love it\ud800 @fake.business\x00", username="fan\udfff\x00")
+    assert deliver(mention_payload()).status_code == 200
+    run_worker()
+
+    mention = Mention.objects.get()
+    assert (mention.text, mention.author_username) == (
+        "Love it\ufffd @fake.business",
+        "fan\ufffd",
+    )
+    assert mention.reply.status == "sent"

@@ -294,3 +294,22 @@ def test_the_post_commented_on_is_asked_about_once(deliver, fake_meta, run_worke
     post.refresh_from_db()
     assert post.permalink == "https://www.instagram.com/p/fake4550/"
     assert post.caption.startswith("New winter jackets")
+
+
+@pytest.mark.django_db(transaction=True)  # the pass loop's thread has its own connection
+def test_the_long_running_workers_pass_asks_about_the_post_commented_on(
+    deliver, fake_meta, settings
+):
+    # Its pass is --once's pass: the fetches that can wait run when no work waits.
+    from comments.models import Post
+    from messaging.tests.test_end_to_end import wait_for
+    from ops.worker import pass_loop_beside_tasks
+
+    settings.WORKER_POLL_INTERVAL = 0.02
+    make_rule()
+    deliver(comment_payload(comment_id="1"), handle=False)  # the loop handles it
+    with pass_loop_beside_tasks():
+        assert wait_for(lambda: Post.objects.exclude(permalink="").exists())
+    post = Post.objects.get()
+    assert post.permalink == "https://www.instagram.com/p/fake4550/"
+    assert Comment.objects.get().status == Comment.Status.ANSWERED_PRIVATELY

@@ -57,3 +57,16 @@ def test_the_reconciliation_skips_an_account_it_cannot_open_with_one_line(
 
     key_lost()
     assert reconcile_due_accounts() == 1
+
+
+def test_a_fixed_key_puts_an_import_that_waited_back_to_work_at_once(
+    account, meta, key_lost, run_worker
+):
+    fill_inbox(meta, threads=3)
+    history_import = request_import(account)
+    run_import(history_import.pk)  # waits CREDENTIALS_RETRY for the key
+    assert HistoryImport.objects.get().state == "queued"
+
+    key_lost()  # the operator's fix
+    run_worker()  # its pass finds every stored credential opens: the import goes on now
+    assert HistoryImport.objects.get().state == "done"

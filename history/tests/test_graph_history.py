@@ -113,6 +113,18 @@ def test_errors_are_named_as_for_every_other_call(client, settings, status, erro
 
 @responses.activate
 def test_an_answer_that_is_not_a_page_is_a_permanent_error(client, settings):
-    responses.get(url(settings, f"{ACCOUNT_ID}/conversations"), json={"data": [{"id": "x"}]})
-    with pytest.raises(graph.PermanentGraphAPIError, match="unreadable"):
+    responses.get(url(settings, f"{ACCOUNT_ID}/conversations"), json={"data": {"id": "x"}})
+    with pytest.raises(graph.PermanentGraphAPIError, match="without a data list"):
         client.list_conversations(ACCOUNT_ID)
+
+
+@responses.activate
+def test_an_unreadable_item_is_left_out_not_the_page(client, settings, caplog):
+    good = {"id": "aWdfZAG06", "updated_time": "2024-05-01T12:00:00+0000"}
+    responses.get(
+        url(settings, f"{ACCOUNT_ID}/conversations"),
+        json={"data": [{"id": "x"}, {"id": {"$gt": ""}, "updated_time": 1}, good]},
+    )
+    page = client.list_conversations(ACCOUNT_ID)
+    assert [c.id for c in page.conversations] == ["aWdfZAG06"]
+    assert caplog.text.count("unreadable conversation, left out") == 2

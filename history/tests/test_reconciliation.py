@@ -209,3 +209,48 @@ def test_one_accounts_failure_never_stops_the_others(account, meta):
     with mock.patch.object(reconciliation, "reconcile_account", side_effect=fail_for_broken):
         assert reconcile_now() == 1
     assert Message.objects.filter(direction="in").count() == 1
+
+
+def test_a_worker_reconciles_every_reconcile_interval_not_once_per_sweep(account, meta, settings):
+    # The sweeps run every minute; reconciliation is asked for every 10 s. A worker's pass
+    # looks for due accounts every tenth of that, whatever the sweeps' interval.
+    from messaging.worker_pass import Schedule, run_pass
+
+    settings.REPLY_SWEEP_INTERVAL, settings.RECONCILE_INTERVAL = 60.0, 10.0
+    clock = [1000.0]
+    schedule = Schedule(clock=lambda: clock[0])
+
+    def last_pass():
+        return AccountReconciliation.objects.get(account=account).last_reconciled_at
+
+    run_pass(schedule)  # a new worker: every upkeep step is due
+    run_pass(schedule)  # and again while an account was found due: none is now
+    first = last_pass()
+    assert first is not None
+    AccountReconciliation.objects.update(next_pass_at=timezone.now())  # RECONCILE_INTERVAL on
+    clock[0] += 0.5
+    run_pass(schedule)
+    assert last_pass() == first  # not looked for yet
+    clock[0] += 0.5  # a tenth of RECONCILE_INTERVAL since the last look
+    run_pass(schedule)
+    assert last_pass() > first
+
+
+def test_a_worker_pass_reconciles_one_account_and_takes_deliveries_before_the_next(
+    account, meta, settings
+):
+    from accounts.models import InstagramBusinessAccount
+    from messaging.worker_pass import Schedule, run_pass
+
+    other = InstagramBusinessAccount(instagram_id="17841400000000009", name="Other")
+    other.set_access_token("EAAG-other")
+    other.save()
+    schedule = Schedule(clock=lambda: 0.0)
+
+    def reconciled():
+        return AccountReconciliation.objects.filter(next_pass_at__gt=timezone.now()).count()
+
+    run_pass(schedule)
+    assert reconciled() == 1
+    run_pass(schedule)  # due again at once: an account is still due
+    assert reconciled() == 2

@@ -243,3 +243,64 @@ def test_a_refused_reply_says_why_above_the_box_and_drafts_stay_with_their_conve
         assert box.input_value() == "Yes, in 2 days." and box.is_enabled()
 
     assert not Message.objects.filter(author=Message.Author.STAFF).exists()
+
+
+def test_on_a_phone_a_long_thread_opens_on_its_newest_message(
+    browser, live_server, deliver, shop_a
+):
+    staff("alice", all_accounts=True)
+    for n in range(1, 31):
+        deliver(dm(SHOP_A_ID, FIRST_CUSTOMER, f"m-{n}", f"line {n} of a long conversation"))
+    phone = new_page(browser, 390, 844)
+    with screenshot_on_failure(phone, "inbox-phone-long-thread"):
+        log_in(phone, live_server, "alice")
+        phone.locator("a.conversation").first.click()
+        newest = phone.locator("#messages").get_by_text("line 30 of a long conversation")
+        newest.wait_for()
+        phone.wait_for_timeout(200)
+        assert newest.is_visible()
+        assert (
+            phone.evaluate(
+                "(() => { const list = document.getElementById('messages');"
+                " return list.scrollHeight - list.scrollTop - list.clientHeight; })()"
+            )
+            < 5
+        )
+        screenshot(phone, "inbox-390-long-thread")
+        # To the customer and back: the thread shows its newest message again.
+        phone.click("button.info")
+        phone.locator(".customer-pane button.back").click()
+        phone.wait_for_timeout(200)
+        assert (
+            phone.evaluate(
+                "(() => { const list = document.getElementById('messages');"
+                " return list.scrollHeight - list.scrollTop - list.clientHeight; })()"
+            )
+            < 5
+        )
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_dashboards_daily_table_fits_a_laptop_and_says_it_scrolls_on_a_phone(
+    browser, live_server, deliver, shop_a, width
+):
+    staff("alice", all_accounts=True)
+    deliver(dm(SHOP_A_ID, FIRST_CUSTOMER, "m-1", "Do you ship to Lyon?"))
+    page = new_page(browser, width)
+    with screenshot_on_failure(page, f"stats-table-{width}"):
+        log_in(page, live_server, "alice")
+        page.goto(f"{live_server.url}/inbox/stats/")
+        table = page.locator(".table-wrap.daily")
+        table.scroll_into_view_if_needed()
+        hidden = page.evaluate(
+            "(() => { const box = document.querySelector('.table-wrap.daily');"
+            " return box.scrollWidth - box.clientWidth; })()"
+        )
+        hint = page.locator("#daily-scroll-hint")
+        if width == 1280:
+            assert hidden == 0  # every column, its heading included, in sight
+            assert not hint.is_visible()
+        else:
+            assert hidden > 0
+            assert hint.is_visible()
+        screenshot(page, f"stats-table-{width}")

@@ -68,7 +68,7 @@ def pool_timeout() -> OperationalError:
     ],
 )
 def test_healthz_says_why_the_database_cannot_be_used(client, error, problem):
-    with mock.patch("messaging.views.Message.objects.filter", side_effect=error):
+    with mock.patch("ops.healthz.Message.objects.filter", side_effect=error):
         response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "unhealthy", "problems": [problem]}
@@ -78,7 +78,7 @@ def test_healthz_says_why_the_database_cannot_be_used(client, error, problem):
 def test_healthz_says_when_the_pool_has_no_connection_free(client):
     with (
         mock.patch.dict(connection.settings_dict["OPTIONS"], POOL_OPTIONS),
-        mock.patch("messaging.views.Message.objects.filter", side_effect=pool_timeout()),
+        mock.patch("ops.healthz.Message.objects.filter", side_effect=pool_timeout()),
     ):
         response = client.get("/healthz")
     assert response.status_code == 503

@@ -13,8 +13,8 @@ import sys
 import django
 django.setup()
 import instabot.wsgi, instabot.urls, instabot.api_urls
-import messaging.management.commands.worker
-import messaging.delivery_loop, messaging.upkeep
+import ops.management.commands.worker, ops.healthz
+import ops.worker, ops.heartbeat
 from django.core.management import get_commands
 assert "bench" not in get_commands() and "fake_graph_api" not in get_commands()
 loaded = sorted(name for name in sys.modules if name.split(".")[0] == "devtools")
@@ -43,9 +43,9 @@ def test_the_web_and_worker_processes_never_import_the_development_tools():
 
 
 def test_the_worker_says_what_it_runs():
-    from messaging.management.commands.worker import Command
+    from ops.management.commands.worker import Command
 
     help_text = Command().create_parser("manage.py", "worker").format_help()
     text = " ".join(help_text.split())
-    for part in ("delivery loop", "task loop", "upkeep", "TASKS_BACKEND", "--once"):
+    for part in ("pass loop", "task loop", "upkeep", "heartbeat", "TASKS_BACKEND", "--once"):
         assert part in text

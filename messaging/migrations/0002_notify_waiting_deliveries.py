@@ -1,4 +1,4 @@
-"""PostgreSQL: a stored delivery wakes the idle workers (LISTEN/NOTIFY, messaging.doorbell).
+"""PostgreSQL: a stored delivery wakes the idle workers (LISTEN/NOTIFY, ops.doorbell).
 
 A trigger rather than a NOTIFY from the webhook's code: the insert stays one statement, one
 round trip, and whatever inserts a delivery announces it. Other databases have no such

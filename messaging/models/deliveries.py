@@ -31,7 +31,7 @@ class WebhookDelivery(models.Model):
         # Signed by Meta but not a payload we can read.
         REJECTED = "rejected", "Rejected"
         # An account's stored credentials could not be opened (FIELD_ENCRYPTION_KEY): the
-        # sweep queues it again once they can (recovery.sweep_deliveries_waiting_for_credentials).
+        # sweep queues it again once they can (credentials_wait.queue_work_waiting_for_credentials).
         WAITING_FOR_CREDENTIALS = "waiting", "Waiting for credentials"
 
     received_at = models.DateTimeField(default=timezone.now)
@@ -66,17 +66,11 @@ class WebhookDelivery(models.Model):
         return cls.objects.create(body=body, headers=_kept(headers), **fields)
 
     @classmethod
-    def waiting_ids(cls, limit: int) -> list[int]:
-        """The deliveries a worker may take now, first come first (so a customer's messages
-        are handled in the order they came), in the (state, received_at) index's order."""
-        waiting = cls.objects.filter(state=cls.State.RECEIVED, handling_since__lte=timezone.now())
-        first_come = waiting.order_by("received_at", "pk")
-        return list(first_come.values_list("pk", flat=True)[:limit])
-
-    @classmethod
     def waiting(cls, limit: int) -> list["WebhookDelivery"]:
-        """As waiting_ids, with what a worker reads to handle them (the body and headers: they
-        never change once stored), in one query for the batch rather than one per delivery."""
+        """The deliveries a worker may take now, first come first (so a customer's messages
+        are handled in the order they came), in the (state, received_at) index's order; with
+        what a worker reads to handle them (the body and headers: they never change once
+        stored), in one query for the batch rather than one per delivery."""
         waiting = cls.objects.filter(state=cls.State.RECEIVED, handling_since__lte=timezone.now())
         first_come = waiting.order_by("received_at", "pk")
         return list(first_come.only("pk", "received_at", "body", "headers")[:limit])
@@ -105,11 +99,11 @@ class WebhookDelivery(models.Model):
             abandoned = abandoned.filter(handling_since__lt=claimed_before)
         return bool(abandoned.update(state=cls.State.RECEIVED, handling_since=timezone.now()))
 
-    def release(self, retry_at: datetime) -> None:
+    def schedule_retry(self, at: datetime) -> None:
         """Back in the queue after its handling could not be stored, to be taken again from
-        `retry_at`."""
+        `at` (as Message.schedule_retry puts a send back for another attempt)."""
         WebhookDelivery.objects.filter(pk=self.pk).update(
-            state=self.State.RECEIVED, handling_since=retry_at
+            state=self.State.RECEIVED, handling_since=at
         )
 
     def finish(self, state: str, error: str = "") -> None:

@@ -126,6 +126,15 @@ class Message(models.Model):
         plain text)."""
         return display.outgoing_display(self.outgoing()) if self.content else None
 
+    def shown_attachments(self) -> list[dict]:
+        """Attachments as pages show them: a link only for a web address (never javascript:)."""
+        return display.attachments_display(self.attachments)
+
+    def story_link(self) -> str:
+        """The story a customer's message replied to, as a web address ("" if none or not one)."""
+        story = (self.details or {}).get("reply_to_story")
+        return display.web_address(story.get("url")) if isinstance(story, dict) else ""
+
     def tap(self) -> str:
         """What a customer's message tapped or came from, in words ("" if nothing)."""
         return display.tap_display(self.details) if self.details else ""

@@ -7,7 +7,8 @@ Nothing past this package indexes raw dicts. A delivery whose envelope cannot be
 
 Shapes follow Meta's Instagram Messaging webhook reference: see ../shared/meta-platform-notes.md.
 One module a part: `events` (the typed objects), `messaging_items` (`messaging[]` and
-`standby[]`), `changes` (`changes[]`: comments, mentions, messaging fields in that form),
+`standby[]`), `changes` (`changes[]`: messaging fields in that form; other fields go to the
+parsers feature apps register, comments.payloads for comments and mentions),
 `fields` (reading one value safely); here, the delivery and its entries.
 """
 
@@ -18,12 +19,10 @@ from messaging.payloads.events import (
     MID_LENGTH,
     REFERRAL_MID_PREFIX,
     Attachment,
-    CommentEvent,
     Delivery,
     Event,
     EventError,
     MalformedEvent,
-    MentionEvent,
     MessageDeleted,
     MessageEdit,
     MessageEvent,
@@ -43,12 +42,10 @@ __all__ = [
     "MID_LENGTH",
     "REFERRAL_MID_PREFIX",
     "Attachment",
-    "CommentEvent",
     "Delivery",
     "Event",
     "EventError",
     "MalformedEvent",
-    "MentionEvent",
     "MessageDeleted",
     "MessageEdit",
     "MessageEvent",

@@ -121,41 +121,6 @@ class UnknownEvent(Event):
     keys: tuple[str, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
-class CommentEvent:
-    """A comment on one of the account's posts or reels (`comments`), or on its live
-    broadcast (`live_comments`): from `entry[].changes[]`."""
-
-    account_id: str  # entry[].id
-    comment_id: str
-    text: str = ""
-    author_id: str  # from.id: the commenter (the account's own id for its own comments)
-    author_username: str = ""
-    media_id: str = ""
-    media_product_type: str = ""  # FEED, REELS, AD, STORY, ...
-    parent_id: str = ""  # set: a reply to another comment
-    ad_id: str = ""
-    ad_title: str = ""
-    is_live: bool = False
-    # entry[].time: the comment's own payload carries no time.
-    timestamp: datetime
-
-    @property
-    def by_the_account(self) -> bool:
-        """Written by the business itself (its replies among them): never acted upon."""
-        return self.author_id == self.account_id
-
-
-@dataclass(frozen=True, kw_only=True)
-class MentionEvent:
-    """The account was @mentioned in a comment (comment_id set) or a caption."""
-
-    account_id: str
-    media_id: str
-    comment_id: str = ""
-    timestamp: datetime
-
-
 @dataclass(frozen=True)
 class MalformedEvent:
     """An item we could not read; the rest of the delivery still goes through."""
@@ -167,7 +132,8 @@ class MalformedEvent:
 @dataclass(frozen=True)
 class Delivery:
     object: str
-    # Event, CommentEvent, MentionEvent and MalformedEvent items, in order
+    # Event items (the core's, and those feature apps parse from changes[]) and
+    # MalformedEvent items, in order
     events: list = field(default_factory=list)
     # Parts of entries we deliberately do not handle, e.g. changes of fields we do not know.
     ignored: list[str] = field(default_factory=list)

@@ -2,18 +2,12 @@
 database can store (lone surrogates), a time that is not absurd. Each raises EventError."""
 
 import logging
-import re
 from datetime import UTC, datetime, timedelta
 
 from messaging.payloads.events import MID_LENGTH, EventError
+from meta.cleaning import clean_id, clean_text
 
 logger = logging.getLogger(__name__)
-
-# JSON can escape half of a UTF-16 pair on its own ("\ud800"): Python reads it, but no database
-# can store it. In text it becomes U+FFFD, so the message is still stored and answered; in ids
-# (mids, sender, comment ids) the escape's own text ("\\ud800"), so that two ids differing only
-# in their lone surrogates stay two ids (U+FFFD would make the second a "duplicate").
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Clocks differ a little; a time further ahead than this is wrong (a message dated in 9999 would
 # stay its conversation's latest forever), and is taken as the time the delivery is parsed.
@@ -31,7 +25,7 @@ def as_object(data: dict, key: str) -> dict:
 
 
 def string(data: dict, key: str, *, required: bool = False, max_length: int | None = None) -> str:
-    """Display text: lone surrogates become U+FFFD."""
+    """Display text: lone surrogates become U+FFFD, NULs are removed (meta.cleaning)."""
     return storable_text(checked_string(data, key, required=required, max_length=max_length))
 
 
@@ -53,23 +47,14 @@ def checked_string(data: dict, key: str, *, required: bool, max_length: int | No
         raise EventError(f'"{key}" is not a string')
     if required and not value:
         raise EventError(f'"{key}" is empty')
-    if "\x00" in value:
-        # No text Meta sends holds one, and PostgreSQL cannot store it.
-        raise EventError(f'"{key}" contains a NUL character')
     if max_length is not None and len(value) > max_length:
         raise EventError(f'"{key}" is longer than {max_length} characters')
     return value
 
 
-def storable_text(value: str) -> str:
-    """`value` as text a database can store: lone surrogates become U+FFFD."""
-    return LONE_SURROGATE.sub("\ufffd", value)
-
-
-def storable_id(value: str) -> str:
-    """`value` as an id a database can store: a lone surrogate becomes its escape's text
-    (U+D800 becomes the six characters \\ud800), so distinct ids stay distinct."""
-    return value.encode("utf-8", "backslashreplace").decode()
+# The cleaning every text and id from Meta goes through, webhooks and Graph answers alike.
+storable_text = clean_text
+storable_id = clean_id
 
 
 def integer(data: dict, key: str) -> int:
@@ -86,7 +71,7 @@ def meta_id(value, where: str) -> str:
     # Meta sends ids as strings; numbers are accepted because JSON tools love to convert them.
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or not value or len(value) > 64 or "\x00" in value:
+    if not isinstance(value, str) or not value or len(value) > 64:
         raise EventError(f"{where} is missing or not an id")
     value = storable_id(value)
     # Checked once escaped: the id columns hold 64 characters.

@@ -20,6 +20,7 @@ from django_tasks_db.models import DBTaskResult
 from devtools.fake_graph import FakeGraphAPI
 from devtools.simulation import signed_headers
 from messaging import receiving
+from messaging.models import WebhookDelivery
 from messaging.sending import enqueue_send
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -85,8 +86,13 @@ def deliver(client):
     return deliver
 
 
+def waiting_ids(limit: int) -> list[int]:
+    """The deliveries a worker would take now, in its order."""
+    return [delivery.pk for delivery in WebhookDelivery.waiting(limit)]
+
+
 def handle_accepted_deliveries() -> None:
-    """What the worker's delivery loop does with every delivery waiting, except that the
+    """What the worker's pass does with every delivery waiting, except that the
     replies are queued instead of sent at once: `run_worker` sends them, so a test can set
     Meta's answers, or step in, between the two."""
     with mock.patch.object(receiving, "send_reply", side_effect=enqueue_send):

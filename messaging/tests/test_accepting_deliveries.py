@@ -15,7 +15,14 @@ from accounts import services
 from devtools.simulation import signed_headers
 from messaging import receiving, recovery
 from messaging.models import Message, SendThrottle, WebhookDelivery, WorkerHeartbeat
-from messaging.tests.conftest import WEBHOOK_URL, answer_send, encode, load_payload, with_mid
+from messaging.tests.conftest import (
+    WEBHOOK_URL,
+    answer_send,
+    encode,
+    load_payload,
+    waiting_ids,
+    with_mid,
+)
 from rules import matching
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +37,7 @@ def test_the_webhook_stores_the_delivery_for_the_workers_without_handling_it(del
     assert deliver(load_payload("messages__text"), handle=False).status_code == 200
     delivery = WebhookDelivery.objects.get()
     assert delivery.state == WebhookDelivery.State.RECEIVED
-    assert WebhookDelivery.waiting_ids(10) == [delivery.pk]
+    assert waiting_ids(10) == [delivery.pk]
     assert not DBTaskResult.objects.exists()  # the row is the work item: no task
     assert not Message.objects.exists()  # the worker's job
 
@@ -40,9 +47,9 @@ def test_workers_take_waiting_deliveries_first_come_first(deliver):
         deliver(with_mid(load_payload("messages__text"), mid), handle=False)
     first, second, third = WebhookDelivery.objects.order_by("pk")
     WebhookDelivery.objects.filter(pk=first.pk).update(handling_since=second.handling_since)
-    assert WebhookDelivery.waiting_ids(2) == [first.pk, second.pk]
+    assert waiting_ids(2) == [first.pk, second.pk]
     assert WebhookDelivery.claim(first.pk, by="host:1:a")
-    assert WebhookDelivery.waiting_ids(10) == [second.pk, third.pk]  # a claimed one is taken
+    assert waiting_ids(10) == [second.pk, third.pk]  # a claimed one is taken
 
 
 def test_a_delivery_claimed_by_one_worker_is_not_handled_by_another(deliver):
@@ -120,7 +127,7 @@ def test_a_delivery_whose_worker_was_killed_is_handled_after_the_sweep(deliver, 
     assert recovery.sweep_stalled_deliveries() == 0  # not stalled yet: it may still be working
     later = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
     assert recovery.sweep_stalled_deliveries(now=later) == 1
-    assert WebhookDelivery.waiting_ids(10) == [delivery.pk]  # back in the queue
+    assert waiting_ids(10) == [delivery.pk]  # back in the queue
     assert receiving.take_waiting_deliveries() == 1
     assert Message.objects.filter(direction="in").count() == 1
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.PROCESSED

@@ -52,3 +52,15 @@ def test_stored_messages_cannot_be_edited_or_added(admin_client, stored_conversa
     assert admin_client.get("/admin/messaging/message/add/").status_code == 403
     message.refresh_from_db()
     assert message.text != "x"
+
+
+def test_a_conversation_page_names_its_account_and_shows_times_one_way(
+    admin_client, stored_conversation
+):
+    page = admin_client.get(f"/admin/messaging/conversation/{stored_conversation.pk}/change/")
+    html = page.content.decode()
+    # Served by the environment's settings, not a stored account: said so, not "-".
+    assert "the environment&#x27;s account" in html
+    assert "a.m." not in html and "p.m." not in html  # 24-hour times, as in the thread
+    created = stored_conversation.created_at.strftime("%Y-%m-%d %H:%M")
+    assert created in html

@@ -158,6 +158,22 @@ def test_the_try_box_does_not_cover_add_response_rule(signed_in, live_server, in
     page.wait_for_url("**/rules/responserule/add/")
 
 
+def test_the_rules_list_shows_each_date_and_short_trigger_on_one_line(
+    signed_in, live_server, inbox
+):
+    ResponseRule.objects.create(trigger="welcome", response_text="Welcome! Tap a button below.")
+    page = signed_in(LAPTOP)
+    page.goto(f"{live_server.url}/admin/rules/responserule/")
+    line = 17  # px: one line of the admin's 13 px text
+    for cell in page.locator("#result_list td.field-updated span").all():
+        assert cell.bounding_box()["height"] < 1.6 * line  # "2026-12-06", not three lines
+    welcome = page.locator("#result_list th.field-when", has_text="welcome").first
+    assert welcome.locator("a").bounding_box()["height"] < 1.6 * line
+    shipping = page.locator("#result_list th.field-when", has_text="ship").locator("a")
+    assert shipping.bounding_box()["height"] < 2.6 * line
+    assert hidden_table_width(page) == 0
+
+
 def test_the_conversations_list_fits_a_laptop_screen(signed_in, live_server, inbox):
     page = signed_in(LAPTOP)
     page.goto(f"{live_server.url}/admin/messaging/conversation/")

@@ -268,3 +268,37 @@ def test_no_username_when_instagram_does_not_tell_it(deliver, run_worker, caplog
         run_worker()
     assert Conversation.objects.get().customer_username == ""
     assert "No profile for customer" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("answered", "stored"),
+    [
+        ('{"username": "fan\\ud800\\u0000", "name": "\\udfff"}', "fan\ufffd"),
+        ('{"username": "' + "x" * 100 + '"}', "x" * 64),
+        ('{"username": {"nested": true}}', ""),
+    ],
+)
+def test_a_username_instagram_answers_oddly_is_cleaned_and_the_loop_goes_on(
+    deliver, run_worker, answered, stored
+):
+    import re
+
+    import responses
+    from django.conf import settings
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as graph:
+        graph.add(
+            responses.GET,
+            re.compile(rf"{re.escape(settings.GRAPH_API_BASE_URL)}/v[\d.]+/\d+\?fields="),
+            body=answered,
+            content_type="application/json",
+        )
+        answer_send(graph)
+        customer_says(deliver, "hello", "m1")
+        run_worker()
+        customer_says(deliver, "and again", "m2")
+        run_worker()
+    assert Conversation.objects.get().customer_username == stored
+    # The delivery loop went on: the second message was handled and answered too.
+    assert Message.objects.filter(direction="in").count() == 2
+    assert not WebhookDelivery.objects.exclude(state="processed").exists()

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from accounts.models import InstagramBusinessAccount
 from devtools.simulation import signed_headers
+from messaging.credentials_wait import queue_work_waiting_for_credentials
 from messaging.models import Conversation, Message, WebhookDelivery, WorkerHeartbeat
-from messaging.recovery import sweep_deliveries_waiting_for_credentials
 from messaging.tests.conftest import (
     ACCOUNT_ID,
     answer_send,
@@ -21,7 +21,6 @@ from messaging.tests.conftest import (
     load_payload,
     sends,
 )
-from messaging.tests.test_sending_replies import make_due
 
 pytestmark = pytest.mark.django_db
 
@@ -142,7 +141,7 @@ def test_handling_a_waiting_delivery_again_stores_nothing_twice(deliver, key_los
     assert Message.objects.filter(direction="in").count() == 1  # the other account's
 
     key_lost.fix()
-    assert sweep_deliveries_waiting_for_credentials() == 1
+    assert queue_work_waiting_for_credentials() == 1
     handle_accepted_deliveries()
     delivery.refresh_from_db()
     assert delivery.state == WebhookDelivery.State.PROCESSED
@@ -150,7 +149,7 @@ def test_handling_a_waiting_delivery_again_stores_nothing_twice(deliver, key_los
     assert Message.objects.filter(direction="in").count() == 1
 
 
-def test_a_reply_waits_uncounted_for_a_token_that_cannot_be_opened(
+def test_a_reply_waits_uncounted_for_a_token_that_cannot_be_opened_and_goes_once_it_opens(
     deliver, graph_api, run_worker, key_lost
 ):
     key_lost()  # the account has no secret of its own: only its token is unreadable
@@ -163,7 +162,8 @@ def test_a_reply_waits_uncounted_for_a_token_that_cannot_be_opened(
 
     key_lost.fix()
     answer_send(graph_api)
-    make_due()
+    # At once: not after its own timer (REPLY_STALLED_AFTER), as every kind of work that
+    # waited for credentials is queued once every stored credential opens.
     run_worker()
     reply.refresh_from_db()
     assert (reply.status, reply.attempts) == ("sent", 1)
@@ -227,8 +227,8 @@ def test_deliveries_waiting_for_an_account_still_broken_are_tried_again_now_and_
 ):
     key_lost(app_secret=OWN_SECRET)
     deliver(load_payload("messages__text"))
-    assert sweep_deliveries_waiting_for_credentials() == 0  # just found waiting
+    assert queue_work_waiting_for_credentials() == 0  # just found waiting
     later = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER + 1)
-    assert sweep_deliveries_waiting_for_credentials(now=later) == 1
+    assert queue_work_waiting_for_credentials(now=later) == 1
     handle_accepted_deliveries()
     assert WebhookDelivery.objects.get().state == WebhookDelivery.State.WAITING_FOR_CREDENTIALS

@@ -10,11 +10,19 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from messaging import receiving, upkeep
+from messaging import receiving
 from messaging.models import Message, WebhookDelivery, WorkerHeartbeat
 from messaging.recovery import SweepResult, recover_work_of_dead_workers, sweep_stalled_replies
-from messaging.tests.conftest import answer_send, load_payload, send_tasks, sends, with_mid
+from messaging.tests.conftest import (
+    answer_send,
+    load_payload,
+    send_tasks,
+    sends,
+    waiting_ids,
+    with_mid,
+)
 from messaging.worker_identity import this_worker
+from ops import heartbeat as heartbeat_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -100,7 +108,7 @@ def test_the_work_of_a_dead_worker_is_taken_back_at_once(deliver, graph_api, run
     assert not WorkerHeartbeat.objects.filter(worker=dead).exists()
     assert recover_work_of_dead_workers() == SweepResult()  # once
 
-    assert WebhookDelivery.waiting_ids(10) == [handling.pk]
+    assert waiting_ids(10) == [handling.pk]
     assert (reply_to("1000000000000003").status, reply_to("1000000000000003").mid) == (
         "sent",
         "aWdfZAG1echoed",
@@ -144,7 +152,7 @@ def test_a_send_is_taken_over_once_however_many_recover_it(deliver, settings):
 
 def test_a_live_worker_takes_back_the_dead_ones_work_right_after_its_beat(deliver, settings):
     reply = sent_by(dead_worker(settings), "1000000000000002", deliver)
-    upkeep.Heartbeat().beat()  # every WORKER_HEARTBEAT_INTERVAL
+    heartbeat_thread.Heartbeat().beat()  # every WORKER_HEARTBEAT_INTERVAL
     assert Message.objects.get(pk=reply.pk).status == "queued"
     assert send_tasks().filter(status="READY").count() == 2  # its DM's, and the one now
 
@@ -153,15 +161,15 @@ def test_a_worker_whose_own_beat_was_late_judges_the_others_next_time(
     deliver, settings, monkeypatch
 ):
     reply = sent_by(dead_worker(settings), "1000000000000002", deliver)
-    beating = upkeep.Heartbeat()
+    beating = heartbeat_thread.Heartbeat()
     # The database held this beat longer than a heartbeat interval (a long write, say): the
     # others' beats were likely held as well, and they must not be taken for dead for it.
     late = [100.0, 100.0 + settings.WORKER_HEARTBEAT_INTERVAL + 1]
-    monkeypatch.setattr(upkeep.time, "monotonic", mock.Mock(side_effect=late))
+    monkeypatch.setattr(heartbeat_thread.time, "monotonic", mock.Mock(side_effect=late))
     beating.beat()
     assert Message.objects.get(pk=reply.pk).status == "sending"
     on_time = [105.0, 105.1]  # the next beat, a heartbeat interval later
-    monkeypatch.setattr(upkeep.time, "monotonic", mock.Mock(side_effect=on_time))
+    monkeypatch.setattr(heartbeat_thread.time, "monotonic", mock.Mock(side_effect=on_time))
     beating.beat()
     assert Message.objects.get(pk=reply.pk).status == "queued"
 
@@ -174,10 +182,10 @@ def test_a_worker_that_beats_again_meanwhile_keeps_its_heartbeat(settings):
 
 
 def test_a_worker_taken_for_dead_says_so_when_it_beats_again(caplog):
-    beating = upkeep.Heartbeat()
+    beating = heartbeat_thread.Heartbeat()
     beating.beat()
     WorkerHeartbeat.objects.all().delete()  # others took it for dead, and its work
-    with caplog.at_level(logging.ERROR, logger="messaging.upkeep"):
+    with caplog.at_level(logging.ERROR, logger="ops.heartbeat"):
         beating.beat()
     assert f"Worker {beating.worker} was taken for dead" in caplog.text
     assert WorkerHeartbeat.objects.filter(worker=beating.worker).exists()

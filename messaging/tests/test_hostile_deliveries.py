@@ -164,3 +164,70 @@ def test_a_timestamp_a_few_hours_ahead_is_kept_as_it_is():
     payload["entry"][0]["messaging"][0]["timestamp"] = int(ahead.timestamp() * 1000)
     (event,) = parse_delivery(encode(payload)).events
     assert abs(event.timestamp - ahead) < timedelta(milliseconds=1)
+
+
+def test_a_nul_in_a_dm_is_removed_and_the_dm_stored_and_answered(deliver, graph_api, run_worker):
+    ResponseRule.objects.create(keywords="price", response_text="10 euros")
+    answer_send(graph_api)
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["message"]["text"] = "pri\x00ce?"
+    assert deliver(payload).status_code == 200
+    run_worker()
+
+    assert Message.objects.get(direction=Message.Direction.INCOMING).text == "price?"
+    assert Message.objects.get(author=Message.Author.BOT).text == "10 euros"
+    assert len(sends(graph_api)) == 1
+
+
+def test_a_nul_in_a_tap_title_and_payload_is_removed_and_the_tap_answered(
+    deliver, graph_api, run_worker
+):
+    ResponseRule.objects.create(keywords="prices", response_text="10 euros")
+    answer_send(graph_api)
+    payload = load_payload("messaging_postbacks__postback")
+    postback = payload["entry"][0]["messaging"][0]["postback"]
+    postback["title"], postback["payload"] = "Pri\x00ces", "\x00UNKNOWN"
+    assert deliver(payload).status_code == 200
+    run_worker()
+
+    tap = Message.objects.get(direction=Message.Direction.INCOMING)
+    assert tap.text == "Prices"
+    assert tap.details["postback"] == {"title": "Prices", "payload": "UNKNOWN"}
+    assert Message.objects.get(author=Message.Author.BOT).text == "10 euros"
+
+
+def test_a_nul_in_an_id_is_kept_apart_as_its_escape():
+    payload = load_payload("messages__text")
+    payload["entry"][0]["messaging"][0]["message"]["mid"] = "aWdfZAG1\x00"
+    (event,) = parse_delivery(encode(payload)).events
+    assert event.mid == "aWdfZAG1\\x00"
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(document.cookie)", " JavaScript:alert(1)", "data:text/html,x"]
+)
+def test_links_from_a_delivery_are_links_only_when_they_are_web_addresses(
+    deliver, admin_client, url
+):
+    payload = load_payload("messages__story_reply")
+    message = payload["entry"][0]["messaging"][0]["message"]
+    message["reply_to"]["story"]["url"] = url
+    message["attachments"] = [
+        {"type": "image", "payload": {"url": url}},
+        {"type": "file", "payload": {"url": "https://cdn.example/price-list.pdf"}},
+    ]
+    deliver(payload)
+    conversation = Conversation.objects.get()
+
+    page = admin_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    html = page.content.decode()
+    assert url.strip() not in html.replace("&#x27;", "'")
+    assert "replied to a story" in html
+    assert 'href="https://cdn.example/price-list.pdf"' in html
+
+    opened = admin_client.get(f"/inbox/c/{conversation.pk}").json()
+    incoming = next(m for m in opened["messages"] if m["direction"] == "in")
+    assert incoming["attachments"] == [
+        {"type": "image", "url": ""},
+        {"type": "file", "url": "https://cdn.example/price-list.pdf"},
+    ]

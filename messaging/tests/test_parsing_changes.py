@@ -5,10 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from comments.payloads import CommentEvent, MentionEvent
 from messaging.payloads import (
-    CommentEvent,
     MalformedEvent,
-    MentionEvent,
     MessageEvent,
     Reaction,
     parse_delivery,

@@ -18,6 +18,7 @@ from messaging.tests.conftest import (
     load_payload,
     send_tasks,
     sends,
+    waiting_ids,
     with_mid,
 )
 from rules.matching import Reply
@@ -354,7 +355,7 @@ def test_a_database_failure_while_handling_leaves_the_delivery_to_be_handled_aga
 
     # Meta will not deliver it again, so the workers take it again, after a pause that lets
     # the database recover (no worker spins on it meanwhile).
-    assert WebhookDelivery.waiting_ids(10) == []
+    assert waiting_ids(10) == []
     assert delivery.handling_since >= timezone.now() + timedelta(
         seconds=settings.REPLY_STALLED_AFTER - 5
     )

@@ -1,4 +1,4 @@
-"""What the worker's database does for one DM, counted: every statement of the delivery loop's
+"""What the worker's database does for one DM, counted: every statement of a worker's
 pass over it (take the waiting delivery, claim it, store the message, decide and store the
 reply, send it, record it sent), for a returning and a new customer, answered by a rule and by
 the fallback. A change that adds a statement to every DM shows up here.
@@ -27,11 +27,13 @@ pytestmark = pytest.mark.django_db
 # the conversation as waiting for a person.
 # Before issue 19: 24, 26, 26 and 28. A new conversation is not searched for a recent
 # fallback (it cannot have one), nor for earlier messages when a welcome rule exists.
+# Issue 26 added one to each: the customer's contact (an INSERT for a new one; for a returning
+# one, the UPDATE of its last seen time that also tells no flow waits on them).
 BUDGET = {
-    ("returning", "rule"): 19,
-    ("returning", "fallback"): 20,
-    ("new", "rule"): 21,
-    ("new", "fallback"): 22,
+    ("returning", "rule"): 20,
+    ("returning", "fallback"): 21,
+    ("new", "rule"): 22,
+    ("new", "fallback"): 23,
 }
 
 RETURNING, NEW = "1234567890123456", "6543210987654321"

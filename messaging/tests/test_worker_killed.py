@@ -119,14 +119,14 @@ def test_every_dm_in_flight_when_the_worker_is_killed_is_answered_soon_after(
     fake_graph.fail_next("timeout", times=2, seconds=60)  # the first two sends hang
     # A reply waiting for the task loop (its DM was handled before the worker started).
     deliver(dm_from(c6))
-    # A delivery of three DMs: the delivery loop stores them, then sends their replies itself.
+    # A delivery of three DMs: the pass loop stores them, then sends their replies itself.
     deliver(batch_of_dms(c1, c2, c3), handle=False)
     # Two more DMs behind it.
     deliver(dm_from(c4), handle=False)
     deliver(dm_from(c5), handle=False)
 
     workers.append(start_worker(fake_graph.base_url))
-    # Both loops are stuck in a send: the task loop on c6's reply, the delivery loop on c1's.
+    # Both loops are stuck in a send: the task loop on c6's reply, the pass loop on c1's.
     assert wait_for(lambda: len(fake_graph.calls) == 2), "the worker never called the Graph API"
     kill_with_its_children(workers[0])
     killed_at = time.monotonic()

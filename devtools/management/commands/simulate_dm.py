@@ -10,6 +10,7 @@ import requests
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.services import app_secret_for, stored_account
 from devtools.simulation import (
     DEMO_ACCOUNT_ID,
     customer_event,
@@ -80,7 +81,8 @@ class Command(BaseCommand):
             response = requests.post(
                 url,
                 data=body,
-                headers=signed_headers(body, settings.FACEBOOK_APP_SECRET),
+                # As Meta signs: with the secret of the login the account was connected with.
+                headers=signed_headers(body, app_secret_for(stored_account(account))),
                 timeout=30,
             )
         except requests.RequestException as exc:

@@ -217,10 +217,42 @@
     $("customer-origin").textContent = card.origin || "—";
     drawComment(card.comment);
     $("customer-id").textContent = card.customer_id;
+    drawContact(card.contact);
+    const privacy = $("customer-privacy");
+    if (privacy) privacy.href = privacy.dataset.url.replace("/0/", `/${state.open}/`);
     $("notes").replaceChildren(
       ...card.notes.map((n) =>
         el("li", {}, el("p", { text: n.text }), el("span", { class: "muted", text: `${n.author} · ${when(n.at)}` })),
       ),
+    );
+  }
+
+  // The contact: when seen, where from, its tags and a box per field of the account.
+  const FIELD_INPUTS = { number: "text", email: "email", phone: "tel", date: "date", text: "text" };
+
+  function drawContact(contact) {
+    const day = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "—");
+    $("contact-last-seen").textContent = day(contact.last_seen);
+    $("contact-source").textContent =
+      [contact.source, contact.source_ref].filter(Boolean).join(" · ") || "—";
+    $("contact-tag-list").replaceChildren(...contact.tags.map((tag) => el("li", { class: "tag", text: tag })));
+    $("contact-tags").value = contact.tags.join(", ");
+    $("contact-opted-out").checked = contact.opted_out;
+    $("contact-error").hidden = true;
+    $("contact-fields").replaceChildren(
+      ...contact.fields.map((field) => {
+        const name = `field:${field.key}`;
+        let input;
+        if (field.kind === "choice") {
+          input = el("select", { name }, el("option", { value: "", text: "—" }),
+            ...field.choices.map((choice) => el("option", { value: choice, text: choice })));
+        } else {
+          input = el("input", { name, type: FIELD_INPUTS[field.kind] || "text", maxlength: 1000,
+            inputmode: field.kind === "number" ? "decimal" : null, autocomplete: "off" });
+        }
+        input.value = field.value;
+        return el("label", {}, field.label, input);
+      }),
     );
   }
 
@@ -254,6 +286,14 @@
 
   function show(pane) {
     root.dataset.pane = pane;
+    // On a phone the thread pane was hidden (display: none) while its messages were drawn,
+    // so it could not scroll then: now that it shows, its newest message comes into view.
+    if (pane === "thread") scrollToNewest();
+  }
+
+  function scrollToNewest() {
+    const list = $("messages");
+    list.scrollTop = list.scrollHeight;
   }
 
   // --- opening a conversation, polling ---
@@ -443,6 +483,16 @@
     if (!box.value.trim()) return;
     await command("note", { text: box.value });
     box.value = "";
+  });
+  $("contact-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(event.target));
+    try {
+      await command("contact", data);
+    } catch (error) {
+      $("contact-error").textContent = error.message;
+      $("contact-error").hidden = false;
+    }
   });
   $("list").addEventListener("click", (event) => {
     const link = event.target.closest("a.conversation");

@@ -1,0 +1,120 @@
+"""One definition of a worker's pass (messaging.worker_pass), used by `worker --once`, RQ's
+--burst and the long-running worker: upkeep when due, then the work, then the fetches that can
+wait when there was no work; the steps the apps registered, in their order."""
+
+import logging
+
+import pytest
+
+from messaging import worker_pass
+from messaging.worker_pass import (
+    Schedule,
+    Stage,
+    register_step,
+    run_pass,
+    run_until_nothing_is_left,
+)
+
+
+@pytest.fixture
+def no_steps(monkeypatch):
+    """A pass with only the steps the test registers."""
+    monkeypatch.setattr(worker_pass, "_steps", [])
+
+
+def test_the_apps_registered_their_steps_and_the_core_comes_first():
+    names = {stage: [step.name for step in worker_pass.steps(stage)] for stage in Stage}
+    assert names[Stage.WORK] == [
+        "Taking waiting deliveries",
+        "Sending due replies to comments",
+        "Answering due mentions",
+    ]
+    assert names[Stage.WHEN_IDLE] == ["Fetching missing usernames", "Fetching missing posts"]
+    assert {
+        "Queuing what waited for credentials",
+        "Sweeping stalled deliveries",
+        "Sweeping stalled replies",
+        "Sweeping stalled comment replies",
+        "Reconciling accounts with Meta",
+        "Putting stalled history imports back to work",
+        "Refreshing account tokens",
+        "Pruning old raw deliveries",
+        "Queuing data deletions whose task was lost",
+    } == set(names[Stage.UPKEEP])
+
+
+def test_a_pass_runs_due_upkeep_then_the_work_and_fetches_only_when_there_was_none(no_steps):
+    ran, work = [], [1]
+
+    def take_work():
+        ran.append("work")
+        return work.pop() if work else 0
+
+    register_step(Stage.WORK, "work", take_work)
+    register_step(Stage.WHEN_IDLE, "fetch a", lambda: ran.append("fetch a") or 0)
+    register_step(Stage.WHEN_IDLE, "fetch b", lambda: ran.append("fetch b") or 3)
+    register_step(Stage.WHEN_IDLE, "fetch c", lambda: ran.append("fetch c") or 1)
+    register_step(Stage.UPKEEP, "sweep", lambda: ran.append("sweep"), every=lambda: 60.0)
+    clock = [0.0]
+    schedule = Schedule(clock=lambda: clock[0])
+
+    assert run_pass(schedule).done == 1
+    assert ran == ["sweep", "work"]  # work found: the fetches wait
+    ran.clear()
+    clock[0] = 59.0
+    assert run_pass(schedule).done == 3
+    assert ran == ["work", "fetch a", "fetch b"]  # the first fetch with something ends the pass
+    ran.clear()
+    clock[0] = 60.0
+    run_pass(schedule)
+    assert ran[0] == "sweep"  # its interval has passed
+
+
+def test_a_failing_step_is_logged_and_the_others_still_run(no_steps, caplog):
+    def broken():
+        raise RuntimeError("the database is restarting")
+
+    ran = []
+    register_step(Stage.UPKEEP, "broken sweep", broken, every=lambda: 60.0)
+    register_step(Stage.WORK, "broken work", broken)
+    register_step(Stage.WORK, "other work", lambda: ran.append("other work") or 0)
+    with caplog.at_level(logging.ERROR, logger="messaging.worker_pass"):
+        result = run_pass(Schedule())
+    assert ran == ["other work"]
+    assert [name for name, _ in result.failures] == ["broken work"]  # upkeep waits its turn
+    assert "Worker step failed: broken sweep" in caplog.text
+
+
+def test_a_one_pass_worker_runs_passes_until_nothing_is_left_then_reports_a_failure(no_steps):
+    waiting = [1, 1, 1]
+    register_step(Stage.WORK, "work", lambda: waiting.pop() if waiting else 0)
+    run_until_nothing_is_left()
+    assert waiting == []
+
+    def broken():
+        raise RuntimeError("boom")
+
+    register_step(Stage.WORK, "work", broken)  # the same name: replaced where it stands
+    with pytest.raises(RuntimeError, match="boom"):
+        run_until_nothing_is_left()
+
+
+def test_an_upkeep_step_needs_its_interval(no_steps):
+    with pytest.raises(ValueError, match="interval"):
+        register_step(Stage.UPKEEP, "sweep", lambda: None)
+
+
+def test_upkeep_done_in_parts_runs_again_next_pass_while_it_finds_some(no_steps):
+    parts, ran = [1, 1], []
+
+    def one_part():
+        ran.append("part")
+        return parts.pop() if parts else 0
+
+    register_step(Stage.UPKEEP, "in parts", one_part, every=lambda: 60.0, in_parts=True)
+    register_step(Stage.WORK, "work", lambda: ran.append("work") or 0)
+    schedule = Schedule(clock=lambda: 0.0)
+    for _ in range(4):
+        run_pass(schedule)
+    # Work between two parts; once a part found nothing, the step waits its interval.
+    assert ran == ["part", "work", "part", "work", "part", "work", "work"]

@@ -1,0 +1,147 @@
+"""One pass of a worker: the one definition of what `manage.py worker` does each time round,
+whether it runs one pass after another until nothing is left (--once, RQ's --burst) or for
+as long as it lives (ops.worker's pass loop). A test of one is a test of the other.
+
+A pass runs the registered steps in three stages, each in the order registered (the core's
+first, from MessagingConfig.ready, then the feature apps' from theirs):
+
+upkeep      each when its interval has passed since it last ran in this process (every one is
+            due in a new process's first pass): sweeps, work that waited for credentials,
+            pruning, token refresh, reconciliation. Each checks the database for what is due,
+            so several workers doing it at once is by design, not a race (every change is a
+            conditional UPDATE).
+work        every pass: deliveries waiting, sends that are due. Their counts say whether the
+            pass found work.
+when idle   only in a pass that found no work: fetches that can wait (usernames, posts);
+            the first that finds something ends the stage, so a delivery arriving meanwhile
+            waits for a few Graph calls at most.
+
+A step that fails is logged with its name and the pass goes on with the others: one app's
+trouble never stops deliveries. A failed work or idle step makes the pass `failed` (the loop
+pauses, a one-pass worker reports it); a failed upkeep step is tried again at its next time.
+"""
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+
+class Stage(enum.Enum):
+    UPKEEP = "upkeep"
+    WORK = "work"
+    WHEN_IDLE = "when idle"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # what the log line says it was doing
+    run: Callable[[], object]  # work and idle steps return how much they did (0: nothing)
+    stage: Stage
+    # Upkeep: seconds between two runs, read at each pass (settings may change in tests).
+    every: Callable[[], float] | None = None
+    # Upkeep that does a bounded part of what is due (one account's reconciliation) and
+    # returns how much: run again at the next pass while it finds some, the deliveries
+    # waiting going first in between.
+    in_parts: bool = False
+
+
+_steps: list[Step] = []
+
+
+def register_step(
+    stage: Stage,
+    name: str,
+    run: Callable[[], object],
+    *,
+    every: Callable[[], float] | None = None,
+    in_parts: bool = False,
+) -> None:
+    """Add a step to every pass (from an AppConfig.ready). Registering a name again replaces
+    that step where it stands."""
+    if stage is Stage.UPKEEP and every is None:
+        raise ValueError(f"upkeep step {name!r} needs its interval (every=)")
+    step = Step(name, run, stage, every, in_parts)
+    for index, registered in enumerate(_steps):
+        if registered.name == name:
+            _steps[index] = step
+            return
+    _steps.append(step)
+
+
+def steps(stage: Stage) -> list[Step]:
+    return [step for step in _steps if step.stage is stage]
+
+
+class Schedule:
+    """When each upkeep step last ran in this process (time.monotonic())."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.last_run: dict[str, float] = {}
+
+    def due(self, step: Step) -> bool:
+        last = self.last_run.get(step.name)
+        return last is None or self.clock() - last >= step.every()
+
+    def ran(self, step: Step) -> None:
+        self.last_run[step.name] = self.clock()
+
+    def due_again(self, step: Step) -> None:
+        self.last_run.pop(step.name, None)
+
+
+@dataclass
+class PassResult:
+    done: int = 0  # work found by the work steps, or else by the first idle step that had some
+    failures: list[tuple[str, Exception]] = field(default_factory=list)  # work and idle steps
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures)
+
+
+def run_pass(schedule: Schedule) -> PassResult:
+    result = PassResult()
+    # Upkeep first: what it puts back in the queue (a swept delivery, work that waited for
+    # credentials) is taken in the same pass.
+    for step in steps(Stage.UPKEEP):
+        if schedule.due(step):
+            schedule.ran(step)  # before running: a step failing every time waits its interval
+            found = _run(step, None)
+            if step.in_parts and isinstance(found, int) and found > 0:
+                schedule.due_again(step)
+    for step in steps(Stage.WORK):
+        result.done += int(_run(step, result) or 0)
+    if not result.done:
+        for step in steps(Stage.WHEN_IDLE):
+            if found := int(_run(step, result) or 0):
+                result.done = found
+                break
+    return result
+
+
+def run_until_nothing_is_left() -> None:
+    """For one-pass workers (--once, RQ's --burst): passes until one finds no work; every upkeep
+    step runs in the first. The first failure of a work step is raised at the end, so a
+    one-pass worker (a cron job, say) exits with an error, after what else it could do."""
+    schedule = Schedule()
+    while True:
+        result = run_pass(schedule)
+        if result.failed:
+            raise result.failures[0][1]
+        if not result.done:
+            return
+
+
+def _run(step: Step, result: PassResult | None):
+    try:
+        return step.run()
+    except Exception as exc:
+        logger.exception("Worker step failed: %s", step.name)
+        if result is not None:
+            result.failures.append((step.name, exc))
+        return 0
