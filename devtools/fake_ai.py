@@ -17,15 +17,13 @@ Control endpoints (JSON):
 
 import logging
 import re
-import threading
 import time
-from collections import deque
 
 from devtools.fake_http import FakeServer, JsonHandler
 
 logger = logging.getLogger(__name__)
 
-FAILURES = {"slow", "error", "rate_limit", "garbage", "beyond", "cannot"}
+FAILURES = frozenset({"slow", "error", "rate_limit", "garbage", "beyond", "cannot"})
 _ENTRY = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
 _WORD = re.compile(r"\w{3,}")
 
@@ -35,30 +33,15 @@ def _error(status: int, message: str, kind: str, code: str | None = None) -> tup
 
 
 class FakeAIService(FakeServer):
+    FAILURE_KINDS = FAILURES
+    FAILURE_SECONDS = 5.0
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
-        self.calls: list[dict] = []
-        self._failures: deque[dict] = deque()
-        self._lock = threading.Lock()
         super().__init__(host, port, _handler_for(self))
 
     @property
     def base_url(self) -> str:
         return f"{self.address}/v1"
-
-    def fail_next(self, kind: str, times: int = 1, seconds: float = 5.0) -> None:
-        if kind not in FAILURES:
-            raise ValueError(f"unknown failure kind {kind!r}")
-        with self._lock:
-            self._failures.extend({"kind": kind, "seconds": seconds} for _ in range(times))
-
-    def reset(self) -> None:
-        with self._lock:
-            self.calls.clear()
-            self._failures.clear()
-
-    def _next_failure(self) -> dict | None:
-        with self._lock:
-            return self._failures.popleft() if self._failures else None
 
     def answer(self, body: dict, failure: dict | None) -> tuple[int, dict]:
         messages = body.get("messages")

@@ -37,7 +37,6 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
 
 import requests
 
@@ -59,6 +58,8 @@ OAUTH_FORM_POSTS = ("/oauth/access_token", "/_fake/oauth/decide")
 
 
 class FakeGraphAPI(FakeServer):
+    FAILURE_KINDS = frozenset({*FAILURES, "timeout"})
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -75,35 +76,21 @@ class FakeGraphAPI(FakeServer):
         self.account_id = account_id
         # The Conversations API over what it received and sent; drops that share of webhooks.
         self.inbox = FakeInbox(self, drop_webhooks)
-        self.calls: list[dict] = []
         self.comments = fake_comments.FakeComments()
         self.profiles = fake_messages.FakeProfiles()
         # Connecting accounts (devtools.fake_oauth): the app ids and secrets of the settings.
         self.oauth = oauth or FakeOAuth.from_settings()
-        self._failures: deque[dict] = deque()
-        self._lock = threading.Lock()
         super().__init__(host, port, _handler_for(self))
 
     @property
     def base_url(self) -> str:
         return self.address
 
-    def fail_next(self, kind: str, times: int = 1, seconds: float = 15.0) -> None:
-        if kind not in FAILURES and kind != "timeout":
-            raise ValueError(f"unknown failure kind {kind!r}")
-        with self._lock:
-            self._failures.extend({"kind": kind, "seconds": seconds} for _ in range(times))
-
     def reset(self) -> None:
+        super().reset()
         with self._lock:
-            self.calls.clear()
-            self._failures.clear()
             self.comments = fake_comments.FakeComments()
             self.profiles = fake_messages.FakeProfiles()
-
-    def _next_failure(self) -> dict | None:
-        with self._lock:
-            return self._failures.popleft() if self._failures else None
 
     def _record(self, call: dict) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ over kept-alive HTTP/1.1."""
 import json
 import logging
 import threading
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,35 @@ class JsonHandler(BaseHTTPRequestHandler):
 
 
 class FakeServer:
-    """A fake service's server; `handler` answers its requests."""
+    """A fake service's server; `handler` answers its requests. It records the calls it
+    answered (`calls`) and fails the next ones as told (`fail_next`: one of FAILURE_KINDS)."""
+
+    FAILURE_KINDS: frozenset[str] = frozenset()
+    FAILURE_SECONDS = 15.0  # how long a slow failure takes, unless told
 
     def __init__(self, host: str, port: int, handler: type[BaseHTTPRequestHandler]):
+        self.calls: list[dict] = []
+        self._failures: deque[dict] = deque()
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
+
+    def fail_next(self, kind: str, times: int = 1, seconds: float | None = None) -> None:
+        if kind not in self.FAILURE_KINDS:
+            raise ValueError(f"unknown failure kind {kind!r}")
+        seconds = self.FAILURE_SECONDS if seconds is None else seconds
+        with self._lock:
+            self._failures.extend({"kind": kind, "seconds": seconds} for _ in range(times))
+
+    def reset(self) -> None:
+        """Forget the calls and the planned failures."""
+        with self._lock:
+            self.calls.clear()
+            self._failures.clear()
+
+    def _next_failure(self) -> dict | None:
+        with self._lock:
+            return self._failures.popleft() if self._failures else None
 
     @property
     def address(self) -> str:

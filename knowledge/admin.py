@@ -9,7 +9,7 @@ from django.urls import path
 
 from accounts.access import ScopedAdminMixin
 from instabot.admin_forms import ASCII_NUMBERS
-from knowledge.models import KnowledgeAnswer, KnowledgeEntry, KnowledgeSettings
+from knowledge.models import ANSWER_FIELDS, KnowledgeAnswer, KnowledgeEntry, KnowledgeSettings
 from knowledge.transfer import MAX_IMPORT_BYTES, ImportRefused, export_csv, import_csv
 
 
@@ -123,21 +123,7 @@ class KnowledgeAnswerAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "kind", "entry_titles", "model", "elapsed_ms", "verdict"]
     list_filter = ["kind", "verdict"]
     list_select_related = ["conversation"]
-    readonly_fields = [
-        "conversation",
-        "question",
-        "reply",
-        "kind",
-        "entries",
-        "reason",
-        "model",
-        "prompt_tokens",
-        "completion_tokens",
-        "elapsed_ms",
-        "verdict",
-        "judged_by",
-        "judged_at",
-    ]
+    readonly_fields = ANSWER_FIELDS
 
     def has_add_permission(self, request, *args):
         return False

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from accounts.access import ScopedViewSetMixin
 from instabot.rest import PATH_ID, ModelSerializer, id_param, require_permission
 from knowledge import judging
-from knowledge.models import EDITABLE_FIELDS, KnowledgeAnswer, KnowledgeEntry
+from knowledge.models import ANSWER_FIELDS, EDITABLE_FIELDS, KnowledgeAnswer, KnowledgeEntry
 from knowledge.transfer import MAX_IMPORT_BYTES, ImportRefused, export_csv, import_csv
 from rules.api import run_model_clean
 
@@ -79,22 +79,7 @@ class KnowledgeEntryViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
 class KnowledgeAnswerSerializer(ModelSerializer):
     class Meta:
         model = KnowledgeAnswer
-        fields = [
-            "id",
-            "conversation",
-            "question",
-            "reply",
-            "kind",
-            "entries",
-            "reason",
-            "model",
-            "prompt_tokens",
-            "completion_tokens",
-            "elapsed_ms",
-            "verdict",
-            "judged_at",
-            "created_at",
-        ]
+        fields = ["id", *ANSWER_FIELDS, "created_at"]
 
 
 class VerdictSerializer(serializers.Serializer):

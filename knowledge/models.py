@@ -220,3 +220,21 @@ class KnowledgeAnswer(models.Model):
 
     def entry_titles(self) -> str:
         return ", ".join(entry["title"] for entry in self.entries)
+
+
+# What an answer records, as the admin and the API show it (read-only).
+ANSWER_FIELDS = [
+    "conversation",
+    "question",
+    "reply",
+    "kind",
+    "entries",
+    "reason",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "elapsed_ms",
+    "verdict",
+    "judged_by",
+    "judged_at",
+]
