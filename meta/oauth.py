@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import requests
 from django.conf import settings
 
+from meta import cleaning
 from meta.graph import (
     GraphAPIError,
     InstagramClient,
@@ -31,7 +32,6 @@ PAGE_FIELDS = "id,name,access_token,instagram_business_account{id,username}"
 MESSAGING_ACCOUNT_TYPES = frozenset({"BUSINESS", "MEDIA_CREATOR"})
 
 _DIGITS = re.compile(r"\A[0-9]{1,64}\Z")
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 # Text Meta sends about an account (a name, a username): what a column holds, at most.
 _TEXT_MAX = 200
 
@@ -93,10 +93,11 @@ class Permission:
 
 
 def clean_text(value, max_length: int = _TEXT_MAX) -> str:
-    """Text from Meta as a database stores it: a string, no NUL, no lone surrogate."""
+    """Text from Meta as a database stores it: a string, cleaned as every answer of Meta's is
+    (meta.cleaning), cut to its column."""
     if not isinstance(value, str):
         return ""
-    return _UNSTORABLE.sub("", value)[:max_length].strip()
+    return cleaning.clean_text(value)[:max_length].strip()
 
 
 def meta_id(value, what: str) -> str:
@@ -346,7 +347,7 @@ def _token_answer(response: requests.Response, secrets) -> dict:
     """A token endpoint's answer: Instagram's error shape, `{"error_type", "code",
     "error_message"}`, or Graph's `{"error": {...}}` (Facebook's)."""
     try:
-        answer = response.json()
+        answer = cleaning.clean_answer(response.json())
     except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
         answer = None
     if response.status_code >= 500:

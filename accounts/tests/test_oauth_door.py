@@ -128,7 +128,7 @@ def test_me_is_cleaned_and_typed():
     )
     me = oauth.instagram_me("IGAAlong")
     assert me.instagram_id == "17841400000000001" and me.app_scoped_id == "26000000000000001"
-    assert me.username == "shopname" and len(me.name) == 200
+    assert me.username == "shop\ufffdname" and len(me.name) == 200
     assert me.can_message
     assert responses.calls[0].request.headers["Authorization"] == "Bearer IGAAlong"
 
