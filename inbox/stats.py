@@ -1,6 +1,6 @@
 """The dashboard's figures, per account and day: DMs received; answered by a rule, by the
 fallback, by a person; time to the first answer (bot and person, median and 90th percentile);
-the rules that answered most; failed sends by reason.
+the rules that answered most; failed sends by reason; answers from knowledge.
 
 Every figure is one grouped query over the whole range (the Message created_at index), scoped
 to the user's accounts: the number of queries does not grow with the days or the messages.
@@ -30,6 +30,7 @@ from accounts.access import accounts_visible_to, scope
 from comments.models import CommentReply
 from inbox.stats_sql import SecondsBetween, as_date, delay_bucket, utc_day
 from instabot.rest import ID_DIGITS
+from knowledge import stats as knowledge_stats
 from messaging.models import Message
 from rules.models import ResponseRule
 
@@ -96,6 +97,9 @@ def figures(user, stats_range: StatsRange) -> dict:
     bot_delays = _bot_answer_times(messages)
     person_delays = _person_answer_times(messages, stats_range)
     comments = _comments_answered(user, stats_range)
+    answers = scope(knowledge_stats.answers_between(start, end), user, "conversation__account")
+    if stats_range.account is not None:
+        answers = answers.filter(conversation__account_id=stats_range.account)
 
     names = {a.pk: str(a) for a in accounts_visible_to(user)}
     rows = []
@@ -135,6 +139,8 @@ def figures(user, stats_range: StatsRange) -> dict:
             "privately": sum(row["comments_answered_privately"] for row in rows),
             "publicly": sum(row["comments_answered_publicly"] for row in rows),
         },
+        # DMs answered from knowledge, by the assistant, handed off, answers marked wrong.
+        "knowledge": knowledge_stats.counts(answers),
     }
 
 
