@@ -15,7 +15,7 @@ from comments.choosing import choose_comment_rule, choose_mention_rule
 from comments.media import account_media, prepare_to_save
 from comments.models import Comment, CommentReply, CommentRule, Mention, MentionReply
 from comments.posts import web_address
-from instabot.admin_forms import ASCII_NUMBERS
+from instabot.admin_forms import ASCII_NUMBERS, AsciiModelChoiceField
 from meta import graph
 
 
@@ -68,7 +68,7 @@ class TryCommentForm(AccountMenusForm):
     text = forms.CharField(
         label="Comment", widget=forms.Textarea(attrs={"rows": 2, "cols": 60, "style": FLUID})
     )
-    account = forms.ModelChoiceField(
+    account = AsciiModelChoiceField(
         InstagramBusinessAccount.objects.none(),
         required=False,
         empty_label="Any account (rules for every account only)",
@@ -81,7 +81,7 @@ class TryCommentForm(AccountMenusForm):
 
 
 class PickAccountForm(AccountMenusForm):
-    account = forms.ModelChoiceField(InstagramBusinessAccount.objects.none(), empty_label=None)
+    account = AsciiModelChoiceField(InstagramBusinessAccount.objects.none(), empty_label=None)
 
 
 @admin.register(CommentRule)

@@ -6,6 +6,7 @@ from django import forms
 
 from accounts.access import AccountMenusForm
 from accounts.models import InstagramBusinessAccount
+from instabot.admin_forms import AsciiModelChoiceField
 from meta.messages import validate_payload_name
 from rules.models import (
     ATTACHMENT_TYPES,
@@ -130,7 +131,7 @@ class TryMessageForm(AccountMenusForm):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
     )
-    account = forms.ModelChoiceField(
+    account = AsciiModelChoiceField(
         InstagramBusinessAccount.objects.none(),
         required=False,
         empty_label="Any account (rules for every account only)",
