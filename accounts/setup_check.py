@@ -73,7 +73,7 @@ def _token(account) -> Check:
     else:
         days = (expires - timezone.now()).days
         when = f"It expires {expires:%Y-%m-%d} ({days} days; the worker refreshes it before then)."
-    return Check(name, True, f"Valid ({result.removeprefix('ok: ')}). {when}")
+    return Check(name, True, f"Valid: {result.removeprefix('ok: ')}. {when}")
 
 
 def _permissions(account) -> Check:
