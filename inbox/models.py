@@ -82,3 +82,41 @@ class Note(models.Model):
 
     def __str__(self):
         return self.text[:60]
+
+
+class DailyFigures(models.Model):
+    """The dashboard's figures of one account and one UTC day, rolled up once the day has
+    settled (inbox.rollups): the dashboard reads these instead of counting the day's messages.
+    JSON columns (inbox.stats_days.DayFigures.as_json): a new counted kind needs no migration.
+    """
+
+    # The account's id; 0 for the environment's single account (conversations with no stored
+    # account). Not a foreign key: a NULL would not be unique, and accounts are never deleted.
+    account_pk = models.PositiveBigIntegerField()
+    day = models.DateField()
+    counts = models.JSONField(default=dict)  # stats_days.COUNTED kind -> n
+    bot_seconds = models.JSONField(default=dict)  # answer time, rounded -> how many
+    person_seconds = models.JSONField(default=dict)
+    rules = models.JSONField(default=dict)  # rule id -> answers
+    failed = models.JSONField(default=dict)  # reason -> failed sends
+
+    class Meta:
+        verbose_name_plural = "daily figures"
+        constraints = [
+            models.UniqueConstraint(fields=["account_pk", "day"], name="one_figures_row_per_day")
+        ]
+        # The dashboard reads a range of days for every account the user sees.
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self):
+        return f"figures of account {self.account_pk or '(environment)'} on {self.day}"
+
+
+class RolledUpDay(models.Model):
+    """A UTC day whose figures are in DailyFigures (every account's, at `rolled_up_at`)."""
+
+    day = models.DateField(unique=True)
+    rolled_up_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.day} rolled up at {self.rolled_up_at:%Y-%m-%d %H:%M}"

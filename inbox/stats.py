@@ -1,13 +1,12 @@
 """The dashboard's figures, per account and day: DMs received; answered by a rule, by the
 fallback, by a person; time to the first answer (bot and person, median and 90th percentile);
-the rules that answered most; failed sends by reason.
+the rules that answered most; failed sends by reason; comments answered.
 
-Every figure is one grouped query over the whole range (the Message created_at index), scoped
-to the user's accounts: the number of queries does not grow with the days or the messages.
-The bot's answer times come back as a histogram (seconds computed by the database, rounded:
-see stats_sql.delay_bucket), and its percentiles are read from it in Python: SQLite, MariaDB and
-PostgreSQL have no common percentile function. For a person's answer, the database finds the
-first customer message it answered; one row per person's answer is read.
+Settled days are read from the daily rollup (inbox.rollups: one row per account and day);
+the days not rolled up yet (today, yesterday) are counted live from the messages with the same
+grouped queries (inbox.stats_days). So the queries do not grow with the days or the messages,
+and their cost does not grow with the history: only the live days' messages are counted.
+Answer times are histograms (rounded seconds), whose percentiles are read here.
 """
 
 import math
@@ -16,26 +15,18 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import (
-    Count,
-    OuterRef,
-    Q,
-    Subquery,
-    Value,
-)
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from accounts.access import accounts_visible_to, scope
+from accounts.access import accounts_visible_to, scope, visible_account_ids
 from comments.models import CommentReply
-from inbox.stats_sql import SecondsBetween, as_date, delay_bucket, utc_day
+from inbox import rollups, stats_days
+from inbox.models import DailyFigures, RolledUpDay
 from instabot.rest import ID_DIGITS
 from messaging.models import Message
 from rules.models import ResponseRule
 
 MAX_DAYS = 92
 DEFAULT_DAYS = 14
-PERSON_AUTHORS = (Message.Author.STAFF, Message.Author.BUSINESS_APP)
 ENVIRONMENT_ACCOUNT = "(the environment's account)"
 
 
@@ -84,53 +75,45 @@ def percentile(values: list[float], share: float) -> float | None:
 
 
 def figures(user, stats_range: StatsRange) -> dict:
-    start, end = stats_range.bounds()
-    messages = scope(
-        Message.objects.filter(created_at__gte=start, created_at__lt=end),
-        user,
-        "conversation__account",
-    )
-    if stats_range.account is not None:
-        messages = messages.filter(conversation__account_id=stats_range.account)
-    per_day = _counts(messages)
-    bot_delays = _bot_answer_times(messages)
-    person_delays = _person_answer_times(messages, stats_range)
-    comments = _comments_answered(user, stats_range)
-
+    per_key = _figures_per_account_and_day(user, stats_range)
     names = {a.pk: str(a) for a in accounts_visible_to(user)}
     rows = []
-    for account_id, day in sorted(
-        set(per_day) | set(bot_delays) | set(person_delays) | set(comments),
-        key=lambda key: (names.get(key[0], ENVIRONMENT_ACCOUNT), key[1]),
+    for (account_id, day), day_figures in sorted(
+        per_key.items(),
+        key=lambda item: (names.get(item[0][0], ENVIRONMENT_ACCOUNT), item[0][1]),
     ):
-        counts = per_day.get((account_id, day), {})
-        person = person_delays.get((account_id, day), [])
-        bot = bot_delays.get((account_id, day), [])
-        answered_comments = comments.get((account_id, day), {})
+        counts = day_figures.counts
+        bot = list(day_figures.bot_seconds.items())
+        person = list(day_figures.person_seconds.items())
         rows.append(
             {
                 "account_id": account_id,
                 "account": names.get(account_id, ENVIRONMENT_ACCOUNT),
                 "day": day.isoformat(),
-                "received": counts.get("received", 0),
-                "answered_by_rule": counts.get("rule", 0),
-                "answered_by_fallback": counts.get("fallback", 0),
-                "answered_by_person": counts.get("person", 0),
+                "received": counts["received"],
+                "answered_by_rule": counts["rule"],
+                "answered_by_fallback": counts["fallback"],
+                "answered_by_person": counts["person"],
                 "bot_median_seconds": _rounded(histogram_percentile(bot, 0.5)),
                 "bot_p90_seconds": _rounded(histogram_percentile(bot, 0.9)),
-                "person_median_seconds": _rounded(percentile(person, 0.5)),
-                "person_p90_seconds": _rounded(percentile(person, 0.9)),
-                "comments_answered_privately": answered_comments.get(CommentReply.Kind.PRIVATE, 0),
-                "comments_answered_publicly": answered_comments.get(CommentReply.Kind.PUBLIC, 0),
+                "person_median_seconds": _rounded(histogram_percentile(person, 0.5)),
+                "person_p90_seconds": _rounded(histogram_percentile(person, 0.9)),
+                "comments_answered_privately": counts["comments_private"],
+                "comments_answered_publicly": counts["comments_public"],
             }
         )
+    whole = stats_days.DayFigures()
+    for day_figures in per_key.values():
+        whole.add(day_figures)
     return {
         "first_day": stats_range.first_day.isoformat(),
         "days": stats_range.days,
         "account": stats_range.account,
         "rows": rows,
-        "top_rules": _top_rules(messages),
-        "failed_sends": _failed_sends(messages),
+        "top_rules": _top_rules(whole.rules),
+        "failed_sends": [
+            {"reason": reason, "count": n} for reason, n in whole.failed.most_common()
+        ],
         "comments_answered": {
             "privately": sum(row["comments_answered_privately"] for row in rows),
             "publicly": sum(row["comments_answered_publicly"] for row in rows),
@@ -138,30 +121,41 @@ def figures(user, stats_range: StatsRange) -> dict:
     }
 
 
-def _comments_answered(user, stats_range: StatsRange) -> dict[tuple, dict[str, int]]:
-    """Replies sent to comments, per account, day sent and kind: one grouped query over the
-    range of the sent_at index. A reply Meta reported as sent already is not counted (it may
-    be someone else's)."""
+def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
+    """The rolled-up days from the rollup, the others counted live: a constant number of
+    queries, and only the live days' messages counted."""
     start, end = stats_range.bounds()
-    replies = scope(
-        CommentReply.objects.filter(
-            sent_at__gte=start, sent_at__lt=end, status=CommentReply.Status.SENT
-        ),
+    last_day = stats_range.first_day + timedelta(days=stats_range.days - 1)
+    in_range = {"day__gte": stats_range.first_day, "day__lte": last_day}
+    rolled = set(RolledUpDay.objects.filter(**in_range).values_list("day", flat=True))
+    stored = DailyFigures.objects.filter(**in_range, day__in=rolled) if rolled else []
+    if stored:
+        ids = visible_account_ids(user)
+        if ids is not None:
+            stored = stored.filter(account_pk__in=ids)
+        if stats_range.account is not None:
+            stored = stored.filter(account_pk=stats_range.account)
+    per_key = {
+        (row.account_pk or None, row.day): stats_days.DayFigures.from_json(row) for row in stored
+    }
+    # Live from the first day not rolled up (today never is) to the end of the range.
+    live_from = min(day for day in stats_range.day_list if day not in rolled)
+    live_start = max(start, rollups.start_of(live_from))
+    messages = scope(
+        Message.objects.filter(created_at__gte=live_start, created_at__lt=end),
         user,
-        "account",
+        "conversation__account",
+    )
+    replies = scope(
+        CommentReply.objects.filter(sent_at__gte=live_start, sent_at__lt=end), user, "account"
     )
     if stats_range.account is not None:
+        messages = messages.filter(conversation__account_id=stats_range.account)
         replies = replies.filter(account_id=stats_range.account)
-    rows = (
-        replies.annotate(day=utc_day(replies, "sent_at"))
-        .values("account_id", "day", "kind")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    answered: dict[tuple, dict[str, int]] = defaultdict(dict)
-    for row in rows:
-        answered[(row["account_id"], as_date(row["day"]))][row["kind"]] = row["n"]
-    return answered
+    for key, day_figures in stats_days.compute(messages, replies, live_start).items():
+        if key[1] not in rolled:
+            per_key[key] = day_figures
+    return per_key
 
 
 def _rounded(seconds: float | None) -> float | None:
@@ -182,138 +176,13 @@ def histogram_percentile(histogram: list[tuple[float, int]], share: float) -> fl
     return None
 
 
-def _counts(messages) -> dict[tuple[int | None, date], dict]:
-    """Counts per account and day over the whole range: one grouped query."""
-    per_key: dict[tuple, dict] = defaultdict(Counter)
-    answered = Q(direction=Message.Direction.OUTGOING, part=1, status=Message.Status.SENT)
-    rows = (
-        messages.annotate(day=utc_day(messages, "created_at"))
-        .values("conversation__account_id", "day", "author")
-        .annotate(
-            n=Count("id", filter=Q(direction=Message.Direction.INCOMING) | answered),
-            by_rule=Count("id", filter=answered & Q(rule__isnull=False)),
-            by_fallback=Count("id", filter=answered & Q(is_fallback=True)),
-        )
-        .order_by()
-    )
-    for row in rows:
-        counts = per_key[(row["conversation__account_id"], as_date(row["day"]))]
-        if row["author"] == Message.Author.CUSTOMER:
-            counts["received"] += row["n"]
-        elif row["author"] in PERSON_AUTHORS:
-            counts["person"] += row["n"]
-        elif row["author"] == Message.Author.BOT:
-            counts["rule"] += row["by_rule"]
-            counts["fallback"] += row["by_fallback"]
-    return {key: dict(counts) for key, counts in per_key.items()}
-
-
-def _bot_answer_times(messages) -> dict[tuple[int | None, date], list[tuple[float, int]]]:
-    """The bot's answer times per account and day, as a histogram: one grouped query."""
-    rows = (
-        messages.filter(author=Message.Author.BOT, in_reply_to__isnull=False)
-        .annotate(
-            day=utc_day(messages, "created_at"),
-            seconds=SecondsBetween("in_reply_to__timestamp", "timestamp"),
-        )
-        .annotate(bucket=delay_bucket("seconds"))
-        # The status is grouped, not filtered: a status filter would lead the database to the
-        # (status, next_attempt_at) index, across every day, instead of the range.
-        .values("conversation__account_id", "day", "status", "bucket")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    histograms: dict[tuple, list] = defaultdict(list)
-    for row in rows:
-        if row["status"] == Message.Status.SENT and row["bucket"] is not None:
-            key = (row["conversation__account_id"], as_date(row["day"]))
-            histograms[key].append((max(0.0, float(row["bucket"])), row["n"]))
-    return histograms
-
-
-def _person_answer_times(messages, stats_range: StatsRange) -> dict:
-    """Seconds from the first unanswered customer message to a person's answer, per account
-    and the answer's day: one query, the customer message found by the database (two index
-    seeks on (conversation, created_at) per answer), one row per person's answer read."""
-    start, _ = stats_range.bounds()
-    sent_by_a_person = Message.objects.filter(
-        author__in=PERSON_AUTHORS, part=1, status=Message.Status.SENT
-    )
-    previous_answer = (
-        sent_by_a_person.filter(
-            conversation=OuterRef("conversation"), created_at__lt=OuterRef("created_at")
-        )
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    # Customer messages a day before the range still count as waiting.
-    since = Coalesce(Subquery(previous_answer), Value(start - timedelta(days=1)))
-    first_waiting = (
-        Message.objects.filter(
-            conversation=OuterRef("conversation"),
-            direction=Message.Direction.INCOMING,
-            created_at__gt=OuterRef("since"),
-            created_at__lte=OuterRef("created_at"),
-        )
-        .order_by("created_at")
-        .values(at=Coalesce("timestamp", "created_at"))[:1]
-    )
-    rows = (
-        messages.filter(author__in=PERSON_AUTHORS, part=1)
-        .annotate(since=since)
-        .annotate(
-            day=utc_day(messages, "created_at"),
-            seconds=SecondsBetween(Subquery(first_waiting), Coalesce("timestamp", "created_at")),
-        )
-        # The status is read, not filtered (see _bot_answer_times).
-        .values_list("conversation__account_id", "day", "status", "seconds")
-    )
-    person: dict[tuple, list[float]] = defaultdict(list)
-    for account_id, day, status, seconds in rows:
-        if status == Message.Status.SENT and seconds is not None:
-            person[(account_id, as_date(day))].append(max(0.0, seconds))
-    return person
-
-
-def _top_rules(messages, limit: int = 10) -> list[dict]:
-    """The rules that answered most: grouped by rule id alone (no join per row), then the
-    keywords of the few that made the list."""
-    rows = list(
-        messages.filter(author=Message.Author.BOT, rule__isnull=False, part=1)
-        .exclude(status__in=[Message.Status.FAILED, Message.Status.CANCELLED])
-        .values("rule_id")
-        .annotate(n=Count("id"))
-        .order_by("-n", "rule_id")[:limit]
-    )
+def _top_rules(answers: Counter, limit: int = 10) -> list[dict]:
+    """The rules that answered most, with the keywords of the few that made the list."""
+    top = sorted(answers.items(), key=lambda item: (-item[1], item[0]))[:limit]
     keywords = dict(
-        ResponseRule.objects.filter(pk__in=[row["rule_id"] for row in rows]).values_list(
-            "pk", "keywords"
-        )
+        ResponseRule.objects.filter(pk__in=[rule for rule, _ in top]).values_list("pk", "keywords")
     )
-    return [
-        {"rule": row["rule_id"], "keywords": keywords.get(row["rule_id"], ""), "answers": row["n"]}
-        for row in rows
-    ]
-
-
-def _failed_sends(messages) -> list[dict]:
-    reasons: Counter = Counter()
-    rows = (
-        messages.filter(status=Message.Status.FAILED)
-        .values("last_error")
-        .annotate(n=Count("id"))
-        .order_by("-n")[:200]
-    )
-    for row in rows:
-        reasons[reason_of(row["last_error"])] += row["n"]
-    return [{"reason": reason, "count": n} for reason, n in reasons.most_common()]
-
-
-def reason_of(error: str) -> str:
-    """A failure's reason without what varies between messages (attempt counts)."""
-    if error.startswith("gave up after ") and ": " in error:
-        error = "gave up after retries: " + error.split(": ", 1)[1]
-    return error[:160] or "unknown"
+    return [{"rule": rule, "keywords": keywords.get(rule, ""), "answers": n} for rule, n in top]
 
 
 CSV_COLUMNS = [

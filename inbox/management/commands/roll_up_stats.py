@@ -1,0 +1,31 @@
+"""manage.py roll_up_stats: store the dashboard's daily figures of every settled day not
+rolled up yet (a backfill after an upgrade, or a restore), or (--again N) recompute the last N
+settled days. The worker does the same in its upkeep, a day at a time."""
+
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand
+
+from inbox import rollups
+
+
+class Command(BaseCommand):
+    help = "Roll up the dashboard's figures of settled days (inbox.rollups)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--again",
+            type=int,
+            default=0,
+            metavar="N",
+            help="also recompute the last N settled days (after a retry of old failed sends)",
+        )
+
+    def handle(self, *args, again: int, **options):
+        last = rollups.last_settled_day()
+        days = set(rollups.due_days())
+        days |= {last - timedelta(days=n) for n in range(max(0, again))}
+        for day in sorted(days):
+            accounts = rollups.roll_up(day)
+            self.stdout.write(f"{day}: {accounts} account(s)")
+        self.stdout.write(f"Rolled up {len(days)} day(s).")
