@@ -25,8 +25,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def history(shop_a, shop_b):
-    """Five days of DMs in shop A, ending yesterday (a rule, the fallback, a person, a failed send) and one a
-    day in shop B and in the environment's account."""
+    """Five days ending yesterday: DMs in shop A (a rule, the fallback, a person, a failed
+    send), and one a day in shop B and in the environment's account."""
     rule = ResponseRule.objects.create(keywords="hours", response_text="9 to 5", account=shop_a)
     noon = timezone.now().replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=1)
     for n in range(5):
