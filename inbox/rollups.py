@@ -44,7 +44,7 @@ def roll_up(day: date) -> int:
     start, end = start_of(day), start_of(day + timedelta(days=1))
     messages = Message.objects.filter(created_at__gte=start, created_at__lt=end)
     replies = CommentReply.objects.filter(sent_at__gte=start, sent_at__lt=end)
-    computed = stats_days.compute(messages, replies, start)
+    computed = stats_days.compute(messages, replies)
     rows = [
         DailyFigures(account_pk=account_id or ENVIRONMENT, day=day, **figures.as_json())
         for (account_id, _), figures in computed.items()

@@ -139,7 +139,10 @@ def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
         (row.account_pk or None, row.day): stats_days.DayFigures.from_json(row) for row in stored
     }
     # Live from the first day not rolled up (today never is) to the end of the range.
-    live_from = min(day for day in stats_range.day_list if day not in rolled)
+    live_from = min(
+        (day for day in stats_range.day_list if day not in rolled),
+        default=last_day + timedelta(days=1),
+    )
     live_start = max(start, rollups.start_of(live_from))
     messages = scope(
         Message.objects.filter(created_at__gte=live_start, created_at__lt=end),
@@ -152,7 +155,7 @@ def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
     if stats_range.account is not None:
         messages = messages.filter(conversation__account_id=stats_range.account)
         replies = replies.filter(account_id=stats_range.account)
-    for key, day_figures in stats_days.compute(messages, replies, live_start).items():
+    for key, day_figures in stats_days.compute(messages, replies).items():
         if key[1] not in rolled:
             per_key[key] = day_figures
     return per_key

@@ -10,14 +10,15 @@ small however many answers it has.
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
-from django.db.models import Count, OuterRef, Q, Subquery, Value
+from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from comments.models import CommentReply
 from inbox.stats_sql import SecondsBetween, as_date, bucket_seconds, delay_bucket, utc_day
 from messaging.models import Message
+from messaging.windows import HUMAN_AGENT_WINDOW
 
 PERSON_AUTHORS = (Message.Author.STAFF, Message.Author.BUSINESS_APP)
 
@@ -70,14 +71,13 @@ class DayFigures:
         )
 
 
-def compute(messages, replies, since) -> dict[Key, DayFigures]:
+def compute(messages, replies) -> dict[Key, DayFigures]:
     """The figures of `messages` (a Message queryset over a range of days, already scoped)
-    and `replies` (CommentReply, the same range on sent_at), per account and day. `since`:
-    the range's first moment (a person's answer counts from customer messages a day before)."""
+    and `replies` (CommentReply, the same range on sent_at), per account and day."""
     per_key: dict[Key, DayFigures] = defaultdict(DayFigures)
     _counts(messages, per_key)
     _bot_answer_times(messages, per_key)
-    _person_answer_times(messages, since, per_key)
+    _person_answer_times(messages, per_key)
     _rules(messages, per_key)
     _failed_sends(messages, per_key)
     _comments_answered(replies, per_key)
@@ -127,7 +127,7 @@ def _bot_answer_times(messages, per_key) -> None:
             per_key[key].bot_seconds[max(0.0, float(row["bucket"]))] += row["n"]
 
 
-def _person_answer_times(messages, since, per_key) -> None:
+def _person_answer_times(messages, per_key) -> None:
     """Seconds from the first unanswered customer message to a person's answer, per account
     and the answer's day: one query, the customer message found by the database (two index
     seeks on (conversation, created_at) per answer), one row per person's answer read."""
@@ -141,8 +141,13 @@ def _person_answer_times(messages, since, per_key) -> None:
         .order_by("-created_at")
         .values("created_at")[:1]
     )
-    # Customer messages a day before the range still count as waiting.
-    waiting_since = Coalesce(Subquery(previous_answer), Value(since - timedelta(days=1)))
+    # Without an earlier answer, customer messages count as waiting as far back as a person
+    # may answer (Meta's Human Agent window): per answer, so that a day's figures do not
+    # depend on the range they are read in.
+    waiting_since = Coalesce(
+        Subquery(previous_answer),
+        ExpressionWrapper(F("created_at") - HUMAN_AGENT_WINDOW, output_field=DateTimeField()),
+    )
     first_waiting = (
         Message.objects.filter(
             conversation=OuterRef("conversation"),
