@@ -32,19 +32,17 @@ Connecting an account (Meta's login pages, token endpoints, /me, /me/accounts,
 The Conversations API (history) and its controls: devtools/fake_conversations.py.
 """
 
-import json
 import logging
 import re
 import threading
 import time
 import uuid
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 
 from devtools import fake_comments, fake_messages
 from devtools.fake_conversations import FakeInbox
+from devtools.fake_http import FakeServer, JsonHandler
 from devtools.fake_oauth import FakeOAuth
 from devtools.simulation import message_delivery, signed_headers
 
@@ -59,7 +57,9 @@ FAILURES = {**fake_messages.SEND_FAILURES, **fake_comments.FAILURES}
 OAUTH_FORM_POSTS = ("/oauth/access_token", "/_fake/oauth/decide")
 
 
-class FakeGraphAPI:
+class FakeGraphAPI(FakeServer):
+    FAILURE_KINDS = frozenset({*FAILURES, "timeout"})
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -76,51 +76,21 @@ class FakeGraphAPI:
         self.account_id = account_id
         # The Conversations API over what it received and sent; drops that share of webhooks.
         self.inbox = FakeInbox(self, drop_webhooks)
-        self.calls: list[dict] = []
         self.comments = fake_comments.FakeComments()
         self.profiles = fake_messages.FakeProfiles()
         # Connecting accounts (devtools.fake_oauth): the app ids and secrets of the settings.
         self.oauth = oauth or FakeOAuth.from_settings()
-        self._failures: deque[dict] = deque()
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port, _handler_for(self))
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
-    def start(self) -> "FakeGraphAPI":
-        """Serve from a background thread (for tests)."""
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def fail_next(self, kind: str, times: int = 1, seconds: float = 15.0) -> None:
-        if kind not in FAILURES and kind != "timeout":
-            raise ValueError(f"unknown failure kind {kind!r}")
-        with self._lock:
-            self._failures.extend({"kind": kind, "seconds": seconds} for _ in range(times))
+        return self.address
 
     def reset(self) -> None:
+        super().reset()
         with self._lock:
-            self.calls.clear()
-            self._failures.clear()
             self.comments = fake_comments.FakeComments()
             self.profiles = fake_messages.FakeProfiles()
-
-    def _next_failure(self) -> dict | None:
-        with self._lock:
-            return self._failures.popleft() if self._failures else None
 
     def _record(self, call: dict) -> None:
         with self._lock:
@@ -159,16 +129,7 @@ def _error(kind: str) -> tuple[int, dict]:
 
 
 def _handler_for(fake: FakeGraphAPI):
-    class Handler(BaseHTTPRequestHandler):
-        # Keep-alive, as Meta's servers do: our client keeps its connections between calls.
-        # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds
-        # the body back for the client's delayed ACK (40 ms) on a kept-alive connection.
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
-
-        def log_message(self, format, *args):
-            logger.debug("fake graph: " + format, *args)
-
+    class Handler(JsonHandler):
         def do_GET(self):
             if self.path == "/_fake/calls":
                 with fake._lock:
@@ -398,23 +359,5 @@ def _handler_for(fake: FakeGraphAPI):
         def _authorized(self) -> bool:
             authorization = self.headers.get("Authorization", "")
             return authorization.startswith("Bearer ") and len(authorization) > 7
-
-        def _read_json(self) -> dict:
-            length = int(self.headers.get("Content-Length") or 0)
-            try:
-                data = json.loads(self.rfile.read(length) or b"{}")
-            except ValueError:
-                return {}
-            return data if isinstance(data, dict) else {}
-
-        def _json(self, status: int, data) -> None:
-            self._raw(status, json.dumps(data).encode(), "application/json")
-
-        def _raw(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
     return Handler

@@ -1,6 +1,7 @@
 """What staff do to one conversation from the inbox, besides answering: assign, resolve,
-reopen, pause and resume the bot, add a note, edit the contact's tags and fields. Pausing and
-resuming are messaging.replies' own verbs, as in the admin and the API."""
+reopen, pause and resume the bot, add a note, edit the contact's tags and fields, judge an
+answer from knowledge. Pausing and resuming are messaging.replies' own verbs, as in the admin
+and the API."""
 
 import logging
 
@@ -12,12 +13,13 @@ from inbox.models import Note
 from inbox.threads import assignable_users
 from instabot.admin_forms import AsciiIntegerField
 from instabot.text_limits import NOTE_MAX_LENGTH
+from knowledge import judging
 from messaging import replies
 from messaging.models import Conversation
 
 logger = logging.getLogger(__name__)
 
-NAMES = ("assign", "resolve", "reopen", "pause", "resume", "note", "contact")
+NAMES = ("assign", "resolve", "reopen", "pause", "resume", "note", "contact", "judge")
 
 
 class AssignForm(forms.Form):
@@ -66,6 +68,11 @@ def run(conversation: Conversation, name: str, data, user) -> None:
             cards.edit_contact(conversation, data)
         except ValidationError as exc:
             raise Refused(cards.problems_in_words(exc)) from None
+    elif name == "judge":
+        try:
+            judging.judge(conversation, data.get("answer"), data.get("verdict", ""), user)
+        except judging.NotJudged as exc:
+            raise Refused(str(exc)) from None
     else:
         raise Refused(f"Unknown command {name!r}.")
     logger.info("%s: %s in conversation %s", user, name, conversation.pk)

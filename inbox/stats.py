@@ -1,6 +1,6 @@
 """The dashboard's figures, per account and day: DMs received; answered by a rule, by the
 fallback, by a person; time to the first answer (bot and person, median and 90th percentile);
-the rules that answered most; failed sends by reason; comments answered.
+the rules that answered most; failed sends by reason; comments answered; answers from knowledge.
 
 Settled days are read from the daily rollup (inbox.rollups: one row per account and day);
 the days not rolled up yet (today, yesterday) are counted live from the messages with the same
@@ -22,6 +22,7 @@ from comments.models import CommentReply
 from inbox import rollups, stats_days
 from inbox.models import DailyFigures, RolledUpDay
 from instabot.rest import ID_DIGITS
+from knowledge import stats as knowledge_stats
 from messaging.models import Message
 from rules.models import ResponseRule
 
@@ -76,6 +77,12 @@ def percentile(values: list[float], share: float) -> float | None:
 
 def figures(user, stats_range: StatsRange) -> dict:
     per_key = _figures_per_account_and_day(user, stats_range)
+    # Knowledge answers: one aggregate over their own table (an answer marked wrong days
+    # later changes its day, so they are not rolled up).
+    start, end = stats_range.bounds()
+    answers = scope(knowledge_stats.answers_between(start, end), user, "conversation__account")
+    if stats_range.account is not None:
+        answers = answers.filter(conversation__account_id=stats_range.account)
     names = {a.pk: str(a) for a in accounts_visible_to(user)}
     rows = []
     for (account_id, day), day_figures in sorted(
@@ -118,6 +125,8 @@ def figures(user, stats_range: StatsRange) -> dict:
             "privately": sum(row["comments_answered_privately"] for row in rows),
             "publicly": sum(row["comments_answered_publicly"] for row in rows),
         },
+        # DMs answered from knowledge, by the assistant, handed off, answers marked wrong.
+        "knowledge": knowledge_stats.counts(answers),
     }
 
 

@@ -13,6 +13,7 @@ from comments.models import Comment, CommentReply
 from contacts.cards import contact_card
 from inbox.listing import _iso, account_name, customer_name, visible_conversations
 from inbox.models import Note, SavedReply
+from knowledge import judging
 from messaging import windows
 from messaging.models import Conversation, Message
 from meta.display import web_address
@@ -38,13 +39,16 @@ def conversation_or_404(user, pk) -> Conversation:
     )
 
 
-def message_json(message: Message) -> dict:
+def message_json(message: Message, knowledge=None) -> dict:
+    """`knowledge`: the knowledge answer the message is, if any (knowledge.judging)."""
     if message.author == Message.Author.STAFF:
         who = f"{message.sent_by.get_username()} (inbox)" if message.sent_by else "Staff (inbox)"
     elif message.author == Message.Author.BOT and message.is_fallback:
         who = "Bot (fallback)"
     elif message.author == Message.Author.BOT and message.rule_id:
         who = "Bot (rule)"
+    elif message.author == Message.Author.BOT and knowledge is not None:
+        who = f"Bot ({judging.answer_json(knowledge)['label']})"
     else:
         who = AUTHOR_LABELS.get(message.author, message.author)
     return {
@@ -64,11 +68,19 @@ def message_json(message: Message) -> dict:
         "sent": message.display(),
         # What the customer tapped, or the link or ad they came from ("" if nothing).
         "tap": message.tap(),
+        # Answered from knowledge or by the assistant: which entries, and staff's verdict.
+        "answered_from": judging.answer_json(knowledge),
     }
 
 
+def _messages_json(messages: list[Message]) -> list[dict]:
+    bot = [m.pk for m in messages if m.author == Message.Author.BOT]
+    answers = judging.answers_for(bot) if bot else {}
+    return [message_json(m, answers.get(m.pk)) for m in messages]
+
+
 def thread(conversation: Conversation) -> list[dict]:
-    return [message_json(m) for m in conversation.recent_messages(THREAD_LENGTH)]
+    return _messages_json(conversation.recent_messages(THREAD_LENGTH))
 
 
 def thread_updates(conversation: Conversation, after: int, pending: list[int]) -> list[dict]:
@@ -77,7 +89,7 @@ def thread_updates(conversation: Conversation, after: int, pending: list[int]) -
     messages = conversation.messages.select_related("sent_by")
     new = list(messages.filter(id__gt=after).order_by("id")[:UPDATE_LIMIT])
     changed = list(messages.filter(id__in=pending[:UPDATE_LIMIT], id__lte=after)) if pending else []
-    return [message_json(m) for m in changed + new]
+    return _messages_json(changed + new)
 
 
 def opening_comment(conversation: Conversation) -> Comment | None:

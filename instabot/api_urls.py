@@ -11,6 +11,7 @@ from contacts.api import ContactFieldViewSet, ContactViewSet
 from contacts.flow_api import ReplyVariantViewSet, RuleActionViewSet
 from history.api import AccountHistoryImportViewSet
 from inbox.api import SavedReplyViewSet, StatsView
+from knowledge.api import KnowledgeAnswerViewSet, KnowledgeEntryViewSet
 from messaging.api import ConversationViewSet, MessageViewSet
 from privacy import api as privacy_api
 from rules.api import ResponseRuleViewSet
@@ -30,6 +31,8 @@ router.register("contacts", ContactViewSet)
 router.register("contact-fields", ContactFieldViewSet)
 router.register("rule-actions", RuleActionViewSet)
 router.register("reply-variants", ReplyVariantViewSet)
+router.register("knowledge", KnowledgeEntryViewSet)
+router.register("knowledge-answers", KnowledgeAnswerViewSet)
 
 # The schema describes the API, not its data: any staff member may read it.
 staff_only = {"permission_classes": [IsAdminUser]}

@@ -187,12 +187,21 @@ RECONCILE_GRACE = env.float("RECONCILE_GRACE", default=60.0)
 # the subscription is probably broken (/healthz, the admin, an ERROR log line).
 WEBHOOK_SILENCE_ALERT = env.float("WEBHOOK_SILENCE_ALERT", default=3600.0)
 
+# Answers from knowledge written by an AI service: any OpenAI-compatible chat endpoint (OpenAI,
+# Ollama, vLLM, llama.cpp's server). Empty AI_BASE_URL: built-in answers only (knowledge/).
+AI_BASE_URL = env.str("AI_BASE_URL", default="").rstrip("/")
+AI_API_KEY = env.str("AI_API_KEY", default="")
+AI_MODEL = env.str("AI_MODEL", default="gpt-4o-mini")
+# Seconds the assistant may take, all told; past them the built-in answer or the fallback goes.
+AI_TIMEOUT = env.float("AI_TIMEOUT", default=8.0)
+
 # --- Django ---------------------------------------------------------------------------------
 
 INSTALLED_APPS = [
     "messaging",
     "accounts",
     "rules",
+    "knowledge",
     "comments",
     "history",
     "inbox",

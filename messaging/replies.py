@@ -107,7 +107,11 @@ def incoming_of(
             # An ice breaker's tap is a new customer's first act: a welcome may answer it when
             # no rule has its payload.
             return Incoming(
-                text=message.text, payload=event.payload, is_first_message=is_first_message
+                text=message.text,
+                payload=event.payload,
+                is_first_message=is_first_message,
+                message_id=message.pk,
+                conversation_id=conversation.pk,
             )
         case ReferralEvent():
             referral = event.referral
@@ -122,6 +126,8 @@ def incoming_of(
         story_reply=event.reply_to_story is not None,
         attachment_types=types,
         is_first_message=is_first_message,
+        message_id=message.pk,
+        conversation_id=conversation.pk,
     )
 
 
@@ -157,6 +163,8 @@ def queue_bot_reply(conversation: Conversation, reply: Reply, in_reply_to: Messa
         is_fallback=reply.is_fallback,
         queue_send=False,
     )
+    if reply.answer is not None:
+        reply.answer.record(parts[0])  # an answerer's: what it answered from
     return parts[0]
 
 

@@ -186,6 +186,9 @@ class ResponseRuleAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 "messages": [outgoing_display(message) for message in reply.messages]
                 if reply
                 else [],
+                # An answerer's answer (knowledge), or why the answerers left it to the fallback.
+                "answer": reply.answer if reply else None,
+                "notes": reply.notes if reply else (),
             }
         context = {
             **self.admin_site.each_context(request),

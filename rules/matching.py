@@ -89,17 +89,25 @@ class Incoming:
     is_first_message: Callable[[], bool] = lambda: False
     # They opened the thread from a link or an ad, and wrote nothing (yet).
     opens_thread: bool = False
+    # The stored message and its conversation (None: "Try a message"), for answerers.
+    message_id: int | None = None
+    conversation_id: int | None = None
 
 
 @dataclass(frozen=True)
 class Reply:
     text: str
-    rule: RuleSpec | None = None  # None: the fallback
+    rule: RuleSpec | None = None  # None: an answerer's answer, or the fallback
     trigger: str = ""  # which trigger chose the rule
+    # An answerer's answer (a feature's object): what it answered from. Its record(message)
+    # keeps that with the reply once queued; its `summary` says it to staff.
+    answer: object | None = None
+    # The fallback's: why the answerers did not answer (Try a message shows it).
+    notes: tuple[str, ...] = ()
 
     @property
     def is_fallback(self) -> bool:
-        return self.rule is None
+        return self.rule is None and self.answer is None
 
     @property
     def messages(self) -> tuple:
@@ -325,14 +333,28 @@ def _load_active_rules() -> list[RuleSpec]:
     ]
 
 
+# --- answerers: feature apps answering what no rule does, before the fallback -----------------
+
+# Callables (account, Incoming) -> Reply | str | None, registered in their AppConfig.ready,
+# asked in order: the first Reply answers; a str declines, saying why; None: not for it. An
+# answerer must be quick and must never raise for a message.
+_answerers: list[Callable[..., Reply | str | None]] = []
+
+
+def register_answerer(answerer: Callable[..., Reply | str | None]) -> None:
+    if answerer not in _answerers:
+        _answerers.append(answerer)
+
+
 def fallback_text(account) -> str:
     return (account.fallback_reply if account else "") or settings.DEFAULT_REPLY_TEXT
 
 
 def answer(account, incoming: Incoming) -> tuple[Reply | None, str]:
     """What the bot sends for a message, or None and why not: the rule its triggers choose,
-    else the fallback, under the policy for messages without text (NO_TEXT_REPLY). What the
-    worker sends and what "Try a message" shows, from one place."""
+    else a registered answerer's answer (knowledge), else the fallback, under the policy for
+    messages without text (NO_TEXT_REPLY). What the worker sends and what "Try a message"
+    shows, from one place."""
     reply = choose_reply(account, incoming)
     if reply.is_fallback and incoming.opens_thread:
         return None, "no rule answers this link or ad, and opening a thread says nothing"
@@ -349,10 +371,19 @@ def answer(account, incoming: Incoming) -> tuple[Reply | None, str]:
 
 def choose_reply(account, incoming: Incoming | str) -> Reply:
     """The reply to a customer's message for `account` (an InstagramBusinessAccount or None):
-    the rule its triggers choose, else the fallback. A str is a plain text message."""
+    the rule its triggers choose, else a registered answerer's, else the fallback. A str is a
+    plain text message."""
     if isinstance(incoming, str):
         incoming = Incoming(text=incoming)
     rule, trigger = current_matcher().choose(incoming, account.pk if account else None)
     if rule:
         return Reply(rule.response_text, rule, trigger)
-    return Reply(fallback_text(account))
+    notes = []
+    if incoming.text.strip():
+        for answerer in _answerers:
+            outcome = answerer(account, incoming)
+            if isinstance(outcome, Reply):
+                return outcome
+            if outcome:
+                notes.append(outcome)
+    return Reply(fallback_text(account), notes=tuple(notes))

@@ -13,6 +13,7 @@ comment_burst   a viral post's burst of comments and their private replies (devt
 history.py      a large history bulk-loaded, then the DM phases again and the staff side
                 (staff_side.py)
 rules.py        rule matching with 10, 1,000 and 10,000 rules (in this process)
+knowledge.py    knowledge retrieval with 20, 200 and 2,000 entries; the evaluation set
 report.py       the machine, and the table printed at the end
 
 load.py (the load generator), service.py (the processes and their CPU) and plan.py (how long
@@ -31,6 +32,7 @@ from devtools.bench.dm_to_reply import (
     wait_for_empty_backlog,
 )
 from devtools.bench.history import measure_history
+from devtools.bench.knowledge import measure_knowledge
 from devtools.bench.load import Deliveries
 from devtools.bench.plan import ACCOUNT_IDS, APP_SECRET, LIFTED_PRIVATE_REPLIES_PER_HOUR, Plan
 from devtools.bench.report import machine, table
@@ -114,4 +116,5 @@ def run(
         finally:
             service.stop()
     report["rules"] = measure_rules(plan)
+    report["knowledge"] = measure_knowledge(plan)
     return report

@@ -112,6 +112,8 @@ def table(report: dict) -> str:
                 f"  {count:>6} rules  median {rules[f'median_ms_{count}']}, "
                 f"p99 {rules[f'p99_ms_{count}']}, build {rules[f'build_ms_{count}']}"
             )
+    if knowledge := report.get("knowledge"):
+        lines.extend(_knowledge_lines(knowledge))
     rss = report["rss_mb"]
     lines.append(f"Peak RSS: web process {rss['web']} MB, worker {rss['worker']} MB")
     m = report["machine"]
@@ -120,6 +122,24 @@ def table(report: dict) -> str:
         f"{m['database']}; {m['web_processes']} web processes, {m['workers']} workers"
     )
     return "\n".join(lines)
+
+
+def _knowledge_lines(knowledge: dict) -> list[str]:
+    lines = ["Knowledge retrieval (ms per question)"]
+    for count in (20, 200, 2_000):
+        if f"median_ms_{count}" in knowledge:
+            lines.append(
+                f"  {count:>6} entries median {knowledge[f'median_ms_{count}']}, "
+                f"p99 {knowledge[f'p99_ms_{count}']}, build {knowledge[f'build_ms_{count}']} ms, "
+                f"index {knowledge[f'index_mb_{count}']} MB"
+            )
+    lines.append(
+        f"  library (numpy, bm25s) {knowledge['library_rss_mb']} MB; evaluation set: hit "
+        f"{knowledge['eval_hit_rate']:.1%}, wrong {knowledge['eval_wrong_rate']:.1%} of the "
+        f"answers ({knowledge['eval_questions']} questions, "
+        f"threshold {knowledge['eval_threshold']})"
+    )
+    return lines
 
 
 def _cpu_shares(cpu_percent: dict) -> str:

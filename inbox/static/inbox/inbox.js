@@ -124,7 +124,27 @@
     if (m.tap) body.append(el("div", { class: "tap", text: m.tap }));
     const item = el("li", { id: `m-${m.id}`, class: `bubble ${side} author-${m.author}` }, body, meta);
     if (m.error) item.append(el("div", { class: "error", text: m.error }));
+    if (m.answered_from) item.append(answeredFrom(m));
     return item;
+  }
+
+  // An answer from knowledge or the assistant: which entries, and staff's verdict on it.
+  function answeredFrom(m) {
+    const answer = m.answered_from;
+    const box = el("div", { class: `answered-from verdict-${answer.verdict || "none"}` },
+      el("span", { text: `${answer.label === "assistant" ? "Assistant, from" : "Answered from"}: ${answer.titles.join(", ")}` }));
+    for (const [verdict, title] of [["good", "Good"], ["wrong", "Wrong"]]) {
+      const button = el("button", { type: "button", class: `judge judge-${verdict}`, text: title });
+      button.setAttribute("aria-pressed", String(answer.verdict === verdict));
+      button.disabled = !canReply;
+      button.addEventListener("click", async () => {
+        await command("judge", { answer: answer.id, verdict });
+        answer.verdict = verdict;
+        drawMessage(m);
+      });
+      box.append(" ", button);
+    }
+    return box;
   }
 
   // What we sent beyond text, as the customer saw it: buttons, quick replies, cards, media.

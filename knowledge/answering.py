@@ -1,0 +1,312 @@
+"""Answering a customer's message from the account's knowledge, when no rule does: the best
+entry's answer (built in), or the assistant's, under the guardrails; else None, and the core
+sends the fallback (the conversation then waits under Needs a reply).
+
+Registered with rules.matching in KnowledgeConfig.ready; runs in the transaction that stores
+the message, so what it records commits with it.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings as django_settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from accounts.encryption import EncryptionKeyError
+from knowledge import assistant, index
+from knowledge.assistant import Composed
+from knowledge.grounding import unsupported_claims
+from knowledge.index import Match, index_for
+from knowledge.models import KnowledgeAnswer, KnowledgeSettings
+from meta import graph
+from rules.matching import Incoming, Reply
+
+logger = logging.getLogger(__name__)
+
+# The entries retrieval hands on: shown by Try a message, given to the assistant.
+BEST_ENTRIES = 3
+
+
+@dataclass(frozen=True)
+class KnowledgeReply:
+    """A Reply's `answer`: what knowledge answered from, recorded with the message sent."""
+
+    kind: str  # a KnowledgeAnswer.Kind value
+    matches: tuple[Match, ...]  # the entries it was given or answered from, best first
+    used: tuple[Match, ...] = ()  # the entries the answer came from
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    elapsed_ms: int = 0
+    reason: str = ""  # why the assistant's answer was not the one sent, if it was not
+
+    @property
+    def summary(self) -> str:
+        """What staff read of it (Try a message)."""
+        used = ", ".join(f"{m.entry.title} ({m.confidence:.0%})" for m in self.used or self.matches)
+        if self.kind == KnowledgeAnswer.Kind.ASSISTANT:
+            return (
+                f"The assistant would answer ({self.model}, {self.prompt_tokens} + "
+                f"{self.completion_tokens} tokens, {self.elapsed_ms} ms), from: {used}"
+            )
+        why = f" (the assistant did not: {self.reason})" if self.reason else ""
+        return f"Knowledge would answer from: {used}{why}"
+
+    @property
+    def found(self) -> str:
+        return " · ".join(
+            f"{m.entry.title}: confidence {m.confidence:.0%}, score {m.score:.2f}"
+            for m in self.matches
+        )
+
+    def record(self, message) -> None:
+        KnowledgeAnswer.objects.create(
+            conversation_id=message.conversation_id,
+            question_id=message.in_reply_to_id,
+            reply=message,
+            kind=self.kind,
+            entries=entries_json(self.used or self.matches),
+            model=self.model,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            elapsed_ms=self.elapsed_ms,
+            reason=self.reason[:300],
+        )
+
+
+@dataclass
+class Decision:
+    """What knowledge would do with a message: the reply, or why not; for the worker and for
+    Try a message alike."""
+
+    reply: Reply | None
+    matches: list[Match] = field(default_factory=list)
+    reason: str = ""  # why it does not answer (a hand-off), or why the assistant did not
+    call: dict = field(default_factory=dict)  # the AI call made for a hand-off, if any
+
+
+def entries_json(matches) -> list[dict]:
+    return [
+        {"id": m.entry.id, "title": m.entry.title, "score": m.score, "confidence": m.confidence}
+        for m in matches
+    ]
+
+
+def settings_for(account) -> KnowledgeSettings | None:
+    """The account's settings when knowledge is on for it (read once a second, not a DM)."""
+    settings = index.settings_for(account.pk if account else None)
+    if settings is None or settings.mode == KnowledgeSettings.Mode.OFF:
+        return None
+    return settings
+
+
+def answer_from_knowledge(account, incoming: Incoming) -> Reply | str | None:
+    """The answerer rules.matching asks after the rules: a Reply, or why not (the fallback
+    answers), or None when knowledge is off."""
+    settings = settings_for(account)
+    if settings is None:
+        return None
+    try:
+        decision = decide(account, settings, incoming)
+    except DatabaseError:
+        raise  # the event's transaction is the caller's to retry (deadlocks, a lost connection)
+    except Exception:
+        # A bug here must not cost the customer their answer: the fallback goes, as without
+        # knowledge, and the conversation waits for a person.
+        logger.exception(
+            "Knowledge failed on message %s: the fallback answers", incoming.message_id
+        )
+        return "Knowledge failed (see the log): the fallback answers."
+    if decision.reply is None and incoming.message_id is not None:
+        KnowledgeAnswer.objects.create(
+            conversation_id=incoming.conversation_id,
+            question_id=incoming.message_id,
+            kind=KnowledgeAnswer.Kind.HANDOFF,
+            entries=entries_json(decision.matches),
+            reason=decision.reason[:300],
+            **decision.call,
+        )
+        logger.info(
+            "Knowledge hands message %s to a person: %s", incoming.message_id, decision.reason
+        )
+    if decision.reply is None:
+        found = " · ".join(f"{m.entry.title} {m.confidence:.0%}" for m in decision.matches)
+        return f"Knowledge hands it to a person: {decision.reason}." + (
+            f" Entries found: {found}." if found else ""
+        )
+    return decision.reply
+
+
+def decide(account, settings: KnowledgeSettings, incoming: Incoming) -> Decision:
+    started = time.monotonic()
+    if incoming.conversation_id is not None:
+        in_a_row = answers_in_a_row(incoming.conversation_id)
+        if in_a_row >= settings.max_answers_in_a_row:
+            return Decision(
+                None,
+                reason=f"{in_a_row} answers from knowledge in a row without a person: "
+                "a person takes it from here",
+            )
+    matches = index_for(account.pk if account else None).search(incoming.text, BEST_ENTRIES)
+    if not matches:
+        return Decision(None, reason="no entry matches the question")
+    best = matches[0]
+    confident = best.confidence >= settings.min_confidence
+    composed = None
+    if settings.mode == KnowledgeSettings.Mode.ASSISTANT:
+        composed, unavailable = _ask_assistant(account, settings, incoming, matches)
+        if composed is not None and not composed.problem:
+            return _assistant_decision(composed, matches)
+        problem = composed.problem if composed else unavailable
+        logger.info("The assistant did not answer: %s", problem)
+    else:
+        problem = ""
+    # The AI call's figures, or (built in) the time retrieval took.
+    call = _call_fields(composed) or {"elapsed_ms": int((time.monotonic() - started) * 1000)}
+    if not confident:
+        return Decision(
+            None,
+            matches,
+            reason=_joined(
+                problem,
+                f"the best entry ({best.entry.title}) covers {best.confidence:.0%} of the "
+                f"question, under the threshold of {settings.min_confidence:.0%}",
+            ),
+            call=call,
+        )
+    reply = Reply(
+        best.entry.reply_text,
+        answer=KnowledgeReply(
+            KnowledgeAnswer.Kind.FAQ, tuple(matches), used=(best,), reason=problem, **call
+        ),
+    )
+    return Decision(reply, matches)
+
+
+def _assistant_decision(composed: Composed, matches: list[Match]) -> Decision:
+    call = _call_fields(composed)
+    if composed.cannot_answer:
+        return Decision(
+            None, matches, reason="the assistant says the entries do not answer it", call=call
+        )
+    if claims := unsupported_claims(composed.text, matches):
+        return Decision(
+            None,
+            matches,
+            reason="the assistant's answer states what no entry does: " + ", ".join(claims)[:200],
+            call=call,
+        )
+    answer = KnowledgeReply(
+        KnowledgeAnswer.Kind.ASSISTANT, tuple(matches), used=composed.used, **call
+    )
+    return Decision(Reply(one_message(composed.text), answer=answer), matches)
+
+
+def _ask_assistant(
+    account, settings: KnowledgeSettings, incoming: Incoming, matches: list[Match]
+) -> tuple[Composed | None, str]:
+    """The assistant's answer, or None and why it was not asked."""
+    if not django_settings.AI_BASE_URL:
+        return None, "no AI service is set (AI_BASE_URL)"
+    try:
+        api_key = settings.ai_api_key or django_settings.AI_API_KEY
+    except EncryptionKeyError:
+        return None, "the account's AI API key cannot be decrypted"
+    if calls_today(account) >= settings.daily_assistant_calls:
+        return None, f"the daily budget of {settings.daily_assistant_calls} AI calls is spent"
+    composed = assistant.compose(
+        incoming.text,
+        recent_history(incoming),
+        matches,
+        business=account.name if account else "",
+        base_url=django_settings.AI_BASE_URL,
+        api_key=api_key,
+        model=settings.ai_model or django_settings.AI_MODEL,
+        timeout=django_settings.AI_TIMEOUT,
+    )
+    return composed, ""
+
+
+def _call_fields(composed: Composed | None) -> dict:
+    if composed is None:
+        return {}
+    return {
+        "model": composed.model,
+        "prompt_tokens": composed.prompt_tokens,
+        "completion_tokens": composed.completion_tokens,
+        "elapsed_ms": composed.elapsed_ms,
+    }
+
+
+def _joined(*reasons: str) -> str:
+    return "; ".join(reason for reason in reasons if reason)
+
+
+def one_message(text: str) -> str:
+    """An assistant's answer cut to one Instagram message (1000 bytes), at the end of a
+    sentence where one ends in its second half."""
+    first = graph.split_text(text)[0]
+    if first == text.strip():
+        return first
+    end = max(first.rfind(". "), first.rfind("! "), first.rfind("? "), first.rfind("\n"))
+    return first[: end + 1].strip() if end > len(first) // 2 else first
+
+
+# The conversation the assistant sees before the question: its last few messages.
+HISTORY_MESSAGES = 6
+
+
+def recent_history(incoming: Incoming) -> list[tuple[str, str]]:
+    """(role, text) of the messages before the question, oldest first: "user" the
+    customer's, "assistant" the business's (bot or staff)."""
+    from messaging.models import Message
+
+    if incoming.conversation_id is None:
+        return []
+    earlier = (
+        Message.objects.filter(conversation_id=incoming.conversation_id)
+        .exclude(pk=incoming.message_id)
+        .exclude(text="")
+        .order_by("-created_at", "-id")
+        .values_list("direction", "text")[:HISTORY_MESSAGES]
+    )
+    return [
+        ("user" if direction == Message.Direction.INCOMING else "assistant", text[:1000])
+        for direction, text in reversed(earlier)
+    ]
+
+
+def calls_today(account) -> int:
+    """Calls to the AI service today (UTC) for the account's conversations: recorded with
+    every answer and hand-off that made one."""
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    return (
+        KnowledgeAnswer.objects.filter(conversation__account=account, created_at__gte=midnight)
+        .exclude(model="")
+        .count()
+    )
+
+
+def answers_in_a_row(conversation_id: int) -> int:
+    """Answers from knowledge in this conversation since a person last wrote in it (staff in
+    the inbox or the Instagram app)."""
+    from messaging.models import Message
+
+    last_person = (
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            author__in=[Message.Author.STAFF, Message.Author.BUSINESS_APP],
+        )
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    answers = KnowledgeAnswer.objects.filter(
+        conversation_id=conversation_id,
+        kind__in=[KnowledgeAnswer.Kind.FAQ, KnowledgeAnswer.Kind.ASSISTANT],
+    )
+    if last_person is not None:
+        answers = answers.filter(created_at__gt=last_person)
+    return answers.count()

@@ -1,0 +1,20 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
+
+
+class KnowledgeConfig(AppConfig):
+    name = "knowledge"
+    verbose_name = "Knowledge"
+
+    def ready(self):
+        from knowledge.answering import answer_from_knowledge
+        from knowledge.index import forget_knowledge
+        from knowledge.models import KnowledgeEntry, KnowledgeSettings
+        from rules.matching import register_answerer
+
+        # Asked after the rules, before the fallback.
+        register_answerer(answer_from_knowledge)
+        for model in (KnowledgeEntry, KnowledgeSettings):
+            uid = f"knowledge-{model.__name__}"
+            post_save.connect(forget_knowledge, sender=model, dispatch_uid=f"{uid}-save")
+            post_delete.connect(forget_knowledge, sender=model, dispatch_uid=f"{uid}-delete")
