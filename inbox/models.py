@@ -94,11 +94,12 @@ class DailyFigures(models.Model):
     # account). Not a foreign key: a NULL would not be unique, and accounts are never deleted.
     account_pk = models.PositiveBigIntegerField()
     day = models.DateField()
-    counts = models.JSONField(default=dict)  # stats_days.COUNTED kind -> n
-    bot_seconds = models.JSONField(default=dict)  # answer time, rounded -> how many
-    person_seconds = models.JSONField(default=dict)
-    rules = models.JSONField(default=dict)  # rule id -> answers
-    failed = models.JSONField(default=dict)  # reason -> failed sends
+    # {"counts": {stats_days.COUNTED kind: n}, "rules": {rule id: answers}, "failed":
+    # {reason: failed sends}, "answer_times": the medians and p90 the dashboard shows}: one
+    # JSON value, one decoding per row read.
+    figures = models.JSONField(default=dict)
+    # {"bot": {seconds rounded: how many}, "person": {...}}: read only to add a live part.
+    histograms = models.JSONField(default=dict)
 
     class Meta:
         verbose_name_plural = "daily figures"
@@ -113,9 +114,11 @@ class DailyFigures(models.Model):
 
 
 class RolledUpDay(models.Model):
-    """A UTC day whose figures are in DailyFigures (every account's, at `rolled_up_at`)."""
+    """A UTC day whose figures are in DailyFigures, every account's: those of the messages
+    created before `through` (the day's end once it is over), computed at `rolled_up_at`."""
 
     day = models.DateField(unique=True)
+    through = models.DateTimeField()
     rolled_up_at = models.DateTimeField()
 
     def __str__(self):

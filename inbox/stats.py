@@ -2,10 +2,10 @@
 fallback, by a person; time to the first answer (bot and person, median and 90th percentile);
 the rules that answered most; failed sends by reason; comments answered; answers from knowledge.
 
-Settled days are read from the daily rollup (inbox.rollups: one row per account and day);
-the days not rolled up yet (today, yesterday) are counted live from the messages with the same
-grouped queries (inbox.stats_days). So the queries do not grow with the days or the messages,
-and their cost does not grow with the history: only the live days' messages are counted.
+The days are read from the daily rollup (inbox.rollups: one row per account and day, today's
+through a few minutes ago); what is newer, or not rolled up yet, is counted live from the
+messages with the same grouped queries (inbox.stats_days). So the queries do not grow with the
+days or the messages, and what is counted live is minutes of messages, not the range.
 Answer times are histograms (rounded seconds), whose percentiles are read here.
 """
 
@@ -89,38 +89,35 @@ def figures(user, stats_range: StatsRange) -> dict:
         per_key.items(),
         key=lambda item: (names.get(item[0][0], ENVIRONMENT_ACCOUNT), item[0][1]),
     ):
-        counts = day_figures.counts
-        bot = list(day_figures.bot_seconds.items())
-        person = list(day_figures.person_seconds.items())
+        count = day_figures.counts.get
         rows.append(
             {
                 "account_id": account_id,
                 "account": names.get(account_id, ENVIRONMENT_ACCOUNT),
                 "day": day.isoformat(),
-                "received": counts["received"],
-                "answered_by_rule": counts["rule"],
-                "answered_by_fallback": counts["fallback"],
-                "answered_by_person": counts["person"],
-                "bot_median_seconds": _rounded(histogram_percentile(bot, 0.5)),
-                "bot_p90_seconds": _rounded(histogram_percentile(bot, 0.9)),
-                "person_median_seconds": _rounded(histogram_percentile(person, 0.5)),
-                "person_p90_seconds": _rounded(histogram_percentile(person, 0.9)),
-                "comments_answered_privately": counts["comments_private"],
-                "comments_answered_publicly": counts["comments_public"],
+                "received": count("received", 0),
+                "answered_by_rule": count("rule", 0),
+                "answered_by_fallback": count("fallback", 0),
+                "answered_by_person": count("person", 0),
+                **day_figures.answer_times(),
+                "comments_answered_privately": count("comments_private", 0),
+                "comments_answered_publicly": count("comments_public", 0),
             }
         )
-    whole = stats_days.DayFigures()
+    rules: Counter = Counter()
+    failed: Counter = Counter()
     for day_figures in per_key.values():
-        whole.add(day_figures)
+        if day_figures.rules:
+            rules.update(day_figures.rules)
+        if day_figures.failed:
+            failed.update(day_figures.failed)
     return {
         "first_day": stats_range.first_day.isoformat(),
         "days": stats_range.days,
         "account": stats_range.account,
         "rows": rows,
-        "top_rules": _top_rules(whole.rules),
-        "failed_sends": [
-            {"reason": reason, "count": n} for reason, n in whole.failed.most_common()
-        ],
+        "top_rules": _top_rules(rules),
+        "failed_sends": [{"reason": reason, "count": n} for reason, n in failed.most_common()],
         "comments_answered": {
             "privately": sum(row["comments_answered_privately"] for row in rows),
             "publicly": sum(row["comments_answered_publicly"] for row in rows),
@@ -131,28 +128,44 @@ def figures(user, stats_range: StatsRange) -> dict:
 
 
 def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
-    """The rolled-up days from the rollup, the others counted live: a constant number of
-    queries, and only the live days' messages counted."""
+    """The rolled-up days from the rollup, the rest counted live: a constant number of
+    queries, and only the messages after the rollup's last pass counted.
+
+    Days are rolled up in order, so the range splits at the first moment not rolled up
+    (today's `through`, a few minutes ago, or the start of a day not rolled up yet): the
+    days before come from the rollup, that day's rolled-up part too, and from there to the
+    end of the range is counted live."""
     start, end = stats_range.bounds()
-    last_day = stats_range.first_day + timedelta(days=stats_range.days - 1)
-    in_range = {"day__gte": stats_range.first_day, "day__lte": last_day}
-    rolled = set(RolledUpDay.objects.filter(**in_range).values_list("day", flat=True))
-    stored = DailyFigures.objects.filter(**in_range, day__in=rolled) if rolled else []
-    if stored:
+    days = stats_range.day_list
+    through = dict(
+        RolledUpDay.objects.filter(day__gte=days[0], day__lte=days[-1]).values_list(
+            "day", "through"
+        )
+    )
+    live_day, live_from = None, end
+    for day in days:
+        if day not in through or through[day] < rollups.start_of(day + timedelta(days=1)):
+            live_day, live_from = day, through.get(day, rollups.start_of(day))
+            break
+    stored_days = [day for day in days if day in through and (live_day is None or day <= live_day)]
+    per_key = {}
+    if stored_days:
+        stored = DailyFigures.objects.filter(day__gte=stored_days[0], day__lte=stored_days[-1])
         ids = visible_account_ids(user)
         if ids is not None:
             stored = stored.filter(account_pk__in=ids)
         if stats_range.account is not None:
             stored = stored.filter(account_pk=stats_range.account)
-    per_key = {
-        (row.account_pk or None, row.day): stats_days.DayFigures.from_json(row) for row in stored
-    }
-    # Live from the first day not rolled up (today never is) to the end of the range.
-    live_from = min(
-        (day for day in stats_range.day_list if day not in rolled),
-        default=last_day + timedelta(days=1),
-    )
-    live_start = max(start, rollups.start_of(live_from))
+        # A whole day's answer times are read as stored; a day with a live part needs its
+        # histograms, to add the live ones to.
+        per_key = {
+            (row[0] or None, row[1]): stats_days.DayFigures.from_row(*row)
+            for row in stored.exclude(day=live_day).values_list(*stats_days.SHOWN_FIELDS)
+        }
+        if live_day in stored_days:
+            for row in stored.filter(day=live_day).values_list(*stats_days.ALL_FIELDS):
+                per_key[(row[0] or None, row[1])] = stats_days.DayFigures.from_row(*row)
+    live_start = max(start, live_from)
     messages = scope(
         Message.objects.filter(created_at__gte=live_start, created_at__lt=end),
         user,
@@ -165,27 +178,11 @@ def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
         messages = messages.filter(conversation__account_id=stats_range.account)
         replies = replies.filter(account_id=stats_range.account)
     for key, day_figures in stats_days.compute(messages, replies).items():
-        if key[1] not in rolled:
+        if key in per_key:
+            per_key[key].add(day_figures)  # the live part of a day rolled up in part
+        else:
             per_key[key] = day_figures
     return per_key
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 1)
-
-
-def histogram_percentile(histogram: list[tuple[float, int]], share: float) -> float | None:
-    """Nearest-rank percentile of values given as (value, how many), as `percentile`."""
-    total = sum(n for _, n in histogram)
-    if not total:
-        return None
-    rank = max(1, math.ceil(share * total))
-    seen = 0
-    for value, n in sorted(histogram):
-        seen += n
-        if seen >= rank:
-            return value
-    return None
 
 
 def _top_rules(answers: Counter, limit: int = 10) -> list[dict]:

@@ -8,6 +8,7 @@ stats_sql.delay_bucket): they add up across days and accounts, and a day's histo
 small however many answers it has.
 """
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -36,39 +37,94 @@ COUNTED = (
 Key = tuple[int | None, date]  # (account id, or None for the environment's account; UTC day)
 
 
+# What the dashboard reads of a DailyFigures row: SHOWN_FIELDS for a whole day (its answer
+# times as computed when rolled up), ALL_FIELDS for a day with a live part still to add.
+SHOWN_FIELDS = ("account_pk", "day", "figures")
+ALL_FIELDS = (*SHOWN_FIELDS, "histograms")
+
+
 @dataclass
 class DayFigures:
     """One account's figures of one day."""
 
-    counts: Counter = field(default_factory=Counter)  # COUNTED kind -> n
-    bot_seconds: Counter = field(default_factory=Counter)  # answer time bucket -> n
-    person_seconds: Counter = field(default_factory=Counter)
-    rules: Counter = field(default_factory=Counter)  # rule id -> answers
-    failed: Counter = field(default_factory=Counter)  # reason -> failed sends
+    # Counters while computed; plain dicts as read from the rollup (add() sums into Counters).
+    counts: dict = field(default_factory=Counter)  # COUNTED kind -> n
+    bot_seconds: dict = field(default_factory=Counter)  # answer time bucket -> n
+    person_seconds: dict = field(default_factory=Counter)
+    rules: dict = field(default_factory=Counter)  # rule id -> answers
+    failed: dict = field(default_factory=Counter)  # reason -> failed sends
+    # The answer times' medians and p90, as read from the rollup without its histograms.
+    stored_answer_times: dict | None = None
 
     def add(self, other: "DayFigures") -> None:
         for name in ("counts", "bot_seconds", "person_seconds", "rules", "failed"):
-            getattr(self, name).update(getattr(other, name))
+            mine = getattr(self, name)
+            if not isinstance(mine, Counter):
+                mine = Counter(mine)
+                setattr(self, name, mine)
+            mine.update(getattr(other, name))
+        self.stored_answer_times = None
+
+    def answer_times(self) -> dict:
+        if self.stored_answer_times is not None:
+            return self.stored_answer_times
+        bot, person = list(self.bot_seconds.items()), list(self.person_seconds.items())
+        return {
+            "bot_median_seconds": _rounded(histogram_percentile(bot, 0.5)),
+            "bot_p90_seconds": _rounded(histogram_percentile(bot, 0.9)),
+            "person_median_seconds": _rounded(histogram_percentile(person, 0.5)),
+            "person_p90_seconds": _rounded(histogram_percentile(person, 0.9)),
+        }
 
     def as_json(self) -> dict:
-        """For the rollup's JSON columns: keys as text, as JSON has them."""
+        """The rollup's columns (JSON: keys as text)."""
         return {
-            "counts": {kind: n for kind, n in self.counts.items() if n},
-            "bot_seconds": {str(bucket): n for bucket, n in self.bot_seconds.items()},
-            "person_seconds": {str(bucket): n for bucket, n in self.person_seconds.items()},
-            "rules": {str(rule): n for rule, n in self.rules.items()},
-            "failed": dict(self.failed),
+            "figures": {
+                "counts": {kind: n for kind, n in self.counts.items() if n},
+                "rules": {str(rule): n for rule, n in self.rules.items()},
+                "failed": dict(self.failed),
+                "answer_times": self.answer_times(),
+            },
+            "histograms": {
+                "bot": {str(bucket): n for bucket, n in self.bot_seconds.items()},
+                "person": {str(bucket): n for bucket, n in self.person_seconds.items()},
+            },
         }
 
     @classmethod
-    def from_json(cls, row) -> "DayFigures":
-        return cls(
-            counts=Counter(row.counts),
-            bot_seconds=Counter({float(b): n for b, n in row.bot_seconds.items()}),
-            person_seconds=Counter({float(b): n for b, n in row.person_seconds.items()}),
-            rules=Counter({int(r): n for r, n in row.rules.items()}),
-            failed=Counter(row.failed),
+    def from_row(cls, account_pk, day, figures, histograms=None) -> "DayFigures":
+        """From a DailyFigures row's SHOWN_FIELDS or ALL_FIELDS (values_list)."""
+        read = cls(
+            counts=figures["counts"],
+            bot_seconds={},
+            person_seconds={},
+            rules={int(rule): n for rule, n in figures["rules"].items()},
+            failed=figures["failed"],
         )
+        if histograms is None:
+            read.stored_answer_times = figures["answer_times"]
+        else:
+            read.bot_seconds = {float(b): n for b, n in histograms["bot"].items()}
+            read.person_seconds = {float(b): n for b, n in histograms["person"].items()}
+        return read
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def histogram_percentile(histogram: list[tuple[float, int]], share: float) -> float | None:
+    """Nearest-rank percentile of values given as (value, how many), as `percentile`."""
+    total = sum(n for _, n in histogram)
+    if not total:
+        return None
+    rank = max(1, math.ceil(share * total))
+    seen = 0
+    for value, n in sorted(histogram):
+        seen += n
+        if seen >= rank:
+            return value
+    return None
 
 
 def compute(messages, replies) -> dict[Key, DayFigures]:
@@ -190,15 +246,18 @@ def _rules(messages, per_key) -> None:
 
 def _failed_sends(messages, per_key) -> None:
     rows = (
-        messages.filter(status=Message.Status.FAILED)
+        messages.filter(direction=Message.Direction.OUTGOING)
         .annotate(day=utc_day(messages, "created_at"))
-        .values("conversation__account_id", "day", "last_error")
+        # The status is grouped, not filtered (see _bot_answer_times): the failed ones of a
+        # few minutes, not every failed send, are what the range's index leads to.
+        .values("conversation__account_id", "day", "status", "last_error")
         .annotate(n=Count("id"))
         .order_by()
     )
     for row in rows:
-        key = (row["conversation__account_id"], as_date(row["day"]))
-        per_key[key].failed[reason_of(row["last_error"])] += row["n"]
+        if row["status"] == Message.Status.FAILED:
+            key = (row["conversation__account_id"], as_date(row["day"]))
+            per_key[key].failed[reason_of(row["last_error"])] += row["n"]
 
 
 def _comments_answered(replies, per_key) -> None:

@@ -81,10 +81,10 @@ def test_rolled_up_days_give_the_same_figures_as_counting_them(admin_client, his
     live = stats(admin_client)
     live_a = stats(admin_client, account=shop_a.pk)
     call_command("roll_up_stats")
-    # Today and yesterday are never rolled up; the four days before are.
-    assert RolledUpDay.objects.count() == 4
+    # The four settled days, and yesterday and today through a few minutes ago.
+    assert RolledUpDay.objects.count() == 6
     assert {row.day for row in DailyFigures.objects.all()} == {
-        history - timedelta(days=n) for n in (1, 2, 3, 4)
+        history - timedelta(days=n) for n in (0, 1, 2, 3, 4)
     }
     assert stats(admin_client) == live
     assert stats(admin_client, account=shop_a.pk) == live_a
@@ -97,7 +97,7 @@ def test_rolled_up_days_give_the_same_figures_as_counting_them(admin_client, his
 
 def test_the_environments_account_has_its_own_rolled_up_rows(admin_client, history):
     call_command("roll_up_stats")
-    assert DailyFigures.objects.filter(account_pk=rollups.ENVIRONMENT).count() == 4
+    assert DailyFigures.objects.filter(account_pk=rollups.ENVIRONMENT).count() == 5
     rows = [row for row in stats(admin_client)["rows"] if row["account_id"] is None]
     assert [row["received"] for row in rows] == [1] * 5
 
@@ -111,15 +111,50 @@ def test_rolled_up_rows_keep_to_the_users_accounts(client, history, shop_a):
     assert stats(client, account=shop_a.pk)["rows"] == rows
 
 
-def test_the_workers_pass_rolls_up_settled_days_oldest_first(history):
+def test_the_workers_pass_rolls_up_settled_days_oldest_first_and_today(history):
     run_pass(Schedule())
-    # One day a pass while any is due (deliveries first in between): the oldest.
-    assert list(RolledUpDay.objects.values_list("day", flat=True)) == [history - timedelta(days=4)]
+    # One settled day a pass while any is due (deliveries first in between): the oldest;
+    # and yesterday and today, through a few minutes ago.
+    today = timezone.now().date()
+    assert set(RolledUpDay.objects.values_list("day", flat=True)) == {
+        history - timedelta(days=4),
+        history,
+        today,
+    }
+    assert rollups.due_days() == [history - timedelta(days=n) for n in (3, 2, 1)]
     schedule = Schedule()
     for _ in range(5):
         run_pass(schedule)
-    assert RolledUpDay.objects.count() == 4
+    assert RolledUpDay.objects.count() == 6
     assert rollups.due_days() == []
+
+
+def test_today_is_read_from_the_rollup_and_the_minutes_since(admin_client, shop_a):
+    conversation = Conversation.objects.create(
+        instagram_account_id="a", customer_id="8", account=shop_a
+    )
+    now = timezone.now()
+    midnight = rollups.start_of(now.date())
+    # Before the rollup's pass (5 minutes ago), and today (past midnight, the day's start).
+    earlier = max(now - timedelta(minutes=30), midnight + (now - midnight) / 2)
+    asked = message(conversation, earlier, direction="in", text="?")
+    reply = message(
+        conversation,
+        earlier + timedelta(seconds=1),
+        in_reply_to=asked,
+        is_fallback=True,
+        status="queued",
+    )
+    rollups.roll_up_recent_days()
+    # Newer than the rollup's pass: counted live.
+    message(conversation, now, direction="in", text="and?")
+    (row,) = [r for r in stats(admin_client)["rows"] if r["day"] == str(now.date())]
+    assert (row["received"], row["answered_by_fallback"]) == (2, 0)
+    # The reply went out since: the next pass shows it.
+    Message.objects.filter(pk=reply.pk).update(status="sent")
+    rollups.roll_up_recent_days()
+    (row,) = [r for r in stats(admin_client)["rows"] if r["day"] == str(now.date())]
+    assert (row["received"], row["answered_by_fallback"]) == (2, 1)
 
 
 def test_rolling_a_day_up_again_follows_its_messages(admin_client, history, shop_a):

@@ -1,10 +1,11 @@
 """manage.py roll_up_stats: store the dashboard's daily figures of every settled day not
-rolled up yet (a backfill after an upgrade, or a restore), or (--again N) recompute the last N
-settled days. The worker does the same in its upkeep, a day at a time."""
+rolled up yet (a backfill after an upgrade, or a restore), and of yesterday and today; with
+--again N, recompute the last N settled days too. The worker does the same in its upkeep."""
 
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 from inbox import rollups
 
@@ -22,10 +23,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, again: int, **options):
-        last = rollups.last_settled_day()
+        last = timezone.now().date() - timedelta(days=rollups.SETTLED_AFTER_DAYS + 1)
         days = set(rollups.due_days())
         days |= {last - timedelta(days=n) for n in range(max(0, again))}
         for day in sorted(days):
             accounts = rollups.roll_up(day)
             self.stdout.write(f"{day}: {accounts} account(s)")
-        self.stdout.write(f"Rolled up {len(days)} day(s).")
+        rollups.roll_up_recent_days()
+        self.stdout.write(f"Rolled up {len(days)} settled day(s), and yesterday and today.")
