@@ -82,3 +82,44 @@ class Note(models.Model):
 
     def __str__(self):
         return self.text[:60]
+
+
+class DailyFigures(models.Model):
+    """The dashboard's figures of one account and one UTC day, rolled up once the day has
+    settled (inbox.rollups): the dashboard reads these instead of counting the day's messages.
+    JSON columns (inbox.stats_days.DayFigures.as_json): a new counted kind needs no migration.
+    """
+
+    # The account's id; 0 for the environment's single account (conversations with no stored
+    # account). Not a foreign key: a NULL would not be unique, and accounts are never deleted.
+    account_pk = models.PositiveBigIntegerField()
+    day = models.DateField()
+    # {"counts": {stats_days.COUNTED kind: n}, "rules": {rule id: answers}, "failed":
+    # {reason: failed sends}, "answer_times": the medians and p90 the dashboard shows}: one
+    # JSON value, one decoding per row read.
+    figures = models.JSONField(default=dict)
+    # {"bot": {seconds rounded: how many}, "person": {...}}: read only to add a live part.
+    histograms = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name_plural = "daily figures"
+        constraints = [
+            models.UniqueConstraint(fields=["account_pk", "day"], name="one_figures_row_per_day")
+        ]
+        # The dashboard reads a range of days for every account the user sees.
+        indexes = [models.Index(fields=["day"])]
+
+    def __str__(self):
+        return f"figures of account {self.account_pk or '(environment)'} on {self.day}"
+
+
+class RolledUpDay(models.Model):
+    """A UTC day whose figures are in DailyFigures, every account's: those of the messages
+    created before `through` (the day's end once it is over), computed at `rolled_up_at`."""
+
+    day = models.DateField(unique=True)
+    through = models.DateTimeField()
+    rolled_up_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.day} rolled up at {self.rolled_up_at:%Y-%m-%d %H:%M}"

@@ -2,6 +2,7 @@
 seconds between two timestamps, the UTC day of one, an answer time rounded to a histogram
 bucket. Each is computed by the database, on SQLite, MariaDB and PostgreSQL alike."""
 
+import math
 from datetime import UTC, date
 
 from django.db import connections
@@ -61,3 +62,16 @@ def delay_bucket(seconds):
         default=Floor(F(seconds) / 60 + 0.5) * 60.0,
         output_field=FloatField(),
     )
+
+
+def bucket_seconds(seconds: float) -> float:
+    """delay_bucket's rounding done in Python, for answer times the database cannot round in
+    the same query (a person's, found by subqueries)."""
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return math.floor(seconds * 2 + 0.5) / 2.0
+    if seconds < 120:
+        return float(math.floor(seconds + 0.5))
+    if seconds < 600:
+        return math.floor(seconds / 10 + 0.5) * 10.0
+    return math.floor(seconds / 60 + 0.5) * 60.0

@@ -69,11 +69,14 @@ def updates(request):
         opened, after, pending = _open_thread_params(request.GET)
     except (listing.BadFilter, ValueError) as exc:
         return _bad_request(request, str(exc))
+    waiting = listing.needs_reply_count(request.user)
     body = {
         # The page title counts every conversation waiting; the list's heading, those the
-        # filters show.
-        "needs_reply": listing.needs_reply_count(request.user),
-        "needs_reply_listed": listing.needs_reply_count(request.user, filters),
+        # filters show (the same ones when none is set: not counted twice).
+        "needs_reply": waiting,
+        "needs_reply_listed": waiting
+        if filters == listing.ListFilters()
+        else listing.needs_reply_count(request.user, filters),
         "conversations": listing.conversation_page(request.user, filters),
     }
     if opened is not None:

@@ -2,6 +2,7 @@
 
 import math
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import exceptions, pagination, parsers, permissions, serializers
 
 from instabot.numbers import ID_DIGITS, read_id, read_whole_number
@@ -11,6 +12,7 @@ __all__ = [
     "ID_DIGITS",
     "PATH_ID",
     "JSONParser",
+    "KeysetPagination",
     "ModelSerializer",
     "PageNumberPagination",
     "id_param",
@@ -139,3 +141,44 @@ class PageNumberPagination(pagination.PageNumberPagination):
         if read_id(number) is None:
             raise exceptions.NotFound("Invalid page.")
         return number
+
+
+class KeysetPagination(pagination.CursorPagination):
+    """Pages of a long list by position (keyset), for the message lists: the next page is
+    read from where the last one ended (its `next` link), with no COUNT and no OFFSET, as fast
+    at the millionth message as at the first. The answer has `next`, `previous` and `results`.
+    `?page=N` still answers DRF's numbered pages, with `count`, as these lists did before.
+
+    `ordering` is (timestamp field, id), newest first by default."""
+
+    ordering = ("-created_at", "-id")
+
+    def __init__(self, ordering: tuple[str, ...] | None = None):
+        if ordering is not None:
+            self.ordering = ordering
+        self.numbered = None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if "page" in request.query_params:
+            self.numbered = PageNumberPagination()
+            return self.numbered.paginate_queryset(queryset, request, view)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        if self.numbered is not None:
+            return self.numbered.get_paginated_response(data)
+        return super().get_paginated_response(data)
+
+    def decode_cursor(self, request):
+        """DRF's, and a position that is a timestamp: a crafted cursor is a 404 as a garbled
+        one is, never a database error."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None:
+            try:
+                moment = parse_datetime(cursor.position)
+            except ValueError:  # shaped as a timestamp, but not one (month 13)
+                moment = None
+            # Our cursors carry the offset: a naive time was not written by us.
+            if moment is None or moment.tzinfo is None:
+                raise exceptions.NotFound(self.invalid_cursor_message)
+        return cursor

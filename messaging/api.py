@@ -6,7 +6,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.access import ScopedViewSetMixin
-from instabot.rest import PATH_ID, ModelSerializer, id_param, require_permission
+from instabot.rest import (
+    PATH_ID,
+    KeysetPagination,
+    ModelSerializer,
+    id_param,
+    require_permission,
+)
 from instabot.text_limits import REPLY_MAX_LENGTH
 from messaging import replies
 from messaging.models import Conversation, Message
@@ -113,9 +119,11 @@ class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
         """The thread, oldest first."""
         require_permission(request, "messaging.view_message")
         conversation = self.get_object()
-        thread = conversation.messages.select_related("sent_by").order_by("created_at", "id")
-        page = self.paginate_queryset(thread)
-        return self.get_paginated_response(MessageSerializer(page, many=True).data)
+        thread = conversation.messages.select_related("sent_by")
+        # By position, oldest first: a long thread's pages cost what its first one does.
+        paginator = KeysetPagination(ordering=("created_at", "id"))
+        page = paginator.paginate_queryset(thread, request, view=self)
+        return paginator.get_paginated_response(MessageSerializer(page, many=True).data)
 
     # The POST actions below need the permission they name (change_conversation), not the
     # "add" permission a POST means to the default permission class: only staff, then theirs.
@@ -174,6 +182,8 @@ class MessageViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = PATH_ID
     queryset = Message.objects.select_related("sent_by").order_by("-created_at", "-id")
     serializer_class = MessageSerializer
+    # By position (keyset): counting a million messages was the cost of every page.
+    pagination_class = KeysetPagination
 
     def get_queryset(self):
         messages = super().get_queryset()

@@ -17,7 +17,7 @@ from accounts.models import InstagramBusinessAccount
 from accounts.services import app_secret_for, service_app_secrets, verify_token_for
 from instabot.middleware import database_problem
 from messaging.models import WebhookDelivery
-from messaging.payloads import PayloadError, parse_delivery
+from messaging.payloads import PayloadError, read_envelope
 from messaging.receiving import accept_delivery
 from meta import signatures
 
@@ -101,10 +101,12 @@ def _receive_delivery(request: HttpRequest, app_secrets: list[str]) -> HttpRespo
         logger.warning("Webhook delivery refused (%d bytes): %s", len(body), exc)
         return HttpResponse("Invalid signature", status=401, content_type="text/plain")
 
-    # Parsed here only to refuse at once what no worker could ever handle; the worker parses
-    # the stored bytes again (the row, not this request, is what it works from).
+    # Only its envelope is read here, to refuse at once what no worker could ever read; its
+    # events are parsed by the worker, once, from the stored bytes (a malformed event is
+    # stored and skipped there, never a 400). Parsing them here too cost 35 µs of a 1 KB
+    # delivery's request, reading its JSON 8 µs (docs/performance.md).
     try:
-        parse_delivery(body)
+        read_envelope(body)
     except PayloadError as exc:
         # 400: signed by Meta but unreadable; retrying would send the same bytes. Kept raw.
         return _reject(body, request.headers, str(exc))

@@ -158,7 +158,8 @@ def _cpu_ms_perrequest_status(result: dict) -> str:
 def _history_lines(history: dict) -> list[str]:
     versus, dm = history["versus_empty"], history["dm_to_reply"]
     lines = [
-        f"History: {history['messages']:,} messages loaded in {history['load_seconds']} s",
+        f"History: {history['messages']:,} messages loaded in {history['load_seconds']} s, "
+        f"the dashboard's days rolled up in {history.get('rollup_seconds', '?')} s",
         f"  webhook p99 at 200/s {history['webhook_p99_ms_at_200rps']} ms "
         f"(x{versus['webhook_p99_at_200rps']} the empty database); DM-to-reply p50 "
         f"{dm['p50_ms']} ms (x{versus['dm_p50']}), p99 {dm['p99_ms']} ms (x{versus['dm_p99']}); "

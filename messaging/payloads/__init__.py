@@ -58,10 +58,24 @@ __all__ = [
     "StoryReference",
     "UnknownEvent",
     "parse_delivery",
+    "read_envelope",
 ]
 
 
 def parse_delivery(body: bytes) -> Delivery:
+    obj, entries = read_envelope(body)
+    delivery = Delivery(object=obj)
+    if obj != "instagram":
+        return delivery
+    for position, entry in enumerate(entries):
+        _parse_entry(entry, position, delivery)
+    return delivery
+
+
+def read_envelope(body: bytes) -> tuple[str, list]:
+    """The delivery's "object" and "entry", or PayloadError when no worker could read it: all
+    the webhook checks before storing it (its events are parsed by the worker, once; a
+    malformed event never makes the delivery unreadable)."""
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -75,13 +89,7 @@ def parse_delivery(body: bytes) -> Delivery:
     entries = data.get("entry")
     if not isinstance(obj, str) or not isinstance(entries, list):
         raise PayloadError('body lacks "object" (string) and "entry" (list)')
-
-    delivery = Delivery(object=obj)
-    if obj != "instagram":
-        return delivery
-    for position, entry in enumerate(entries):
-        _parse_entry(entry, position, delivery)
-    return delivery
+    return obj, entries
 
 
 def _parse_entry(entry, position: int, delivery: Delivery) -> None:

@@ -145,6 +145,19 @@ def test_the_webhook_request_costs_one_insert(client):
     assert writes[0].startswith("INSERT")
 
 
+def test_the_webhook_leaves_the_events_to_the_worker(client):
+    """The request reads the envelope only: the worker parses the events, once."""
+    body = encode(load_payload("messages__text"))
+    headers = signed_headers(body, "test-app-secret")
+    with mock.patch("messaging.payloads.parse_event", side_effect=AssertionError) as parse_event:
+        response = client.post(
+            WEBHOOK_URL, data=body, content_type=headers.pop("Content-Type"), headers=headers
+        )
+    assert response.status_code == 200
+    assert not parse_event.called
+    assert WebhookDelivery.objects.get().state == WebhookDelivery.State.RECEIVED
+
+
 def test_answering_a_new_customers_message_costs_a_bounded_number_of_queries(
     deliver, graph_api, run_worker, django_assert_max_num_queries, monkeypatch
 ):

@@ -38,6 +38,8 @@ def test_the_apps_registered_their_steps_and_the_core_comes_first():
         "Refreshing account tokens",
         "Pruning old raw deliveries",
         "Queuing data deletions whose task was lost",
+        "Rolling up the dashboard's settled days",
+        "Rolling up the dashboard's today",
     } == set(names[Stage.UPKEEP])
 
 
