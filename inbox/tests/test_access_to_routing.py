@@ -158,7 +158,7 @@ def test_account_menus_offer_only_the_users_accounts(client, limited_staff, shop
 def test_an_account_in_other_digits_is_no_account_in_the_try_pages(
     client, limited_staff, shop_a, path
 ):
-    """int() reads "١" (Arabic-Indic one) as 1: the menus read ASCII digits only."""
+    """int() reads an Arabic-Indic one as 1: the menus read ASCII digits only."""
     client.force_login(limited_staff)
     other_digits = str(shop_a.pk).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
     page = client.get(path, {"text": "hours", "account": other_digits}).content.decode()
