@@ -52,8 +52,13 @@ def completion(text: str, prompt_tokens=120, completion_tokens=30) -> dict:
     }
 
 
+def chat_calls(ai) -> list:
+    """The calls to the AI service (the worker also sends the reply it queued, to Meta)."""
+    return [call for call in ai.calls if call.request.url == COMPLETIONS]
+
+
 def sent_prompt(ai) -> dict:
-    return json.loads(ai.calls[-1].request.body)
+    return json.loads(chat_calls(ai)[-1].request.body)
 
 
 def test_the_assistant_answers_from_the_accounts_entries(
@@ -71,7 +76,7 @@ def test_the_assistant_answers_from_the_accounts_entries(
     assert reply.text == "¡Sí! Aceptamos Apple Pay en la web."
     body = sent_prompt(ai)
     assert body["model"] == "small-model"
-    assert ai.calls[-1].request.headers["Authorization"] == "Bearer sk-service"
+    assert chat_calls(ai)[-1].request.headers["Authorization"] == "Bearer sk-service"
     prompt = json.dumps(body, ensure_ascii=False)
     assert "Apple Pay" in prompt and "Bizum and cash" not in prompt  # no other account's
     assert body["messages"][-1] == {"role": "user", "content": "¿puedo pagar con apple pay?"}
@@ -211,7 +216,7 @@ def test_past_the_daily_budget_only_built_in_answers(
     assert ask(deliver, PAYMENTS, 1).text == "Yes, Apple Pay works."
     second = ask(deliver, "do you accept paypal", 2)
     assert second.text == shop_knowledge["Payment methods"].answer
-    assert len(ai.calls) == 1
+    assert len(chat_calls(ai)) == 1
     assert "daily budget" in KnowledgeAnswer.objects.get(reply=second).reason
 
 
@@ -224,7 +229,7 @@ def test_the_accounts_own_key_is_used(deliver, ai, settings, shop_a, shop_knowle
     assistant_on.save()
     ai.add(responses.POST, COMPLETIONS, json=completion("Yes.\nSOURCES: 1"))
     ask(deliver, PAYMENTS)
-    assert ai.calls[-1].request.headers["Authorization"] == "Bearer sk-account"
+    assert chat_calls(ai)[-1].request.headers["Authorization"] == "Bearer sk-account"
     assert sent_prompt(ai)["model"] == "account-model"
 
 
@@ -233,7 +238,7 @@ def test_without_an_ai_service_the_built_in_answers(
 ):
     settings.AI_BASE_URL = ""
     assert ask(deliver, PAYMENTS).text == shop_knowledge["Payment methods"].answer
-    assert not ai.calls
+    assert not chat_calls(ai)
 
 
 def test_an_accounts_key_no_encryption_key_opens_leaves_built_in_answers(
@@ -247,7 +252,7 @@ def test_an_accounts_key_no_encryption_key_opens_leaves_built_in_answers(
     settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]  # another key
     reply = ask(deliver, PAYMENTS)
     assert reply.text == shop_knowledge["Payment methods"].answer
-    assert not ai.calls
+    assert not chat_calls(ai)
     assert "cannot be decrypted" in KnowledgeAnswer.objects.get().reason
 
 
