@@ -1,15 +1,16 @@
 """Asking the assistant after the DM's transaction committed: a step of every worker's pass
 (registered in KnowledgeConfig.ready), so that no transaction, lock or database write waits on
-the AI service.
+the AI service, and the worker's pass takes deliveries while the assistant is being asked.
 
 The event's transaction stored the message and an awaited answer (KnowledgeAnswer, kind
 awaiting: the entries found, the built-in answer that goes should the assistant fail, the
 moment it goes whatever happens, `answer_by`). Here a worker claims awaited answers (a
-conditional UPDATE: one worker asks once), asks the assistant for all of them at once (threads:
-DMs arriving together do not wait for each other's calls), each call ended by `answer_by`, and
-queues what comes of each as an ordinary bot reply through the outbox: the assistant's answer,
-else the built-in answer, else the fallback (the conversation then waits under Needs a reply);
-nothing when a person took over or the bot was paused meanwhile.
+conditional UPDATE: one worker asks once), asks the assistant for each in a thread (DMs
+arriving together do not wait for each other's calls, nor for the worker), each call ended by
+`answer_by`, and, in the pass's thread, queues what comes of each as an ordinary bot reply
+through the outbox: the assistant's answer, else the built-in answer, else the fallback (the
+conversation then waits under Needs a reply); nothing when a person took over or the bot was
+paused meanwhile.
 
 A worker that dies while asking leaves its claim: once the claim is older than AI_TIMEOUT and
 CLAIM_GRACE, another worker takes it and sends the built-in answer or the fallback without
@@ -18,13 +19,14 @@ asking again. An answer awaited past its `answer_by` (no worker was free) goes t
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings as django_settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from knowledge import answering
@@ -38,8 +40,10 @@ from rules.matching import Incoming, Reply, fallback_text
 
 logger = logging.getLogger(__name__)
 
-# Awaited answers one pass asks for at most (at once, each in a thread of its own).
-ASKED_PER_PASS = 8
+# Calls to the assistant a worker has in flight at most (each in a thread of its own).
+ASKED_AT_ONCE = 8
+# While only waiting for calls in flight, the step waits this long for one to end.
+IN_FLIGHT_WAIT = 0.1
 # Beyond AI_TIMEOUT, how long a claim may last before its worker counts as dead: the call is
 # over by then; recording and queuing its outcome takes milliseconds.
 CLAIM_GRACE = timedelta(seconds=2)
@@ -59,30 +63,72 @@ class Job:
     composed: Composed | None = None
 
 
-def ask_awaited(limit: int = ASKED_PER_PASS) -> int:
-    """Claim up to `limit` awaited answers, ask the assistant for them, and queue and send
-    what comes of each. Returns how many it claimed (0: none awaited)."""
+# The calls in flight in this process: awaited answer -> (its job, its call).
+_asking: dict[int, tuple[Job, Future]] = {}
+_pool: ThreadPoolExecutor | None = None
+
+
+def ask_awaited(limit: int = ASKED_AT_ONCE) -> int:
+    """The worker's step: conclude the answers whose call ended (queue and send what comes of
+    each), claim awaited answers up to `limit` in flight and start their calls, each in a
+    thread (the pass goes on meanwhile: deliveries are taken while the assistant is asked).
+    Returns how much it did or has in flight (0: nothing awaited)."""
+    done = _conclude_answered()
+    claimed = _claim_and_ask(limit - len(_asking)) if len(_asking) < limit else 0
+    if _asking and not done and not claimed:
+        # Only waiting: a moment's wait for a call to end, then the pass goes on (a worker's
+        # loop runs passes back to back while this step has work in flight).
+        wait([call for _, call in _asking.values()], IN_FLIGHT_WAIT, FIRST_COMPLETED)
+        done = _conclude_answered()
+    return done + claimed + len(_asking)
+
+
+def _claim_and_ask(room: int) -> int:
     now = timezone.now()
     me = this_worker()
     stale_before = now - timedelta(seconds=django_settings.AI_TIMEOUT) - CLAIM_GRACE
-    waiting = KnowledgeAnswer.objects.filter(kind=Kind.AWAITING).order_by("answer_by", "id")
-    candidates = list(waiting.values_list("pk", flat=True)[:limit])
+    waiting = (
+        KnowledgeAnswer.objects.filter(kind=Kind.AWAITING)
+        .filter(Q(claimed_by="") | Q(claimed_at__lt=stale_before))
+        .exclude(pk__in=list(_asking))
+        .order_by("answer_by", "id")
+    )
+    candidates = list(waiting.values_list("pk", flat=True)[:room])
     claimed = [pk for pk in candidates if KnowledgeAnswer.claim(pk, me, now, stale_before)]
     if not claimed:
         return 0
     awaited = KnowledgeAnswer.objects.filter(pk__in=claimed, claimed_by=me).select_related(
         "question", "conversation__account"
     )
-    jobs = [_job(row, now) for row in awaited]
-    asked = [job for job in jobs if job.call is not None]
-    if asked:
-        # Only HTTP in these threads: no database connection is opened in them.
-        with ThreadPoolExecutor(max_workers=len(asked)) as pool:
-            for job, composed in zip(asked, pool.map(lambda job: job.call(), asked), strict=True):
-                job.composed = composed
-    for job in jobs:
-        _conclude(job, me)
+    for row in awaited:
+        job = _job(row, now)
+        if job.call is None:
+            _conclude(job, me)
+        else:
+            # Only HTTP in these threads: no database connection is opened in them.
+            _asking[row.pk] = (job, _threads().submit(job.call))
     return len(claimed)
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(ASKED_AT_ONCE, thread_name_prefix="assistant")
+    return _pool
+
+
+def _conclude_answered() -> int:
+    answered = [pk for pk, (_, call) in _asking.items() if call.done()]
+    for pk in answered:
+        job, call = _asking.pop(pk)
+        try:
+            job.composed = call.result()
+        except Exception:
+            # A bug in the call must not cost the DM: the built-in answer or the fallback.
+            logger.exception("Asking the assistant for answer %s failed", pk)
+            job.why_not = "asking the assistant failed (see the log)"
+        _conclude(job, this_worker())
+    return len(answered)
 
 
 def _job(awaited: KnowledgeAnswer, now) -> Job:

@@ -21,7 +21,8 @@ FALLBACK = "Thanks for your message! We'll get back to you soon."
 
 def ask(deliver, text: str, n: int = 1) -> Message | None:
     deliver(dm(SHOP_A_ID, CUSTOMER, f"mid.ask-{n}", text))
-    ask_awaited()  # the worker's step after the deliveries: the assistant, if awaited
+    while ask_awaited():  # the worker's step: the assistant, if awaited, until it answered
+        pass
     question = Message.objects.get(mid=f"mid.ask-{n}")
     return question.replies.filter(author=Message.Author.BOT).first()
 

@@ -2,16 +2,21 @@
 account's entries, cut to Meta's limits, on a budget, and never costing a DM when it fails."""
 
 import json
+from datetime import timedelta
 
 import pytest
 import requests
 import responses
+from django.utils import timezone
 
+from inbox.tests.conftest import SHOP_A_ID
+from knowledge.asking import ask_awaited
 from knowledge.assistant import CANNOT_ANSWER
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
-from knowledge.tests.conftest import load_shop_knowledge
-from knowledge.tests.test_answering import FALLBACK, ask
-from messaging.models import Conversation
+from knowledge.tests.conftest import dm, load_shop_knowledge
+from knowledge.tests.test_answering import CUSTOMER, FALLBACK, ask
+from messaging import replies
+from messaging.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
 
@@ -267,3 +272,66 @@ def test_try_a_message_shows_the_assistants_answer(
     assert "The assistant would answer (small-model, 120 + 30 tokens" in page
     assert "Sí, con Apple Pay." in page
     assert not KnowledgeAnswer.objects.exists()
+
+
+def test_the_dms_transaction_never_waits_for_the_assistant(
+    deliver, ai, shop_a, shop_knowledge, assistant_on
+):
+    ai.add(responses.POST, COMPLETIONS, json=completion("Yes, Apple Pay works.\nSOURCES: 1"))
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS))
+    # Stored, and the answer recorded as awaited: nobody asked the assistant yet.
+    assert not chat_calls(ai)
+    awaited = KnowledgeAnswer.objects.get()
+    assert (awaited.kind, awaited.claimed_by, awaited.model) == ("awaiting", "", "small-model")
+    assert not Message.objects.filter(author="bot").exists()
+    assert not Conversation.objects.get().needs_reply
+    while ask_awaited():  # the worker's step, after the commit
+        pass
+    assert Message.objects.get(author="bot").text == "Yes, Apple Pay works."
+    assert KnowledgeAnswer.objects.get().kind == "assistant"
+
+
+@pytest.mark.parametrize("silence", ["taken_over", "paused"])
+def test_a_person_taking_over_while_the_assistant_is_asked_gets_no_bot_reply(
+    deliver, ai, shop_a, shop_knowledge, assistant_on, silence
+):
+    ai.add(responses.POST, COMPLETIONS, json=completion("Yes, Apple Pay works.\nSOURCES: 1"))
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS))
+    conversation = Conversation.objects.get()
+    if silence == "paused":
+        replies.pause_bot(conversation)
+    else:
+        replies.pause_bot_for_takeover(conversation)
+    while ask_awaited():
+        pass
+    assert not Message.objects.filter(author="bot").exists()
+    handoff = KnowledgeAnswer.objects.get()
+    assert handoff.kind == "handoff" and "not sent: the bot is silent" in handoff.reason
+
+
+def test_an_answer_a_live_worker_is_asking_for_is_not_asked_again(
+    deliver, ai, shop_a, shop_knowledge, assistant_on
+):
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS))
+    KnowledgeAnswer.objects.update(claimed_by="other:1:abc", claimed_at=timezone.now())
+    assert ask_awaited() == 0
+    assert not chat_calls(ai) and not Message.objects.filter(author="bot").exists()
+
+
+def test_a_claim_its_worker_left_is_taken_again_and_the_built_in_answer_goes_once(
+    deliver, ai, settings, shop_a, shop_knowledge, assistant_on
+):
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS))
+    # Its worker died while asking, AI_TIMEOUT and the grace ago.
+    long_ago = timezone.now() - timedelta(seconds=settings.AI_TIMEOUT + 3)
+    KnowledgeAnswer.objects.update(claimed_by="dead:1:abc", claimed_at=long_ago, answer_by=long_ago)
+    while ask_awaited():
+        pass
+    while ask_awaited():
+        pass
+    reply = Message.objects.get(author="bot")
+    assert reply.text == shop_knowledge["Payment methods"].answer
+    assert not chat_calls(ai)  # past its time: not asked again
+    answer = KnowledgeAnswer.objects.get()
+    assert answer.kind == "faq" and "not asked within AI_TIMEOUT" in answer.reason
+    assert answer.model == ""  # no call made: the budget does not count one

@@ -123,12 +123,17 @@ def test_a_slow_ai_holds_no_database_and_past_ai_timeout_the_built_in_or_fallbac
     assert response.status_code == 200
     assert stored_in < 1.0 and paused_in < 1.0, (stored_in, paused_in)
     assert being_asked() == 3  # still asking
+    # The worker takes that delivery while the assistant is being asked: its fallback goes
+    # before the answers the assistant was asked for.
+    assert wait_for(lambda: sent_to(fake_graph, "1000000000000004"), 10)
 
     assert wait_for(lambda: sent_to(fake_graph, BUILT_IN) and sent_to(fake_graph, NO_ENTRY), 10)
     # Both within AI_TIMEOUT of the asking (and the send), not one after the other.
     assert time.monotonic() - asked_at < 2 * AI_TIMEOUT + 1.5
     assert sent_to(fake_graph, BUILT_IN) == [shop["Payment methods"].answer]
     assert sent_to(fake_graph, NO_ENTRY) == [FALLBACK]
+    order = [call.get("recipient_id") for call in fake_graph.calls]
+    assert order.index("1000000000000004") < order.index(BUILT_IN)
     assert Conversation.objects.get(customer_id=NO_ENTRY).needs_reply
     assert not Conversation.objects.get(customer_id=BUILT_IN).needs_reply
     built_in = KnowledgeAnswer.objects.get(question__mid=f"aWdfZAG1from-{BUILT_IN}")
