@@ -14,17 +14,18 @@ import pytest
 from django.utils import timezone
 
 from devtools.fake_ai import FakeAIService
-from knowledge.models import KnowledgeAnswer, KnowledgeSettings
-from knowledge.tests.conftest import load_shop_knowledge
+from knowledge.models import KnowledgeAnswer
+from knowledge.tests.test_end_to_end import shop  # noqa: F401  (fixture)
 from messaging import replies
 from messaging.models import Conversation, Message
 from messaging.tests.conftest import database_url, kill_with_its_children, load_payload, with_mid
+from messaging.tests.test_end_to_end import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 FALLBACK = "Thanks for your message! We'll get back to you soon."
-AI_TIMEOUT = 2.0
+AI_TIMEOUT = 4.0
 BUILT_IN, NO_ENTRY, TAKEN_OVER = "1000000000000001", "1000000000000002", "1000000000000003"
 
 
@@ -33,14 +34,6 @@ def fake_ai():
     fake = FakeAIService().start()
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def shop():
-    """The environment's single account, its knowledge, the assistant on."""
-    entries = load_shop_knowledge()
-    KnowledgeSettings.objects.create(account=None, mode=KnowledgeSettings.Mode.ASSISTANT)
-    return entries
 
 
 @pytest.fixture
@@ -80,15 +73,6 @@ def dm(customer_id: str, text: str) -> dict:
     return payload
 
 
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def being_asked() -> int:
     return KnowledgeAnswer.objects.filter(kind="awaiting").exclude(claimed_by="").count()
 
@@ -98,9 +82,13 @@ def sent_to(fake_graph, customer_id: str) -> list[str]:
 
 
 def test_a_slow_ai_holds_no_database_and_past_ai_timeout_the_built_in_or_fallback_goes(
-    fake_graph, fake_ai, deliver, workers, shop
+    fake_graph,
+    fake_ai,
+    deliver,
+    workers,
+    shop,  # noqa: F811
 ):
-    fake_ai.fail_next("slow", times=3, seconds=6)
+    fake_ai.fail_next("slow", times=3, seconds=8)
     # Two DMs in one delivery: the assistant is asked for both at once.
     batch = dm(BUILT_IN, "can i pay with apple pay?")
     batch["entry"] += [
@@ -121,15 +109,16 @@ def test_a_slow_ai_holds_no_database_and_past_ai_timeout_the_built_in_or_fallbac
     replies.pause_bot(Conversation.objects.get(customer_id=TAKEN_OVER))
     paused_in = time.monotonic() - started
     assert response.status_code == 200
-    assert stored_in < 1.0 and paused_in < 1.0, (stored_in, paused_in)
+    # (Waiting on the AI call, each would take the AI_TIMEOUT that is left: seconds.)
+    assert stored_in < 2.0 and paused_in < 2.0, (stored_in, paused_in)
     assert being_asked() == 3  # still asking
     # The worker takes that delivery while the assistant is being asked: its fallback goes
     # before the answers the assistant was asked for.
     assert wait_for(lambda: sent_to(fake_graph, "1000000000000004"), 10)
 
     assert wait_for(lambda: sent_to(fake_graph, BUILT_IN) and sent_to(fake_graph, NO_ENTRY), 10)
-    # Both within AI_TIMEOUT of the asking (and the send), not one after the other.
-    assert time.monotonic() - asked_at < 2 * AI_TIMEOUT + 1.5
+    # All within AI_TIMEOUT of the asking (and the sends), not one call after the other.
+    assert time.monotonic() - asked_at < AI_TIMEOUT + 4
     assert sent_to(fake_graph, BUILT_IN) == [shop["Payment methods"].answer]
     assert sent_to(fake_graph, NO_ENTRY) == [FALLBACK]
     order = [call.get("recipient_id") for call in fake_graph.calls]
@@ -147,16 +136,20 @@ def test_a_slow_ai_holds_no_database_and_past_ai_timeout_the_built_in_or_fallbac
 
 
 def test_a_worker_killed_while_asking_the_assistant_costs_no_dm(
-    fake_graph, fake_ai, deliver, workers, shop
+    fake_graph,
+    fake_ai,
+    deliver,
+    workers,
+    shop,  # noqa: F811
 ):
-    fake_ai.fail_next("slow", times=1, seconds=8)
+    fake_ai.fail_next("slow", times=1, seconds=12)
     deliver(dm(BUILT_IN, "can i pay with apple pay?"), handle=False)
     first = workers()
     assert wait_for(lambda: being_asked() == 1, 15), "the worker never asked the assistant"
     kill_with_its_children(first)
     killed_at = timezone.now()
     workers()
-    assert wait_for(lambda: sent_to(fake_graph, BUILT_IN), 20), "the DM was never answered"
+    assert wait_for(lambda: sent_to(fake_graph, BUILT_IN), 30), "the DM was never answered"
     time.sleep(1.0)
     assert sent_to(fake_graph, BUILT_IN) == [shop["Payment methods"].answer]  # once
     answer = KnowledgeAnswer.objects.get()
