@@ -289,12 +289,18 @@ def assistant_unavailable(account, settings: KnowledgeSettings) -> str:
     if not django_settings.AI_BASE_URL:
         return "no AI service is set (AI_BASE_URL)"
     try:
-        settings.ai_api_key  # noqa: B018  (opened now: a key that cannot be is no call)
+        api_key(settings)
     except EncryptionKeyError:
         return "the account's AI API key cannot be decrypted"
     if calls_today(account) >= settings.daily_assistant_calls:
         return f"the daily budget of {settings.daily_assistant_calls} AI calls is spent"
     return ""
+
+
+def api_key(settings: KnowledgeSettings) -> str:
+    """The account's own AI key, else the service's; raises EncryptionKeyError when the
+    account's cannot be opened."""
+    return settings.ai_api_key or django_settings.AI_API_KEY
 
 
 def compose(
@@ -310,7 +316,7 @@ def compose(
     """The assistant's answer (one HTTP call, ended by `timeout`, AI_TIMEOUT by default).
     Never inside a transaction: it can take seconds."""
     try:
-        api_key = settings.ai_api_key or django_settings.AI_API_KEY
+        key = api_key(settings)
     except EncryptionKeyError:
         return Composed(problem="the account's AI API key cannot be decrypted")
     return assistant.compose(
@@ -319,7 +325,7 @@ def compose(
         matches,
         business=account.name if account else "",
         base_url=django_settings.AI_BASE_URL,
-        api_key=api_key,
+        api_key=key,
         model=model or settings.ai_model or django_settings.AI_MODEL,
         timeout=django_settings.AI_TIMEOUT if timeout is None else timeout,
     )
