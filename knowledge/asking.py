@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from knowledge import answering
 from knowledge.assistant import Composed
+from knowledge.conversation import recent_history
 from knowledge.index import Match, index_for
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
 from messaging import replies
@@ -154,7 +155,7 @@ def _job(awaited: KnowledgeAnswer, now) -> Job:
         incoming = Incoming(
             text=question.text, message_id=question.pk, conversation_id=question.conversation_id
         )
-        history = answering.recent_history(incoming)
+        history = recent_history(incoming)
         job.call = partial(
             answering.compose,
             account,
