@@ -3,12 +3,15 @@ entry's answer (built in), or the assistant's, under the guardrails; else None, 
 sends the fallback (the conversation then waits under Needs a reply).
 
 Registered with rules.matching in KnowledgeConfig.ready; runs in the transaction that stores
-the message, so what it records commits with it.
+the message, so what it records commits with it. That transaction never waits for the AI
+service: when the assistant is to be asked, it records the answer as awaited and returns a
+Reply that comes later; knowledge.asking asks once the transaction has committed.
 """
 
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings as django_settings
 from django.db import DatabaseError
@@ -17,11 +20,12 @@ from django.utils import timezone
 from accounts.encryption import EncryptionKeyError
 from knowledge import assistant, index
 from knowledge.assistant import Composed
+from knowledge.conversation import answers_in_a_row, calls_today, recent_history
 from knowledge.grounding import unsupported_claims
 from knowledge.index import Match, index_for
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
 from meta import graph
-from rules.matching import Incoming, Reply
+from rules.matching import Incoming, Reply, fallback_text
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,9 @@ class KnowledgeReply:
     completion_tokens: int = 0
     elapsed_ms: int = 0
     reason: str = ""  # why the assistant's answer was not the one sent, if it was not
+    # Concluding an awaited answer (knowledge.asking): its row, and the worker holding it.
+    awaited_id: int | None = None
+    awaited_by: str = ""
 
     @property
     def summary(self) -> str:
@@ -62,10 +69,22 @@ class KnowledgeReply:
         )
 
     def record(self, message) -> None:
+        if self.awaited_id is not None:
+            # The awaited answer this worker holds (knowledge.asking), concluded.
+            if not KnowledgeAnswer.conclude(
+                self.awaited_id, self.awaited_by, reply=message, **self.fields()
+            ):
+                raise Superseded(self.awaited_id)
+            return
         KnowledgeAnswer.objects.create(
             conversation_id=message.conversation_id,
             question_id=message.in_reply_to_id,
             reply=message,
+            **self.fields(),
+        )
+
+    def fields(self) -> dict:
+        return dict(
             kind=self.kind,
             entries=entries_json(self.used or self.matches),
             model=self.model,
@@ -74,6 +93,22 @@ class KnowledgeReply:
             elapsed_ms=self.elapsed_ms,
             reason=self.reason[:300],
         )
+
+
+class Superseded(Exception):
+    """Another worker took over the awaited answer meanwhile (this one was taken for dead):
+    it records and sends it; this worker's transaction rolls back."""
+
+
+@dataclass(frozen=True)
+class Awaited:
+    """A Reply's `answer` while the assistant is asked after the event commits."""
+
+    answer_id: int
+
+    @property
+    def summary(self) -> str:
+        return "The assistant is asked once the message is stored"
 
 
 @dataclass
@@ -85,6 +120,9 @@ class Decision:
     matches: list[Match] = field(default_factory=list)
     reason: str = ""  # why it does not answer (a hand-off), or why the assistant did not
     call: dict = field(default_factory=dict)  # the AI call made for a hand-off, if any
+    # The assistant is to be asked after the event's transaction: the built-in answer that
+    # goes if it fails (None: the fallback), the model asked.
+    awaited: tuple[Match | None, str] | None = None
 
 
 def entries_json(matches) -> list[dict]:
@@ -109,7 +147,8 @@ def answer_from_knowledge(account, incoming: Incoming) -> Reply | str | None:
     if settings is None:
         return None
     try:
-        decision = decide(account, settings, incoming)
+        # A stored message: the assistant, if asked, is asked after its transaction.
+        decision = decide(account, settings, incoming, ask_later=incoming.message_id is not None)
     except DatabaseError:
         raise  # the event's transaction is the caller's to retry (deadlocks, a lost connection)
     except Exception:
@@ -119,6 +158,8 @@ def answer_from_knowledge(account, incoming: Incoming) -> Reply | str | None:
             "Knowledge failed on message %s: the fallback answers", incoming.message_id
         )
         return "Knowledge failed (see the log): the fallback answers."
+    if decision.awaited is not None:
+        return _await_assistant(account, incoming, decision)
     if decision.reply is None and incoming.message_id is not None:
         KnowledgeAnswer.objects.create(
             conversation_id=incoming.conversation_id,
@@ -139,7 +180,11 @@ def answer_from_knowledge(account, incoming: Incoming) -> Reply | str | None:
     return decision.reply
 
 
-def decide(account, settings: KnowledgeSettings, incoming: Incoming) -> Decision:
+def decide(
+    account, settings: KnowledgeSettings, incoming: Incoming, *, ask_later: bool = False
+) -> Decision:
+    """`ask_later`: the assistant, if it is to be asked, is not asked now (the event's
+    transaction must not wait for it): the decision says so (`awaited`)."""
     started = time.monotonic()
     if incoming.conversation_id is not None:
         in_a_row = answers_in_a_row(incoming.conversation_id)
@@ -152,24 +197,41 @@ def decide(account, settings: KnowledgeSettings, incoming: Incoming) -> Decision
     matches = index_for(account.pk if account else None).search(incoming.text, BEST_ENTRIES)
     if not matches:
         return Decision(None, reason="no entry matches the question")
-    best = matches[0]
-    confident = best.confidence >= settings.min_confidence
-    composed = None
+    built_in = matches[0] if matches[0].confidence >= settings.min_confidence else None
+    composed, problem = None, ""
     if settings.mode == KnowledgeSettings.Mode.ASSISTANT:
-        composed, unavailable = _ask_assistant(account, settings, incoming, matches)
-        if composed is not None and not composed.problem:
-            return _assistant_decision(composed, matches)
-        problem = composed.problem if composed else unavailable
+        problem = assistant_unavailable(account, settings)
+        if not problem and ask_later:
+            model = settings.ai_model or django_settings.AI_MODEL
+            return Decision(None, matches, awaited=(built_in, model))
+        if not problem:
+            composed = compose(account, settings, incoming.text, recent_history(incoming), matches)
+    return concluded(settings, matches, built_in, composed, problem, started)
+
+
+def concluded(
+    settings: KnowledgeSettings,
+    matches: list[Match],
+    built_in: Match | None,
+    composed: Composed | None,
+    problem: str,
+    started: float,
+) -> Decision:
+    """The assistant's answer when it gave a good one; else the built-in answer (`built_in`,
+    the best entry when it is confident enough) or a hand-off, saying why."""
+    if composed is not None and not composed.problem:
+        return _assistant_decision(composed, matches)
+    problem = composed.problem if composed else problem
+    if composed is not None:
         logger.info("The assistant did not answer: %s", problem)
-    else:
-        problem = ""
     # The AI call's figures, or (built in) the time retrieval took.
-    call = _call_fields(composed) or {"elapsed_ms": int((time.monotonic() - started) * 1000)}
-    if not confident:
+    call = call_fields(composed) or {"elapsed_ms": int((time.monotonic() - started) * 1000)}
+    if built_in is None:
+        best = matches[0]
         return Decision(
             None,
             matches,
-            reason=_joined(
+            reason=joined(
                 problem,
                 f"the best entry ({best.entry.title}) covers {best.confidence:.0%} of the "
                 f"question, under the threshold of {settings.min_confidence:.0%}",
@@ -177,16 +239,35 @@ def decide(account, settings: KnowledgeSettings, incoming: Incoming) -> Decision
             call=call,
         )
     reply = Reply(
-        best.entry.reply_text,
+        built_in.entry.reply_text,
         answer=KnowledgeReply(
-            KnowledgeAnswer.Kind.FAQ, tuple(matches), used=(best,), reason=problem, **call
+            KnowledgeAnswer.Kind.FAQ, tuple(matches), used=(built_in,), reason=problem, **call
         ),
     )
     return Decision(reply, matches)
 
 
+def _await_assistant(account, incoming: Incoming, decision: Decision) -> Reply:
+    """Record that the assistant's answer is awaited (before it is asked, after this
+    transaction), and the Reply that says it comes later."""
+    built_in, model = decision.awaited
+    awaited = KnowledgeAnswer.objects.create(
+        conversation_id=incoming.conversation_id,
+        question_id=incoming.message_id,
+        kind=KnowledgeAnswer.Kind.AWAITING,
+        entries=entries_json(decision.matches),
+        # Counted in the day's budget from now: DMs arriving together do not overspend it.
+        model=model,
+        answer_by=timezone.now() + timedelta(seconds=django_settings.AI_TIMEOUT),
+        built_in_id=built_in.entry.id if built_in else None,
+    )
+    logger.info("Message %s: the assistant is asked once it is stored", incoming.message_id)
+    text = built_in.entry.reply_text if built_in else fallback_text(account)
+    return Reply(text, answer=Awaited(awaited.pk), later=True)
+
+
 def _assistant_decision(composed: Composed, matches: list[Match]) -> Decision:
-    call = _call_fields(composed)
+    call = call_fields(composed)
     if composed.cannot_answer:
         return Decision(
             None, matches, reason="the assistant says the entries do not answer it", call=call
@@ -204,32 +285,54 @@ def _assistant_decision(composed: Composed, matches: list[Match]) -> Decision:
     return Decision(Reply(one_message(composed.text), answer=answer), matches)
 
 
-def _ask_assistant(
-    account, settings: KnowledgeSettings, incoming: Incoming, matches: list[Match]
-) -> tuple[Composed | None, str]:
-    """The assistant's answer, or None and why it was not asked."""
+def assistant_unavailable(account, settings: KnowledgeSettings) -> str:
+    """Why the assistant cannot be asked for the account now, or ""."""
     if not django_settings.AI_BASE_URL:
-        return None, "no AI service is set (AI_BASE_URL)"
+        return "no AI service is set (AI_BASE_URL)"
     try:
-        api_key = settings.ai_api_key or django_settings.AI_API_KEY
+        api_key(settings)
     except EncryptionKeyError:
-        return None, "the account's AI API key cannot be decrypted"
+        return "the account's AI API key cannot be decrypted"
     if calls_today(account) >= settings.daily_assistant_calls:
-        return None, f"the daily budget of {settings.daily_assistant_calls} AI calls is spent"
-    composed = assistant.compose(
-        incoming.text,
-        recent_history(incoming),
+        return f"the daily budget of {settings.daily_assistant_calls} AI calls is spent"
+    return ""
+
+
+def api_key(settings: KnowledgeSettings) -> str:
+    """The account's own AI key, else the service's; raises EncryptionKeyError when the
+    account's cannot be opened."""
+    return settings.ai_api_key or django_settings.AI_API_KEY
+
+
+def compose(
+    account,
+    settings: KnowledgeSettings,
+    question: str,
+    history: list[tuple[str, str]],
+    matches: list[Match],
+    *,
+    model: str = "",
+    timeout: float | None = None,
+) -> Composed:
+    """The assistant's answer (one HTTP call, ended by `timeout`, AI_TIMEOUT by default).
+    Never inside a transaction: it can take seconds."""
+    try:
+        key = api_key(settings)
+    except EncryptionKeyError:
+        return Composed(problem="the account's AI API key cannot be decrypted")
+    return assistant.compose(
+        question,
+        history,
         matches,
         business=account.name if account else "",
         base_url=django_settings.AI_BASE_URL,
-        api_key=api_key,
-        model=settings.ai_model or django_settings.AI_MODEL,
-        timeout=django_settings.AI_TIMEOUT,
+        api_key=key,
+        model=model or settings.ai_model or django_settings.AI_MODEL,
+        timeout=django_settings.AI_TIMEOUT if timeout is None else timeout,
     )
-    return composed, ""
 
 
-def _call_fields(composed: Composed | None) -> dict:
+def call_fields(composed: Composed | None) -> dict:
     if composed is None:
         return {}
     return {
@@ -240,7 +343,7 @@ def _call_fields(composed: Composed | None) -> dict:
     }
 
 
-def _joined(*reasons: str) -> str:
+def joined(*reasons: str) -> str:
     return "; ".join(reason for reason in reasons if reason)
 
 
@@ -252,61 +355,3 @@ def one_message(text: str) -> str:
         return first
     end = max(first.rfind(". "), first.rfind("! "), first.rfind("? "), first.rfind("\n"))
     return first[: end + 1].strip() if end > len(first) // 2 else first
-
-
-# The conversation the assistant sees before the question: its last few messages.
-HISTORY_MESSAGES = 6
-
-
-def recent_history(incoming: Incoming) -> list[tuple[str, str]]:
-    """(role, text) of the messages before the question, oldest first: "user" the
-    customer's, "assistant" the business's (bot or staff)."""
-    from messaging.models import Message
-
-    if incoming.conversation_id is None:
-        return []
-    earlier = (
-        Message.objects.filter(conversation_id=incoming.conversation_id)
-        .exclude(pk=incoming.message_id)
-        .exclude(text="")
-        .order_by("-created_at", "-id")
-        .values_list("direction", "text")[:HISTORY_MESSAGES]
-    )
-    return [
-        ("user" if direction == Message.Direction.INCOMING else "assistant", text[:1000])
-        for direction, text in reversed(earlier)
-    ]
-
-
-def calls_today(account) -> int:
-    """Calls to the AI service today (UTC) for the account's conversations: recorded with
-    every answer and hand-off that made one."""
-    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
-    return (
-        KnowledgeAnswer.objects.filter(conversation__account=account, created_at__gte=midnight)
-        .exclude(model="")
-        .count()
-    )
-
-
-def answers_in_a_row(conversation_id: int) -> int:
-    """Answers from knowledge in this conversation since a person last wrote in it (staff in
-    the inbox or the Instagram app)."""
-    from messaging.models import Message
-
-    last_person = (
-        Message.objects.filter(
-            conversation_id=conversation_id,
-            author__in=[Message.Author.STAFF, Message.Author.BUSINESS_APP],
-        )
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    answers = KnowledgeAnswer.objects.filter(
-        conversation_id=conversation_id,
-        kind__in=[KnowledgeAnswer.Kind.FAQ, KnowledgeAnswer.Kind.ASSISTANT],
-    )
-    if last_person is not None:
-        answers = answers.filter(created_at__gt=last_person)
-    return answers.count()

@@ -8,12 +8,17 @@ class KnowledgeConfig(AppConfig):
 
     def ready(self):
         from knowledge.answering import answer_from_knowledge
+        from knowledge.asking import ask_awaited
         from knowledge.index import forget_knowledge
         from knowledge.models import KnowledgeEntry, KnowledgeSettings
+        from messaging.worker_pass import Stage, register_step
         from rules.matching import register_answerer
 
         # Asked after the rules, before the fallback.
         register_answerer(answer_from_knowledge)
+        # The assistant, asked after the DM's transaction committed (after the deliveries of
+        # the same pass: right after the commit that recorded it as awaited).
+        register_step(Stage.WORK, "Asking the assistant", ask_awaited)
         for model in (KnowledgeEntry, KnowledgeSettings):
             uid = f"knowledge-{model.__name__}"
             post_save.connect(forget_knowledge, sender=model, dispatch_uid=f"{uid}-save")

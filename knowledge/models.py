@@ -1,6 +1,8 @@
 """What a business knows (entries customers' questions are answered from), how an account
 answers from it (its settings), and every answer given or handed to a person."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -169,6 +171,8 @@ class KnowledgeAnswer(models.Model):
         FAQ = "faq", "Answered from knowledge"
         ASSISTANT = "assistant", "Answered by the assistant"
         HANDOFF = "handoff", "Handed to a person"
+        # The DM is stored; the assistant is asked after its transaction (knowledge.asking).
+        AWAITING = "awaiting", "Waiting for the assistant"
 
     class Verdict(models.TextChoices):
         NONE = "", "Not judged"
@@ -200,6 +204,15 @@ class KnowledgeAnswer(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     elapsed_ms = models.PositiveIntegerField(default=0)
+    # While awaiting: the worker asking the assistant (empty: none yet) and since when, the
+    # moment the built-in answer or the fallback goes out whatever the assistant does, and the
+    # entry whose answer that is (empty: the fallback).
+    claimed_by = models.CharField(max_length=200, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    answer_by = models.DateTimeField(null=True, blank=True)
+    built_in = models.ForeignKey(
+        KnowledgeEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     verdict = models.CharField(max_length=8, choices=Verdict, blank=True, default="")
     judged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -213,10 +226,26 @@ class KnowledgeAnswer(models.Model):
             models.Index(fields=["conversation", "created_at"]),  # answers in a row
             models.Index(fields=["created_at", "kind"]),  # the dashboard's counts
             models.Index(fields=["created_at", "model"]),  # calls to the AI service today
+            models.Index(fields=["kind", "answer_by"]),  # what awaits the assistant
         ]
 
     def __str__(self):
         return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @classmethod
+    def claim(cls, pk: int, by: str, now: datetime, stale_before: datetime) -> bool:
+        """Worker `by` takes an awaited answer no worker holds, or one whose worker claimed
+        it before `stale_before` (it died while asking): a conditional UPDATE."""
+        free_or_stale = models.Q(claimed_by="") | models.Q(claimed_at__lt=stale_before)
+        awaited = cls.objects.filter(free_or_stale, pk=pk, kind=cls.Kind.AWAITING)
+        return bool(awaited.update(claimed_by=by, claimed_at=now))
+
+    @classmethod
+    def conclude(cls, pk: int, by: str, **fields) -> bool:
+        """Record what came of an awaited answer `by` holds (False: another worker took it
+        over meanwhile, and records it)."""
+        held = cls.objects.filter(pk=pk, kind=cls.Kind.AWAITING, claimed_by=by)
+        return bool(held.update(claimed_by="", **fields))
 
     def entry_titles(self) -> str:
         return ", ".join(entry["title"] for entry in self.entries)

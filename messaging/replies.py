@@ -151,9 +151,14 @@ def _fallback_sent_recently(conversation: Conversation, now: datetime) -> bool:
     )
 
 
-def queue_bot_reply(conversation: Conversation, reply: Reply, in_reply_to: Message) -> Message:
+def queue_bot_reply(
+    conversation: Conversation, reply: Reply, in_reply_to: Message
+) -> Message | None:
     """Store the bot's reply, queued; returned for the caller to send once its transaction
-    commits (no task is queued for it)."""
+    commits (no task is queued for it). None for a reply that comes later (`reply.later`:
+    its answerer queues it after this transaction, with queue_late_bot_reply)."""
+    if reply.later:
+        return None
     parts = queue_outgoing(
         conversation,
         reply.messages,
@@ -166,6 +171,34 @@ def queue_bot_reply(conversation: Conversation, reply: Reply, in_reply_to: Messa
     if reply.answer is not None:
         reply.answer.record(parts[0])  # an answerer's: what it answered from
     return parts[0]
+
+
+def queue_late_bot_reply(question: Message, reply: Reply) -> tuple[Message | None, str]:
+    """A bot reply an answerer decided after the customer's message committed (it asked a
+    slow service outside the event's transaction): queued as the event would have queued it,
+    unless the bot must be silent now (a person took over, the bot was paused, something else
+    answered meanwhile). Returns the reply, for the caller to send once its transaction
+    commits, or None and why not. Runs in the caller's transaction."""
+    conversation = (
+        Conversation.objects.select_for_update().filter(pk=question.conversation_id).first()
+    )
+    now = timezone.now()
+    if conversation is None:
+        return None, "the conversation was deleted meanwhile"
+    if conversation.bot_is_paused(now):
+        return None, f"the bot is silent here: {conversation.bot_silence_reason()}"
+    if now - question.timestamp > MESSAGING_WINDOW:
+        return None, "it is older than Instagram's 24-hour messaging window"
+    if question.replies.exists():
+        return None, "it was answered meanwhile"
+    if reply.is_fallback:
+        # Only the fallback answers: a person is needed, as when the event decided it.
+        conversation.await_person(question.timestamp)
+        if _fallback_sent_recently(conversation, now):
+            return None, (
+                "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
+            )
+    return queue_bot_reply(conversation, reply, in_reply_to=question), ""
 
 
 class ReplyRefused(ValueError):

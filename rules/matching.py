@@ -104,6 +104,10 @@ class Reply:
     answer: object | None = None
     # The fallback's: why the answerers did not answer (Try a message shows it).
     notes: tuple[str, ...] = ()
+    # An answerer's answer that waits for a slow service (knowledge's assistant): nothing is
+    # queued with the message; the answerer queues the reply once the event has committed
+    # (messaging.replies.queue_late_bot_reply), `text` being what goes if the service fails.
+    later: bool = False
 
     @property
     def is_fallback(self) -> bool:

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from inbox.tests.conftest import SHOP_A_ID
+from knowledge.asking import ask_awaited
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
 from knowledge.tests.conftest import dm
 from messaging.models import Conversation, Message
@@ -20,6 +21,8 @@ FALLBACK = "Thanks for your message! We'll get back to you soon."
 
 def ask(deliver, text: str, n: int = 1) -> Message | None:
     deliver(dm(SHOP_A_ID, CUSTOMER, f"mid.ask-{n}", text))
+    while ask_awaited():  # the worker's step: the assistant, if awaited, until it answered
+        pass
     question = Message.objects.get(mid=f"mid.ask-{n}")
     return question.replies.filter(author=Message.Author.BOT).first()
 

@@ -2,16 +2,21 @@
 account's entries, cut to Meta's limits, on a budget, and never costing a DM when it fails."""
 
 import json
+from datetime import timedelta
 
 import pytest
 import requests
 import responses
+from django.utils import timezone
 
+from inbox.tests.conftest import SHOP_A_ID
+from knowledge.asking import ask_awaited
 from knowledge.assistant import CANNOT_ANSWER
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
-from knowledge.tests.conftest import load_shop_knowledge
-from knowledge.tests.test_answering import FALLBACK, ask
-from messaging.models import Conversation
+from knowledge.tests.conftest import dm, load_shop_knowledge
+from knowledge.tests.test_answering import CUSTOMER, FALLBACK, ask
+from messaging import replies
+from messaging.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +57,13 @@ def completion(text: str, prompt_tokens=120, completion_tokens=30) -> dict:
     }
 
 
+def chat_calls(ai) -> list:
+    """The calls to the AI service (the worker also sends the reply it queued, to Meta)."""
+    return [call for call in ai.calls if call.request.url == COMPLETIONS]
+
+
 def sent_prompt(ai) -> dict:
-    return json.loads(ai.calls[-1].request.body)
+    return json.loads(chat_calls(ai)[-1].request.body)
 
 
 def test_the_assistant_answers_from_the_accounts_entries(
@@ -71,7 +81,7 @@ def test_the_assistant_answers_from_the_accounts_entries(
     assert reply.text == "¡Sí! Aceptamos Apple Pay en la web."
     body = sent_prompt(ai)
     assert body["model"] == "small-model"
-    assert ai.calls[-1].request.headers["Authorization"] == "Bearer sk-service"
+    assert chat_calls(ai)[-1].request.headers["Authorization"] == "Bearer sk-service"
     prompt = json.dumps(body, ensure_ascii=False)
     assert "Apple Pay" in prompt and "Bizum and cash" not in prompt  # no other account's
     assert body["messages"][-1] == {"role": "user", "content": "¿puedo pagar con apple pay?"}
@@ -211,7 +221,7 @@ def test_past_the_daily_budget_only_built_in_answers(
     assert ask(deliver, PAYMENTS, 1).text == "Yes, Apple Pay works."
     second = ask(deliver, "do you accept paypal", 2)
     assert second.text == shop_knowledge["Payment methods"].answer
-    assert len(ai.calls) == 1
+    assert len(chat_calls(ai)) == 1
     assert "daily budget" in KnowledgeAnswer.objects.get(reply=second).reason
 
 
@@ -224,7 +234,7 @@ def test_the_accounts_own_key_is_used(deliver, ai, settings, shop_a, shop_knowle
     assistant_on.save()
     ai.add(responses.POST, COMPLETIONS, json=completion("Yes.\nSOURCES: 1"))
     ask(deliver, PAYMENTS)
-    assert ai.calls[-1].request.headers["Authorization"] == "Bearer sk-account"
+    assert chat_calls(ai)[-1].request.headers["Authorization"] == "Bearer sk-account"
     assert sent_prompt(ai)["model"] == "account-model"
 
 
@@ -233,7 +243,7 @@ def test_without_an_ai_service_the_built_in_answers(
 ):
     settings.AI_BASE_URL = ""
     assert ask(deliver, PAYMENTS).text == shop_knowledge["Payment methods"].answer
-    assert not ai.calls
+    assert not chat_calls(ai)
 
 
 def test_an_accounts_key_no_encryption_key_opens_leaves_built_in_answers(
@@ -247,7 +257,7 @@ def test_an_accounts_key_no_encryption_key_opens_leaves_built_in_answers(
     settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]  # another key
     reply = ask(deliver, PAYMENTS)
     assert reply.text == shop_knowledge["Payment methods"].answer
-    assert not ai.calls
+    assert not chat_calls(ai)
     assert "cannot be decrypted" in KnowledgeAnswer.objects.get().reason
 
 
@@ -262,3 +272,66 @@ def test_try_a_message_shows_the_assistants_answer(
     assert "The assistant would answer (small-model, 120 + 30 tokens" in page
     assert "Sí, con Apple Pay." in page
     assert not KnowledgeAnswer.objects.exists()
+
+
+def test_the_dms_transaction_never_waits_for_the_assistant(
+    deliver, ai, shop_a, shop_knowledge, assistant_on
+):
+    ai.add(responses.POST, COMPLETIONS, json=completion("Yes, Apple Pay works.\nSOURCES: 1"))
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS))
+    # Stored, and the answer recorded as awaited: nobody asked the assistant yet.
+    assert not chat_calls(ai)
+    awaited = KnowledgeAnswer.objects.get()
+    assert (awaited.kind, awaited.claimed_by, awaited.model) == ("awaiting", "", "small-model")
+    assert not Message.objects.filter(author="bot").exists()
+    assert not Conversation.objects.get().needs_reply
+    while ask_awaited():  # the worker's step, after the commit
+        pass
+    assert Message.objects.get(author="bot").text == "Yes, Apple Pay works."
+    assert KnowledgeAnswer.objects.get().kind == "assistant"
+
+
+@pytest.mark.parametrize("silence", ["taken_over", "paused"])
+def test_a_person_taking_over_while_the_assistant_is_asked_gets_no_bot_reply(
+    deliver, ai, shop_a, shop_knowledge, assistant_on, silence
+):
+    ai.add(responses.POST, COMPLETIONS, json=completion("Yes, Apple Pay works.\nSOURCES: 1"))
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS))
+    conversation = Conversation.objects.get()
+    if silence == "paused":
+        replies.pause_bot(conversation)
+    else:
+        replies.pause_bot_for_takeover(conversation)
+    while ask_awaited():
+        pass
+    assert not Message.objects.filter(author="bot").exists()
+    handoff = KnowledgeAnswer.objects.get()
+    assert handoff.kind == "handoff" and "not sent: the bot is silent" in handoff.reason
+
+
+def test_an_answer_a_live_worker_is_asking_for_is_not_asked_again(
+    deliver, ai, shop_a, shop_knowledge, assistant_on
+):
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS))
+    KnowledgeAnswer.objects.update(claimed_by="other:1:abc", claimed_at=timezone.now())
+    assert ask_awaited() == 0
+    assert not chat_calls(ai) and not Message.objects.filter(author="bot").exists()
+
+
+def test_a_claim_its_worker_left_is_taken_again_and_the_built_in_answer_goes_once(
+    deliver, ai, settings, shop_a, shop_knowledge, assistant_on
+):
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS))
+    # Its worker died while asking, AI_TIMEOUT and the grace ago.
+    long_ago = timezone.now() - timedelta(seconds=settings.AI_TIMEOUT + 3)
+    KnowledgeAnswer.objects.update(claimed_by="dead:1:abc", claimed_at=long_ago, answer_by=long_ago)
+    while ask_awaited():
+        pass
+    while ask_awaited():
+        pass
+    reply = Message.objects.get(author="bot")
+    assert reply.text == shop_knowledge["Payment methods"].answer
+    assert not chat_calls(ai)  # past its time: not asked again
+    answer = KnowledgeAnswer.objects.get()
+    assert answer.kind == "faq" and "not asked within AI_TIMEOUT" in answer.reason
+    assert answer.model == ""  # no call made: the budget does not count one

@@ -27,6 +27,7 @@ def test_the_apps_registered_their_steps_and_the_core_comes_first():
     assert names[Stage.WORK] == [
         "Taking waiting deliveries",
         "Sending due sends",
+        "Asking the assistant",
     ]
     assert names[Stage.WHEN_IDLE] == ["Fetching missing usernames", "Fetching missing posts"]
     assert {
