@@ -207,6 +207,7 @@ INSTALLED_APPS = [
     "inbox",
     "ops",
     "contacts",
+    "broadcasts",
     "privacy",
     "django.contrib.admin",
     "django.contrib.auth",
