@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
+from broadcasts.api import BroadcastViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
 from contacts.api import ContactFieldViewSet, ContactViewSet
 from contacts.flow_api import ReplyVariantViewSet, RuleActionViewSet
@@ -31,6 +32,7 @@ router.register("contacts", ContactViewSet)
 router.register("contact-fields", ContactFieldViewSet)
 router.register("rule-actions", RuleActionViewSet)
 router.register("reply-variants", ReplyVariantViewSet)
+router.register("broadcasts", BroadcastViewSet)
 router.register("knowledge", KnowledgeEntryViewSet)
 router.register("knowledge-answers", KnowledgeAnswerViewSet)
 
