@@ -22,7 +22,7 @@ class BroadcastAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "account"]
     search_fields = ["name"]
     change_form_template = "admin/broadcasts/broadcast/change_form.html"
-    readonly_fields = ["reach", "results", "status", "created_by", "queued_at", "cancelled_at"]
+    readonly_fields = ["results", "status", "created_by", "queued_at", "cancelled_at"]
 
     def get_fieldsets(self, request, obj=None):
         message = ["account", "name", "text"]
@@ -36,7 +36,7 @@ class BroadcastAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if obj.is_draft:
             return [
                 (None, {"fields": message}),
-                ("Who", {"fields": [*segment, "reach"]}),
+                ("Who", {"fields": segment}),
                 ("When", {"fields": ["send_at"]}),
             ]
         return [
@@ -59,15 +59,15 @@ class BroadcastAdmin(ScopedAdminMixin, admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="Reachable now")
-    def reach(self, obj):
+    def reach(self, obj: Broadcast) -> str:
+        """Who a draft reaches now and why not the others, atop its page."""
         try:
             figures = sending.reach(obj)
         except BadFilter as exc:
             return f"The segment is not valid: {exc}"
         return format_html(
-            "<strong id='reach'>{} of {} contacts can get it now.</strong><br>"
-            "{} not: their 24-hour window is closed (they have not written for a day; "
+            "<strong>{} of {} contacts can get it now.</strong><br>"
+            "{} not: their 24-hour window is closed (they have not written for a day, and "
             "Instagram forbids promotions then). {} not: they opted out (STOP).<br>"
             "The window is checked again as each DM goes out.",
             figures.reachable,
@@ -89,6 +89,8 @@ class BroadcastAdmin(ScopedAdminMixin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, **kwargs):
         obj = context.get("original")
+        if obj is not None:
+            context["reach"] = self.reach(obj) if obj.is_draft else self.results(obj)
         context["may_send"] = bool(
             obj and obj.is_draft and self.has_change_permission(request, obj)
         )
