@@ -14,6 +14,7 @@ from history.api import AccountHistoryImportViewSet
 from inbox.api import SavedReplyViewSet, StatsView
 from knowledge.api import KnowledgeAnswerViewSet, KnowledgeEntryViewSet
 from messaging.api import ConversationViewSet, MessageViewSet
+from outgoing_webhooks.api import WebhookEndpointViewSet
 from privacy import api as privacy_api
 from rules.api import ResponseRuleViewSet
 
@@ -33,6 +34,7 @@ router.register("contact-fields", ContactFieldViewSet)
 router.register("rule-actions", RuleActionViewSet)
 router.register("reply-variants", ReplyVariantViewSet)
 router.register("broadcasts", BroadcastViewSet)
+router.register("webhooks", WebhookEndpointViewSet)
 router.register("knowledge", KnowledgeEntryViewSet)
 router.register("knowledge-answers", KnowledgeAnswerViewSet)
 
