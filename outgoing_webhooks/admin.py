@@ -2,7 +2,6 @@
 its last answers, and why it was disabled. Access per account (ScopedAdminMixin)."""
 
 from django.contrib import admin, messages
-from django.db import models
 from django.utils.html import format_html, format_html_join
 
 from accounts.access import ScopedAdminMixin
@@ -15,7 +14,6 @@ ANSWERS_SHOWN = 10
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ScopedAdminMixin, admin.ModelAdmin):
     form = WebhookEndpointForm
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["url", "account", "is_active", "event_labels", "last_success_at"]
     list_filter = ["is_active", "account"]
     readonly_fields = ["disabled_reason", "failing_since", "last_success_at", "last_answers"]

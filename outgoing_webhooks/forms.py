@@ -24,13 +24,18 @@ def clean_events(events) -> list[str]:
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=2_000,
+        assume_scheme="https",
+        help_text="https:// and a public host: each event is POSTed there as signed JSON.",
+    )
     events = forms.MultipleChoiceField(choices=EVENT_CHOICES, widget=forms.CheckboxSelectMultiple)
 
     class Meta:
         model = WebhookEndpoint
         fields = ["account", "url", "events", "is_active"]
         help_texts = {
-            "url": "https:// and a public host: each event is POSTed there as signed JSON.",
             "is_active": "Turned off by itself after a day of failures; turn it on again here.",
         }
 
