@@ -76,6 +76,7 @@ class BroadcastSend(OutboxRow):
     instagram_account_id = models.CharField(max_length=64)
     skipped = models.CharField(max_length=9, choices=Skipped, blank=True, default="")
     message_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

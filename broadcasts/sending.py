@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -127,6 +128,9 @@ class BroadcastSends(OutboxKind):
     context_field, context_admin = "broadcast", "broadcasts_broadcast"
     # Sent again after a stall would be a second copy of a promotion: given up instead.
     given_up_after_stall = "not sent: its worker stopped mid-send (it may have gone out)"
+
+    def listed(self):
+        return self.rows().annotate(text=F("broadcast__text"))
 
     def load(self, pk: int) -> BroadcastSend:
         return BroadcastSend.objects.select_related(

@@ -11,6 +11,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F
 from django.utils import timezone
 
 from messaging.models import OutboxStatus
@@ -105,6 +106,10 @@ class EndpointDeliveries(OutboxKind):
     account_path = "endpoint__account"
     context_field, context_admin = "endpoint", "outgoing_webhooks_webhookendpoint"
     calls_meta = False
+
+    def listed(self):
+        # In the list of every send: the event, where a message's text would be.
+        return self.rows().annotate(text=F("event"))
 
     def load(self, pk: int) -> EndpointDelivery:
         return EndpointDelivery.objects.select_related("endpoint__account").get(pk=pk)
