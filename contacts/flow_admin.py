@@ -77,6 +77,7 @@ class RuleActionInline(ScopedChoicesInline):
         "kind",
         ("tag", "field", "value"),
         "retry_text",
+        "url",
         ("then_rule", "else_rule"),
     ]
     verbose_name = "flow action"

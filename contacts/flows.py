@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from contacts import editing, events
+from contacts import editing, events, external_requests
 from contacts.models import (
     Contact,
     ContactField,
@@ -193,6 +193,8 @@ def _act(run: _Run, action: RuleAction) -> int | None:
         ).delete()
         if removed:
             events.announce("contact.tag_removed", run.stored.conversation, tag=action.tag)
+    elif action.kind == kind.REQUEST:
+        external_requests.queue_request(run.stored, run.contact_id, action)
     elif action.field_id is None:
         logger.info("Action %s has no field (deleted): skipped", action.pk)
     elif action.kind == kind.SET_FIELD:

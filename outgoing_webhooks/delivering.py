@@ -14,6 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
 from django.utils import timezone
 
+from instabot.safe_urls import check_url
 from messaging.models import OutboxStatus
 from messaging.outbox import (
     NotSent,
@@ -23,7 +24,6 @@ from messaging.outbox import (
     TransientSendError,
 )
 from outgoing_webhooks.models import EndpointDelivery, WebhookEndpoint
-from outgoing_webhooks.safe_urls import check_url
 
 logger = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from contacts.values import check_text
+from instabot.safe_urls import check_url
 from messaging.hooks import BUSINESS_EVENTS
 from outgoing_webhooks.models import WebhookEndpoint
-from outgoing_webhooks.safe_urls import check_url
 
 EVENT_CHOICES = list(BUSINESS_EVENTS.items())
 

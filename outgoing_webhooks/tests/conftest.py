@@ -2,8 +2,8 @@ import pytest
 import responses
 
 from inbox.tests.conftest import SHOP_B_ID, make_account
+from instabot import safe_urls
 from messaging.tests.conftest import ACCOUNT_ID
-from outgoing_webhooks import safe_urls
 from outgoing_webhooks.models import WebhookEndpoint
 
 HOOK_URL = "https://hooks.example.com/instabot"

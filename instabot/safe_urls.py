@@ -1,6 +1,7 @@
-"""Where the service may POST on staff's say-so: https (http only in development), and never
-a private, loopback, link-local or otherwise non-public address (SSRF), every address the
-host resolves to checked, when saved and again at each delivery."""
+"""Where the service may POST on staff's say-so (outgoing webhooks, flows' external
+requests): https (http only in development), and never a private, loopback, link-local or
+otherwise non-public address (SSRF), every address the host resolves to checked, when saved
+and again at each call."""
 
 import ipaddress
 import socket
@@ -15,8 +16,9 @@ def resolve(host: str, port: int) -> list[str]:
     return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-def check_url(url: str) -> str:
-    """`url`, if the service may call it; ValidationError says why not."""
+def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> str:
+    """`url`, if the service may call it (`allowed_hosts`: and its host is one of them);
+    ValidationError says why not."""
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -30,6 +32,10 @@ def check_url(url: str) -> str:
     if parts.username or parts.password:
         raise ValidationError("Put no user or password in the URL: deliveries are signed.")
     host = parts.hostname
+    if allowed_hosts is not None and host not in allowed_hosts:
+        raise ValidationError(
+            f"{host} is not among the hosts allowed (EXTERNAL_REQUEST_ALLOWED_HOSTS)."
+        )
     try:
         addresses = [ipaddress.ip_address(host)]
     except ValueError:
