@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import InstagramBusinessAccount
 from comments.models import PRIVATE_REPLY_WINDOW, Comment, CommentReply
 from instabot.logging import log_context
+from messaging import hooks
 from messaging.models import Conversation, Message
 from messaging.outbox import HourlyLimit, NotSent, OutboxKind, Sent
 from meta import graph
@@ -86,6 +87,7 @@ class PrivateReplies(RepliesToComments):
             finish_private_reply(row, outcome)
         else:
             row.mark_sent("", note=outcome.note)
+        announce_answer(row)
 
     def after_stall(self, row):
         # Tried again: Meta refuses a second private reply to a comment, so it cannot arrive
@@ -111,6 +113,20 @@ class PublicReplies(RepliesToComments):
     def sent(self, row: CommentReply, outcome: Sent) -> None:
         row.mark_sent(outcome.external_id)
         logger.info("Replied publicly to comment %s", row.comment.comment_id)
+        announce_answer(row)
+
+
+def announce_answer(row: CommentReply) -> None:
+    """The business event "comment.answered" (outgoing webhooks)."""
+    comment = row.comment
+    data = {
+        "comment_id": comment.comment_id,
+        "username": comment.author_username,
+        "comment": comment.text,
+        "reply": row.kind,
+        "text": row.text,
+    }
+    hooks.business_event("comment.answered", row.account_id, data)
 
 
 def private_reply_node(account: InstagramBusinessAccount | None) -> str:

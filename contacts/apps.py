@@ -8,11 +8,14 @@ class ContactsConfig(AppConfig):
 
     def ready(self):
         from contacts import recording
+        from contacts.external_requests import ExternalRequests
         from contacts.models import ContactField, ReplyVariant, RuleAction
-        from messaging import hooks
+        from messaging import hooks, outbox
 
         hooks.on_customer_message(recording.customer_message)
         hooks.on_profile(recording.profile_fetched)
+        # Flows' external requests: a kind of the one outbox, sent after the event.
+        outbox.register(ExternalRequests())
         for model, signals in [
             (RuleAction, (post_save, post_delete)),
             (ReplyVariant, (post_save, post_delete)),

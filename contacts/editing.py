@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from contacts import events
 from contacts.models import Contact, ContactField, ContactTag, FieldValue, Tag
 from contacts.models.contacts import NOTES_MAX_LENGTH
 from contacts.values import check_text, clean_tag
@@ -103,10 +104,12 @@ def apply_change(contact: Contact, change: Change) -> None:
             Tag.objects.bulk_create(missing, ignore_conflicts=True)
             existing = {t.name: t for t in tags_for(account_id).filter(name__in=change.tags)}
         wanted = {existing[name].pk for name in change.tags}
+        before = set(contact.tags.values_list("name", flat=True))
         ContactTag.objects.filter(contact=contact).exclude(tag_id__in=wanted).delete()
         ContactTag.objects.bulk_create(
             [ContactTag(contact=contact, tag_id=pk) for pk in wanted], ignore_conflicts=True
         )
+        events.announce_tags(contact.conversation, before, set(change.tags))
     if change.values:
         cleared = [pk for pk, value in change.values.items() if not value]
         FieldValue.objects.filter(contact=contact, field_id__in=cleared).delete()
@@ -120,6 +123,11 @@ def apply_change(contact: Contact, change: Change) -> None:
             update_fields=["value", "updated_at"],
             **upsert_target(["contact", "field"]),
         )
+        keys = dict(ContactField.objects.filter(pk__in=change.values).values_list("pk", "key"))
+        for pk, value in change.values.items():
+            events.announce(
+                "contact.field_saved", contact.conversation, field=keys[pk], value=value
+            )
     updates = {}
     if change.notes is not None:
         updates["notes"] = change.notes

@@ -4,6 +4,7 @@ rules admin takes from rules.admin.extra_inlines), checked when saved."""
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from accounts.access import scope
 from contacts.models import ContactField, ReplyVariant, RuleAction
@@ -72,11 +73,13 @@ class RuleActionInline(ScopedChoicesInline):
     fk_name = "rule"
     formset = ActionFormSet
     max_num = MAX_ACTIONS
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = [
         "position",
         "kind",
         ("tag", "field", "value"),
         "retry_text",
+        "url",
         ("then_rule", "else_rule"),
     ]
     verbose_name = "flow action"

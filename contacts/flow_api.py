@@ -50,6 +50,7 @@ class RuleActionSerializer(FlowSerializer):
             "field",
             "value",
             "retry_text",
+            "url",
             "then_rule",
             "else_rule",
         ]

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from contacts import editing
+from contacts import editing, events, external_requests
 from contacts.models import (
     Contact,
+    ContactField,
     ContactTag,
     FieldValue,
     ReplyVariant,
@@ -182,14 +183,18 @@ def _act(run: _Run, action: RuleAction) -> int | None:
     account_id = run.stored.conversation.account_id
     if action.kind == kind.ADD_TAG:
         tag = editing.tag_named(account_id, action.tag)
-        ContactTag.objects.bulk_create(
-            [ContactTag(contact_id=run.contact_id, tag=tag)], ignore_conflicts=True
-        )
+        _, added = ContactTag.objects.get_or_create(contact_id=run.contact_id, tag=tag)
         run.tagged = True
+        if added:
+            events.announce("contact.tag_added", run.stored.conversation, tag=tag.name)
     elif action.kind == kind.REMOVE_TAG:
-        ContactTag.objects.filter(
+        removed, _ = ContactTag.objects.filter(
             contact_id=run.contact_id, tag__account_id=account_id, tag__name=action.tag
         ).delete()
+        if removed:
+            events.announce("contact.tag_removed", run.stored.conversation, tag=action.tag)
+    elif action.kind == kind.REQUEST:
+        external_requests.queue_request(run.stored, run.contact_id, action)
     elif action.field_id is None:
         logger.info("Action %s has no field (deleted): skipped", action.pk)
     elif action.kind == kind.SET_FIELD:
@@ -218,9 +223,11 @@ def _save_value(run: _Run, field_id: int, value: str) -> None:
     if not value:
         FieldValue.objects.filter(contact_id=run.contact_id, field_id=field_id).delete()
         return
-    FieldValue.objects.update_or_create(
+    saved, _ = FieldValue.objects.update_or_create(
         contact_id=run.contact_id, field_id=field_id, defaults={"value": value}
     )
+    key = ContactField.objects.values_list("key", flat=True).get(pk=field_id)
+    events.announce("contact.field_saved", run.stored.conversation, field=key, value=saved.value)
 
 
 def _record_what_followed(run: _Run, variant_sent_id: int) -> None:

@@ -15,7 +15,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from contacts import flows
+from contacts import events, flows
 from contacts.models import Contact
 from messaging.hooks import CustomerMessage
 from rules.matching import normalize
@@ -41,6 +41,7 @@ def customer_message(stored: CustomerMessage, reply, reason: str):
             **changes,
         )
         Contact.objects.bulk_create([contact], ignore_conflicts=True)
+        events.announce("contact.created", stored.conversation)
         return flows.continue_flow(stored, contact, reply, reason, waiting=False)
     quiet = Contact.objects.filter(
         pk=stored.conversation.pk, asking__isnull=True, variant_sent__isnull=True
@@ -58,7 +59,7 @@ def _waiting_or_new_contact(stored: CustomerMessage, seen_at, changes: dict) -> 
         # A conversation begun before contacts existed, or by the business (a private reply
         # to a comment, a message from the Instagram app).
         source, ref = source_of(stored)
-        contact, _ = Contact.objects.get_or_create(
+        contact, created = Contact.objects.get_or_create(
             conversation=stored.conversation,
             defaults={
                 "first_seen_at": seen_at,
@@ -68,6 +69,8 @@ def _waiting_or_new_contact(stored: CustomerMessage, seen_at, changes: dict) -> 
                 **changes,
             },
         )
+        if created:
+            events.announce("contact.created", stored.conversation)
         return contact
     contact.last_seen_at = max(contact.last_seen_at, seen_at)
     for name, value in changes.items():

@@ -6,6 +6,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import AccountViewSet
+from broadcasts.api import BroadcastViewSet
 from comments.api import CommentRuleViewSet, CommentViewSet, MentionViewSet
 from contacts.api import ContactFieldViewSet, ContactViewSet
 from contacts.flow_api import ReplyVariantViewSet, RuleActionViewSet
@@ -13,6 +14,7 @@ from history.api import AccountHistoryImportViewSet
 from inbox.api import SavedReplyViewSet, StatsView
 from knowledge.api import KnowledgeAnswerViewSet, KnowledgeEntryViewSet
 from messaging.api import ConversationViewSet, MessageViewSet
+from outgoing_webhooks.api import WebhookEndpointViewSet
 from privacy import api as privacy_api
 from rules.api import ResponseRuleViewSet
 
@@ -31,6 +33,8 @@ router.register("contacts", ContactViewSet)
 router.register("contact-fields", ContactFieldViewSet)
 router.register("rule-actions", RuleActionViewSet)
 router.register("reply-variants", ReplyVariantViewSet)
+router.register("broadcasts", BroadcastViewSet)
+router.register("webhooks", WebhookEndpointViewSet)
 router.register("knowledge", KnowledgeEntryViewSet)
 router.register("knowledge-answers", KnowledgeAnswerViewSet)
 

@@ -121,6 +121,11 @@ INBOX_POLL_SECONDS = env.float("INBOX_POLL_SECONDS", default=3.0)
 SEND_RETRY_BASE_DELAY = env.float("SEND_RETRY_BASE_DELAY", default=2.0)
 SEND_RETRY_MAX_DELAY = env.float("SEND_RETRY_MAX_DELAY", default=1800.0)
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=12)
+# Seconds an outgoing webhook's endpoint has to answer (a slow one is retried later).
+OUTGOING_WEBHOOK_TIMEOUT = env.float("OUTGOING_WEBHOOK_TIMEOUT", default=5.0)
+# Hosts a flow's external request may POST to (empty: none), and the seconds it may take.
+EXTERNAL_REQUEST_ALLOWED_HOSTS = env.list("EXTERNAL_REQUEST_ALLOWED_HOSTS", default=[])
+EXTERNAL_REQUEST_TIMEOUT = env.float("EXTERNAL_REQUEST_TIMEOUT", default=3.0)
 
 # /healthz answers 503 when a due reply has waited longer than this many seconds.
 HEALTH_MAX_REPLY_WAIT = env.float("HEALTH_MAX_REPLY_WAIT", default=300.0)
@@ -207,6 +212,8 @@ INSTALLED_APPS = [
     "inbox",
     "ops",
     "contacts",
+    "broadcasts",
+    "outgoing_webhooks",
     "privacy",
     "django.contrib.admin",
     "django.contrib.auth",

@@ -10,6 +10,8 @@ echo senders     an echo of a message a feature sent itself (a private reply to 
 customer message a customer's message just stored, with the bot's chosen reply: the feature
                  may record it and change the reply (contacts: who the customer is, their flow)
 profile          a customer's profile the worker learned from Instagram
+business events  something staff's other tools may want to know (a new contact, a tag, a
+                 conversation resolved …): emitted where it happens, in its transaction
 
 The worker's steps are registered with messaging.worker_pass, and what waited for credentials
 with messaging.credentials_wait.
@@ -97,3 +99,30 @@ def customer_message_stored(stored: CustomerMessage, reply, reason: str):
 def profile_fetched(conversation_id: int, profile) -> None:
     for handler in _profile_handlers:
         handler(conversation_id, profile)
+
+
+# What business events are called (outgoing webhooks offer these to staff).
+BUSINESS_EVENTS = {
+    "contact.created": "A new contact",
+    "contact.tag_added": "A tag added to a contact",
+    "contact.tag_removed": "A tag removed from a contact",
+    "contact.field_saved": "A contact's field saved",
+    "conversation.needs_reply": "A conversation needs a person's reply",
+    "conversation.resolved": "A conversation resolved",
+    "comment.answered": "A comment answered",
+}
+_business_event_handlers: list[Callable] = []
+
+
+def on_business_event(handler: Callable) -> Callable:
+    """Register handler(name, account_id, data: dict), called in the transaction of what
+    happened (so what it stores is kept or rolled back with it)."""
+    if handler not in _business_event_handlers:
+        _business_event_handlers.append(handler)
+    return handler
+
+
+def business_event(name: str, account_id: int | None, data: dict) -> None:
+    """`name` (one of BUSINESS_EVENTS) happened for the account (None: the environment's)."""
+    for handler in _business_event_handlers:
+        handler(name, account_id, data)

@@ -4,7 +4,7 @@ message; a person (the HUMAN_AGENT tag, if the account is allowed it) for 7 days
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
@@ -58,3 +58,34 @@ def staff_reply_window(conversation: Conversation, now: datetime | None = None) 
 def _ago(delta: timedelta) -> str:
     hours = int(delta.total_seconds() // 3600)
     return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
+
+
+def messaging_window(conversation: Conversation, now: datetime | None = None) -> ReplyWindow:
+    """The 24-hour window alone, for what no person writes (a broadcast): open only when the
+    customer's last message is known and less than 24 hours old."""
+    now = now or timezone.now()
+    last = conversation.messages.filter(direction=Message.Direction.INCOMING).aggregate(
+        last=Max("timestamp")
+    )["last"]
+    if last is None:
+        return ReplyWindow(False, reason="The customer never wrote: Instagram takes no message.")
+    if now - last > MESSAGING_WINDOW:
+        return ReplyWindow(
+            False,
+            reason=f"The customer last wrote {_ago(now - last)} ago: Instagram allows messages "
+            "for 24 hours after their last one.",
+        )
+    return ReplyWindow(True)
+
+
+def window_is_open(now: datetime | None = None) -> Exists:
+    """messaging_window's test for many rows at once: filter conversations (or rows that share
+    their key, such as contacts) by it."""
+    now = now or timezone.now()
+    return Exists(
+        Message.objects.filter(
+            conversation=OuterRef("pk"),
+            direction=Message.Direction.INCOMING,
+            timestamp__gt=now - MESSAGING_WINDOW,
+        )
+    )

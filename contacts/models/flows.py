@@ -3,12 +3,14 @@ branch) and the A/B variants of its text. Checked when saved, in the admin and t
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from contacts.models.contacts import ContactField
-from contacts.values import clean_tag
+from contacts.values import check_text, clean_tag
+from instabot.safe_urls import check_url
 from instabot.text_limits import REPLY_MAX_LENGTH
 from meta import messages
 
@@ -32,6 +34,7 @@ class RuleAction(models.Model):
         SET_FIELD = "set_field", "Set a field"
         ASK = "ask", "Ask and save (the reply asks; the next message is saved to the field)"
         BRANCH = "branch", "Branch (go to one rule or another)"
+        REQUEST = "request", "External request (POST the contact; save fields from the answer)"
 
     # The kinds that end a rule's actions: what follows is the customer's answer or another rule.
     LAST_KINDS = (Kind.ASK, Kind.BRANCH)
@@ -63,6 +66,14 @@ class RuleAction(models.Model):
         blank=True,
         help_text=f"Ask and save: sent when the answer does not fit the field (at most "
         f"{ASK_RETRIES} times; then the question is dropped).",
+    )
+    url = models.URLField(
+        "URL",
+        max_length=2_000,
+        blank=True,
+        help_text="External request: where the contact and the message are POSTed as JSON "
+        "(https, a host in EXTERNAL_REQUEST_ALLOWED_HOSTS); fields named in its JSON answer "
+        "are saved.",
     )
     then_rule = models.ForeignKey(
         "rules.ResponseRule",
@@ -112,6 +123,13 @@ class RuleAction(models.Model):
                 self.value = self.field.clean_value(self.value)
             except ValidationError as exc:
                 problems["value"] = exc.messages[0]
+        if kind == self.Kind.REQUEST:
+            try:
+                check_url(check_text(self.url, "The URL", 2_000), external_request_hosts())
+            except ValidationError as exc:
+                problems["url"] = exc.messages[0]
+        elif self.url:
+            problems["url"] = "Only an external request has a URL."
         if kind == self.Kind.ASK and not self.retry_text.strip():
             problems["retry_text"] = "Say what the customer gets when the answer does not fit."
         if kind in self.LAST_KINDS and self.then_rule_id is None:
@@ -136,6 +154,10 @@ class RuleAction(models.Model):
         # The rule may be unsaved yet (the admin's inline on a new rule's page).
         rule = getattr(self, "rule", None) if self.rule_id is None else self.rule
         return rule.account_id if rule is not None else None
+
+
+def external_request_hosts() -> frozenset[str]:
+    return frozenset(settings.EXTERNAL_REQUEST_ALLOWED_HOSTS)
 
 
 def _same_account(used_account_id, rule_account_id) -> bool:

@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from messaging import hooks
+
 if TYPE_CHECKING:
     from messaging.models.messages import Message
 
@@ -129,10 +131,12 @@ class Conversation(models.Model):
 
     def await_person(self, since: datetime) -> None:
         """The customer needs a person (kept from the first unanswered message on)."""
-        Conversation.objects.filter(pk=self.pk, needs_reply=False).update(
+        waits = Conversation.objects.filter(pk=self.pk, needs_reply=False).update(
             needs_reply=True, needs_reply_since=since
         )
         self.needs_reply, self.needs_reply_since = True, since
+        if waits:
+            hooks.business_event("conversation.needs_reply", self.account_id, self.as_event())
 
     def person_answered(self) -> None:
         """A person answered (or resolved it): nobody waits for one any more."""
@@ -152,6 +156,15 @@ class Conversation(models.Model):
             status=self.Status.ARCHIVED, needs_reply=False, needs_reply_since=None
         )
         self.status, self.needs_reply, self.needs_reply_since = self.Status.ARCHIVED, False, None
+        hooks.business_event("conversation.resolved", self.account_id, self.as_event())
+
+    def as_event(self) -> dict:
+        """The conversation as business events name it."""
+        return {
+            "conversation": self.pk,
+            "customer_id": self.customer_id,
+            "username": self.customer_username,
+        }
 
     def customer_wrote(self, at: datetime, *, awaits_person: bool) -> None:
         """A customer's message at `at` was stored here: last_message_at moves forward, an
@@ -172,6 +185,8 @@ class Conversation(models.Model):
             Conversation.objects.filter(pk=self.pk).update(**changes)
             for name, value in changes.items():
                 setattr(self, name, value)
+        if "needs_reply" in changes:
+            hooks.business_event("conversation.needs_reply", self.account_id, self.as_event())
 
     def record_activity(self, at: datetime) -> None:
         """Move last_message_at forward (never back: deliveries arrive out of order)."""

@@ -36,6 +36,15 @@ class NotSent:
 Outcome = Sent | NotSent
 
 
+class PermanentSendError(Exception):
+    """A kind that calls no Graph API (an outgoing webhook): the other side refused it for
+    good (failed, with this reason)."""
+
+
+class TransientSendError(Exception):
+    """A kind that calls no Graph API: worth another attempt later (the outbox's backoff)."""
+
+
 @dataclass(frozen=True)
 class HourlyLimit:
     """An hourly limit per account, shared by the kinds that name it (a mention's answer is a
@@ -72,6 +81,9 @@ class OutboxKind:
     # After its worker died mid-send: sent again (a duplicate is possible) or given up with
     # this reason (what could appear twice in public is never sent twice).
     given_up_after_stall = ""
+    # False: its send() calls someone else (an outgoing webhook): no Graph client, no
+    # account token or send pace; it raises PermanentSendError or TransientSendError.
+    calls_meta = True
 
     def rows(self):
         if self.discriminator:

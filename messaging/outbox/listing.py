@@ -30,7 +30,8 @@ def kinds_visible_to(user) -> list:
     return [
         kind
         for kind in registered()
-        if user.has_perm("{}.view_{}".format(*kind.context_admin.split("_", 1)))
+        # "app_label_model": an app's label may hold "_", a model's name does not.
+        if user.has_perm("{}.view_{}".format(*kind.context_admin.rsplit("_", 1)))
     ]
 
 

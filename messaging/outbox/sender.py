@@ -19,7 +19,16 @@ from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
 from messaging.models import HourlyQuota, SendThrottle, WaitingFor
-from messaging.outbox.kinds import QUOTA_WINDOW, NotSent, OutboxKind, Outcome, Sent, registered
+from messaging.outbox.kinds import (
+    QUOTA_WINDOW,
+    NotSent,
+    OutboxKind,
+    Outcome,
+    PermanentSendError,
+    Sent,
+    TransientSendError,
+    registered,
+)
 from messaging.worker_identity import this_worker
 from meta import graph
 
@@ -166,23 +175,30 @@ def _attempt(kind: OutboxKind, row) -> None:
         record(kind, row, outcome, called=False)
         return
     account, account_id = kind.account(row), kind.account_id(row)
-    if account is not None and account.token_is_invalid:
-        # Meta already refused this token: don't try until staff replace it.
-        since = f"{account.token_invalid_since:%Y-%m-%d %H:%M} UTC"
-        refused = NotSent(f"not sent: the account's access token is invalid since {since}")
-        record(kind, row, refused, called=False)
-        return
-    try:
-        client = graph.client_for(account)
-    except EncryptionKeyError as exc:
-        wait_for_credentials(kind, row, str(exc))
-        return
-    if later := take_send_slot(account_id, account):
-        # The account's pace is used up, or Meta paused it: come back then, attempt uncounted.
-        defer(kind, row, later, "waiting for the account's send rate", WaitingFor.RATE)
-        return
+    client = None
+    if kind.calls_meta:
+        if account is not None and account.token_is_invalid:
+            # Meta already refused this token: don't try until staff replace it.
+            since = f"{account.token_invalid_since:%Y-%m-%d %H:%M} UTC"
+            refused = NotSent(f"not sent: the account's access token is invalid since {since}")
+            record(kind, row, refused, called=False)
+            return
+        try:
+            client = graph.client_for(account)
+        except EncryptionKeyError as exc:
+            wait_for_credentials(kind, row, str(exc))
+            return
+        if later := take_send_slot(account_id, account):
+            # The account's pace is used up, or Meta paused it: back then, attempt uncounted.
+            defer(kind, row, later, "waiting for the account's send rate", WaitingFor.RATE)
+            return
     try:
         outcome = kind.send(row, client)
+    except PermanentSendError as exc:
+        logger.warning("%s failed for good: %s", kind.describe(row), exc)
+        record(kind, row, NotSent(str(exc)))
+    except TransientSendError as exc:
+        retry_or_fail(kind, row, str(exc))
     except EncryptionKeyError as exc:
         wait_for_credentials(kind, row, str(exc))
     except graph.InvalidTokenError as exc:
