@@ -121,6 +121,7 @@ def announce_answer(row: CommentReply) -> None:
     comment = row.comment
     data = {
         "comment_id": comment.comment_id,
+        "customer_id": comment.author_id,
         "username": comment.author_username,
         "comment": comment.text,
         "reply": row.kind,

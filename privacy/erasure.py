@@ -15,9 +15,12 @@ from django_tasks import task
 
 from accounts.models import InstagramBusinessAccount
 from comments.models import Comment, Mention
+from contacts.cards import contact_card
+from contacts.models import Contact
 from inbox.models import Note
 from messaging.models import Conversation, Message, WebhookDelivery
 from messaging.task_queue import enqueue
+from outgoing_webhooks.models import EndpointDelivery
 from privacy.models import DataDeletionRequest
 
 logger = logging.getLogger(__name__)
@@ -141,6 +144,12 @@ def customer_export(conversation: Conversation) -> dict:
         "comments": [
             {"at": c.commented_at.isoformat(), "post": c.media_id, "text": c.text} for c in comments
         ],
+        # What staff and flows recorded about them: tags, fields, where they came from, notes.
+        "contacts": [
+            {**contact_card(c), "notes": contact.notes}
+            for c in conversations
+            if (contact := Contact.objects.filter(pk=c.pk).first())
+        ],
     }
 
 
@@ -162,6 +171,9 @@ def erase_customer(conversation: Conversation) -> Counter:
             )
             counts["mentions"] = mentions.count()
             mentions.delete()
+        # What outgoing webhooks told the business's own endpoints about them (copies kept to
+        # show staff the endpoints' answers).
+        counts["webhook deliveries"] = _delete_webhook_deliveries(conversation)
         counts["conversations"] = conversations.count()
         conversations.delete()
         counts["raw deliveries"] = _delete_raw_deliveries(
@@ -173,6 +185,16 @@ def erase_customer(conversation: Conversation) -> Counter:
         dict(+counts),
     )
     return +counts
+
+
+def _delete_webhook_deliveries(conversation: Conversation) -> int:
+    if conversation.account_id is None:
+        return 0  # outgoing webhooks are an account's: the environment's account has none
+    deliveries = EndpointDelivery.objects.filter(
+        endpoint__account_id=conversation.account_id,
+        payload__customer_id=conversation.customer_id,
+    )
+    return deliveries.delete()[0]
 
 
 def _customer_conversations(conversation: Conversation):

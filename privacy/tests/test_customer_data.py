@@ -109,3 +109,31 @@ def test_staff_without_the_permission_or_the_account_cannot(client, shop, conver
     client.force_login(outsider)
     assert client.get(f"/privacy/customers/{conversations.pk}/export").status_code == 404
     assert Conversation.objects.filter(customer_id=CUSTOMER).exists()
+
+
+def test_the_export_holds_the_contact_and_erasing_removes_what_webhooks_were_told(
+    shop, conversations
+):
+    """Tags, fields and notes staff recorded are the customer's data too; so are the copies of
+    the business events sent about them to the business's own endpoints."""
+    from contacts.models import Contact
+    from outgoing_webhooks.models import EndpointDelivery, WebhookEndpoint
+    from privacy.erasure import customer_export, erase_customer
+
+    Contact.objects.filter(pk=conversations.pk).update(notes="allergic to wool")
+    endpoint = WebhookEndpoint.objects.create(
+        account=shop, url="https://hooks.example.com/in", events=["tag.added"]
+    )
+    other = Conversation.objects.get(customer_id=OTHER)
+    for who in (conversations, other):
+        EndpointDelivery.objects.create(
+            endpoint=endpoint, event="tag.added", payload={**who.as_event(), "tag": "vip"}
+        )
+
+    exported = customer_export(conversations)
+    assert [c["notes"] for c in exported["contacts"]] == ["allergic to wool"]
+
+    erased = erase_customer(conversations)
+    assert erased["webhook deliveries"] == 1
+    assert [d.payload["customer_id"] for d in EndpointDelivery.objects.all()] == [OTHER]
+    assert not Contact.objects.filter(pk=conversations.pk).exists()
