@@ -57,9 +57,9 @@ class MessagingConfig(AppConfig):
         credentials_wait.register_the_cores_kinds()
 
         from accounts.signals import account_reconnected
-        from messaging.sending import resend_after_reconnect
+        from messaging.outbox import resend_after_reconnect
 
-        # A reconnected account's waiting replies go out again.
+        # A reconnected account's sends that its token stopped go out again, of every kind.
         account_reconnected.connect(resend_after_reconnect, dispatch_uid="resend-after-reconnect")
 
 

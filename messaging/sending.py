@@ -6,10 +6,8 @@ later parts of a split message released in order.
 """
 
 import logging
-from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django_tasks import task
 
@@ -53,6 +51,10 @@ class DirectMessages(OutboxKind):
 
     def account_id(self, row: Message) -> str:
         return row.conversation.instagram_account_id
+
+    def requeue(self, row: Message) -> bool:
+        # From its first unsent part: the later parts wait their turn, as when first queued.
+        return retry_failed(row)
 
     def log_context(self, row: Message):
         return log_context(
@@ -164,32 +166,3 @@ def retry_failed(message: Message) -> bool:
             part.requeue(None)  # waits for the part before it, as when first queued
     logger.info("Reply %s queued again by an operator", unsent[0].pk)
     return True
-
-
-# How the outbox's sender words a reply that failed because Meta refused the account's token
-# (messaging.outbox.sender): what a reconnect sends again.
-TOKEN_REFUSED = ("invalid access token", "not sent: the account's access token is invalid")
-RESEND_AFTER_RECONNECT_WITHIN = timedelta(days=7)
-
-
-def resend_after_reconnect(sender, account, invalid_since, **kwargs) -> int:
-    """The account was connected again (accounts.signals.account_reconnected): send the
-    replies that failed because its token did not work. Returns how many."""
-    oldest = timezone.now() - RESEND_AFTER_RECONNECT_WITHIN
-    since = max(invalid_since - timedelta(days=1), oldest)
-    failed = (
-        Message.objects.filter(
-            conversation__account=account,
-            direction=Message.Direction.OUTGOING,
-            status=Message.Status.FAILED,
-            created_at__gte=since,
-        )
-        .filter(
-            Q(last_error__startswith=TOKEN_REFUSED[0]) | Q(last_error__startswith=TOKEN_REFUSED[1])
-        )
-        .order_by("created_at", "id")
-    )
-    resent = sum(retry_failed(message) for message in failed)
-    if resent:
-        logger.info("Account %s reconnected: %d waiting replies queued again", account, resent)
-    return resent

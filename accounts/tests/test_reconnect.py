@@ -127,3 +127,41 @@ def test_reconnecting_resends_only_what_failed_for_the_token_in_the_last_week():
         other.text: Message.Status.FAILED,
         old.text: Message.Status.FAILED,
     }
+
+
+def test_reconnecting_resends_every_kind_of_send_its_token_stopped():
+    """Not only DMs: a private reply to a comment that failed on the token goes out too."""
+    from django.utils import timezone
+
+    from accounts.signals import account_reconnected
+    from comments.models import Comment, CommentReply
+
+    account = InstagramBusinessAccount(instagram_id=IG_ID, name="Shop")
+    account.set_access_token("IGAA-old")
+    account.save()
+    comment = Comment.objects.create(
+        comment_id="c-1",
+        instagram_account_id=IG_ID,
+        account=account,
+        author_id=CUSTOMER,
+        text="price?",
+        commented_at=timezone.now(),
+    )
+    reply = CommentReply.objects.create(
+        comment=comment,
+        kind=CommentReply.Kind.PRIVATE,
+        instagram_account_id=IG_ID,
+        account=account,
+        commented_at=comment.commented_at,
+        text="Sent you a DM",
+        status=CommentReply.Status.FAILED,
+        last_error="invalid access token: Graph API error 190 (HTTP 400): expired",
+    )
+
+    account_reconnected.send(
+        sender=InstagramBusinessAccount, account=account, invalid_since=timezone.now()
+    )
+
+    reply.refresh_from_db()
+    assert (reply.status, reply.last_error) == (CommentReply.Status.QUEUED, "")
+    assert reply.due_at <= timezone.now()

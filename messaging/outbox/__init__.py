@@ -9,10 +9,11 @@ once its DM commits). What differs by kind is a small adapter (kinds.OutboxKind)
     outbox.backlog()                        /healthz: due rows of every kind
 """
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Min
+from django.db.models import Min, Q
 from django.utils import timezone
 
 from messaging.models import OutboxStatus
@@ -28,6 +29,37 @@ from messaging.outbox.kinds import (
     registered,
 )
 from messaging.outbox.sender import send_due, send_now
+
+logger = logging.getLogger(__name__)
+
+
+# How the sender words a send that failed because Meta refused the account's token
+# (sender.py): what a reconnect sends again, of every kind, if it failed within a week.
+TOKEN_REFUSED = ("invalid access token", "not sent: the account's access token is invalid")
+RESEND_AFTER_RECONNECT_WITHIN = timedelta(days=7)
+
+
+def resend_after_reconnect(sender, account, invalid_since, **kwargs) -> int:
+    """The account was connected again (accounts.signals.account_reconnected): queue again its
+    sends of every kind that failed because its token did not work. Returns how many."""
+    since = max(invalid_since - timedelta(days=1), timezone.now() - RESEND_AFTER_RECONNECT_WITHIN)
+    refused = Q(last_error__startswith=TOKEN_REFUSED[0]) | Q(
+        last_error__startswith=TOKEN_REFUSED[1]
+    )
+    resent = 0
+    for kind in registered():
+        if not kind.calls_meta:
+            continue  # its sends never used the token
+        failed = kind.rows().filter(
+            refused,
+            **{kind.account_path: account},
+            status=OutboxStatus.FAILED,
+            created_at__gte=since,
+        )
+        resent += sum(kind.requeue(row) for row in failed.order_by("created_at", "pk"))
+    if resent:
+        logger.info("Account %s reconnected: %d sends that waited queued again", account, resent)
+    return resent
 
 
 def free_waiting_for_credentials(now: datetime | None = None) -> int:

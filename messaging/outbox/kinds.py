@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from messaging.models import OutboxRow, OutboxStatus
 
@@ -130,6 +131,10 @@ class OutboxKind:
 
     def waiting(self, rows) -> None:
         """Before `rows` are put to wait for the hourly limit."""
+
+    def requeue(self, row) -> bool:
+        """Queue a failed row again, due now (an account connected again)."""
+        return row.requeue(timezone.now())
 
     def after_stall(self, row) -> Outcome | None:
         """Its worker died mid-send: an outcome known without sending (an echo came), or None."""
