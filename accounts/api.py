@@ -57,6 +57,16 @@ class AccountSerializer(ModelSerializer):
     access_token_hint = serializers.CharField(
         read_only=True, help_text='The token\'s last characters, or "unreadable".'
     )
+    needs_reconnect = serializers.BooleanField(
+        read_only=True,
+        help_text="Meta refused the token (190), it expired, or its owner removed the app: "
+        "connect the account again (staff: the admin's Reconnect).",
+    )
+    granted_permissions = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="The permissions Meta granted at the last connect.",
+    )
     unreadable_credentials = serializers.ListField(
         child=serializers.CharField(),
         read_only=True,
@@ -81,6 +91,10 @@ class AccountSerializer(ModelSerializer):
             "access_token_hint",
             "unreadable_credentials",
             *TOKEN_STATE_FIELDS,
+            "needs_reconnect",
+            "connected_at",
+            "app_scoped_user_id",
+            "granted_permissions",
             "created_at",
             "updated_at",
         ]

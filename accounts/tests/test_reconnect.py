@@ -165,3 +165,22 @@ def test_reconnecting_resends_every_kind_of_send_its_token_stopped():
     reply.refresh_from_db()
     assert (reply.status, reply.last_error) == (CommentReply.Status.QUEUED, "")
     assert reply.due_at <= timezone.now()
+
+
+def test_the_api_says_which_accounts_need_reconnecting(admin_user):
+    from django.utils import timezone
+    from rest_framework.test import APIClient
+
+    account = InstagramBusinessAccount(instagram_id=IG_ID, name="Shop")
+    account.set_access_token("IGAA-old")
+    account.save()
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    assert api.get(f"/api/accounts/{account.pk}/").json()["needs_reconnect"] is False
+
+    InstagramBusinessAccount.objects.filter(pk=account.pk).update(
+        token_invalid_since=timezone.now()
+    )
+    data = api.get(f"/api/accounts/{account.pk}/").json()
+    assert data["needs_reconnect"] is True
+    assert data["granted_permissions"] == [] and data["connected_at"] is None
