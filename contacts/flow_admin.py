@@ -73,7 +73,7 @@ class RuleActionInline(ScopedChoicesInline):
     fk_name = "rule"
     formset = ActionFormSet
     max_num = MAX_ACTIONS
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    formfield_overrides = {**ASCII_NUMBERS, models.URLField: {"assume_scheme": "https"}}
     fields = [
         "position",
         "kind",
