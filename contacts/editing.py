@@ -4,13 +4,14 @@ the admin, the API or a CSV file: checked the same way everywhere, then written 
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from contacts import events
 from contacts.models import Contact, ContactField, ContactTag, FieldValue, Tag
 from contacts.models.contacts import NOTES_MAX_LENGTH
 from contacts.values import check_text, clean_tag
+from instabot.upserts import upsert_target
 
 # Tags a contact may carry: labels to find people by, not a diary.
 MAX_TAGS = 50
@@ -137,14 +138,6 @@ def apply_change(contact: Contact, change: Change) -> None:
         Contact.objects.filter(pk=contact.pk).update(**updates)
         for name, value in updates.items():
             setattr(contact, name, value)
-
-
-def upsert_target(fields: list[str]) -> dict:
-    """bulk_create's unique_fields where the database takes them (MySQL/MariaDB upsert on any
-    unique key, and refuse a target)."""
-    if connection.features.supports_update_conflicts_with_target:
-        return {"unique_fields": fields}
-    return {}
 
 
 def tag_names(contact: Contact) -> list[str]:

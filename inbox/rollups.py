@@ -30,6 +30,7 @@ from django.utils import timezone
 from comments.models import CommentReply
 from inbox import stats_days
 from inbox.models import DailyFigures, RolledUpDay
+from instabot.upserts import upsert_target
 from messaging.models import Message
 
 SETTLED_AFTER_DAYS = 1
@@ -67,14 +68,14 @@ def roll_up(day: date, through: datetime | None = None) -> int:
         DailyFigures.objects.bulk_create(
             rows,
             update_conflicts=True,
-            unique_fields=["account_pk", "day"],
             update_fields=["figures", "histograms"],
+            **upsert_target(["account_pk", "day"]),
         )
         RolledUpDay.objects.bulk_create(
             [RolledUpDay(day=day, through=through, rolled_up_at=timezone.now())],
             update_conflicts=True,
-            unique_fields=["day"],
             update_fields=["through", "rolled_up_at"],
+            **upsert_target(["day"]),
         )
     return len(rows)
 
