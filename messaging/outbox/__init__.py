@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from messaging.models import OutboxStatus
@@ -80,8 +80,9 @@ def backlog(now: datetime | None = None) -> Backlog:
     count, oldest = 0, None
     for kind in registered():
         due = kind.rows().filter(status=OutboxStatus.QUEUED, due_at__lte=now)
-        count += due.count()
-        first = due.aggregate(first=Min("due_at"))["first"]
+        figures = due.aggregate(n=Count("pk"), first=Min("due_at"))
+        count += figures["n"]
+        first = figures["first"]
         if first is not None and (oldest is None or first < oldest):
             oldest = first
     return Backlog(count, oldest)
