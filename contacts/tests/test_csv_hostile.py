@@ -62,10 +62,12 @@ def test_a_hostile_file_is_a_400_through_the_api(api, ana, data, problem):
     assert Contact.objects.get().notes == ""
 
 
-@pytest.mark.parametrize("data, problem", HOSTILE_FILES.values(), ids=HOSTILE_FILES.keys())
+# An empty upload is the form's own error (below).
+ON_THE_PAGE = {name: case for name, case in HOSTILE_FILES.items() if case[0]}
+
+
+@pytest.mark.parametrize("data, problem", ON_THE_PAGE.values(), ids=ON_THE_PAGE.keys())
 def test_a_hostile_file_is_the_import_pages_error(admin_client, ana, data, problem):
-    if not data:
-        pytest.skip("an empty upload is the form's own 'The submitted file is empty.'")
     answer = admin_client.post(IMPORT_PAGE, {"file": io.BytesIO(data)})
     assert answer.status_code == 200
     assert problem in answer.content.decode().replace("&#x27;", "'")
