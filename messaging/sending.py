@@ -45,6 +45,9 @@ class DirectMessages(OutboxKind):
     def load(self, pk: int) -> Message:
         return Message.objects.select_related("conversation__account").get(pk=pk)
 
+    def load_many(self, pks: list[int]) -> dict:
+        return Message.objects.select_related("conversation__account").in_bulk(pks)
+
     def account(self, row: Message):
         return row.conversation.account
 

@@ -109,6 +109,10 @@ class OutboxKind:
     def load(self, pk: int) -> OutboxRow:
         return self.model.objects.get(pk=pk)
 
+    def load_many(self, pks: list[int]) -> dict:
+        """Rows by pk, with everything send() reads (it may not read the database)."""
+        return {pk: self.load(pk) for pk in pks}
+
     def account(self, row):
         return row.account
 

@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 from collections import Counter, defaultdict
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future, wait
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -49,8 +49,6 @@ from messaging.worker_identity import this_worker
 from meta import graph
 
 logger = logging.getLogger(__name__)
-
-__all__ = ["WAITING_FOR_CREDENTIALS", "send_due", "send_now", "settle"]
 
 # Due rows one round of the sender claims, at most: waiting DMs come between passes.
 SENDS_PER_PASS = 10
@@ -91,14 +89,16 @@ def send_now(kind: OutboxKind, pk: int) -> None:
 
 def send_now_many(kind: OutboxKind, pks: list[int]) -> None:
     """Send rows at once (the bot replies of a batch of deliveries), as one round: side by
-    side, each conversation's in the order given. The rows no longer due here are skipped."""
-    claimed = []
-    for pk in pks:
-        if kind.model.claim_one(pk, this_worker()):
-            claimed.append((kind, pk))
-        else:
-            logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
-    send_claimed(claimed)
+    side, each conversation's in the order given. The rows no longer due here are skipped.
+    One statement claims them all (one alone: claim_one)."""
+    if len(pks) == 1:
+        mine = pks if kind.model.claim_one(pks[0], this_worker()) else []
+    else:
+        mine = kind.model.claim_held(pks, this_worker())
+    for pk in set(pks) - set(mine):
+        logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
+    taken = set(mine)
+    send_claimed([(kind, pk) for pk in pks if pk in taken])
 
 
 def settle() -> int:
@@ -110,7 +110,8 @@ def settle() -> int:
 def send_claimed(claimed: list[tuple[OutboxKind, int]]) -> None:
     """Prepare, call and record rows this worker claimed (in queue order), as one round."""
     round_ = Round()
-    calls = [call for kind, pk in claimed if (call := _guarded(_prepared, kind, pk, round_))]
+    loaded = _loaded(claimed)
+    calls = [call for kind, row in loaded if (call := _guarded(_prepared, kind, row, round_))]
     side_by_side = [call for call in calls if call.kind.concurrent]
     chains = defaultdict(list)
     for call in side_by_side:
@@ -126,10 +127,15 @@ def send_claimed(claimed: list[tuple[OutboxKind, int]]) -> None:
     for call in calls:
         if not call.kind.concurrent:
             call.context.run(make_call, call)
-    failure = None
     # Those not called because Meta rate-limited their account last: they wait for the pause
     # the refused call records.
-    for call in sorted(calls, key=lambda call: call.paused):
+    _record_each(sorted(calls, key=lambda call: call.paused))
+
+
+def _record_each(calls: list[Call]) -> None:
+    """Each call's outcome, on its own: one that cannot be recorded stops no other."""
+    failure = None
+    for call in calls:
         try:
             with call.kind.log_context(call.row):
                 _record_call(call)
@@ -143,20 +149,51 @@ def send_claimed(claimed: list[tuple[OutboxKind, int]]) -> None:
         raise failure  # the database is away: the worker's loop waits, then tries again
 
 
-def _guarded(step, kind: OutboxKind, pk: int, round_: Round):
+def _loaded(claimed: list[tuple[OutboxKind, int]]) -> list[tuple[OutboxKind, object]]:
+    """The claimed rows, read with one query per kind (load_many), in the claimed order."""
+    pks = defaultdict(list)
+    for kind, pk in claimed:
+        pks[kind].append(pk)
+    rows = {}
+    for kind, of_kind in pks.items():
+        try:
+            rows[kind] = kind.load_many(of_kind)
+        except DatabaseError:
+            raise  # the database is away: the worker's loop waits, then tries again
+        except Exception:
+            rows[kind] = {}  # one by one, then: a row that cannot be read stops no other
+            for pk in of_kind:
+                if (row := _guarded(_load_one, kind, pk)) is not None:
+                    rows[kind][pk] = row
+    loaded = []
+    for kind, pk in claimed:
+        if pk in rows[kind]:
+            loaded.append((kind, rows[kind][pk]))
+        else:
+            logger.warning("%s %s: claimed, then gone: not sent", kind.label, pk)
+    return loaded
+
+
+def _load_one(kind: OutboxKind, pk: int):
+    return kind.load(pk)
+
+
+def _guarded(step, kind: OutboxKind, row_or_pk, *args):
     try:
-        return step(kind, pk, round_)
+        return step(kind, row_or_pk, *args)
     except DatabaseError:
         raise  # the database is away: the worker's loop waits, then tries again
     except Exception:
+        # A bug in one kind must not stop every other send: this row stays claimed, and the
+        # stall sweep puts it back after REPLY_STALLED_AFTER.
+        pk = getattr(row_or_pk, "pk", row_or_pk)
         logger.exception("%s %s: the send failed unexpectedly", kind.label, pk)
         return None
 
 
-def _prepared(kind: OutboxKind, pk: int, round_: Round) -> Call | None:
-    """What comes before the call, in the pass's thread: the row and the kind's checks, the
-    token, the account's pace. None: decided (and recorded) without a call."""
-    row = kind.load(pk)
+def _prepared(kind: OutboxKind, row, round_: Round) -> Call | None:
+    """What comes before the call, in the pass's thread: the kind's checks, the token, the
+    account's pace. None: decided (and recorded) without a call."""
     with kind.log_context(row):
         if outcome := kind.prepare(row):
             record(kind, row, outcome, called=False)
@@ -204,27 +241,25 @@ class OffPath:
                 return 0
             round_ = Round()
             claimed = claim_round(kinds, room, now, Counter())
-            for kind, pk in claimed:
-                if call := _guarded(_prepared, kind, pk, round_):
+            for kind, row in _loaded(claimed):
+                if call := _guarded(_prepared, kind, row, round_):
                     self.in_flight[self.pool.submit(in_pool, [call])] = call
             return len(claimed)
 
     def record_answered(self, *, wait_for_all: bool = False) -> int:
         """Record the calls answered (all of them, once answered, with `wait_for_all`)."""
         with self.lock:
-            recorded = 0
-            while self.in_flight:
-                if wait_for_all:
-                    wait(list(self.in_flight), return_when=FIRST_COMPLETED)
-                answered = [future for future in self.in_flight if future.done()]
-                for future in answered:
-                    call = self.in_flight.pop(future)
-                    with call.kind.log_context(call.row):
-                        _record_call(call)
-                    recorded += 1
-                if not wait_for_all:
-                    break
-            return recorded
+            if wait_for_all:
+                wait(list(self.in_flight))
+            answered = [future for future in self.in_flight if future.done()]
+            _record_each([self.in_flight.pop(future) for future in answered])
+            return len(answered)
+
+    def forget(self) -> None:
+        """Wait for the calls under way and record none of them (tests: their rows are gone)."""
+        with self.lock:
+            wait(list(self.in_flight))
+            self.in_flight.clear()
 
 
 OFF_PATH = OffPath()

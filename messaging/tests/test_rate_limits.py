@@ -65,7 +65,7 @@ def test_the_worker_never_sends_faster_than_the_accounts_rate(
     answer_send(graph_api, times=5)
 
     waited_for = []
-    with mock.patch("messaging.outbox.sender._sleep_until", side_effect=waited_for.append):
+    with mock.patch("messaging.outbox.calls._sleep_until", side_effect=waited_for.append):
         run_worker()
 
     # 2 a second: now, +0.5 s, +1 s go out; the rest come back later, no attempt spent.
@@ -91,7 +91,7 @@ def test_a_rate_limit_answer_pauses_that_account_and_not_the_others(
     answer_send(graph_api, status=400, error={"message": "(#613) Calls exceeded", "code": 613})
     answer_send(graph_api, message_id="m-sent")
 
-    with mock.patch("messaging.outbox.sender._sleep_until"):
+    with mock.patch("messaging.outbox.calls._sleep_until"):
         run_worker()
 
     limited = Message.objects.get(author="bot", conversation__instagram_account_id=A)
@@ -118,7 +118,7 @@ def test_an_accounts_own_rate_above_the_services_is_capped_at_the_services(
     answer_send(graph_api, times=7)
 
     waited_for = []
-    with mock.patch("messaging.outbox.sender._sleep_until", side_effect=waited_for.append):
+    with mock.patch("messaging.outbox.calls._sleep_until", side_effect=waited_for.append):
         run_worker()
 
     # 5 a second, not 50: slots 0.2 s apart. Those within the second a worker waits for
