@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import responses
+from cryptography.fernet import Fernet
 from django.db import connections
 
 from accounts.models import InstagramBusinessAccount
@@ -131,6 +132,39 @@ def test_one_accounts_rate_limit_pauses_it_and_the_others_go_on(shops, deliver, 
     assert sorted(others.values_list("status", flat=True)) == ["sent", "sent"]
     assert len(meta.received["55510"]) == len(meta.received["55520"]) == 1
     assert SendThrottle.objects.filter(paused_until__isnull=False).count() == 1
+
+
+def test_a_lost_key_and_a_refused_token_in_a_round_are_each_recorded_as_ever(
+    shops, deliver, graph_api
+):
+    def answer(recipient, body):
+        if recipient == "55510":  # the second shop's token: Meta refuses it (190)
+            return 400, {"error": {"message": "Session has expired", "code": 190}}
+        return 200, {"message_id": f"m-{recipient}"}
+
+    meta = Meta(graph_api, answer)
+    for n, shop in enumerate(shops):
+        deliver(dm_to(shop.instagram_id, f"555{n}0", f"mid-{n}"))
+    # The first shop's token was stored under a key this process does not have.
+    other_key = Fernet(Fernet.generate_key())
+    InstagramBusinessAccount.objects.filter(pk=shops[0].pk).update(
+        access_token=other_key.encrypt(b"EAAG-lost").decode()
+    )
+
+    outbox.send_due()
+
+    by_customer = {
+        reply.conversation.customer_id: reply
+        for reply in Message.objects.filter(author="bot").select_related("conversation")
+    }
+    waiting = by_customer["55500"]
+    assert (waiting.status, waiting.attempts, waiting.waiting_for) == ("queued", 0, "credentials")
+    refused = by_customer["55510"]
+    assert refused.status == "failed" and refused.last_error.startswith("invalid access token")
+    shops[1].refresh_from_db()
+    assert shops[1].token_is_invalid
+    assert by_customer["55520"].status == "sent"
+    assert "55500" not in meta.received  # nothing went to Meta without its token
 
 
 def test_the_parts_of_a_long_reply_and_a_customers_replies_go_in_order(shops, deliver, graph_api):
