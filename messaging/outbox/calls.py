@@ -26,6 +26,8 @@ class Round:
 
     paused: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # When each account's pause ends, as recorded (the pass's thread): once per round.
+    paused_until: dict = field(default_factory=dict)
 
     def pause(self, account_id: str) -> None:
         with self.lock:

@@ -272,7 +272,11 @@ def _record_call(call: Call) -> None:
         # Meta rate-limited the account during the round: this one did not go, and waits for
         # the account's pause. Not counted.
         pause = timedelta(seconds=settings.SEND_RATE_LIMIT_PAUSE)
-        at = SendThrottle.paused_until_of(account_id) or timezone.now() + pause
+        at = (
+            call.round.paused_until.get(account_id)
+            or SendThrottle.paused_until_of(account_id)
+            or timezone.now() + pause
+        )
         defer(kind, row, at, "not sent: Meta is rate-limiting the account", WaitingFor.RATE)
         return
     exc = call.error
@@ -302,13 +306,16 @@ def _record_call(call: Call) -> None:
     elif isinstance(exc, graph.RateLimitedError):
         # Meta is throttling the account: every kind of send to it waits (its slot is paused),
         # the other accounts go on. Meta refused the pace, not this row: not counted.
-        until = SendThrottle.pause(account_id, settings.SEND_RATE_LIMIT_PAUSE)
-        logger.warning(
-            "Meta is rate-limiting account %s: its sends pause until %s (%s)",
-            account_id,
-            until,
-            exc,
-        )
+        until = call.round.paused_until.get(account_id)
+        if until is None:  # once a round: its other refused calls wait for the same pause
+            until = SendThrottle.pause(account_id, settings.SEND_RATE_LIMIT_PAUSE)
+            call.round.paused_until[account_id] = until
+            logger.warning(
+                "Meta is rate-limiting account %s: its sends pause until %s (%s)",
+                account_id,
+                until,
+                exc,
+            )
         defer(kind, row, until, str(exc), WaitingFor.RATE)
     elif isinstance(exc, graph.TransientGraphAPIError):
         retry_or_fail(kind, row, str(exc))
