@@ -10,6 +10,7 @@ from contacts.models import Contact, ContactField, ExternalRequest, RuleAction
 from devtools.fake_endpoint import FakeEndpoint, json_body
 from inbox.tests.conftest import make_account
 from messaging.models import OutboxStatus
+from messaging.tests.conftest import worker_process  # noqa: F401  (fixture)
 from messaging.tests.test_end_to_end import fake_graph  # noqa: F401  (fixture)
 from rules.models import ResponseRule
 

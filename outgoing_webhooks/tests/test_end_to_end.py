@@ -15,6 +15,7 @@ from contacts.models import RuleAction
 from devtools.fake_endpoint import FakeEndpoint
 from inbox.tests.conftest import make_account
 from messaging.models import OutboxStatus
+from messaging.tests.conftest import worker_process  # noqa: F401  (fixture)
 from messaging.tests.test_end_to_end import fake_graph  # noqa: F401  (fixture)
 from outgoing_webhooks.models import EndpointDelivery, WebhookEndpoint
 from rules.models import ResponseRule
