@@ -18,24 +18,30 @@ from django.utils import timezone
 from messaging.outbox.kinds import OutboxKind, Outcome
 from meta import graph
 
+# Why a call of the round was not made: what Meta answered another call of its account.
+PAUSED = "paused"  # a rate limit: the account's calls wait for its pause
+REFUSED = "refused"  # a token Meta refuses (190): the account's calls fail without a call
+
 
 @dataclass
 class Round:
-    """What a round's calls share: the accounts Meta rate-limited during it (their calls not
-    yet made are not made)."""
+    """What a round's calls share: the accounts Meta rate-limited, or whose token it refused,
+    during the round (their calls not yet made are not made, as when sent one by one)."""
 
-    paused: set = field(default_factory=set)
+    stopped: dict = field(default_factory=dict)  # account id: PAUSED or REFUSED
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # When each account's pause ends, as recorded (the pass's thread): once per round.
+    # As recorded, in the pass's thread: when each paused account's pause ends (once a
+    # round), and when each account's token was found refused.
     paused_until: dict = field(default_factory=dict)
+    refused_at: dict = field(default_factory=dict)
 
-    def pause(self, account_id: str) -> None:
+    def stop(self, account_id: str, why: str) -> None:
         with self.lock:
-            self.paused.add(account_id)
+            self.stopped.setdefault(account_id, why)
 
-    def is_paused(self, account_id: str) -> bool:
+    def stopped_for(self, account_id: str) -> str:
         with self.lock:
-            return account_id in self.paused
+            return self.stopped.get(account_id, "")
 
 
 @dataclass
@@ -52,24 +58,27 @@ class Call:
     round: Round
     outcome: Outcome | None = None
     error: Exception | None = None
-    paused: bool = False  # not called: Meta rate-limited the account during the round
+    not_made: str = ""  # PAUSED or REFUSED: not called, for what another call was told
 
 
 def make_call(call: Call) -> None:
     """The network part of one send: wait for its slot, then the kind's call(s). Any error is
     kept for the pass's thread to record."""
-    if call.round.is_paused(call.account_id):
-        call.paused = True
+    call.not_made = call.round.stopped_for(call.account_id)
+    if call.not_made:
         return
     if call.slot is not None:
         _sleep_until(call.slot)
-        if call.round.is_paused(call.account_id):
-            call.paused = True
+        call.not_made = call.round.stopped_for(call.account_id)
+        if call.not_made:
             return
     try:
         call.outcome = call.kind.send(call.row, call.client)
     except graph.RateLimitedError as exc:
-        call.round.pause(call.account_id)
+        call.round.stop(call.account_id, PAUSED)
+        call.error = exc
+    except graph.InvalidTokenError as exc:
+        call.round.stop(call.account_id, REFUSED)
         call.error = exc
     except Exception as exc:
         call.error = exc

@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
 from messaging.models import SendThrottle, WaitingFor
-from messaging.outbox.calls import Call, Pool, Round, in_pool, make_call
+from messaging.outbox.calls import PAUSED, REFUSED, Call, Pool, Round, in_pool, make_call
 from messaging.outbox.claiming import WAITING_FOR_CREDENTIALS, claim_round
 from messaging.outbox.kinds import (
     NotSent,
@@ -127,9 +127,9 @@ def send_claimed(claimed: list[tuple[OutboxKind, int]]) -> None:
     for call in calls:
         if not call.kind.concurrent:
             call.context.run(make_call, call)
-    # Those not called because Meta rate-limited their account last: they wait for the pause
-    # the refused call records.
-    _record_each(sorted(calls, key=lambda call: call.paused))
+    # Those not called for what Meta told another call of their account last: they take the
+    # pause, or the refusal, that call records.
+    _record_each(sorted(calls, key=lambda call: bool(call.not_made)))
 
 
 def _record_each(calls: list[Call]) -> None:
@@ -268,7 +268,7 @@ OFF_PATH = OffPath()
 def _record_call(call: Call) -> None:
     """A call's outcome, through the one path."""
     kind, row, account, account_id = call.kind, call.row, call.account, call.account_id
-    if call.paused:
+    if call.not_made == PAUSED:
         # Meta rate-limited the account during the round: this one did not go, and waits for
         # the account's pause. Not counted.
         pause = timedelta(seconds=settings.SEND_RATE_LIMIT_PAUSE)
@@ -278,6 +278,14 @@ def _record_call(call: Call) -> None:
             or timezone.now() + pause
         )
         defer(kind, row, at, "not sent: Meta is rate-limiting the account", WaitingFor.RATE)
+        return
+    if call.not_made == REFUSED:
+        # Meta refused the account's token to another call of the round: not tried, as a
+        # row prepared after it would not have been.
+        refused_at = call.round.refused_at.get(account_id, timezone.now())
+        since = f"{refused_at:%Y-%m-%d %H:%M} UTC"
+        why = f"not sent: the account's access token is invalid since {since}"
+        record(kind, row, NotSent(why), called=False)
         return
     exc = call.error
     if exc is None:
@@ -299,6 +307,7 @@ def _record_call(call: Call) -> None:
         )
         if account is not None:
             account.mark_token_invalid(str(exc))
+        call.round.refused_at.setdefault(account_id, timezone.now())
         record(kind, row, NotSent(f"invalid access token: {exc}"))
     elif isinstance(exc, graph.PermanentGraphAPIError):
         logger.warning("%s failed for good: %s", kind.describe(row), exc)
