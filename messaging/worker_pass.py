@@ -20,6 +20,10 @@ when idle   only in a pass that found no work: fetches that can wait (usernames,
             doubled what that pass cost (a one-pass worker asks at each idle pass: it ends
             after one).
 
+A work step may leave work running in the background (the sends that call no Meta, under way
+in the outbox's own threads; the pass never waits for them): its `settle` waits for that
+work and records it. A one-pass worker settles before it ends, a long-running one as it stops.
+
 A step that fails is logged with its name and the pass goes on with the others: one app's
 trouble never stops deliveries. A failed work or idle step makes the pass `failed` (the loop
 pauses, a one-pass worker reports it); a failed upkeep step is tried again at its next time.
@@ -51,6 +55,9 @@ class Step:
     # returns how much: run again at the next pass while it finds some, the deliveries
     # waiting going first in between.
     in_parts: bool = False
+    # Work: waits for what the step left running in the background and records it; returns
+    # how much it recorded.
+    settle: Callable[[], int] | None = None
 
 
 _steps: list[Step] = []
@@ -67,12 +74,13 @@ def register_step(
     *,
     every: Callable[[], float] | None = None,
     in_parts: bool = False,
+    settle: Callable[[], int] | None = None,
 ) -> None:
     """Add a step to every pass (from an AppConfig.ready). Registering a name again replaces
     that step where it stands."""
     if stage is Stage.UPKEEP and every is None:
         raise ValueError(f"upkeep step {name!r} needs its interval (every=)")
-    step = Step(name, run, stage, every, in_parts)
+    step = Step(name, run, stage, every, in_parts, settle)
     for index, registered in enumerate(_steps):
         if registered.name == name:
             _steps[index] = step
@@ -152,8 +160,21 @@ def run_until_nothing_is_left() -> None:
         result = run_pass(schedule)
         if result.failed:
             raise result.failures[0][1]
-        if not result.done:
-            return
+        if not result.done and not settle_running_work():
+            return  # else what it recorded may have made more work due: another pass
+
+
+def settle_running_work() -> int:
+    """Wait for the work the steps left running in the background, and record it; returns
+    how much was recorded. A failing step is logged, not raised."""
+    recorded = 0
+    for step in steps(Stage.WORK):
+        if step.settle is not None:
+            try:
+                recorded += int(step.settle() or 0)
+            except Exception:
+                logger.exception("Worker step failed to settle: %s", step.name)
+    return recorded
 
 
 def _run(step: Step, result: PassResult | None):

@@ -30,6 +30,7 @@ from messaging.worker_pass import (
     Schedule,
     run_pass,
     run_until_nothing_is_left,
+    settle_running_work,
 )
 from ops.doorbell import doorbell_for_this_database
 from ops.heartbeat import start_heartbeat
@@ -72,6 +73,9 @@ class PassLoop(threading.Thread):
                     # Idle: sleep until a delivery is announced (PostgreSQL) or a backoff ends.
                     doorbell.wait()
         finally:
+            # Sends still under way in the background (the outbox's sends that call no Meta):
+            # answered within their timeout, recorded, so that none goes out twice.
+            settle_running_work()
             doorbell.close()
             connection.close()
 
