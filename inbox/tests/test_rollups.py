@@ -266,7 +266,7 @@ def test_the_page_shows_a_row_a_day_and_one_an_account_or_the_chosen_accounts_da
         {name: value for name, value in row.items() if name not in ("account_id", "account")}
         for row in stats(admin_client, account=shop_a.pk)["rows"]
     ]
-    assert "This account&#x27;s days" in chosen.content.decode()
+    assert "Each day of this account" in chosen.content.decode()
 
 
 def test_rows_rolled_up_before_the_columns_move_to_them(history):
