@@ -9,13 +9,15 @@ days or the messages, and what is counted live is minutes of messages, not the r
 Answer times are histograms (rounded seconds), whose percentiles are read here.
 """
 
+import json
 import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Max, Sum
+from django.db.models import Max, Sum, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.access import accounts_visible_to, scope, visible_account_ids
@@ -275,10 +277,16 @@ def _add_whole_days(whole, read: Read) -> None:
         read.per_day[day].add(*_counts_and_times(values))
     for account_pk, *values in _added_up(whole, "account_pk"):
         read.per_account[account_pk or None].add(*_counts_and_times(values))
-    rules: Counter = Counter()
-    for figures in whole.values_list("figures", flat=True):
-        rules.update(figures.get("rules", {}))
-        read.failed.update(figures.get("failed", {}))
+    # A few numbers a row, thousands of rows at 90 days of 50 accounts: read as text and
+    # decoded in one go (one JSON array), not one value at a time.
+    texts = whole.annotate(text=Cast("figures", TextField())).values_list("text", flat=True)
+    rules: dict = {}
+    failed = read.failed
+    for figures in json.loads("[" + ",".join(texts) + "]"):
+        for rule, n in figures.get("rules", {}).items():
+            rules[rule] = rules.get(rule, 0) + n
+        for reason, n in figures.get("failed", {}).items():
+            failed[reason] += n
     for rule, n in rules.items():
         read.rules[int(rule)] += n
 
