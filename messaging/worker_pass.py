@@ -14,7 +14,11 @@ work        every pass: deliveries waiting, sends that are due. Their counts say
             pass found work.
 when idle   only in a pass that found no work: fetches that can wait (usernames, posts);
             the first that finds something ends the stage, so a delivery arriving meanwhile
-            waits for a few Graph calls at most.
+            waits for a few Graph calls at most. In the long-running worker, a stage that
+            found nothing is not asked again for IDLE_STAGE_EVERY: at a steady trickle of DMs
+            every DM is followed by an idle pass, and its look for missing usernames and posts
+            doubled what that pass cost (a one-pass worker asks at each idle pass: it ends
+            after one).
 
 A step that fails is logged with its name and the pass goes on with the others: one app's
 trouble never stops deliveries. A failed work or idle step makes the pass `failed` (the loop
@@ -51,6 +55,10 @@ class Step:
 
 _steps: list[Step] = []
 
+# Seconds the long-running worker lets pass before asking the idle stage again, after it
+# found nothing: what it fetches can wait that long (see the module's docstring).
+IDLE_STAGE_EVERY = 1.0
+
 
 def register_step(
     stage: Stage,
@@ -77,11 +85,14 @@ def steps(stage: Stage) -> list[Step]:
 
 
 class Schedule:
-    """When each upkeep step last ran in this process (time.monotonic())."""
+    """When each upkeep step last ran in this process (time.monotonic()), and when the idle
+    stage last found nothing (asked again `idle_every` seconds later; 0: at every idle pass)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, idle_every: float = 0.0):
         self.clock = clock
         self.last_run: dict[str, float] = {}
+        self.idle_every = idle_every
+        self.idle_found_nothing_at: float | None = None
 
     def due(self, step: Step) -> bool:
         last = self.last_run.get(step.name)
@@ -92,6 +103,13 @@ class Schedule:
 
     def due_again(self, step: Step) -> None:
         self.last_run.pop(step.name, None)
+
+    def idle_stage_due(self) -> bool:
+        last = self.idle_found_nothing_at
+        return last is None or self.clock() - last >= self.idle_every
+
+    def idle_stage_found(self, found: bool) -> None:
+        self.idle_found_nothing_at = None if found else self.clock()
 
 
 @dataclass
@@ -116,11 +134,12 @@ def run_pass(schedule: Schedule) -> PassResult:
                 schedule.due_again(step)
     for step in steps(Stage.WORK):
         result.done += int(_run(step, result) or 0)
-    if not result.done:
+    if not result.done and schedule.idle_stage_due():
         for step in steps(Stage.WHEN_IDLE):
             if found := int(_run(step, result) or 0):
                 result.done = found
                 break
+        schedule.idle_stage_found(bool(result.done))
     return result
 
 

@@ -17,6 +17,7 @@ from comments.tests.test_mentions import mention_payload, mentioned
 from messaging import outbox, worker_pass
 from messaging.credentials_wait import queue_work_waiting_for_credentials
 from messaging.models import Message, SendThrottle, WaitingFor
+from messaging.outbox import sender
 from messaging.sending import DirectMessages
 from messaging.tests.conftest import load_payload, with_mid
 
@@ -196,3 +197,26 @@ def test_a_bug_in_one_kind_never_stops_the_others(deliver, fake_meta, answering_
     assert states.pop("dm") == ("sending", "")  # left for the stall sweep
     assert set(states.values()) == {("sent", "")}
     assert "the send failed unexpectedly" in caplog.text
+
+
+def test_a_pass_with_nothing_due_asks_every_kind_in_one_statement(
+    deliver, fake_meta, answering_rules, django_assert_num_queries
+):
+    store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    outbox.send_due(limit=20)
+    assert set(sends_of(SHOP).values()) == {("sent", "")}
+    # Every pass of the worker asks the outbox (a DM's pass, then the idle pass after it):
+    # with nothing due, one statement over every kind's table.
+    with django_assert_num_queries(1):
+        assert outbox.send_due() == 0
+
+
+def test_the_one_statement_finds_a_row_due_of_any_kind(deliver, fake_meta, answering_rules):
+    store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    now = timezone.now()
+    due = {kind.name for kind in sender.kinds_with_rows_due(now)}
+    assert due == {"dm", "private_reply", "public_reply", "mention_reply"}
+    outbox.send_due(limit=20)
+    assert sender.kinds_with_rows_due(timezone.now()) == []

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Min
+from django.db.models import IntegerField, Min, Value
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
@@ -50,8 +50,11 @@ def send_due(limit: int = SENDS_PER_PASS) -> int:
     (0: none due, or every account with some due has used its hour)."""
     now = timezone.now()
     done = 0
-    accounts = _accounts_with_rows_due(now)
-    for kind in registered():
+    kinds = kinds_with_rows_due(now)
+    if not kinds:
+        return 0
+    accounts = _accounts_with_rows_due(now, kinds)
+    for kind in kinds:
         if done >= limit:
             break
         claimed = _claim_due(kind, limit - done, now, accounts.get(kind.name, []))
@@ -77,11 +80,31 @@ def send_now(kind: OutboxKind, pk: int) -> None:
     attempt(kind, pk)
 
 
-def _accounts_with_rows_due(now: datetime) -> dict[str, list[str]]:
+def kinds_with_rows_due(now: datetime) -> list[OutboxKind]:
+    """The kinds with a row due, in the order registered: one statement over every kind's
+    table (a UNION of one MIN each), since every pass of the worker asks, and a query per
+    table cost an idle pass more than a DM's own work on PostgreSQL."""
+    kinds = registered()
+    parts = [
+        kind.rows()
+        .due(now)
+        .order_by()
+        .values(kind_index=Value(index, output_field=IntegerField()))
+        .annotate(first_due=Min("due_at"))
+        for index, kind in enumerate(kinds)
+    ]
+    if not parts:
+        return []
+    rows = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
+    due = {row["kind_index"] for row in rows if row["first_due"] is not None}
+    return [kind for index, kind in enumerate(kinds) if index in due]
+
+
+def _accounts_with_rows_due(now: datetime, kinds: list[OutboxKind]) -> dict[str, list[str]]:
     """For each kind under an hourly limit, the accounts with rows due (some of them): one
     query per table, however many kinds share it."""
     tables = defaultdict(list)
-    for kind in registered():
+    for kind in kinds:
         if kind.hourly_limit is not None:
             tables[kind.model, kind.account_id_field, kind.discriminator is not None].append(kind)
     accounts = defaultdict(list)
