@@ -289,7 +289,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default="sqlite:///db.sqlite3")}
 # so a database restart costs one failed check, not a failed request. This suits threads that
 # live as long as their process (gunicorn's, the worker's).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_HEALTH_CHECKS", default=True)
 # The development server answers each request in a thread of its own that ends with it: a
 # connection kept would outlive its thread by CONN_MAX_AGE, one per request. There Django
 # closes it when the request finishes.
@@ -345,6 +345,14 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
         # The pool keeps the connections; Django refuses persistent ones beside it.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # How statements reach the server (docs/performance.md, "PostgreSQL profiled"). With
+    # server-side binding psycopg sends the parameters apart from the SQL text; only then can a
+    # statement run DB_PREPARE_THRESHOLD times on a connection be prepared (parsed and planned
+    # once per connection). Empty: never prepared.
+    if env.bool("DB_SERVER_SIDE_BINDING", default=False):
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+        if prepare_threshold := env.str("DB_PREPARE_THRESHOLD", default=""):
+            DATABASES["default"]["OPTIONS"]["prepare_threshold"] = int(prepare_threshold)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

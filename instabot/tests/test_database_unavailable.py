@@ -210,6 +210,33 @@ def test_postgresql_without_a_pool_keeps_connections_as_other_databases_do():
     assert database["CONN_MAX_AGE"] == 300
 
 
+def test_postgresql_binds_on_the_client_and_prepares_nothing_unless_told(monkeypatch):
+    for name in ("DB_SERVER_SIDE_BINDING", "DB_PREPARE_THRESHOLD", "DB_HEALTH_CHECKS"):
+        monkeypatch.delenv(name, raising=False)
+    database = database_settings("worker", DATABASE_URL=POSTGRES)
+    assert "server_side_binding" not in database["OPTIONS"]
+    assert "prepare_threshold" not in database["OPTIONS"]
+    assert database["CONN_HEALTH_CHECKS"] is True
+
+
+def test_postgresql_can_bind_on_the_server_and_prepare_repeated_statements():
+    database = database_settings(
+        "worker", DATABASE_URL=POSTGRES, DB_SERVER_SIDE_BINDING="on", DB_PREPARE_THRESHOLD="5"
+    )
+    assert database["OPTIONS"]["server_side_binding"] is True
+    assert database["OPTIONS"]["prepare_threshold"] == 5
+
+
+def test_the_check_of_each_connection_before_use_can_be_switched_off():
+    for url in (POSTGRES, MARIADB):
+        assert (
+            database_settings("worker", DATABASE_URL=url, DB_HEALTH_CHECKS="off")[
+                "CONN_HEALTH_CHECKS"
+            ]
+            is False
+        )
+
+
 @pytest.mark.parametrize("url", [MARIADB, "sqlite:///db.sqlite3"])
 def test_gunicorn_and_workers_keep_one_connection_per_thread(url):
     assert database_settings("worker", DATABASE_URL=url)["CONN_MAX_AGE"] == 300
