@@ -300,8 +300,9 @@ def _handle_round(
         try:
             with transaction.atomic():
                 queued = batch.handle_customer_messages([arrival for _, arrival in together])
-        except DatabaseError as exc:
-            # Another worker created one of the conversations meanwhile, a deadlock …
+        except (DatabaseError, EncryptionKeyError) as exc:
+            # Another worker created one of the conversations meanwhile, a deadlock, an
+            # account's credentials … : each event's own handling says what it is.
             logger.info("%d messages together: %r; handled one at a time", len(together), exc)
         except Exception:
             logger.exception("%d messages together failed; handled one at a time", len(together))
