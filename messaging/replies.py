@@ -26,6 +26,8 @@ from rules.matching import Incoming, Reply, answer
 
 logger = logging.getLogger(__name__)
 
+COOLING_DOWN = "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
+
 
 def decide_reply(
     event: MessageEvent | Postback | ReferralEvent,
@@ -53,9 +55,6 @@ def decide_reply(
     ):
         return None, COOLING_DOWN
     return reply, ""
-
-
-COOLING_DOWN = "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
 
 
 def decide_replies(stored: list[hooks.CustomerMessage]) -> list[tuple[Reply | None, str]]:
