@@ -67,8 +67,9 @@ class BroadcastAdmin(ScopedAdminMixin, admin.ModelAdmin):
             return f"The segment is not valid: {exc}"
         return format_html(
             "<strong>{} of {} contacts can get it now.</strong><br>"
-            "{} not: their 24-hour window is closed (they have not written for a day, and "
-            "Instagram forbids promotions then). {} not: they opted out (STOP).<br>"
+            "{} not: their 24-hour window is closed (they have not written for a day, or "
+            "never wrote, and Instagram forbids promotions then). {} not: they opted out "
+            "(said STOP, or staff marked them).<br>"
             "The window is checked again as each DM goes out.",
             figures.reachable,
             figures.contacts,

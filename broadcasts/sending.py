@@ -160,6 +160,9 @@ class BroadcastSends(OutboxKind):
             return NotSent(f"not sent: {window.reason}", OutboxStatus.CANCELLED)
         return None
 
+    def order_key(self, row: BroadcastSend):
+        return ("conversation", row.contact.conversation_id)  # after a reply to them, say
+
     def send(self, row: BroadcastSend, client) -> Sent:
         conversation = row.contact.conversation
         return Sent(client.send_message(conversation.customer_id, row.broadcast.text).message_id)

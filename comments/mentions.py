@@ -62,6 +62,9 @@ class MentionReplies(OutboxKind):
     given_up_after_stall = (
         "the worker stopped while answering; not tried again (it could appear twice)"
     )
+    # Its send reads Instagram, then the database (the mention, the rule), then posts: it
+    # runs in the pass's thread, after the round's other calls.
+    concurrent = False
 
     def load(self, pk: int) -> MentionReply:
         return MentionReply.objects.select_related("mention", "account").get(pk=pk)

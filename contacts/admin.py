@@ -46,8 +46,12 @@ class FieldFilter(admin.SimpleListFilter):
         return [(f.key, f.label) for f in fields.order_by("label").distinct()[:200]]
 
     def queryset(self, request, queryset):
+        # ?field=city (filled in), or ?field=city:Paris (this value, any case) as the API's.
         if self.value():
-            values = FieldValue.objects.filter(contact=OuterRef("pk"), field__key=self.value())
+            key, colon, wanted = self.value().partition(":")
+            values = FieldValue.objects.filter(contact=OuterRef("pk"), field__key=key.strip())
+            if colon:
+                values = values.filter(value__iexact=wanted.strip())
             return queryset.filter(Exists(values))
         return queryset
 

@@ -42,9 +42,13 @@ class BadFile(ValueError):
     """A file that cannot be read as contacts; str() says why (a 400)."""
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP's "CSV injection"
+# list: a tab or a carriage return first hides the rest from the eye): kept as text, quoted.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(text: str) -> str:
-    # A spreadsheet runs a cell starting with =, +, - or @ as a formula: kept as text.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+    return f"'{text}" if text[:1] in _FORMULA_STARTS else text
 
 
 def export_rows(contacts: QuerySet[Contact]) -> Iterator[list[str]]:
@@ -105,9 +109,11 @@ def import_file(data: bytes, contacts: QuerySet[Contact]) -> ImportReport:
     if "\x00" in text:
         raise BadFile("The file holds NUL characters: it is not a CSV text file.")
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
-    if "account" not in header or "customer_id" not in header:
-        raise BadFile("The first line names the columns, with account and customer_id.")
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        raise BadFile(f"Line 1: {_csv_problem(exc)}") from None
+    _check_header(header)
     report = ImportReport()
     try:
         for number, row in enumerate(reader, start=2):
@@ -119,8 +125,37 @@ def import_file(data: bytes, contacts: QuerySet[Contact]) -> ImportReport:
             else:
                 report.updated += 1
     except csv.Error as exc:
-        raise BadFile(f"Line {reader.line_num}: {exc}") from None
+        raise BadFile(f"Line {reader.line_num}: {_csv_problem(exc)}") from None
     return report
+
+
+def _check_header(header: list[str]) -> None:
+    """BadFile unless the first line names account and customer_id, and only columns an
+    export has (a column the import would silently ignore is a mistake worth saying)."""
+    if "account" not in header or "customer_id" not in header:
+        raise BadFile("The first line names the columns, with account and customer_id.")
+    named = [name for name in header if name.strip()]
+    twice = sorted({name for name in named if named.count(name) > 1})
+    if twice:
+        raise BadFile(f"Columns named twice: {', '.join(n[:40] for n in twice[:5])}.")
+    unknown = [
+        name
+        for name in named
+        if name not in COLUMNS
+        and not (name.startswith(FIELD_PREFIX) and len(name) > len(FIELD_PREFIX))
+    ]
+    if unknown:
+        raise BadFile(
+            f"Unknown columns: {', '.join(repr(n[:40]) for n in unknown[:5])}. The columns "
+            f"are {', '.join(COLUMNS)} and {FIELD_PREFIX}<a field's key>."
+        )
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        # Python's csv reader stops at 128 KB a cell; a field's value holds 1,000 characters.
+        return "a cell is larger than 128 KB: not a contacts file."
+    return str(exc)
 
 
 def _import_row(row: dict, contacts: QuerySet[Contact]) -> list[str]:
@@ -148,7 +183,7 @@ def _import_row(row: dict, contacts: QuerySet[Contact]) -> list[str]:
     try:
         change = editing.check_change(
             contact,
-            tags=[t for t in tags.split(",") if t.strip()] if tags is not None else None,
+            tags=[t for t in _uncell(tags).split(",") if t.strip()] if tags is not None else None,
             values=values,
             notes=_uncell(row["notes"]) if "notes" in row else None,
             opted_out=(opted_out in _YES) if opted_out else None,
@@ -160,5 +195,6 @@ def _import_row(row: dict, contacts: QuerySet[Contact]) -> list[str]:
 
 
 def _uncell(text: str | None) -> str:
+    """A cell as export_rows wrote it, without the quote that kept a formula text."""
     text = text or ""
-    return text[1:] if text[:2] in ("'=", "'+", "'-", "'@") else text
+    return text[1:] if text[:1] == "'" and text[1:2] in _FORMULA_STARTS else text

@@ -15,7 +15,7 @@ from django.utils import timezone
 from contacts import editing
 from contacts.models import Contact, ContactField, ExternalRequest, RuleAction
 from contacts.models.flows import external_request_hosts
-from instabot.safe_urls import check_url
+from instabot.safe_urls import RefusedAddress, check_url, post
 from messaging.models import OutboxStatus
 from messaging.outbox import OutboxKind, PermanentSendError, Sent, TransientSendError
 
@@ -69,33 +69,34 @@ class ExternalRequests(OutboxKind):
         return row.contact.conversation.instagram_account_id
 
     def send(self, row: ExternalRequest, client) -> Sent:
+        # In the sender's pool: the network only; the fields are saved by sent().
         try:
             check_url(row.url, external_request_hosts())
         except ValidationError as exc:
             raise PermanentSendError(f"refused: {' '.join(exc.messages)}") from None
         body = json.dumps(row.payload, cls=DjangoJSONEncoder, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "instabot-flows"}
         try:
-            answer = requests.post(
-                row.url,
-                data=body,
-                headers={"Content-Type": "application/json", "User-Agent": "instabot-flows"},
-                timeout=settings.EXTERNAL_REQUEST_TIMEOUT,
-                allow_redirects=False,
-            )
+            timeout = settings.EXTERNAL_REQUEST_TIMEOUT
+            answer = post(row.url, data=body, headers=headers, timeout=timeout)
+        except RefusedAddress as exc:
+            raise PermanentSendError(f"refused: {exc}") from None
         except requests.RequestException as exc:
             raise TransientSendError(f"no answer: {type(exc).__name__}") from None
         if answer.status_code >= 500 or answer.status_code in (408, 429):
             raise TransientSendError(f"the endpoint answered {answer.status_code}")
         if answer.status_code >= 400:
             raise PermanentSendError(f"the endpoint answered {answer.status_code}")
-        return Sent(str(answer.status_code), note=_save_answer(row, answer))
+        return Sent(str(answer.status_code), answer=_read_answer(answer))
 
     def sent(self, row: ExternalRequest, outcome: Sent) -> None:
-        row.mark_done(int(outcome.external_id), outcome.note)
+        answer = outcome.answer
+        note = _save_answer(row, answer) if isinstance(answer, dict) else answer
+        row.mark_done(int(outcome.external_id), note)
 
 
-def _save_answer(row: ExternalRequest, answer) -> str:
-    """Fields named in a JSON object answer, each checked for its type; what was saved."""
+def _read_answer(answer) -> dict | str:
+    """Its JSON object, or why it is not read."""
     if len(answer.content) > ANSWER_MAX_BYTES:
         return f"answer not read: over {ANSWER_MAX_BYTES:,} bytes"
     try:
@@ -104,6 +105,11 @@ def _save_answer(row: ExternalRequest, answer) -> str:
         return "answer not read: not JSON"
     if not isinstance(data, dict):
         return "answer not read: not a JSON object"
+    return data
+
+
+def _save_answer(row: ExternalRequest, data: dict) -> str:
+    """Fields named in a JSON object answer, each checked for its type; what was saved."""
     contact = row.contact
     account_id = contact.conversation.account_id
     fields = ContactField.objects.filter(

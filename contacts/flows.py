@@ -216,7 +216,11 @@ def _holds(run: _Run, action: RuleAction) -> bool:
             tag__name=action.tag,
         ).exists()
     values = FieldValue.objects.filter(contact_id=run.contact_id, field_id=action.field_id)
-    return values.filter(value=action.value).exists() if action.value else values.exists()
+    if not action.value:
+        return values.exists()
+    # In any case, as the contacts' filters and segments compare, and alike on every database
+    # (MariaDB's collation ignores case, PostgreSQL and SQLite do not).
+    return values.filter(value__iexact=action.value).exists()
 
 
 def _save_value(run: _Run, field_id: int, value: str) -> None:

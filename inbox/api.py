@@ -26,8 +26,16 @@ class SavedReplyViewSet(ScopedViewSetMixin, viewsets.ModelViewSet):
     serializer_class = SavedReplySerializer
 
 
+# ?rows=: whether the answer has `rows`, one per account and day (the default, as before
+# `per_day` and `per_account` existed), or not (none: the dashboard's own shape, a few hundred
+# rows at most whatever the accounts).
+ROWS = ("account_day", "none")
+
+
 class StatsView(APIView):
-    """The dashboard's figures per account and day, for the user's accounts."""
+    """The dashboard's figures for the user's accounts: `per_day` (a row a day, the accounts
+    added up), `per_account` (a row an account, the range added up) and, unless ?rows=none,
+    `rows` (a row per account and day)."""
 
     permission_classes = [IsAdminUser]
 
@@ -35,6 +43,13 @@ class StatsView(APIView):
         parameters=[
             OpenApiParameter("days", int, description=f"1 to {stats.MAX_DAYS}, ending today"),
             OpenApiParameter("account", int, description="A stored account's id"),
+            OpenApiParameter(
+                "rows",
+                str,
+                enum=ROWS,
+                description="account_day (default): `rows` too, one per account and day; "
+                "none: `per_day` and `per_account` only",
+            ),
         ],
         responses=dict,
     )
@@ -44,4 +59,8 @@ class StatsView(APIView):
             stats_range = stats.StatsRange.from_query(request.query_params)
         except stats.BadRange as exc:
             raise exceptions.ValidationError({"detail": str(exc)}) from None
-        return Response(stats.figures(request.user, stats_range))
+        rows = request.query_params.get("rows") or ROWS[0]
+        if rows not in ROWS:
+            raise exceptions.ValidationError({"detail": f"rows must be one of {', '.join(ROWS)}"})
+        figures = stats.figures(request.user, stats_range, account_days=rows == "account_day")
+        return Response(figures)

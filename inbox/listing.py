@@ -1,7 +1,7 @@
 """The inbox's list: the conversations a staff user may see, who needs a reply first.
 
 A page costs a constant number of queries, on indexed columns: the page itself (ordered by
-the (status, needs_reply, last_message_at) index, with its newest customer message as
+the (status, needs_reply, last_message_at, id) index, with its newest customer message as
 subqueries on the (conversation, created_at) index), the user's read markers for that page,
 and the count of conversations needing a reply.
 """
@@ -16,6 +16,9 @@ from instabot.rest import ID_DIGITS
 from messaging.models import Conversation, Message
 
 PAGE_SIZE = 50
+# Who needs a reply first, then newest activity: the conversation_inbox_order index's order
+# (after the status every list filters on).
+ORDER = ("-needs_reply", "-last_message_at", "-id")
 
 # ?view=: which conversations the list shows (all of them are open ones but "resolved").
 VIEWS = ("all", "mine", "unassigned", "resolved")
@@ -82,7 +85,7 @@ def conversation_page(user, filters: ListFilters) -> list[dict]:
             last_attachments=Subquery(newest_incoming.values("attachments")[:1]),
             last_incoming_id=Subquery(newest_incoming.values("id")[:1]),
         )
-        .order_by("-needs_reply", "-last_message_at", "-id")[:PAGE_SIZE]
+        .order_by(*ORDER)[:PAGE_SIZE]
     )
     read_up_to = dict(
         ReadMarker.objects.filter(user=user, conversation__in=[c.pk for c in page]).values_list(

@@ -87,16 +87,30 @@ class Note(models.Model):
 class DailyFigures(models.Model):
     """The dashboard's figures of one account and one UTC day, rolled up once the day has
     settled (inbox.rollups): the dashboard reads these instead of counting the day's messages.
-    JSON columns (inbox.stats_days.DayFigures.as_json): a new counted kind needs no migration.
+    What the dashboard adds up across days and accounts are columns, summed (the counts) or
+    their maximum taken (the answer times) by the database; what varies in number (answers
+    per rule, failures per reason, the answer times' histograms) is JSON
+    (inbox.stats_days.DayFigures.as_fields). A new counted kind is a column.
     """
 
     # The account's id; 0 for the environment's single account (conversations with no stored
     # account). Not a foreign key: a NULL would not be unique, and accounts are never deleted.
     account_pk = models.PositiveBigIntegerField()
     day = models.DateField()
-    # {"counts": {stats_days.COUNTED kind: n}, "rules": {rule id: answers}, "failed":
-    # {reason: failed sends}, "answer_times": the medians and p90 the dashboard shows}: one
-    # JSON value, one decoding per row read.
+    # inbox.stats_days.COUNTED: one count each.
+    received = models.PositiveIntegerField(default=0)
+    rule = models.PositiveIntegerField(default=0)
+    fallback = models.PositiveIntegerField(default=0)
+    person = models.PositiveIntegerField(default=0)
+    comments_private = models.PositiveIntegerField(default=0)
+    comments_public = models.PositiveIntegerField(default=0)
+    # inbox.stats_days.ANSWER_TIMES: the day's medians and 90th percentiles, in seconds.
+    bot_median_seconds = models.FloatField(null=True)
+    bot_p90_seconds = models.FloatField(null=True)
+    person_median_seconds = models.FloatField(null=True)
+    person_p90_seconds = models.FloatField(null=True)
+    # {"rules": {rule id: answers}, "failed": {reason: failed sends}}: one JSON value, one
+    # decoding per row read.
     figures = models.JSONField(default=dict)
     # {"bot": {seconds rounded: how many}, "person": {...}}: read only to add a live part.
     histograms = models.JSONField(default=dict)

@@ -57,7 +57,7 @@ def roll_up(day: date, through: datetime | None = None) -> int:
     replies = CommentReply.objects.filter(sent_at__gte=start, sent_at__lt=through)
     computed = stats_days.compute(messages, replies)
     rows = [
-        DailyFigures(account_pk=account_id or ENVIRONMENT, day=day, **figures.as_json())
+        DailyFigures(account_pk=account_id or ENVIRONMENT, day=day, **figures.as_fields())
         for (account_id, _), figures in computed.items()
     ]
     with transaction.atomic():
@@ -68,7 +68,7 @@ def roll_up(day: date, through: datetime | None = None) -> int:
         DailyFigures.objects.bulk_create(
             rows,
             update_conflicts=True,
-            update_fields=["figures", "histograms"],
+            update_fields=[*stats_days.COUNTED, *stats_days.ANSWER_TIMES, "figures", "histograms"],
             **upsert_target(["account_pk", "day"]),
         )
         RolledUpDay.objects.bulk_create(

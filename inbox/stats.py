@@ -9,12 +9,15 @@ days or the messages, and what is counted live is minutes of messages, not the r
 Answer times are histograms (rounded seconds), whose percentiles are read here.
 """
 
+import json
 import math
 import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.db.models import Max, Sum, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.access import accounts_visible_to, scope, visible_account_ids
@@ -75,8 +78,46 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def figures(user, stats_range: StatsRange) -> dict:
-    per_key = _figures_per_account_and_day(user, stats_range)
+# A COUNTED kind's name in the dashboard's rows.
+ROW_NAMES = {
+    "received": "received",
+    "rule": "answered_by_rule",
+    "fallback": "answered_by_fallback",
+    "person": "answered_by_person",
+    "comments_private": "comments_answered_privately",
+    "comments_public": "comments_answered_publicly",
+}
+
+
+@dataclass
+class Totals:
+    """Figures added up over accounts (a day's row) or days (an account's): the counts
+    summed, each answer time the largest (the slowest account's of the day, the slowest day's
+    of the account), as the database adds up the rolled-up days."""
+
+    counts: Counter = field(default_factory=Counter)
+    times: dict = field(default_factory=dict)
+
+    def add(self, counts: dict, times: dict) -> None:
+        self.counts.update({kind: n for kind, n in counts.items() if n})
+        for name in stats_days.ANSWER_TIMES:
+            value = times.get(name)
+            if value is not None and (self.times.get(name) is None or value > self.times[name]):
+                self.times[name] = value
+
+    def row(self) -> dict:
+        """The dashboard's columns (CSV_COLUMNS' order)."""
+        row = {name: self.counts.get(kind, 0) for kind, name in ROW_NAMES.items()}
+        row.update((name, self.times.get(name)) for name in stats_days.ANSWER_TIMES)
+        return {name: row[name] for name in CSV_COLUMNS[2:]}
+
+
+def figures(user, stats_range: StatsRange, *, account_days: bool = True) -> dict:
+    """The range's figures: `per_day` (one row a day, every account in scope added up),
+    `per_account` (one row an account, the range added up), the rules that answered most,
+    failed sends, comments and knowledge answers; and with `account_days`, `rows`, one per
+    account and day (the CSV's; with one account chosen, its days, at no extra cost)."""
+    read = _read(user, stats_range, account_days)
     # Knowledge answers: one aggregate over their own table (an answer marked wrong days
     # later changes its day, so they are not rolled up).
     start, end = stats_range.bounds()
@@ -84,52 +125,85 @@ def figures(user, stats_range: StatsRange) -> dict:
     if stats_range.account is not None:
         answers = answers.filter(conversation__account_id=stats_range.account)
     names = {a.pk: str(a) for a in accounts_visible_to(user)}
+    per_day = [{"day": day.isoformat(), **read.per_day[day].row()} for day in sorted(read.per_day)]
+    per_account = sorted(
+        (
+            {
+                "account_id": account_id,
+                "account": names.get(account_id, ENVIRONMENT_ACCOUNT),
+                **totals.row(),
+            }
+            for account_id, totals in read.per_account.items()
+        ),
+        key=lambda row: (row["account"], row["account_id"] or 0),
+    )
+    result = {
+        "first_day": stats_range.first_day.isoformat(),
+        "days": stats_range.days,
+        "account": stats_range.account,
+        "per_day": per_day,
+        "per_account": per_account,
+        "top_rules": _top_rules(read.rules),
+        "failed_sends": [{"reason": reason, "count": n} for reason, n in read.failed.most_common()],
+        "comments_answered": {
+            "privately": sum(row["comments_answered_privately"] for row in per_day),
+            "publicly": sum(row["comments_answered_publicly"] for row in per_day),
+        },
+        # DMs answered from knowledge, by the assistant, handed off, answers marked wrong.
+        "knowledge": knowledge_stats.counts(answers),
+    }
+    if account_days:
+        result["rows"] = _account_day_rows(read, stats_range, names)
+    return result
+
+
+def _account_day_rows(read: "Read", stats_range: StatsRange, names: dict) -> list[dict]:
+    if stats_range.account is not None:
+        # One account: its days are the days' rows.
+        account = {"account_id": stats_range.account}
+        account["account"] = names.get(stats_range.account, ENVIRONMENT_ACCOUNT)
+        return [
+            {**account, "day": day.isoformat(), **read.per_day[day].row()}
+            for day in sorted(read.per_day)
+        ]
     rows = []
     for (account_id, day), day_figures in sorted(
-        per_key.items(),
+        read.account_days.items(),
         key=lambda item: (names.get(item[0][0], ENVIRONMENT_ACCOUNT), item[0][1]),
     ):
-        count = day_figures.counts.get
+        totals = Totals()
+        totals.add(day_figures.counts, day_figures.answer_times())
         rows.append(
             {
                 "account_id": account_id,
                 "account": names.get(account_id, ENVIRONMENT_ACCOUNT),
                 "day": day.isoformat(),
-                "received": count("received", 0),
-                "answered_by_rule": count("rule", 0),
-                "answered_by_fallback": count("fallback", 0),
-                "answered_by_person": count("person", 0),
-                **day_figures.answer_times(),
-                "comments_answered_privately": count("comments_private", 0),
-                "comments_answered_publicly": count("comments_public", 0),
+                **totals.row(),
             }
         )
-    rules: Counter = Counter()
-    failed: Counter = Counter()
-    for day_figures in per_key.values():
-        if day_figures.rules:
-            rules.update(day_figures.rules)
-        if day_figures.failed:
-            failed.update(day_figures.failed)
-    return {
-        "first_day": stats_range.first_day.isoformat(),
-        "days": stats_range.days,
-        "account": stats_range.account,
-        "rows": rows,
-        "top_rules": _top_rules(rules),
-        "failed_sends": [{"reason": reason, "count": n} for reason, n in failed.most_common()],
-        "comments_answered": {
-            "privately": sum(row["comments_answered_privately"] for row in rows),
-            "publicly": sum(row["comments_answered_publicly"] for row in rows),
-        },
-        # DMs answered from knowledge, by the assistant, handed off, answers marked wrong.
-        "knowledge": knowledge_stats.counts(answers),
-    }
+    return rows
 
 
-def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
-    """The rolled-up days from the rollup, the rest counted live: a constant number of
-    queries, and only the messages after the rollup's last pass counted.
+@dataclass
+class Read:
+    """What the dashboard read of a range: added up per day and per account, the answers per
+    rule and failures per reason, and (when asked, every account) each account's days."""
+
+    per_day: dict = field(default_factory=lambda: defaultdict(Totals))
+    per_account: dict = field(default_factory=lambda: defaultdict(Totals))
+    rules: Counter = field(default_factory=Counter)
+    failed: Counter = field(default_factory=Counter)
+    account_days: dict = field(default_factory=dict)  # Key -> DayFigures
+
+    def add(self, account_id, day: date, counts: dict, times: dict) -> None:
+        self.per_day[day].add(counts, times)
+        self.per_account[account_id].add(counts, times)
+
+
+def _read(user, stats_range: StatsRange, account_days: bool) -> Read:
+    """The rolled-up days from the rollup, added up by the database per day and per account,
+    the rest counted live: a constant number of queries, whatever the days or the accounts,
+    and only the messages after the rollup's last pass counted.
 
     Days are rolled up in order, so the range splits at the first moment not rolled up
     (today's `through`, a few minutes ago, or the start of a day not rolled up yet): the
@@ -148,7 +222,10 @@ def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
             live_day, live_from = day, through.get(day, rollups.start_of(day))
             break
     stored_days = [day for day in days if day in through and (live_day is None or day <= live_day)]
-    per_key = {}
+    read = Read()
+    # The days with a live part, per account and day: their rolled-up part (with its
+    # histograms, to add the live ones to), then what is counted live.
+    live: dict = {}
     if stored_days:
         stored = DailyFigures.objects.filter(day__gte=stored_days[0], day__lte=stored_days[-1])
         ids = visible_account_ids(user)
@@ -156,15 +233,16 @@ def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
             stored = stored.filter(account_pk__in=ids)
         if stats_range.account is not None:
             stored = stored.filter(account_pk=stats_range.account)
-        # A whole day's answer times are read as stored; a day with a live part needs its
-        # histograms, to add the live ones to.
-        per_key = {
-            (row[0] or None, row[1]): stats_days.DayFigures.from_row(*row)
-            for row in stored.exclude(day=live_day).values_list(*stats_days.SHOWN_FIELDS)
-        }
+        whole = stored.exclude(day=live_day)
+        _add_whole_days(whole, read)
+        if account_days and stats_range.account is None:
+            read.account_days = {
+                (row[0] or None, row[1]): stats_days.DayFigures.from_row(row)
+                for row in whole.values_list(*stats_days.SHOWN_FIELDS)
+            }
         if live_day in stored_days:
             for row in stored.filter(day=live_day).values_list(*stats_days.ALL_FIELDS):
-                per_key[(row[0] or None, row[1])] = stats_days.DayFigures.from_row(*row)
+                live[(row[0] or None, row[1])] = stats_days.DayFigures.from_row(row)
     live_start = max(start, live_from)
     messages = scope(
         Message.objects.filter(created_at__gte=live_start, created_at__lt=end),
@@ -178,11 +256,57 @@ def _figures_per_account_and_day(user, stats_range: StatsRange) -> dict:
         messages = messages.filter(conversation__account_id=stats_range.account)
         replies = replies.filter(account_id=stats_range.account)
     for key, day_figures in stats_days.compute(messages, replies).items():
-        if key in per_key:
-            per_key[key].add(day_figures)  # the live part of a day rolled up in part
+        if key in live:
+            live[key].add(day_figures)  # the live part of a day rolled up in part
         else:
-            per_key[key] = day_figures
-    return per_key
+            live[key] = day_figures
+    for (account_id, day), day_figures in live.items():
+        read.add(account_id, day, day_figures.counts, day_figures.answer_times())
+        read.rules.update(day_figures.rules)
+        read.failed.update(day_figures.failed)
+    if account_days and stats_range.account is None:
+        read.account_days.update(live)
+    return read
+
+
+def _add_whole_days(whole, read: Read) -> None:
+    """The rolled-up whole days, added up by the database: one row a day and one an account
+    (counts summed, answer times their maximum), and each row's answers per rule and failures
+    per reason (a few numbers a row, added up here)."""
+    for day, *values in _added_up(whole, "day"):
+        read.per_day[day].add(*_counts_and_times(values))
+    for account_pk, *values in _added_up(whole, "account_pk"):
+        read.per_account[account_pk or None].add(*_counts_and_times(values))
+    # A few numbers a row, thousands of rows at 90 days of 50 accounts: read as text and
+    # decoded in one go (one JSON array), not one value at a time.
+    texts = whole.annotate(text=Cast("figures", TextField())).values_list("text", flat=True)
+    rules: dict = {}
+    failed = read.failed
+    for figures in json.loads("[" + ",".join(texts) + "]"):
+        for rule, n in figures.get("rules", {}).items():
+            rules[rule] = rules.get(rule, 0) + n
+        for reason, n in figures.get("failed", {}).items():
+            failed[reason] += n
+    for rule, n in rules.items():
+        read.rules[int(rule)] += n
+
+
+def _added_up(rows, by: str):
+    """(by, the COUNTED kinds' sums, the ANSWER_TIMES' maximums), one row per value of `by`.
+    The annotations are prefixed: one may not take a field's name."""
+    added_up = {
+        **{f"all_{kind}": Sum(kind) for kind in stats_days.COUNTED},
+        **{f"all_{name}": Max(name) for name in stats_days.ANSWER_TIMES},
+    }
+    return rows.values(by).annotate(**added_up).order_by().values_list(by, *added_up)
+
+
+def _counts_and_times(values: list) -> tuple[dict, dict]:
+    counted = len(stats_days.COUNTED)
+    return (
+        dict(zip(stats_days.COUNTED, values[:counted], strict=True)),
+        dict(zip(stats_days.ANSWER_TIMES, values[counted:], strict=True)),
+    )
 
 
 def _top_rules(answers: Counter, limit: int = 10) -> list[dict]:
@@ -211,27 +335,20 @@ CSV_COLUMNS = [
 
 
 def daily_totals(stats: dict, days: list[date]) -> dict[str, list[float]]:
-    """Every account added up, per day: what the charts draw."""
-    names = ("received", "rule", "fallback", "person", "comments_private", "comments_public")
-    totals = {name: [0] * len(days) for name in names}
-    index = {day.isoformat(): n for n, day in enumerate(days)}
-    bot_medians: dict[str, list] = defaultdict(list)
-    person_medians: dict[str, list] = defaultdict(list)
-    for row in stats["rows"]:
-        n = index.get(row["day"])
-        if n is None:
-            continue
-        totals["received"][n] += row["received"]
-        totals["rule"][n] += row["answered_by_rule"]
-        totals["fallback"][n] += row["answered_by_fallback"]
-        totals["person"][n] += row["answered_by_person"]
-        totals["comments_private"][n] += row["comments_answered_privately"]
-        totals["comments_public"][n] += row["comments_answered_publicly"]
-        if row["bot_median_seconds"] is not None:
-            bot_medians[row["day"]].append(row["bot_median_seconds"])
-        if row["person_median_seconds"] is not None:
-            person_medians[row["day"]].append(row["person_median_seconds"])
-    # Across accounts, the chart shows the slowest account's median of the day.
-    totals["bot_median"] = [max(bot_medians.get(d.isoformat(), [0])) for d in days]
-    totals["person_median"] = [max(person_medians.get(d.isoformat(), [0])) for d in days]
-    return totals
+    """Every account added up, per day: what the charts draw (a day's answer time: the
+    slowest account's median)."""
+    by_day = {row["day"]: row for row in stats["per_day"]}
+    rows = [by_day.get(day.isoformat()) for day in days]
+    columns = {
+        "received": "received",
+        "rule": "answered_by_rule",
+        "fallback": "answered_by_fallback",
+        "person": "answered_by_person",
+        "comments_private": "comments_answered_privately",
+        "comments_public": "comments_answered_publicly",
+        "bot_median": "bot_median_seconds",
+        "person_median": "person_median_seconds",
+    }
+    return {
+        name: [(row[column] or 0) if row else 0 for row in rows] for name, column in columns.items()
+    }

@@ -36,10 +36,17 @@ COUNTED = (
 
 Key = tuple[int | None, date]  # (account id, or None for the environment's account; UTC day)
 
+# The answer times a day shows: DailyFigures columns, and the names of the dashboard's columns.
+ANSWER_TIMES = (
+    "bot_median_seconds",
+    "bot_p90_seconds",
+    "person_median_seconds",
+    "person_p90_seconds",
+)
 
 # What the dashboard reads of a DailyFigures row: SHOWN_FIELDS for a whole day (its answer
 # times as computed when rolled up), ALL_FIELDS for a day with a live part still to add.
-SHOWN_FIELDS = ("account_pk", "day", "figures")
+SHOWN_FIELDS = ("account_pk", "day", *COUNTED, *ANSWER_TIMES, "figures")
 ALL_FIELDS = (*SHOWN_FIELDS, "histograms")
 
 
@@ -76,14 +83,14 @@ class DayFigures:
             "person_p90_seconds": _rounded(histogram_percentile(person, 0.9)),
         }
 
-    def as_json(self) -> dict:
+    def as_fields(self) -> dict:
         """The rollup's columns (JSON: keys as text)."""
         return {
+            **{kind: self.counts.get(kind, 0) for kind in COUNTED},
+            **self.answer_times(),
             "figures": {
-                "counts": {kind: n for kind, n in self.counts.items() if n},
                 "rules": {str(rule): n for rule, n in self.rules.items()},
                 "failed": dict(self.failed),
-                "answer_times": self.answer_times(),
             },
             "histograms": {
                 "bot": {str(bucket): n for bucket, n in self.bot_seconds.items()},
@@ -92,17 +99,20 @@ class DayFigures:
         }
 
     @classmethod
-    def from_row(cls, account_pk, day, figures, histograms=None) -> "DayFigures":
+    def from_row(cls, row: tuple) -> "DayFigures":
         """From a DailyFigures row's SHOWN_FIELDS or ALL_FIELDS (values_list)."""
+        values = dict(zip(ALL_FIELDS, row, strict=False))
+        figures = values["figures"]
         read = cls(
-            counts=figures["counts"],
+            counts={kind: values[kind] for kind in COUNTED if values[kind]},
             bot_seconds={},
             person_seconds={},
-            rules={int(rule): n for rule, n in figures["rules"].items()},
-            failed=figures["failed"],
+            rules={int(rule): n for rule, n in figures.get("rules", {}).items()},
+            failed=figures.get("failed", {}),
         )
+        histograms = values.get("histograms")
         if histograms is None:
-            read.stored_answer_times = figures["answer_times"]
+            read.stored_answer_times = {name: values[name] for name in ANSWER_TIMES}
         else:
             read.bot_seconds = {float(b): n for b, n in histograms["bot"].items()}
             read.person_seconds = {float(b): n for b, n in histograms["person"].items()}

@@ -20,18 +20,20 @@ logger = logging.getLogger(__name__)
 PERMISSION = "messaging.view_message"
 
 
-def _figures(request):
+def _figures(request, *, account_days: bool):
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied(f"You need the {PERMISSION} permission.")
     stats_range = stats.StatsRange.from_query(request.GET)
-    return stats_range, stats.figures(request.user, stats_range)
+    return stats_range, stats.figures(request.user, stats_range, account_days=account_days)
 
 
 @staff_member_required
 @require_GET
 def dashboard(request):
     try:
-        stats_range, figures = _figures(request)
+        # A row a day and a row an account: each account's days only when it is chosen (its
+        # days are then the days' rows), never a row per account and day to draw.
+        stats_range, figures = _figures(request, account_days=False)
     except stats.BadRange as exc:
         logger.info("Dashboard: refused %s: %s", request.get_full_path(), exc)
         # 400: a range the dashboard does not serve.
@@ -86,7 +88,7 @@ def dashboard(request):
 @require_GET
 def stats_csv(request):
     try:
-        stats_range, figures = _figures(request)
+        stats_range, figures = _figures(request, account_days=True)
     except stats.BadRange as exc:
         logger.info("Dashboard CSV: refused %s: %s", request.get_full_path(), exc)
         # 400: a range the dashboard does not serve.

@@ -1,19 +1,39 @@
 """Where the service may POST on staff's say-so (outgoing webhooks, flows' external
 requests): https (http only in development), and never a private, loopback, link-local or
 otherwise non-public address (SSRF), every address the host resolves to checked, when saved
-and again at each call."""
+and again at each call; and the address connected to is checked again as the connection is
+made (post(): requests-hardened resolves once, refuses a non-public address and connects to
+the address it checked, with the host's name in the Host header, TLS's SNI and the
+certificate's check), so a name that answers a public address to the check and a private one
+to the connection (DNS rebinding) is refused.
+
+Tests and development may let loopback addresses through (OUTGOING_URLS_ALLOW_LOOPBACK, which
+the settings refuse unless DEVTOOLS is on): never private ranges, never in production."""
 
 import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from requests_hardened import Config, Manager
+from requests_hardened.ip_filter import InvalidIPAddress
+
+
+class RefusedAddress(Exception):
+    """The address the connection was about to use is not public: nothing was sent."""
 
 
 def resolve(host: str, port: int) -> list[str]:
     """The host's addresses (tests replace this: no DNS here)."""
     return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def loopback_allowed() -> bool:
+    """Loopback addresses are let through for tests and development only: the setting
+    exists only with DEVTOOLS (instabot/settings.py refuses it otherwise), checked again."""
+    return settings.OUTGOING_URLS_ALLOW_LOOPBACK and "devtools" in settings.INSTALLED_APPS
 
 
 def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> str:
@@ -46,9 +66,33 @@ def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> str:
     if not addresses:
         raise ValidationError(f"{host} could not be resolved.")
     for address in addresses:
+        if address.is_loopback and loopback_allowed():
+            continue
         if not address.is_global or address.is_multicast:
             raise ValidationError(
                 f"{host} is a private, loopback or link-local address ({address}): "
                 "only public addresses are called."
             )
     return url
+
+
+def post(url: str, *, data: bytes, headers: dict, timeout: float) -> requests.Response:
+    """POST to a URL that check_url accepted, redirects not followed. The address is checked
+    again as the connection is made, and that address is the one connected to: RefusedAddress
+    if it is not public. requests' own exceptions otherwise (no answer, a timeout)."""
+    hardened = Manager(
+        Config(
+            ip_filter_enable=True,
+            ip_filter_allow_loopback_ips=loopback_allowed(),
+            never_redirect=True,
+            default_timeout=(timeout, timeout),
+        )
+    )
+    try:
+        with hardened.get_session() as session:
+            return session.post(url, data=data, headers=headers, timeout=timeout)
+    except InvalidIPAddress as exc:
+        raise RefusedAddress(
+            f"{urlsplit(url).hostname} resolved to a private, loopback or link-local "
+            f"address when connecting ({exc}): only public addresses are called."
+        ) from None

@@ -97,6 +97,15 @@ FILTERS = [
 ]
 
 
+class ActivityPagination(KeysetPagination):
+    """Conversations by position in their order, newest activity first (the conversation_activity
+    and conversation_account_activity indexes): no COUNT of every conversation, no OFFSET. A
+    conversation whose activity moves while pages are read moves to the front: it is not
+    listed twice, and the others are neither repeated nor skipped."""
+
+    ordering = ("-last_message_at", "-id")
+
+
 @extend_schema(parameters=FILTERS)
 class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     """Conversations, newest activity first. Filter with ?account=<id> and ?status=."""
@@ -104,6 +113,8 @@ class ConversationViewSet(ScopedViewSetMixin, viewsets.ReadOnlyModelViewSet):
     lookup_value_regex = PATH_ID
     queryset = Conversation.objects.select_related("account")
     serializer_class = ConversationSerializer
+    # By position (keyset): sorting and counting every conversation was the cost of a page.
+    pagination_class = ActivityPagination
 
     def get_queryset(self):
         conversations = super().get_queryset()

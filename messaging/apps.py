@@ -21,7 +21,7 @@ class MessagingConfig(AppConfig):
         # The one outbox: every kind of send (the feature apps register theirs), a few due
         # rows a pass, DMs' first.
         outbox.register(DirectMessages())
-        register_step(Stage.WORK, "Sending due sends", outbox.send_due)
+        register_step(Stage.WORK, "Sending due sends", outbox.send_due, settle=outbox.settle)
 
         def sweeps() -> float:
             return settings.REPLY_SWEEP_INTERVAL

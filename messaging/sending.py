@@ -13,8 +13,7 @@ from django_tasks import task
 
 from instabot.logging import log_context
 from messaging.models import SENT_BY_US, Message
-from messaging.outbox import NotSent, OutboxKind, Sent, kind_named, send_now
-from messaging.outbox.sender import take_send_slot
+from messaging.outbox import NotSent, OutboxKind, Sent, kind_named, send_now, send_now_many
 from messaging.windows import staff_reply_window
 from meta import graph
 
@@ -45,6 +44,9 @@ class DirectMessages(OutboxKind):
 
     def load(self, pk: int) -> Message:
         return Message.objects.select_related("conversation__account").get(pk=pk)
+
+    def load_many(self, pks: list[int]) -> dict:
+        return Message.objects.select_related("conversation__account").in_bulk(pks)
 
     def account(self, row: Message):
         return row.conversation.account
@@ -77,10 +79,17 @@ class DirectMessages(OutboxKind):
                 row.set_human_agent(window.human_agent)
         return None
 
+    def graph_calls(self, row: Message) -> int:
+        return 3 if _shows_typing(row) else 1  # seen and "typing…" take their slots
+
+    def order_key(self, row: Message):
+        # A customer's messages go out in order, every part of a long reply after the one
+        # before (a later part is not even due until the one before is sent).
+        return ("conversation", row.conversation_id)
+
     def send(self, row: Message, client) -> Sent:
-        account = row.conversation.account
-        if account is not None and account.send_typing and _starts_a_bot_reply(row):
-            _show_typing(client, account, row.conversation.customer_id)
+        if _shows_typing(row):
+            _show_typing(client, row.conversation.customer_id)
         sent = client.send_message(
             row.conversation.customer_id, row.outgoing(), human_agent=row.human_agent
         )
@@ -112,6 +121,12 @@ def send_reply(message_id: int) -> None:
     send_now(kind_named(DirectMessages.name), message_id)
 
 
+def send_replies(message_ids: list[int]) -> None:
+    """Send queued outgoing messages at once, together (the bot replies of a batch of
+    deliveries): side by side over Meta's kept-alive connections, each customer's in order."""
+    send_now_many(kind_named(DirectMessages.name), message_ids)
+
+
 @task()
 def send_reply_task(message_id: int) -> None:
     """Sends queued by a version that scheduled them as tasks: the outbox's poll sends them
@@ -119,17 +134,23 @@ def send_reply_task(message_id: int) -> None:
     send_reply(message_id)
 
 
-def _starts_a_bot_reply(message: Message) -> bool:
-    return message.author == Message.Author.BOT and message.part == 1 and message.attempts == 1
+def _shows_typing(message: Message) -> bool:
+    """Seen, then "typing…", before the first part of a bot reply, at its first attempt."""
+    account = message.conversation.account
+    return (
+        account is not None
+        and account.send_typing
+        and message.author == Message.Author.BOT
+        and message.part == 1
+        and message.attempts == 1
+    )
 
 
-def _show_typing(client: graph.InstagramClient, account, customer_id: str) -> None:
-    """Seen, then "typing…", before a bot reply. Each is a Send API call and takes a send
-    slot; being cosmetic, they are skipped when the account's rate is backed up, and a
-    failure is logged, never the reply's."""
+def _show_typing(client: graph.InstagramClient, customer_id: str) -> None:
+    """Seen, then "typing…", before a bot reply: Send API calls, whose slots of the account's
+    pace the sender took with the reply's (graph_calls). Being cosmetic, a failure is logged,
+    never the reply's."""
     for action in ("mark_seen", "typing_on"):
-        if take_send_slot(account.instagram_id, account):
-            return
         try:
             client.send_sender_action(customer_id, action)
         except graph.GraphAPIError as exc:

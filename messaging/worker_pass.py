@@ -14,7 +14,15 @@ work        every pass: deliveries waiting, sends that are due. Their counts say
             pass found work.
 when idle   only in a pass that found no work: fetches that can wait (usernames, posts);
             the first that finds something ends the stage, so a delivery arriving meanwhile
-            waits for a few Graph calls at most.
+            waits for a few Graph calls at most. In the long-running worker, a stage that
+            found nothing is not asked again for IDLE_STAGE_EVERY: at a steady trickle of DMs
+            every DM is followed by an idle pass, and its look for missing usernames and posts
+            doubled what that pass cost (a one-pass worker asks at each idle pass: it ends
+            after one).
+
+A work step may leave work running in the background (the sends that call no Meta, under way
+in the outbox's own threads; the pass never waits for them): its `settle` waits for that
+work and records it. A one-pass worker settles before it ends, a long-running one as it stops.
 
 A step that fails is logged with its name and the pass goes on with the others: one app's
 trouble never stops deliveries. A failed work or idle step makes the pass `failed` (the loop
@@ -47,9 +55,16 @@ class Step:
     # returns how much: run again at the next pass while it finds some, the deliveries
     # waiting going first in between.
     in_parts: bool = False
+    # Work: waits for what the step left running in the background and records it; returns
+    # how much it recorded.
+    settle: Callable[[], int] | None = None
 
 
 _steps: list[Step] = []
+
+# Seconds the long-running worker lets pass before asking the idle stage again, after it
+# found nothing: what it fetches can wait that long (see the module's docstring).
+IDLE_STAGE_EVERY = 1.0
 
 
 def register_step(
@@ -59,12 +74,13 @@ def register_step(
     *,
     every: Callable[[], float] | None = None,
     in_parts: bool = False,
+    settle: Callable[[], int] | None = None,
 ) -> None:
     """Add a step to every pass (from an AppConfig.ready). Registering a name again replaces
     that step where it stands."""
     if stage is Stage.UPKEEP and every is None:
         raise ValueError(f"upkeep step {name!r} needs its interval (every=)")
-    step = Step(name, run, stage, every, in_parts)
+    step = Step(name, run, stage, every, in_parts, settle)
     for index, registered in enumerate(_steps):
         if registered.name == name:
             _steps[index] = step
@@ -77,11 +93,14 @@ def steps(stage: Stage) -> list[Step]:
 
 
 class Schedule:
-    """When each upkeep step last ran in this process (time.monotonic())."""
+    """When each upkeep step last ran in this process (time.monotonic()), and when the idle
+    stage last found nothing (asked again `idle_every` seconds later; 0: at every idle pass)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic, idle_every: float = 0.0):
         self.clock = clock
         self.last_run: dict[str, float] = {}
+        self.idle_every = idle_every
+        self.idle_found_nothing_at: float | None = None
 
     def due(self, step: Step) -> bool:
         last = self.last_run.get(step.name)
@@ -92,6 +111,13 @@ class Schedule:
 
     def due_again(self, step: Step) -> None:
         self.last_run.pop(step.name, None)
+
+    def idle_stage_due(self) -> bool:
+        last = self.idle_found_nothing_at
+        return last is None or self.clock() - last >= self.idle_every
+
+    def idle_stage_found(self, found: bool) -> None:
+        self.idle_found_nothing_at = None if found else self.clock()
 
 
 @dataclass
@@ -116,11 +142,12 @@ def run_pass(schedule: Schedule) -> PassResult:
                 schedule.due_again(step)
     for step in steps(Stage.WORK):
         result.done += int(_run(step, result) or 0)
-    if not result.done:
+    if not result.done and schedule.idle_stage_due():
         for step in steps(Stage.WHEN_IDLE):
             if found := int(_run(step, result) or 0):
                 result.done = found
                 break
+        schedule.idle_stage_found(bool(result.done))
     return result
 
 
@@ -133,8 +160,21 @@ def run_until_nothing_is_left() -> None:
         result = run_pass(schedule)
         if result.failed:
             raise result.failures[0][1]
-        if not result.done:
-            return
+        if not result.done and not settle_running_work():
+            return  # else what it recorded may have made more work due: another pass
+
+
+def settle_running_work() -> int:
+    """Wait for the work the steps left running in the background, and record it; returns
+    how much was recorded. A failing step is logged, not raised."""
+    recorded = 0
+    for step in steps(Stage.WORK):
+        if step.settle is not None:
+            try:
+                recorded += int(step.settle() or 0)
+            except Exception:
+                logger.exception("Worker step failed to settle: %s", step.name)
+    return recorded
 
 
 def _run(step: Step, result: PassResult | None):

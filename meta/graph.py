@@ -8,6 +8,7 @@ appear in an exception message or a log line.
 """
 
 import functools
+import http.cookiejar
 import logging
 import os
 from dataclasses import dataclass
@@ -36,6 +37,11 @@ INVALID_TOKEN_ERROR_CODE = 190
 ALREADY_REPLIED_ERROR_CODE = 10900
 CANNOT_REPLY_ERROR_CODE = 10903
 OUTSIDE_WINDOW = (10, 2534022)
+
+
+# Connections kept alive per Graph API host by one client, which the outbox's sender shares
+# between its threads (one each).
+KEPT_ALIVE_CONNECTIONS = 10
 
 
 class GraphAPIError(Exception):
@@ -112,8 +118,15 @@ class InstagramClient:
         self._host = base_url.rstrip("/")
         self._base_url = f"{self._host}/{api_version}"
         self._timeout = timeout
-        # One session per client: connections to Meta are kept alive between sends.
+        # One session per client: connections to Meta are kept alive between sends, up to
+        # KEPT_ALIVE_CONNECTIONS per host for the sender's threads sharing the client. Its
+        # only other state, cookies, is refused: Meta's API sets none we need, and threads
+        # then share nothing but urllib3's pool (thread-safe).
         self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_maxsize=KEPT_ALIVE_CONNECTIONS)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         # The environment's proxy and CA bundle settings, read once here rather than on every
         # call (requests looks them up per request, which cost more than the rest of a send).
         self._session.proxies = requests.utils.get_environ_proxies(self._host)

@@ -25,7 +25,13 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from messaging.recovery import recover_work_of_dead_workers
-from messaging.worker_pass import Schedule, run_pass, run_until_nothing_is_left
+from messaging.worker_pass import (
+    IDLE_STAGE_EVERY,
+    Schedule,
+    run_pass,
+    run_until_nothing_is_left,
+    settle_running_work,
+)
 from ops.doorbell import doorbell_for_this_database
 from ops.heartbeat import start_heartbeat
 
@@ -42,7 +48,8 @@ class PassLoop(threading.Thread):
         # cut short is swept back into the queue.
         super().__init__(name="worker-pass", daemon=True)
         self.stopping = threading.Event()
-        self.schedule = Schedule()  # this process's upkeep clock: all due at start
+        # This process's upkeep clock (all due at start); the idle stage at most once a second.
+        self.schedule = Schedule(idle_every=IDLE_STAGE_EVERY)
 
     def run(self) -> None:
         doorbell = doorbell_for_this_database(self.stopping)
@@ -66,6 +73,9 @@ class PassLoop(threading.Thread):
                     # Idle: sleep until a delivery is announced (PostgreSQL) or a backoff ends.
                     doorbell.wait()
         finally:
+            # Sends still under way in the background (the outbox's sends that call no Meta):
+            # answered within their timeout, recorded, so that none goes out twice.
+            settle_running_work()
             doorbell.close()
             connection.close()
 

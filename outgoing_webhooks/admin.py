@@ -9,6 +9,8 @@ from outgoing_webhooks.forms import WebhookEndpointForm
 from outgoing_webhooks.models import WebhookEndpoint
 
 ANSWERS_SHOWN = 10
+# Characters of an answer's body or an error shown in the list.
+ANSWER_SHOWN = 200
 
 
 @admin.register(WebhookEndpoint)
@@ -17,6 +19,9 @@ class WebhookEndpointAdmin(ScopedAdminMixin, admin.ModelAdmin):
     list_display = ["url", "account", "is_active", "event_labels", "last_success_at"]
     list_filter = ["is_active", "account"]
     readonly_fields = ["disabled_reason", "failing_since", "last_success_at", "last_answers"]
+
+    class Media:
+        css = {"all": ["outgoing_webhooks/endpoint_form.css"]}
 
     def save_model(self, request, obj, form, change):
         secret = obj.new_secret() if not change else None
@@ -28,7 +33,8 @@ class WebhookEndpointAdmin(ScopedAdminMixin, admin.ModelAdmin):
                 request,
                 format_html(
                     "Its signing secret, shown this once (keep it where the receiver reads "
-                    "it): <code id='endpoint-secret'>{}</code>",
+                    "it): <code id='endpoint-secret' style='word-break: break-all; "
+                    "user-select: all'>{}</code>",
                     secret,
                 ),
                 messages.WARNING,
@@ -45,8 +51,11 @@ class WebhookEndpointAdmin(ScopedAdminMixin, admin.ModelAdmin):
                     f"{d.created_at:%Y-%m-%d %H:%M:%S}",
                     d.event,
                     d.get_status_display(),
-                    d.answer_status or "—",
-                    (d.last_error or d.answer_body)[:200],
+                    # What the endpoint answered: its status and the start of its body.
+                    format_html(
+                        "<b>{}</b> {}", d.answer_status or "—", d.answer_body[:ANSWER_SHOWN]
+                    ),
+                    d.last_error[:ANSWER_SHOWN] or "—",
                 )
                 for d in deliveries
             ),
@@ -54,7 +63,8 @@ class WebhookEndpointAdmin(ScopedAdminMixin, admin.ModelAdmin):
         if not rows:
             return "None yet."
         return format_html(
-            "<table><tr><th>Event at</th><th>Event</th><th>State</th><th>Answer</th>"
-            "<th>Error or body</th></tr>{}</table>",
+            '<div class="last-answers" style="overflow-x: auto; max-width: 100%;"><table>'
+            "<tr><th>Event at</th><th>Event</th><th>State</th><th>Answer</th>"
+            "<th>Error</th></tr>{}</table></div>",
             rows,
         )

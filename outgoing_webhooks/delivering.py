@@ -14,7 +14,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
 from django.utils import timezone
 
-from instabot.safe_urls import check_url
+from instabot.safe_urls import RefusedAddress, check_url, post
 from messaging.models import OutboxStatus
 from messaging.outbox import (
     NotSent,
@@ -129,6 +129,8 @@ class EndpointDeliveries(OutboxKind):
         return None
 
     def send(self, row: EndpointDelivery, client) -> Sent:
+        # In the sender's pool: the network only. The answer is kept on the row, saved by
+        # changed() in the pass's thread, whatever the outcome.
         endpoint = row.endpoint
         try:
             # Again now: a host may resolve elsewhere than when it was saved.
@@ -145,17 +147,15 @@ class EndpointDeliveries(OutboxKind):
             "X-Instabot-Signature": signature(endpoint.secret, timestamp, body),
         }
         try:
-            answer = requests.post(
-                endpoint.url,
-                data=body,
-                headers=headers,
-                timeout=settings.OUTGOING_WEBHOOK_TIMEOUT,
-                allow_redirects=False,
+            answer = post(
+                endpoint.url, data=body, headers=headers, timeout=settings.OUTGOING_WEBHOOK_TIMEOUT
             )
+        except RefusedAddress as exc:
+            raise PermanentSendError(f"refused: {exc}") from None
         except requests.RequestException as exc:
-            row.record_answer(None, f"{type(exc).__name__}: {exc}")
+            row.note_answer(None, f"{type(exc).__name__}: {exc}")
             raise TransientSendError(f"no answer: {type(exc).__name__}") from None
-        row.record_answer(answer.status_code, answer.text)
+        row.note_answer(answer.status_code, answer.text)
         if 200 <= answer.status_code < 300:
             return Sent(str(answer.status_code))
         reason = f"the endpoint answered {answer.status_code}"
@@ -168,6 +168,7 @@ class EndpointDeliveries(OutboxKind):
             row.endpoint.record_success(timezone.now())
 
     def changed(self, row: EndpointDelivery) -> None:
+        row.save_answer()
         failed = row.status == OutboxStatus.FAILED or (
             row.status == OutboxStatus.QUEUED and row.last_error
         )

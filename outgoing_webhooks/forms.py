@@ -28,6 +28,7 @@ class WebhookEndpointForm(forms.ModelForm):
         label="URL",
         max_length=2_000,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"class": "vURLField"}),
         help_text="https:// and a public host: each event is POSTed there as signed JSON.",
     )
     events = forms.MultipleChoiceField(choices=EVENT_CHOICES, widget=forms.CheckboxSelectMultiple)

@@ -96,12 +96,20 @@ class EndpointDelivery(OutboxRow):
     def __str__(self):
         return f"{self.event} to {self.endpoint_id}"
 
-    def record_answer(self, status: int | None, body: str) -> None:
-        fields = {"answer_status": status, "answer_body": body[:ANSWER_KEPT]}
-        fields["answered_at"] = timezone.now()
-        EndpointDelivery.objects.filter(pk=self.pk).update(**fields)
-        for name, value in fields.items():
-            setattr(self, name, value)
+    def note_answer(self, status: int | None, body: str) -> None:
+        """The endpoint's answer, kept on this instance (the sender's pool: no database)."""
+        self.answer_status, self.answer_body = status, body[:ANSWER_KEPT]
+        self.answered_at = timezone.now()
+        self.answer_noted = True
+
+    def save_answer(self) -> None:
+        """Save the answer noted, if any (the pass's thread, with the outcome)."""
+        if getattr(self, "answer_noted", False):
+            fields = ("answer_status", "answer_body", "answered_at")
+            EndpointDelivery.objects.filter(pk=self.pk).update(
+                **{name: getattr(self, name) for name in fields}
+            )
+            self.answer_noted = False
 
     def mark_delivered(self) -> bool:
         return self._change((OutboxStatus.SENDING,), status=OutboxStatus.SENT, due_at=None)

@@ -17,8 +17,10 @@ from comments.tests.test_mentions import mention_payload, mentioned
 from messaging import outbox, worker_pass
 from messaging.credentials_wait import queue_work_waiting_for_credentials
 from messaging.models import Message, SendThrottle, WaitingFor
+from messaging.outbox import claiming
 from messaging.sending import DirectMessages
 from messaging.tests.conftest import load_payload, with_mid
+from meta import graph
 
 pytestmark = pytest.mark.django_db
 
@@ -87,44 +89,72 @@ def test_a_wrong_key_never_escapes_a_pass_nor_counts_an_attempt_for_any_kind(
     assert set(sends_of(SHOP).values()) == {("sent", "")}
 
 
+def meta_refuses_every_call_of(token: str, error: type[graph.GraphAPIError]):
+    """Meta answers `error` to every call made with `token` (as it does to a throttled account,
+    or a token it refused), from any of the sender's threads; returns the calls it refused."""
+    refused = []
+    request = graph.InstagramClient._request
+
+    def answer(client, method, path, **kwargs):
+        if client._access_token == token:
+            refused.append(path)
+            raise error(f"refused by the test: {error.__name__}")
+        return request(client, method, path, **kwargs)
+
+    patch = mock.patch.object(graph.InstagramClient, "_request", answer)
+    return patch, refused
+
+
 def test_a_rate_limit_pauses_every_kind_for_that_account_only(deliver, fake_meta, answering_rules):
     store_account(SHOP, "shop")
     store_account(OTHER_SHOP, "other")
     queue_every_kind(deliver, fake_meta, SHOP, 1)
     queue_every_kind(deliver, fake_meta, OTHER_SHOP, 2)
-    fake_meta.fail_next("rate_limit")  # the first call: the shop's DM reply
+    throttled, refused = meta_refuses_every_call_of("EAAG-shop-token", graph.RateLimitedError)
 
-    outbox.send_due(limit=20)
+    with throttled:
+        outbox.send_due(limit=20)
 
     paused = SendThrottle.objects.get(instagram_account_id=SHOP).paused_until
     assert paused > timezone.now()
     waiting = ("queued", WaitingFor.RATE)
     assert sends_of(SHOP) == dict.fromkeys(["dm", "private", "public", "mention"], waiting)
     assert set(sends_of(OTHER_SHOP).values()) == {("sent", "")}
-    # Nothing of the paused account was tried again meanwhile; none of its attempts counted.
-    assert [call["outcome"] for call in fake_meta.calls if call.get("outcome")].count(
-        "rate_limit"
-    ) == 1
+    # Once Meta said "too fast", the shop's calls not made yet were not made: only those
+    # already in flight beside it (a round's, side by side) were refused too; the mention's
+    # answer (sent in the pass's thread, after them) not. None of its attempts counted.
+    assert 1 <= len(refused) <= 3
     for model in (Message, CommentReply, MentionReply):
         assert not model.objects.filter(status="queued", attempts__gt=0).exists()
+    assert all(reply.due_at >= paused for reply in CommentReply.objects.filter(status="queued"))
 
 
 def test_a_token_meta_refuses_marks_the_account_for_every_kind(deliver, fake_meta, answering_rules):
     shop = store_account(SHOP, "shop")
     queue_every_kind(deliver, fake_meta, SHOP, 1)
-    fake_meta.fail_next("invalid_token")  # the first call: the DM reply
+    expired, refused = meta_refuses_every_call_of("EAAG-shop-token", graph.InvalidTokenError)
 
-    outbox.send_due(limit=20)
+    with expired:
+        outbox.send_due(limit=20)
 
     shop.refresh_from_db()
     assert shop.token_is_invalid
     statuses = {kind: status for kind, (status, _) in sends_of(SHOP).items()}
     assert statuses == dict.fromkeys(["dm", "private", "public", "mention"], "failed")
-    dm = Message.objects.get(author="bot", in_reply_to__isnull=False)
-    assert dm.last_error.startswith("invalid access token")
-    # The others failed without a call: Meta refused the token already.
-    assert CommentReply.objects.filter(last_error__contains="token is invalid since").count() == 2
-    assert len([call for call in fake_meta.calls if call.get("outcome")]) == 1
+    errors = [
+        *Message.objects.filter(author="bot").values_list("last_error", flat=True),
+        *CommentReply.objects.values_list("last_error", flat=True),
+        *MentionReply.objects.values_list("last_error", flat=True),
+    ]
+    # Refused by Meta, or (the calls not made yet when it refused the token) not tried.
+    assert all(
+        error.startswith("invalid access token") or "token is invalid since" in error
+        for error in errors
+    )
+    assert 1 <= len(refused) <= 3
+    assert sum(error.startswith("invalid access token") for error in errors) == len(refused)
+    mention = MentionReply.objects.get()
+    assert "token is invalid since" in mention.last_error  # after them, in the pass's thread
 
 
 OUTBOX = "/admin/messaging/send/"
@@ -196,3 +226,26 @@ def test_a_bug_in_one_kind_never_stops_the_others(deliver, fake_meta, answering_
     assert states.pop("dm") == ("sending", "")  # left for the stall sweep
     assert set(states.values()) == {("sent", "")}
     assert "the send failed unexpectedly" in caplog.text
+
+
+def test_a_pass_with_nothing_due_asks_every_kind_in_one_statement(
+    deliver, fake_meta, answering_rules, django_assert_num_queries
+):
+    store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    outbox.send_due(limit=20)
+    assert set(sends_of(SHOP).values()) == {("sent", "")}
+    # Every pass of the worker asks the outbox (a DM's pass, then the idle pass after it):
+    # with nothing due, one statement over every kind's table.
+    with django_assert_num_queries(1):
+        assert outbox.send_due() == 0
+
+
+def test_the_one_statement_finds_a_row_due_of_any_kind(deliver, fake_meta, answering_rules):
+    store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    now = timezone.now()
+    due = {kind.name for kind in claiming.kinds_with_rows_due(now)}
+    assert due == {"dm", "private_reply", "public_reply", "mention_reply"}
+    outbox.send_due(limit=20)
+    assert claiming.kinds_with_rows_due(timezone.now()) == []

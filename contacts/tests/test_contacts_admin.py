@@ -89,3 +89,78 @@ def test_export_and_import_from_the_admin(admin_client, shops):
     assert list(ana.tags.values_list("name", flat=True)) == ["vip"]
     bad = admin_client.post(f"{LIST}import/", {"file": io.BytesIO(b"\xff\xfe")})
     assert bad.status_code == 200 and b"not UTF-8" in bad.content
+
+
+@pytest.mark.parametrize(
+    "field, kind, value, problem",
+    [
+        ("city", "text", "x" * 2_000_000, "at most 1000 characters"),
+        ("city", "text", "Par\x00is", "Null characters are not allowed"),
+        ("age", "number", "\uff14\uff12", "digits 0-9"),  # full-width digits
+        ("age", "number", "\u0664\u0662", "digits 0-9"),  # Arabic-Indic digits
+        ("email", "email", "ana\ufffd@example.com", "valid email"),  # a form's lone surrogate
+        ("size", "choice", "XL", "Choose one of"),
+        ("born", "date", "\u0662\u0660\u0662\u0666-01-01", "YYYY-MM-DD"),
+        ("phone", "phone", "call me", "phone number"),
+    ],
+)
+def test_a_hostile_value_on_a_contacts_page_is_the_fields_error(
+    admin_client, shops, field, kind, value, problem
+):
+    contact = make_contact(shops[0], "1001", "ana")
+    ContactField.objects.create(
+        account=shops[0], key=field, label=field.title(), kind=kind, choices="S\nM"
+    )
+    page = admin_client.post(
+        f"{LIST}{contact.pk}/change/", change_form(contact, **{f"field_{field}": value})
+    )
+    assert page.status_code == 200
+    assert problem in page.content.decode().replace("&#x27;", "'"), problem
+    assert not FieldValue.objects.exists()
+
+
+def test_the_list_filters_by_a_fields_value(admin_client, shops):
+    city = ContactField.objects.create(account=shops[0], key="city", label="City")
+    ana, bo = make_contact(shops[0], "1001", "ana"), make_contact(shops[0], "1002", "bo")
+    FieldValue.objects.create(contact=ana, field=city, value="Paris")
+    FieldValue.objects.create(contact=bo, field=city, value="Lyon")
+    page = admin_client.get(f"{LIST}?field=city:paris").content
+    assert b"@ana" in page and b"@bo" not in page
+    page = admin_client.get(f"{LIST}?field=city").content
+    assert b"@ana" in page and b"@bo" in page
+
+
+def test_limited_staff_see_only_their_accounts_fields_and_tags(client, shops):
+    from rest_framework.test import APIClient
+
+    from contacts.models import Tag
+
+    user = staff("limited", shops[0])
+    user.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="contacts"),
+    )
+    client.force_login(user)
+    mine = ContactField.objects.create(account=shops[0], key="city", label="Our city")
+    theirs = ContactField.objects.create(account=shops[1], key="size", label="Their size")
+    my_tag = Tag.objects.create(account=shops[0], name="our-vip")
+    their_tag = Tag.objects.create(account=shops[1], name="their-vip")
+
+    fields = client.get("/admin/contacts/contactfield/").content.decode()
+    assert "Our city" in fields and "Their size" not in fields
+    assert client.get(f"/admin/contacts/contactfield/{theirs.pk}/change/").status_code == 302
+    assert client.get(f"/admin/contacts/contactfield/{mine.pk}/change/").status_code == 200
+    tags = client.get("/admin/contacts/tag/").content.decode()
+    assert "our-vip" in tags and "their-vip" not in tags
+    assert client.get(f"/admin/contacts/tag/{their_tag.pk}/change/").status_code == 302
+    assert client.get(f"/admin/contacts/tag/{my_tag.pk}/change/").status_code == 200
+    # The contacts list's filters offer only their own tags and fields.
+    contacts = client.get(LIST).content.decode()
+    assert "their-vip" not in contacts and "Their size" not in contacts
+
+    api = APIClient()
+    api.force_authenticate(user)
+    listed = api.get("/api/contact-fields/").json()["results"]
+    assert [f["key"] for f in listed] == ["city"]
+    assert api.get(f"/api/contact-fields/{theirs.pk}/").status_code == 404
+    assert api.patch(f"/api/contact-fields/{theirs.pk}/", {"label": "x"}).status_code == 404
+    assert api.delete(f"/api/contact-fields/{theirs.pk}/").status_code == 404

@@ -53,6 +53,20 @@ def test_the_contacts_list_and_its_import_as_staff_see_them(browser, live_server
         page.click("input[type=submit]")
         page.get_by_text("Skipped rows").wait_for()
         screenshot(page, f"admin-contacts-import-{width}")
+        # A file that is not one: refused whole, saying why, under the file box.
+        page.set_input_files(
+            "#id_file",
+            files=[
+                {
+                    "name": "contacts.csv",
+                    "mimeType": "text/csv",
+                    "buffer": b"account,customer_id,colour\n17841400000000001,100,red\n",
+                }
+            ],
+        )
+        page.click("input[type=submit]")
+        page.locator(".errorlist", has_text="Unknown columns").wait_for()
+        screenshot(page, f"admin-contacts-import-refused-{width}")
 
 
 def test_a_rules_flow_and_the_ab_comparison_as_staff_see_them(browser, live_server):  # noqa: F811

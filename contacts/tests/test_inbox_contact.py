@@ -94,3 +94,25 @@ def test_another_accounts_contact_is_not_found(client, conversation):
     user.user_permissions.add(Permission.objects.get(codename="change_contact"))
     client.force_login(user)
     assert edit(client, conversation, tags="vip").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "value, problem",
+    [
+        ("\u0663\u0663", "digits 0-9"),  # Arabic-Indic digits
+        ("\uff13\uff13", "digits 0-9"),  # full-width digits
+        ("3\x003", "NUL"),
+        ("9" * 2_000_000, "at most 1,000 characters"),
+    ],
+)
+def test_a_number_field_takes_only_ascii_digits_in_the_pane(
+    admin_client, conversation, value, problem
+):
+    ContactField.objects.create(account=conversation.account, key="age", label="Age", kind="number")
+    answer = edit(admin_client, conversation, **{"field:age": value})
+    assert answer.status_code == 400
+    assert problem in answer.json()["error"]
+    assert not FieldValue.objects.exists()
+    saved = edit(admin_client, conversation, **{"field:age": " 33 "})
+    assert saved.status_code == 200
+    assert FieldValue.objects.get().value == "33"

@@ -281,7 +281,7 @@ def test_on_a_phone_a_long_thread_opens_on_its_newest_message(
 
 
 @pytest.mark.parametrize("width", [1280, 390])
-def test_the_dashboards_daily_table_fits_a_laptop_and_says_it_scrolls_on_a_phone(
+def test_the_dashboards_tables_fit_a_laptop_and_say_they_scroll_on_a_phone(
     browser, live_server, deliver, shop_a, width
 ):
     staff("alice", all_accounts=True)
@@ -290,17 +290,19 @@ def test_the_dashboards_daily_table_fits_a_laptop_and_says_it_scrolls_on_a_phone
     with screenshot_on_failure(page, f"stats-table-{width}"):
         log_in(page, live_server, "alice")
         page.goto(f"{live_server.url}/inbox/stats/")
-        table = page.locator(".table-wrap.daily")
-        table.scroll_into_view_if_needed()
-        hidden = page.evaluate(
-            "(() => { const box = document.querySelector('.table-wrap.daily');"
-            " return box.scrollWidth - box.clientWidth; })()"
-        )
-        hint = page.locator("#daily-scroll-hint")
-        if width == 1280:
-            assert hidden == 0  # every column, its heading included, in sight
-            assert not hint.is_visible()
-        else:
-            assert hidden > 0
-            assert hint.is_visible()
+        for table, hint in (
+            ("#per-day", "#daily-scroll-hint"),
+            ("#per-account", "#accounts-scroll-hint"),
+        ):
+            page.locator(table).scroll_into_view_if_needed()
+            hidden = page.evaluate(
+                f"(() => {{ const box = document.querySelector('{table}').parentElement;"
+                " return box.scrollWidth - box.clientWidth; })()"
+            )
+            if width == 1280:
+                assert hidden == 0, table  # every column, its heading included, in sight
+                assert not page.locator(hint).is_visible()
+            else:
+                assert hidden > 0, table
+                assert page.locator(hint).is_visible()
         screenshot(page, f"stats-table-{width}")

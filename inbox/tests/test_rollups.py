@@ -1,9 +1,11 @@
 """The dashboard's daily rollup: settled days are read from one row per account and day, the
 others counted live, and the figures are the same either way."""
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import FloatField, Value
@@ -13,6 +15,7 @@ from django.utils import timezone
 from comments.models import Comment, CommentReply
 from inbox import rollups
 from inbox.models import DailyFigures, RolledUpDay
+from inbox.stats_days import ANSWER_TIMES, COUNTED
 from inbox.stats_sql import bucket_seconds, delay_bucket
 from inbox.tests.conftest import staff
 from inbox.tests.test_stats import message
@@ -168,15 +171,123 @@ def test_rolling_a_day_up_again_follows_its_messages(admin_client, history, shop
     assert stats(admin_client)["failed_sends"][0]["count"] == 4
 
 
-def test_the_dashboards_queries_do_not_grow_with_the_days(
-    admin_client, history, django_assert_max_num_queries
+@pytest.mark.parametrize("account", [None, "a"])
+def test_the_dashboards_queries_do_not_grow_with_the_days(admin_client, history, shop_a, account):
+    call_command("roll_up_stats")
+    query = {"account": shop_a.pk} if account else {}
+    for path in ("/api/stats/", "/api/stats/?rows=none", "/inbox/stats/", "/inbox/stats.csv"):
+        counted = []
+        for days in (7, 14, 90):
+            with CaptureQueriesContext(connection) as captured:
+                assert admin_client.get(path, {"days": days, **query}).status_code == 200
+            counted.append(len(captured))
+        assert len(set(counted)) == 1, (path, counted)
+
+
+def test_the_dashboard_page_takes_the_same_queries_for_one_account_as_for_all(
+    admin_client, history, shop_a
 ):
     call_command("roll_up_stats")
-    for path in ("/api/stats/", "/inbox/stats/", "/inbox/stats.csv"):
-        with CaptureQueriesContext(connection) as week:
-            admin_client.get(path, {"days": 7})
-        with django_assert_max_num_queries(len(week)):
-            assert admin_client.get(path, {"days": 90}).status_code == 200
+    counted = set()
+    for query in ({}, {"account": shop_a.pk}):
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get("/inbox/stats/", {"days": 90, **query}).status_code == 200
+        counted.add(len(captured))
+    assert len(counted) == 1
+
+
+def added_up(rows, by):
+    """`rows` (per account and day) added up per `by`, as per_day and per_account say."""
+    totals = {}
+    for row in rows:
+        total = totals.setdefault(row[by], {})
+        for name, value in row.items():
+            if name in ("account_id", "account", "day"):
+                continue
+            if name.endswith("_seconds"):
+                if value is not None:
+                    total[name] = max(value, total.get(name) or value)
+                else:
+                    total.setdefault(name, None)
+            else:
+                total[name] = total.get(name, 0) + value
+    return totals
+
+
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_days_and_accounts_add_up_each_accounts_days(admin_client, history, rolled_up):
+    if rolled_up:
+        call_command("roll_up_stats")
+    figures = stats(admin_client)
+    per_day = {row.pop("day"): row for row in figures["per_day"]}
+    assert per_day == added_up(figures["rows"], "day")
+    assert len(per_day) == 5  # a row a day, not one per account and day
+    per_account = {row.pop("account"): row for row in figures["per_account"]}
+    for row in per_account.values():
+        row.pop("account_id")
+    assert per_account == added_up(figures["rows"], "account")
+    assert per_account["Alpha (@alpha)"]["answered_by_person"] == 5
+    assert per_account["(the environment's account)"]["received"] == 5
+    # A day's answer times are its slowest account's; an account's, its slowest day's.
+    assert per_account["Alpha (@alpha)"]["bot_p90_seconds"] == 6.0  # 2 + 4 s, on the 5th day
+
+
+def test_the_api_leaves_out_each_accounts_days_when_asked(admin_client, history):
+    call_command("roll_up_stats")
+    full = stats(admin_client)
+    short = stats(admin_client, rows="none")
+    assert "rows" not in short
+    assert short == {name: value for name, value in full.items() if name != "rows"}
+    response = admin_client.get("/api/stats/", {"rows": "all of them"})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_the_page_shows_a_row_a_day_and_one_an_account_or_the_chosen_accounts_days(
+    admin_client, history, shop_a, rolled_up
+):
+    if rolled_up:
+        call_command("roll_up_stats")
+    page = admin_client.get("/inbox/stats/", {"days": 14})
+    per_day = page.context["figures"]["per_day"]
+    per_account = page.context["figures"]["per_account"]
+    assert len(per_day) == 5
+    assert [row["account"] for row in per_account] == [
+        "(the environment's account)",
+        "Alpha (@alpha)",
+        "Bravo (@bravo)",
+    ]
+    assert "rows" not in page.context["figures"]
+    html = page.content.decode()
+    assert "Each day, every account added up" in html
+    assert f"?account={shop_a.pk}&amp;days=14" in html
+    chosen = admin_client.get("/inbox/stats/", {"days": 14, "account": shop_a.pk})
+    assert chosen.context["figures"]["per_day"] == [
+        {name: value for name, value in row.items() if name not in ("account_id", "account")}
+        for row in stats(admin_client, account=shop_a.pk)["rows"]
+    ]
+    assert "Each day of this account" in chosen.content.decode()
+
+
+def test_rows_rolled_up_before_the_columns_move_to_them(history):
+    call_command("roll_up_stats")
+    row = DailyFigures.objects.exclude(received=0).first()
+    shown = {name: getattr(row, name) for name in (*COUNTED, *ANSWER_TIMES)}
+    # As the previous rollup stored it: everything in its JSON.
+    DailyFigures.objects.filter(pk=row.pk).update(
+        **dict.fromkeys(COUNTED, 0),
+        **dict.fromkeys(ANSWER_TIMES),
+        figures={
+            "counts": {kind: n for kind, n in shown.items() if kind in COUNTED and n},
+            "answer_times": {name: shown[name] for name in ANSWER_TIMES},
+            **row.figures,
+        },
+    )
+    columns = importlib.import_module("inbox.migrations.0004_daily_figures_columns")
+    columns.move_to_columns(django_apps, None)
+    row.refresh_from_db()
+    assert {name: getattr(row, name) for name in shown} == shown
+    assert set(row.figures) == {"rules", "failed"}
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,14 @@ def test_fast_password_hashing_is_refused_outside_tests():
     assert "FAST_PASSWORD_HASHING is for tests" in result.stderr
 
 
+def test_the_loopback_allowance_of_outgoing_calls_is_refused_outside_tests():
+    result = import_settings(
+        SECRET_KEY="x", FACEBOOK_APP_SECRET="y", DEVTOOLS="off", OUTGOING_URLS_ALLOW_LOOPBACK="on"
+    )
+    assert result.returncode != 0
+    assert "OUTGOING_URLS_ALLOW_LOOPBACK is for tests" in result.stderr
+
+
 def test_the_test_suite_hashes_passwords_fast(settings):
     # Each test user would otherwise cost a deliberately slow PBKDF2 hash.
     assert settings.PASSWORD_HASHERS == ["django.contrib.auth.hashers.MD5PasswordHasher"]

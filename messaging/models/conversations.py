@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from messaging import hooks
@@ -39,7 +39,11 @@ class Conversation(models.Model):
     # When a worker asked Instagram for the customer's profile; empty: not yet.
     profile_requested_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status, default=Status.ACTIVE)
-    last_message_at = models.DateTimeField(null=True, blank=True)
+    # The newest activity (a message either way): never empty, so that every list of
+    # conversations, newest activity first, reads an index in its order (a NULLS LAST order
+    # cannot be indexed on SQLite). A conversation is made with its first message; one made
+    # otherwise counts its creation as its activity.
+    last_message_at = models.DateTimeField(default=timezone.now)
     # Set: staff paused the bot here, and it stays silent until they resume it.
     bot_paused_at = models.DateTimeField(null=True, blank=True)
     # While in the future, the bot stays silent here: staff answered (a takeover, which ends
@@ -57,7 +61,8 @@ class Conversation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = [F("last_message_at").desc(nulls_last=True)]
+        # Newest activity first, the id breaking ties: the indexes below, in this order.
+        ordering = ["-last_message_at", "-id"]
         constraints = [
             # Two first messages racing in must create one conversation.
             models.UniqueConstraint(
@@ -67,7 +72,15 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["status", "last_message_at"]),  # the inbox's list
             # The inbox's order: who needs a reply first, then newest activity.
-            models.Index(fields=["status", "needs_reply", "last_message_at"]),
+            models.Index(
+                fields=["status", "needs_reply", "last_message_at", "id"],
+                name="conversation_inbox_order",
+            ),
+            # The API's list (the ordering above), for every account and for one (keyset pages).
+            models.Index(fields=["last_message_at", "id"], name="conversation_activity"),
+            models.Index(
+                fields=["account", "last_message_at", "id"], name="conversation_account_activity"
+            ),
             models.Index(fields=["profile_requested_at"]),  # the usernames still to fetch
         ]
 

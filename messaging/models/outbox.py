@@ -103,6 +103,19 @@ class OutboxRow(models.Model):
         mine = cls.objects.filter(Q(claimed_by="") | Q(claimed_by=by), pk=pk)
         return bool(cls._take(mine, by, timezone.now()))
 
+    @classmethod
+    def claim_held(cls, pks, by: str) -> list:
+        """Worker `by` takes the due rows among `pks` that are free or held by itself (the bot
+        replies of a batch it handled), in one UPDATE; returns the pks it took."""
+        now = timezone.now()
+        mine = cls.objects.filter(Q(claimed_by="") | Q(claimed_by=by), pk__in=pks)
+        cls._take(mine, by, now)
+        return list(
+            cls.objects.filter(
+                pk__in=pks, status=OutboxStatus.SENDING, claimed_by=by, claimed_at=now
+            ).values_list("pk", flat=True)
+        )
+
     @staticmethod
     def _take(rows, by: str, now: datetime) -> int:
         return rows.filter(status=OutboxStatus.QUEUED, due_at__lte=now).update(

@@ -25,14 +25,16 @@ class AccountPace(models.Model):
 
     @classmethod
     def reserve_slot(
-        cls, instagram_account_id: str, per_second: float, max_wait: timedelta
+        cls, instagram_account_id: str, per_second: float, max_wait: timedelta, calls: int = 1
     ) -> datetime:
         """When this account's next call may go, honouring its rate and any pause.
 
-        A slot within `max_wait` is taken (the next one moves 1/rate later); a later one is
-        only reported, for the caller to come back then. Row-locked: holds across workers.
+        A slot within `max_wait` is taken (the next one moves 1/rate later; `calls` slots
+        in a row: calls/rate later); a later one is only reported, for the caller to come
+        back then. Row-locked: holds across workers.
         """
         now = timezone.now()
+        taking = timedelta(seconds=calls / per_second)
         # Most calls find the account's slot free: taken in one conditional UPDATE, with no
         # transaction and no read. Otherwise (a slot to wait for, a pause, the first call) the
         # row is locked and read.
@@ -40,7 +42,7 @@ class AccountPace(models.Model):
             Q(paused_until__isnull=True) | Q(paused_until__lte=now)
         )
         taken = cls.objects.filter(free_now, instagram_account_id=instagram_account_id).update(
-            next_slot_at=now + timedelta(seconds=1 / per_second)
+            next_slot_at=now + taking
         )
         if taken:
             return now
@@ -52,9 +54,14 @@ class AccountPace(models.Model):
             pace = cls.objects.select_for_update().get(instagram_account_id=instagram_account_id)
             slot = max(now, pace.next_slot_at or now, pace.paused_until or now)
             if slot <= now + max_wait:
-                pace.next_slot_at = slot + timedelta(seconds=1 / per_second)
+                pace.next_slot_at = slot + taking
                 pace.save(update_fields=["next_slot_at"])
         return slot
+
+    @classmethod
+    def paused_until_of(cls, instagram_account_id: str) -> datetime | None:
+        rows = cls.objects.filter(instagram_account_id=instagram_account_id)
+        return rows.values_list("paused_until", flat=True).first()
 
     @classmethod
     def pause(cls, instagram_account_id: str, seconds: float) -> datetime:

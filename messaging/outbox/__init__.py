@@ -5,6 +5,8 @@ once its DM commits). What differs by kind is a small adapter (kinds.OutboxKind)
 
     from messaging import outbox
     outbox.send_due(limit)                  the worker's pass: due rows of every kind
+    outbox.send_now_many(kind, pks)         rows stored by this worker, sent at once together
+    outbox.settle()                         wait for the sends that call no Meta under way
     outbox.free_waiting_for_credentials()   the key was fixed: every kind due at once
     outbox.backlog()                        /healthz: due rows of every kind
 """
@@ -28,7 +30,7 @@ from messaging.outbox.kinds import (
     register,
     registered,
 )
-from messaging.outbox.sender import send_due, send_now
+from messaging.outbox.sender import send_due, send_now, send_now_many, settle
 
 logger = logging.getLogger(__name__)
 
@@ -103,4 +105,6 @@ __all__ = [
     "registered",
     "send_due",
     "send_now",
+    "send_now_many",
+    "settle",
 ]

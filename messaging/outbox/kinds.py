@@ -2,10 +2,11 @@
 transport per integration): which rows, the Graph call, what "sent" updates. Feature apps
 register theirs in their AppConfig.ready(); the core never imports them."""
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
@@ -24,6 +25,9 @@ class Sent:
     external_id: str
     recipient_id: str = ""
     note: str = ""
+    # What the call answered, for sent() to record in the pass's thread (send() runs in the
+    # sender's pool and touches no database): a flow's external request's JSON.
+    answer: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,15 @@ class OutboxKind:
     # this reason (what could appear twice in public is never sent twice).
     given_up_after_stall = ""
     # False: its send() calls someone else (an outgoing webhook): no Graph client, no
-    # account token or send pace; it raises PermanentSendError or TransientSendError.
+    # account token or send pace; it raises PermanentSendError or TransientSendError. Such
+    # sends never hold up a DM: they go out in a pool of their own, the pass never waiting
+    # for them (sender.py).
     calls_meta = True
+    # True: send() makes network calls only, no database (the row comes from load() with
+    # everything it needs): the sender runs it in its pool of threads, beside the others.
+    # False: run in the pass's thread, one at a time (a send that reads or writes rows
+    # between its calls).
+    concurrent = True
 
     def rows(self):
         if self.discriminator:
@@ -97,6 +108,10 @@ class OutboxKind:
 
     def load(self, pk: int) -> OutboxRow:
         return self.model.objects.get(pk=pk)
+
+    def load_many(self, pks: list[int]) -> dict:
+        """Rows by pk, with everything send() reads (it may not read the database)."""
+        return {pk: self.load(pk) for pk in pks}
 
     def account(self, row):
         return row.account
@@ -115,8 +130,19 @@ class OutboxKind:
         """Before any Graph call: an outcome that needs none (cancelled, too late), or None."""
         return None
 
+    def graph_calls(self, row) -> int:
+        """How many Send API calls send() makes: each takes a slot of the account's pace."""
+        return 1
+
+    def order_key(self, row) -> Hashable | None:
+        """Rows with the same key go out one after another, in queue order, never side by
+        side: ("conversation", its id) for the DMs of every kind to one customer. None: no
+        order to keep with other rows."""
+        return None
+
     def send(self, row, client) -> Outcome:
-        """The Graph call(s); graph errors are the sender's to record."""
+        """The Graph call(s); graph errors are the sender's to record. Runs in the sender's
+        pool (unless `concurrent` is False): no database here, only the network."""
         raise NotImplementedError
 
     def sent(self, row, outcome: Sent) -> None:

@@ -1,207 +1,306 @@
-"""The one sender: claims due rows of every kind, takes the account's send slot, calls Meta
+"""The one sender: claims due rows of every kind, takes the account's send slots, calls Meta
 through the kind's adapter, and records every outcome here, the same way for every kind:
 
 sent · retried later with backoff · the account paused on a rate limit (every kind to it waits,
 other accounts go on) · the account marked on 190 · waiting for credentials (never escaping a
 pass, the attempt not counted) · failed for good with Meta's reason · cancelled.
+
+A round of the sender, in the pass's thread but for the calls themselves:
+
+    claim (claiming.py: the oldest due rows, at most SENDS_PER_ACCOUNT of an account)
+    ─▶ prepare each row: load it, the kind's checks, the token, a slot of the account's pace
+       per Graph call (reserved here: the slots of a round are the account's pace)
+    ─▶ the calls, side by side in a pool of SEND_THREADS threads over kept-alive connections
+       (only the network there: each waits for its slot, then calls; rows of one conversation
+       one after another, in queue order)
+    ─▶ every outcome recorded through the one path below, each row on its own
+
+Sends that call no Meta (outgoing webhooks, flows' external requests: `calls_meta` False) take
+no part in a round: the pass hands them to a pool of their own (OffPath) and records each at a
+later pass once it is answered, never waiting for them, so a slow endpoint never holds up a DM.
 """
 
+import contextvars
 import logging
 import random
-import time
-from collections import defaultdict
+import threading
+from collections import Counter, defaultdict
+from concurrent.futures import Future, wait
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Min
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
-from messaging.models import HourlyQuota, SendThrottle, WaitingFor
+from messaging.models import SendThrottle, WaitingFor
+from messaging.outbox.calls import PAUSED, REFUSED, Call, Pool, Round, in_pool, make_call
+from messaging.outbox.claiming import (
+    WAITING_FOR_CREDENTIALS,
+    claim_round,
+    kinds_with_rows_due,
+)
 from messaging.outbox.kinds import (
-    QUOTA_WINDOW,
     NotSent,
     OutboxKind,
     Outcome,
     PermanentSendError,
     Sent,
     TransientSendError,
-    registered,
 )
 from messaging.worker_identity import this_worker
 from meta import graph
 
 logger = logging.getLogger(__name__)
 
-# Due rows one pass of the worker sends, at most: waiting DMs come between passes.
+# Due rows one round of the sender claims, at most: waiting DMs come between passes.
 SENDS_PER_PASS = 10
-# Accounts one pass looks at per kind under an hourly limit, at most.
-ACCOUNTS_PER_PASS = 20
-# How a row's last_error starts while it waits for credentials that cannot be opened (history
-# imports word their wait the same way).
-WAITING_FOR_CREDENTIALS = "waiting for credentials"
+# Threads that make a round's Graph calls side by side: as many as a round has rows, so a
+# round takes about one call's time (Meta answers in 0.1 to 0.3 s) instead of ten. The calls
+# wait on the network, not the CPU (Python threads suit them); more would sit idle, and each
+# keeps a connection to Meta alive (meta.graph keeps as many per host).
+SEND_THREADS = min(SENDS_PER_PASS, graph.KEPT_ALIVE_CONNECTIONS)
+# Threads for the sends that call no Meta. Each may wait its endpoint's whole timeout
+# (OUTGOING_WEBHOOK_TIMEOUT 5 s, EXTERNAL_REQUEST_TIMEOUT 3 s): four hanging endpoints
+# hold them all, and the others wait their turn, DMs never. Healthy endpoints answer in tens
+# of milliseconds: four carry about a hundred a second.
+OFF_PATH_THREADS = 4
 # A worker waits in-process for a send slot this close; a later slot defers the row.
 MAX_SLOT_WAIT = timedelta(seconds=1)
+SEND_POOL = Pool(SEND_THREADS, "outbox-send")
 
 
 def send_due(limit: int = SENDS_PER_PASS) -> int:
-    """Claim and send up to `limit` due rows of every kind; returns how many were claimed
-    (0: none due, or every account with some due has used its hour)."""
+    """The pass's step: record the sends that call no Meta answered since the last pass, send
+    up to `limit` due rows to Meta (a round, concurrently), and hand more of the others to
+    their pool. Returns how many were claimed and recorded (0: nothing due, or every account
+    with some due has used its hour)."""
     now = timezone.now()
-    done = 0
-    accounts = _accounts_with_rows_due(now)
-    for kind in registered():
-        if done >= limit:
-            break
-        claimed = _claim_due(kind, limit - done, now, accounts.get(kind.name, []))
-        for pk in claimed:
-            try:
-                attempt(kind, pk)
-            except DatabaseError:
-                raise  # the database is away: the worker's loop waits, then tries again
-            except Exception:
-                # A bug in one kind must not stop every other send: this row stays claimed,
-                # and the stall sweep puts it back after REPLY_STALLED_AFTER.
-                logger.exception("%s %s: the send failed unexpectedly", kind.label, pk)
-        done += len(claimed)
-    return done
+    recorded = OFF_PATH.record_answered()
+    due = kinds_with_rows_due(now)  # one statement; a pass with nothing due stops here
+    claimed = claim_round([kind for kind in due if kind.calls_meta], limit, now, Counter())
+    send_claimed(claimed)
+    OFF_PATH.take(now, [kind for kind in due if not kind.calls_meta])
+    return recorded + len(claimed)
 
 
 def send_now(kind: OutboxKind, pk: int) -> None:
     """Send one row at once (a bot reply, once the DM's transaction committed). Safe to call
     twice: only one call claims it."""
-    if not kind.model.claim_one(pk, this_worker()):
+    send_now_many(kind, [pk])
+
+
+def send_now_many(kind: OutboxKind, pks: list[int]) -> None:
+    """Send rows at once (the bot replies of a batch of deliveries), as one round: side by
+    side, each conversation's in the order given. The rows no longer due here are skipped.
+    One statement claims them all (one alone: claim_one)."""
+    if len(pks) == 1:
+        mine = pks if kind.model.claim_one(pks[0], this_worker()) else []
+    else:
+        mine = kind.model.claim_held(pks, this_worker())
+    for pk in set(pks) - set(mine):
         logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
-        return
-    attempt(kind, pk)
+    taken = set(mine)
+    send_claimed([(kind, pk) for pk in pks if pk in taken])
 
 
-def _accounts_with_rows_due(now: datetime) -> dict[str, list[str]]:
-    """For each kind under an hourly limit, the accounts with rows due (some of them): one
-    query per table, however many kinds share it."""
-    tables = defaultdict(list)
-    for kind in registered():
-        if kind.hourly_limit is not None:
-            tables[kind.model, kind.account_id_field, kind.discriminator is not None].append(kind)
-    accounts = defaultdict(list)
-    for (model, account_field, shared), kinds in tables.items():
-        if not shared:
-            for kind in kinds:
-                rows = kind.rows().due(now).order_by()
-                ids = rows.values_list(account_field, flat=True).distinct()
-                accounts[kind.name] = list(ids[:ACCOUNTS_PER_PASS])
-            continue
-        field = kinds[0].discriminator[0]
-        named = {kind.discriminator[1]: kind.name for kind in kinds}
-        due = model.objects.due(now).order_by().filter(**{f"{field}__in": list(named)})
-        pairs = due.values_list(account_field, field)
-        for account_id, value in pairs.distinct()[: ACCOUNTS_PER_PASS * len(kinds)]:
-            accounts[named[value]].append(account_id)
-    return accounts
+def settle() -> int:
+    """Wait for the sends that call no Meta still under way, and record them (a one-pass
+    worker before it ends, a worker stopping, tests). Returns how many were recorded."""
+    return OFF_PATH.record_answered(wait_for_all=True)
 
 
-def _claim_due(kind: OutboxKind, batch: int, now: datetime, accounts: list[str]) -> list[int]:
-    if kind.hourly_limit is None:
-        due = kind.rows().due(now).order_by(*kind.queue_order)
-        picked = list(due.values_list("pk", flat=True)[:batch])
-        return _in_order(picked, kind.model.claim(picked, this_worker(), now))
-    claimed: list[int] = []
-    for account_id in accounts[:ACCOUNTS_PER_PASS]:
-        claimed += _claim_within_hour(kind, account_id, batch - len(claimed), now)
-        if len(claimed) >= batch:
-            break
-    return claimed
+def send_claimed(claimed: list[tuple[OutboxKind, int]]) -> None:
+    """Prepare, call and record rows this worker claimed (in queue order), as one round."""
+    round_ = Round()
+    loaded = _loaded(claimed)
+    calls = [call for kind, row in loaded if (call := _guarded(_prepared, kind, row, round_))]
+    side_by_side = [call for call in calls if call.kind.concurrent]
+    chains = defaultdict(list)
+    for call in side_by_side:
+        key = call.kind.order_key(call.row)
+        chains[key if key is not None else ("row", id(call))].append(call)
+    if len(chains) > 1:
+        futures = [SEND_POOL.submit(in_pool, chain) for chain in chains.values()]
+        wait(futures)
+    else:
+        for chain in chains.values():  # one: no thread to hand it to
+            for call in chain:
+                call.context.run(make_call, call)
+    for call in calls:
+        if not call.kind.concurrent:
+            call.context.run(make_call, call)
+    # Those not called for what Meta told another call of their account last: they take the
+    # pause, or the refusal, that call records.
+    _record_each(sorted(calls, key=lambda call: bool(call.not_made)))
 
 
-def _claim_within_hour(kind: OutboxKind, account_id: str, batch: int, now: datetime) -> list:
-    """Claim up to `batch` due rows of one account, oldest first, never more claims in any
-    hour than its limit allows (counted over every kind sharing the limit), under the
-    account's quota row lock: workers claiming at once cannot exceed it together. Over the
-    limit, the rest wait until the hour frees a slot."""
-    limit = kind.hourly_limit
-    sharing = [other for other in registered() if other.hourly_limit == limit]
-    HourlyQuota.ensure(account_id, limit.name)
-    with transaction.atomic():
-        HourlyQuota.lock(account_id, limit.name)
-
-        def this_hour():
-            return [_counted(other, account_id, now - QUOTA_WINDOW) for other in sharing]
-
-        used = sum(claims.count() for claims in this_hour())
-        due = (
-            kind.rows()
-            .due(now)
-            .filter(**{kind.account_id_field: account_id})
-            .order_by(*kind.queue_order)
-        )
-        exempt = kind.exempt_from_hour
-        picked = list(due.filter(exempt).values_list("pk", flat=True)[:batch]) if exempt else []
-        limited = due.exclude(exempt) if exempt else due
-        room = min(batch - len(picked), limit.per_hour() - used)
-        if room > 0:
-            picked += list(limited.values_list("pk", flat=True)[:room])
-        claimed = _in_order(picked, kind.model.claim(picked, this_worker(), now))
-        claims = this_hour()
-        if sum(each.count() for each in claims) >= limit.per_hour():
-            oldest = min(
-                (each.aggregate(Min("claimed_at"))["claimed_at__min"] or now for each in claims),
-                default=now,
-            )
-            kind.waiting(limited)
-            limited.update(due_at=oldest + QUOTA_WINDOW, waiting_for=WaitingFor.HOURLY_LIMIT)
-    return claimed
-
-
-def _counted(kind: OutboxKind, account_id: str, since: datetime):
-    rows = kind.rows().filter(**{kind.account_id_field: account_id}, claimed_at__gt=since)
-    return rows.exclude(kind.exempt_from_hour) if kind.exempt_from_hour else rows
-
-
-def _in_order(picked: list[int], claimed: list[int]) -> list[int]:
-    mine = set(claimed)
-    return [pk for pk in picked if pk in mine]
-
-
-def attempt(kind: OutboxKind, pk: int) -> None:
-    """Send a row this worker claimed, and record what happened."""
-    row = kind.load(pk)
-    with kind.log_context(row):
-        _attempt(kind, row)
-
-
-def _attempt(kind: OutboxKind, row) -> None:
-    if outcome := kind.prepare(row):
-        record(kind, row, outcome, called=False)
-        return
-    account, account_id = kind.account(row), kind.account_id(row)
-    client = None
-    if kind.calls_meta:
-        if account is not None and account.token_is_invalid:
-            # Meta already refused this token: don't try until staff replace it.
-            since = f"{account.token_invalid_since:%Y-%m-%d %H:%M} UTC"
-            refused = NotSent(f"not sent: the account's access token is invalid since {since}")
-            record(kind, row, refused, called=False)
-            return
+def _record_each(calls: list[Call]) -> None:
+    """Each call's outcome, on its own: one that cannot be recorded stops no other."""
+    failure = None
+    for call in calls:
         try:
-            client = graph.client_for(account)
-        except EncryptionKeyError as exc:
-            wait_for_credentials(kind, row, str(exc))
-            return
-        if later := take_send_slot(account_id, account):
-            # The account's pace is used up, or Meta paused it: back then, attempt uncounted.
-            defer(kind, row, later, "waiting for the account's send rate", WaitingFor.RATE)
-            return
+            with call.kind.log_context(call.row):
+                _record_call(call)
+        except DatabaseError as exc:
+            failure = failure or exc  # the others' outcomes are recorded if they can be
+        except Exception:
+            # A bug in one kind must not stop every other send: this row stays claimed, and
+            # the stall sweep puts it back after REPLY_STALLED_AFTER.
+            logger.exception("%s %s: recording the send failed", call.kind.label, call.row.pk)
+    if failure is not None:
+        raise failure  # the database is away: the worker's loop waits, then tries again
+
+
+def _loaded(claimed: list[tuple[OutboxKind, int]]) -> list[tuple[OutboxKind, object]]:
+    """The claimed rows, read with one query per kind (load_many), in the claimed order."""
+    pks = defaultdict(list)
+    for kind, pk in claimed:
+        pks[kind].append(pk)
+    rows = {}
+    for kind, of_kind in pks.items():
+        try:
+            rows[kind] = kind.load_many(of_kind)
+        except DatabaseError:
+            raise  # the database is away: the worker's loop waits, then tries again
+        except Exception:
+            rows[kind] = {}  # one by one, then: a row that cannot be read stops no other
+            for pk in of_kind:
+                if (row := _guarded(_load_one, kind, pk)) is not None:
+                    rows[kind][pk] = row
+    loaded = []
+    for kind, pk in claimed:
+        if pk in rows[kind]:
+            loaded.append((kind, rows[kind][pk]))
+        else:
+            logger.warning("%s %s: claimed, then gone: not sent", kind.label, pk)
+    return loaded
+
+
+def _load_one(kind: OutboxKind, pk: int):
+    return kind.load(pk)
+
+
+def _guarded(step, kind: OutboxKind, row_or_pk, *args):
     try:
-        outcome = kind.send(row, client)
-    except PermanentSendError as exc:
+        return step(kind, row_or_pk, *args)
+    except DatabaseError:
+        raise  # the database is away: the worker's loop waits, then tries again
+    except Exception:
+        # A bug in one kind must not stop every other send: this row stays claimed, and the
+        # stall sweep puts it back after REPLY_STALLED_AFTER.
+        pk = getattr(row_or_pk, "pk", row_or_pk)
+        logger.exception("%s %s: the send failed unexpectedly", kind.label, pk)
+        return None
+
+
+def _prepared(kind: OutboxKind, row, round_: Round) -> Call | None:
+    """What comes before the call, in the pass's thread: the kind's checks, the token, the
+    account's pace. None: decided (and recorded) without a call."""
+    with kind.log_context(row):
+        if outcome := kind.prepare(row):
+            record(kind, row, outcome, called=False)
+            return None
+        account, account_id = kind.account(row), kind.account_id(row)
+        client, slot = None, None
+        if kind.calls_meta:
+            if account is not None and account.token_is_invalid:
+                # Meta already refused this token: don't try until staff replace it.
+                since = f"{account.token_invalid_since:%Y-%m-%d %H:%M} UTC"
+                why = f"not sent: the account's access token is invalid since {since}"
+                record(kind, row, NotSent(why), called=False)
+                return None
+            try:
+                client = graph.client_for(account)
+            except EncryptionKeyError as exc:
+                wait_for_credentials(kind, row, str(exc))
+                return None
+            rate, calls = send_rate(account), kind.graph_calls(row)
+            slot = SendThrottle.reserve_slot(account_id, rate, MAX_SLOT_WAIT, calls=calls)
+            if slot > timezone.now() + MAX_SLOT_WAIT:
+                # The account's pace is used up, or Meta paused it: back then, attempt uncounted.
+                defer(kind, row, slot, "waiting for the account's send rate", WaitingFor.RATE)
+                return None
+        context = contextvars.copy_context()
+    return Call(kind, row, account, account_id, client, slot, context, round_)
+
+
+class OffPath:
+    """The sends that call no Meta: claimed and prepared in the pass, called in a pool of
+    their own, recorded at a later pass once answered. The pass never waits for them (but a
+    one-pass worker, or one stopping, settles them: settle())."""
+
+    def __init__(self):
+        self.pool = Pool(OFF_PATH_THREADS, "outbox-off-path")
+        self.lock = threading.Lock()  # one pass at a time takes and records
+        self.in_flight: dict[Future, Call] = {}
+
+    def take(self, now: datetime, kinds: list[OutboxKind]) -> int:
+        """Claim as many due rows of `kinds` (which call no Meta) as there are free threads,
+        and hand them over."""
+        with self.lock:
+            room = OFF_PATH_THREADS - len(self.in_flight)
+            if room <= 0 or not kinds:
+                return 0
+            round_ = Round()
+            claimed = claim_round(kinds, room, now, Counter())
+            for kind, row in _loaded(claimed):
+                if call := _guarded(_prepared, kind, row, round_):
+                    self.in_flight[self.pool.submit(in_pool, [call])] = call
+            return len(claimed)
+
+    def record_answered(self, *, wait_for_all: bool = False) -> int:
+        """Record the calls answered (all of them, once answered, with `wait_for_all`)."""
+        with self.lock:
+            if wait_for_all:
+                wait(list(self.in_flight))
+            answered = [future for future in self.in_flight if future.done()]
+            _record_each([self.in_flight.pop(future) for future in answered])
+            return len(answered)
+
+    def forget(self) -> None:
+        """Wait for the calls under way and record none of them (tests: their rows are gone)."""
+        with self.lock:
+            wait(list(self.in_flight))
+            self.in_flight.clear()
+
+
+OFF_PATH = OffPath()
+
+
+def _record_call(call: Call) -> None:
+    """A call's outcome, through the one path."""
+    kind, row, account, account_id = call.kind, call.row, call.account, call.account_id
+    if call.not_made == PAUSED:
+        # Meta rate-limited the account during the round: this one did not go, and waits for
+        # the account's pause. Not counted.
+        pause = timedelta(seconds=settings.SEND_RATE_LIMIT_PAUSE)
+        at = (
+            call.round.paused_until.get(account_id)
+            or SendThrottle.paused_until_of(account_id)
+            or timezone.now() + pause
+        )
+        defer(kind, row, at, "not sent: Meta is rate-limiting the account", WaitingFor.RATE)
+        return
+    if call.not_made == REFUSED:
+        # Meta refused the account's token to another call of the round: not tried, as a
+        # row prepared after it would not have been.
+        refused_at = call.round.refused_at.get(account_id, timezone.now())
+        since = f"{refused_at:%Y-%m-%d %H:%M} UTC"
+        why = f"not sent: the account's access token is invalid since {since}"
+        record(kind, row, NotSent(why), called=False)
+        return
+    exc = call.error
+    if exc is None:
+        record(kind, row, call.outcome)
+    elif isinstance(exc, PermanentSendError):
         logger.warning("%s failed for good: %s", kind.describe(row), exc)
         record(kind, row, NotSent(str(exc)))
-    except TransientSendError as exc:
+    elif isinstance(exc, TransientSendError):
         retry_or_fail(kind, row, str(exc))
-    except EncryptionKeyError as exc:
+    elif isinstance(exc, EncryptionKeyError):
         wait_for_credentials(kind, row, str(exc))
-    except graph.InvalidTokenError as exc:
+    elif isinstance(exc, graph.InvalidTokenError):
         logger.error(
             "CREDENTIALS PROBLEM: the Graph API rejected the access token for account %s; "
             "its sends fail until the token is replaced. %s failed: %s",
@@ -211,25 +310,33 @@ def _attempt(kind: OutboxKind, row) -> None:
         )
         if account is not None:
             account.mark_token_invalid(str(exc))
+        call.round.refused_at.setdefault(account_id, timezone.now())
         record(kind, row, NotSent(f"invalid access token: {exc}"))
-    except graph.PermanentGraphAPIError as exc:
+    elif isinstance(exc, graph.PermanentGraphAPIError):
         logger.warning("%s failed for good: %s", kind.describe(row), exc)
         record(kind, row, NotSent(str(exc)))
-    except graph.RateLimitedError as exc:
+    elif isinstance(exc, graph.RateLimitedError):
         # Meta is throttling the account: every kind of send to it waits (its slot is paused),
         # the other accounts go on. Meta refused the pace, not this row: not counted.
-        until = SendThrottle.pause(account_id, settings.SEND_RATE_LIMIT_PAUSE)
-        logger.warning(
-            "Meta is rate-limiting account %s: its sends pause until %s (%s)",
-            account_id,
-            until,
-            exc,
-        )
+        until = call.round.paused_until.get(account_id)
+        if until is None:  # once a round: its other refused calls wait for the same pause
+            until = SendThrottle.pause(account_id, settings.SEND_RATE_LIMIT_PAUSE)
+            call.round.paused_until[account_id] = until
+            logger.warning(
+                "Meta is rate-limiting account %s: its sends pause until %s (%s)",
+                account_id,
+                until,
+                exc,
+            )
         defer(kind, row, until, str(exc), WaitingFor.RATE)
-    except graph.TransientGraphAPIError as exc:
+    elif isinstance(exc, graph.TransientGraphAPIError):
         retry_or_fail(kind, row, str(exc))
+    elif isinstance(exc, DatabaseError):
+        raise exc  # a kind that sends in the pass's thread: the database is away
     else:
-        record(kind, row, outcome)
+        # A bug in one kind must not stop every other send: this row stays claimed, and the
+        # stall sweep puts it back after REPLY_STALLED_AFTER.
+        logger.error("%s %s: the send failed unexpectedly", kind.label, row.pk, exc_info=exc)
 
 
 def record(kind: OutboxKind, row, outcome: Outcome, *, called: bool = True) -> None:
@@ -299,19 +406,3 @@ def send_rate(account) -> float:
     if own:
         return min(own, settings.SEND_RATE_PER_SECOND)
     return settings.SEND_RATE_PER_SECOND
-
-
-def take_send_slot(account_id: str, account) -> datetime | None:
-    """One call's slot of the account's send rate: taken (after waiting for it, when it is
-    within MAX_SLOT_WAIT) and None returned, or the later moment to come back at."""
-    slot = SendThrottle.reserve_slot(account_id, send_rate(account), MAX_SLOT_WAIT)
-    if slot > timezone.now() + MAX_SLOT_WAIT:
-        return slot
-    _sleep_until(slot)
-    return None
-
-
-def _sleep_until(moment: datetime) -> None:
-    wait = (moment - timezone.now()).total_seconds()
-    if wait > 0:
-        time.sleep(wait)

@@ -4,6 +4,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from unittest import mock
@@ -211,3 +213,25 @@ def database_url() -> str:
     scheme = {"mysql": "mysql", "postgresql": "postgres"}[connection.vendor]
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"{scheme}://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker_process():
+    """Run `manage.py worker --once` in a process of its own, on this test's database (the
+    test needs transaction=True: the process sees committed rows only). `env` adds to the
+    suite's environment (GRAPH_API_BASE_URL: the fake Graph API's, say). Returns its output;
+    a failing worker fails the test."""
+
+    def run(**env):
+        result = subprocess.run(
+            [sys.executable, "manage.py", "worker", "--once"],
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "DATABASE_URL": database_url(), "ENV_FILE": os.devnull, **env},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    return run

@@ -71,6 +71,37 @@ def test_a_pass_runs_due_upkeep_then_the_work_and_fetches_only_when_there_was_no
     assert ran[0] == "sweep"  # its interval has passed
 
 
+def test_the_long_running_worker_asks_the_idle_stage_at_most_once_a_second(no_steps):
+    asked, missing = [], [0]
+
+    def fetch_missing():
+        asked.append(clock[0])
+        return missing[0]
+
+    register_step(Stage.WORK, "work", lambda: 0)
+    register_step(Stage.WHEN_IDLE, "fetch", fetch_missing)
+    clock = [0.0]
+    schedule = Schedule(clock=lambda: clock[0], idle_every=worker_pass.IDLE_STAGE_EVERY)
+
+    for now in (0.0, 0.3, 0.9, 1.0, 1.5):  # idle passes, as after each DM of a trickle
+        clock[0] = now
+        run_pass(schedule)
+    assert asked == [0.0, 1.0]
+    missing[0] = 2  # something to fetch: asked at every pass until it is done
+    for now in (2.0, 2.1):
+        clock[0] = now
+        assert run_pass(schedule).done == 2
+    assert asked == [0.0, 1.0, 2.0, 2.1]
+
+
+def test_a_one_pass_worker_asks_the_idle_stage_at_every_idle_pass(no_steps):
+    asked = []
+    register_step(Stage.WHEN_IDLE, "fetch", lambda: asked.append("fetch") or 0)
+    run_until_nothing_is_left()
+    run_until_nothing_is_left()
+    assert asked == ["fetch", "fetch"]
+
+
 def test_a_failing_step_is_logged_and_the_others_still_run(no_steps, caplog):
     def broken():
         raise RuntimeError("the database is restarting")

@@ -5,6 +5,8 @@ failures, never to a private address."""
 import hashlib
 import hmac
 import json
+import socket
+import threading
 from datetime import timedelta
 from unittest import mock
 
@@ -16,7 +18,9 @@ from django.utils import timezone
 from contacts import editing
 from contacts.models import Contact
 from messaging import outbox
-from messaging.models import Conversation, OutboxStatus
+from messaging.models import Conversation, Message, OutboxStatus
+from messaging.replies import queue_outgoing
+from messaging.tests.conftest import send_api_url
 from outgoing_webhooks.models import EndpointDelivery
 from outgoing_webhooks.tests.conftest import HOOK_URL
 
@@ -39,7 +43,9 @@ def tag(contact, *names):
 
 
 def deliver_due():
-    while outbox.send_due():
+    # The sends that call no Meta finish in their own threads: settled, as a one-pass
+    # worker does before it ends.
+    while outbox.send_due() or outbox.settle():
         pass
 
 
@@ -166,3 +172,52 @@ def test_a_delivery_never_goes_to_a_private_address(endpoint, contact, receiver,
     delivery = EndpointDelivery.objects.get()
     assert delivery.status == OutboxStatus.FAILED
     assert "private, loopback or link-local" in delivery.last_error
+
+
+def test_a_hanging_endpoint_never_delays_a_dm_in_the_same_pass(endpoint, contact, receiver):
+    answered = threading.Event()
+
+    def hang(request):
+        answered.wait(30)  # until the test lets it answer (its timeout, in real life)
+        return 200, {}, "ok"
+
+    receiver.add_callback(responses.POST, HOOK_URL, callback=hang)
+    receiver.add(responses.POST, send_api_url(), json={"recipient_id": "1001", "message_id": "m1"})
+    tag(contact, "vip")  # a delivery to the endpoint, due now
+    (reply,) = queue_outgoing(contact.conversation, "Hi Ana!", author=Message.Author.BOT)
+
+    outbox.send_due()  # one pass's sends: returns while the endpoint still hangs
+
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.SENT
+    delivery = EndpointDelivery.objects.get()
+    assert delivery.status == OutboxStatus.SENDING  # under way in its own thread
+    assert outbox.send_due() == 0  # the next pass does not wait for it either
+
+    answered.set()
+    assert outbox.settle() == 1
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.answer_status) == (OutboxStatus.SENT, 200)
+
+
+def test_a_host_that_turns_private_when_connecting_is_refused_for_good(
+    endpoint, contact, monkeypatch
+):
+    # The check (safe_urls.resolve, as the dns fixture answers) sees a public address; the
+    # connection's own lookup gets a private one (DNS rebinding): refused, nothing sent.
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "hooks.example.com":
+            return real(host, port, *args, **kwargs)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    tag(contact, "vip")
+
+    deliver_due()
+
+    delivery = EndpointDelivery.objects.get()
+    assert delivery.status == OutboxStatus.FAILED
+    assert "hooks.example.com resolved to a private" in delivery.last_error
+    assert "when connecting (10.0.0.7)" in delivery.last_error

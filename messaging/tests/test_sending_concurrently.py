@@ -1,0 +1,284 @@
+"""The sender sends a round of due rows side by side: several accounts' replies at once, one
+account's rate limit pausing only that account, a customer's messages (and the parts of one
+long reply) one after another in order, no row twice, the database only in the pass's
+thread."""
+
+import json
+import threading
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import responses
+from cryptography.fernet import Fernet
+from django.db import connections
+
+from accounts.models import InstagramBusinessAccount
+from messaging import outbox
+from messaging.models import Message, SendThrottle
+from messaging.outbox import calls, claiming
+from messaging.sending import send_replies
+from messaging.tests.conftest import load_payload, send_api_url, with_mid
+from rules.models import ResponseRule
+
+pytestmark = pytest.mark.django_db
+
+SHOPS = ["17841400000000011", "17841400000000012", "17841400000000013"]
+
+
+@pytest.fixture
+def shops(db):
+    made = []
+    for n, instagram_id in enumerate(SHOPS):
+        shop = InstagramBusinessAccount(instagram_id=instagram_id, name=f"Shop {n}")
+        shop.set_access_token(f"EAAG-shop-{n}")
+        shop.save()
+        made.append(shop)
+    return made
+
+
+def dm_to(account_id: str, customer: str, mid: str, text: str = "hello") -> dict:
+    payload = with_mid(load_payload("messages__text"), mid, text)
+    payload["entry"][0]["id"] = account_id
+    item = payload["entry"][0]["messaging"][0]
+    item["recipient"]["id"] = account_id
+    item["sender"]["id"] = customer
+    return payload
+
+
+class Meta:
+    """The Send API, answering from the pool's threads: what was in flight at once, per
+    recipient and in all, and what each recipient got, in order."""
+
+    def __init__(self, graph_api, answer=None):
+        self.lock = threading.Lock()
+        self.in_flight = Counter()
+        self.most_at_once = 0
+        self.most_at_once_per_recipient = 0
+        self.received = defaultdict(list)
+        self.answer = answer or (lambda recipient, body: (200, {"message_id": f"m-{recipient}"}))
+        self.gate = None  # a Barrier the calls wait at, to show they are in flight together
+        graph_api.add_callback(responses.POST, send_api_url(), callback=self.callback)
+
+    def callback(self, request):
+        body = json.loads(request.body)
+        recipient = body["recipient"]["id"]
+        with self.lock:
+            self.in_flight[recipient] += 1
+            self.most_at_once = max(self.most_at_once, sum(self.in_flight.values()))
+            self.most_at_once_per_recipient = max(
+                self.most_at_once_per_recipient, self.in_flight[recipient]
+            )
+            self.received[recipient].append(body.get("message", {}).get("text"))
+        try:
+            if self.gate is not None:
+                self.gate.wait()  # BrokenBarrierError (a 500) if the others never come
+            status, answer = self.answer(recipient, body)
+        except threading.BrokenBarrierError:
+            status, answer = 500, {"error": {"message": "alone at the gate", "code": 2}}
+        finally:
+            with self.lock:
+                self.in_flight[recipient] -= 1
+        return status, {}, json.dumps(answer)
+
+
+def send_everything():
+    while outbox.send_due():
+        pass
+
+
+def test_several_accounts_replies_are_sent_side_by_side(shops, deliver, graph_api):
+    meta = Meta(graph_api)
+    for n, shop in enumerate(shops):
+        deliver(dm_to(shop.instagram_id, f"5550{n}", f"mid-{n}"))
+    # Each call waits until the three are in flight at once: one after another, the first
+    # would wait alone and fail.
+    meta.gate = threading.Barrier(3, timeout=10)
+
+    assert outbox.send_due() == 3
+
+    assert meta.most_at_once == 3
+    replies = Message.objects.filter(author="bot")
+    assert sorted(replies.values_list("status", flat=True)) == ["sent"] * 3
+    assert all(reply.attempts == 1 for reply in replies)
+
+
+def test_one_accounts_rate_limit_pauses_it_and_the_others_go_on(shops, deliver, graph_api):
+    limited = shops[0].instagram_id
+    customers_of_limited = {"55500", "55501"}
+
+    def answer(recipient, body):
+        if recipient in customers_of_limited:
+            return 400, {"error": {"message": "(#613) Calls exceeded", "code": 613}}
+        return 200, {"message_id": f"m-{recipient}"}
+
+    meta = Meta(graph_api, answer)
+    deliver(dm_to(limited, "55500", "mid-a1"))
+    deliver(dm_to(limited, "55501", "mid-a2"))
+    deliver(dm_to(shops[1].instagram_id, "55510", "mid-b"))
+    deliver(dm_to(shops[2].instagram_id, "55520", "mid-c"))
+
+    outbox.send_due()
+
+    waiting = Message.objects.filter(author="bot", conversation__instagram_account_id=limited)
+    paused_until = SendThrottle.objects.get(instagram_account_id=limited).paused_until
+    assert paused_until is not None
+    for reply in waiting:
+        # Put back for after the pause, the attempt not counted: Meta refused the pace.
+        assert (reply.status, reply.attempts) == ("queued", 0)
+        assert reply.due_at >= paused_until
+    bot = Message.objects.filter(author="bot")
+    others = bot.exclude(conversation__instagram_account_id=limited)
+    assert sorted(others.values_list("status", flat=True)) == ["sent", "sent"]
+    assert len(meta.received["55510"]) == len(meta.received["55520"]) == 1
+    assert SendThrottle.objects.filter(paused_until__isnull=False).count() == 1
+
+
+def test_a_lost_key_and_a_refused_token_in_a_round_are_each_recorded_as_ever(
+    shops, deliver, graph_api, settings
+):
+    def answer(recipient, body):
+        if recipient == "55510":  # the second shop's token: Meta refuses it (190)
+            return 400, {"error": {"message": "Session has expired", "code": 190}}
+        return 200, {"message_id": f"m-{recipient}"}
+
+    meta = Meta(graph_api, answer)
+    for n, shop in enumerate(shops):
+        deliver(dm_to(shop.instagram_id, f"555{n}0", f"mid-{n}"))
+    # The first shop's token was stored under a key this process does not have.
+    keys = settings.FIELD_ENCRYPTION_KEY
+    settings.FIELD_ENCRYPTION_KEY = [Fernet.generate_key().decode()]
+    shops[0].set_access_token("EAAG-lost")
+    shops[0].save()
+    settings.FIELD_ENCRYPTION_KEY = keys
+
+    outbox.send_due()
+
+    by_customer = {
+        reply.conversation.customer_id: reply
+        for reply in Message.objects.filter(author="bot").select_related("conversation")
+    }
+    waiting = by_customer["55500"]
+    assert (waiting.status, waiting.attempts, waiting.waiting_for) == ("queued", 0, "credentials")
+    refused = by_customer["55510"]
+    assert refused.status == "failed" and refused.last_error.startswith("invalid access token")
+    shops[1].refresh_from_db()
+    assert shops[1].token_is_invalid
+    assert by_customer["55520"].status == "sent"
+    assert "55500" not in meta.received  # nothing went to Meta without its token
+
+
+def test_the_parts_of_a_long_reply_and_a_customers_replies_go_in_order(shops, deliver, graph_api):
+    meta = Meta(graph_api)
+    long_text = " ".join(f"word{n}" for n in range(600))  # about 4,300 bytes: five parts
+    ResponseRule.objects.create(keywords="catalogue", response_text=long_text)
+    ResponseRule.objects.create(keywords="hours", response_text="Open 9 to 5.")
+    shop = shops[0].instagram_id
+    deliver(dm_to(shop, "55500", "mid-1", "the catalogue please"))
+    deliver(dm_to(shop, "55500", "mid-2", "and your hours?"))
+    for n in range(4):  # other customers' replies in the same rounds
+        deliver(dm_to(shops[1].instagram_id, f"5560{n}", f"mid-o{n}"))
+
+    send_everything()
+
+    parts = list(
+        Message.objects.filter(author="bot", conversation__customer_id="55500")
+        .exclude(text="Open 9 to 5.")
+        .order_by("part")
+        .values_list("text", flat=True)
+    )
+    assert len(parts) >= 4
+    received = meta.received["55500"]
+    # The first reply's first part, then the second reply (queued after it) and the first
+    # reply's later parts each released by the one before: never two at once.
+    assert received[0] == parts[0]
+    assert [text for text in received if text != "Open 9 to 5."] == parts
+    assert " ".join(parts).split() == long_text.split()
+    assert meta.most_at_once_per_recipient == 1
+    assert set(Message.objects.filter(author="bot").values_list("status", flat=True)) == {"sent"}
+
+
+def test_each_accounts_rows_in_a_round_are_capped(shops, deliver, graph_api):
+    Meta(graph_api)
+    for n in range(8):
+        deliver(dm_to(shops[0].instagram_id, f"5570{n}", f"mid-{n}"))
+    deliver(dm_to(shops[1].instagram_id, "55800", "mid-b"))
+
+    assert outbox.send_due() == claiming.SENDS_PER_ACCOUNT + 1
+
+    other = Message.objects.get(author="bot", conversation__instagram_account_id=SHOPS[1])
+    assert other.status == "sent"  # in the first round, beside the busy account's first four
+
+
+def test_a_send_that_touches_the_database_in_the_pool_fails_loudly_alone(
+    shops, deliver, graph_api, monkeypatch
+):
+    Meta(graph_api)
+    for n, shop in enumerate(shops):
+        deliver(dm_to(shop.instagram_id, f"5590{n}", f"mid-{n}"))
+    kind = outbox.kind_named("dm")
+    send = type(kind).send
+
+    def careless(self, row, client):
+        if row.conversation.customer_id == "55900":
+            Message.objects.count()  # a query in the pool's thread
+        return send(self, row, client)
+
+    monkeypatch.setattr(type(kind), "send", careless)
+
+    outbox.send_due()
+
+    statuses = dict(
+        Message.objects.filter(author="bot").values_list("conversation__customer_id", "status")
+    )
+    # Left claimed for the stall sweep, as any send that failed unexpectedly.
+    assert statuses == {"55900": "sending", "55901": "sent", "55902": "sent"}
+
+
+def test_the_pool_refuses_the_database():
+    def query():
+        try:
+            with calls.no_database():
+                return Message.objects.count()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(1) as pool, pytest.raises(calls.DatabaseInSenderThread):
+        pool.submit(query).result()
+
+
+def test_a_batchs_replies_are_sent_at_once_side_by_side(shops, deliver, graph_api):
+    meta = Meta(graph_api)
+    for n, shop in enumerate(shops):
+        deliver(dm_to(shop.instagram_id, f"5550{n}", f"mid-{n}"))
+    meta.gate = threading.Barrier(3, timeout=10)
+
+    send_replies(list(Message.objects.filter(author="bot").values_list("pk", flat=True)))
+
+    assert meta.most_at_once == 3
+    assert set(Message.objects.filter(author="bot").values_list("status", flat=True)) == {"sent"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_at_once_send_each_row_once(shops, deliver, graph_api, monkeypatch):
+    # Two workers: each thread claims under a name of its own, as two processes do.
+    monkeypatch.setattr(claiming, "this_worker", lambda: f"worker-{threading.get_ident()}")
+    meta = Meta(graph_api)
+    customers = [f"5600{n}" for n in range(12)]
+    for n, customer in enumerate(customers):
+        deliver(dm_to(shops[n % 3].instagram_id, customer, f"mid-{n}"))
+
+    def worker():
+        try:
+            send_everything()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(2) as pool:
+        for done in [pool.submit(worker), pool.submit(worker)]:
+            done.result()
+
+    assert {customer: len(meta.received[customer]) for customer in customers} == dict.fromkeys(
+        customers, 1
+    )
+    assert set(Message.objects.filter(author="bot").values_list("status", flat=True)) == {"sent"}
