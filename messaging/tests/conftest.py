@@ -100,14 +100,7 @@ def handle_accepted_deliveries() -> None:
     def leave_to_the_poll(reply_id: int) -> None:
         Message.let_go(reply_id, from_worker=this_worker())
 
-    def leave_all_to_the_poll(reply_ids: list[int]) -> None:
-        for reply_id in reply_ids:
-            leave_to_the_poll(reply_id)
-
-    with (
-        mock.patch.object(receiving, "send_reply", side_effect=leave_to_the_poll),
-        mock.patch.object(receiving, "send_replies", side_effect=leave_all_to_the_poll),
-    ):
+    with mock.patch.object(receiving, "send_reply", side_effect=leave_to_the_poll):
         while receiving.take_waiting_deliveries():
             pass
 
