@@ -12,7 +12,7 @@ class ContactsConfig(AppConfig):
         from contacts.models import ContactField, ReplyVariant, RuleAction
         from messaging import hooks, outbox
 
-        hooks.on_customer_message(recording.customer_message)
+        hooks.on_customer_message(recording.customer_message, batch=recording.customer_messages)
         hooks.on_profile(recording.profile_fetched)
         # Flows' external requests: a kind of the one outbox, sent after the event.
         outbox.register(ExternalRequests())

@@ -4,14 +4,17 @@
 Per DM this costs one statement when nothing waits on the customer (the common case): an
 INSERT for a new conversation's contact, else one conditional UPDATE of the last seen time
 that also tells whether a flow waits on them (a question, an A/B variant's outcome). Only
-then is the contact read.
+then is the contact read. A batch of messages (the worker's, each of another conversation)
+costs one INSERT for the new contacts and one UPDATE for the returning ones
+(customer_messages); only a contact something waits on, or one saying STOP or START, goes
+through the one-message path.
 """
 
 import logging
 import re
 
 from django.conf import settings
-from django.db.models import F, Value
+from django.db.models import Case, DateTimeField, F, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -31,15 +34,7 @@ def customer_message(stored: CustomerMessage, reply, reason: str):
     seen_at = stored.event.timestamp
     changes = _opt_out_changes(stored.message.text)
     if stored.new_conversation:
-        source, ref = source_of(stored)
-        contact = Contact(
-            conversation=stored.conversation,
-            first_seen_at=seen_at,
-            last_seen_at=seen_at,
-            source=source,
-            source_ref=ref,
-            **changes,
-        )
+        contact = _new_contact(stored)
         Contact.objects.bulk_create([contact], ignore_conflicts=True)
         events.announce("contact.created", stored.conversation)
         return flows.continue_flow(stored, contact, reply, reason, waiting=False)
@@ -51,6 +46,64 @@ def customer_message(stored: CustomerMessage, reply, reason: str):
         return flows.continue_flow(stored, None, reply, reason, waiting=False)
     contact = _waiting_or_new_contact(stored, seen_at, changes)
     return flows.continue_flow(stored, contact, reply, reason, waiting=True)
+
+
+def customer_messages(items: list[tuple[CustomerMessage, object, str]]) -> list[tuple]:
+    """customer_message's batch form (messaging.hooks), for messages of distinct
+    conversations: one INSERT of the new contacts, one UPDATE of the last seen time of the
+    returning ones nothing waits on; the others one at a time."""
+    decided: list = [None] * len(items)
+    new, returning, one_at_a_time = [], {}, []
+    for index, (stored, _, _) in enumerate(items):
+        if stored.new_conversation:
+            new.append(index)
+        elif _opt_out_changes(stored.message.text):
+            one_at_a_time.append(index)
+        else:
+            returning[stored.conversation.pk] = index
+    if new:
+        contacts = [_new_contact(items[index][0]) for index in new]
+        Contact.objects.bulk_create(contacts, ignore_conflicts=True)
+        for index, contact in zip(new, contacts, strict=True):
+            stored, reply, reason = items[index]
+            events.announce("contact.created", stored.conversation)
+            decided[index] = flows.continue_flow(stored, contact, reply, reason, waiting=False)
+    if returning:
+        quiet = Contact.objects.filter(
+            pk__in=list(returning), asking__isnull=True, variant_sent__isnull=True
+        )
+        seen = Case(
+            *(When(pk=pk, then=Value(items[i][0].event.timestamp)) for pk, i in returning.items()),
+            output_field=DateTimeField(),
+        )
+        # Deliveries arrive out of order: last seen only moves forward.
+        updated = quiet.update(last_seen_at=Greatest(F("last_seen_at"), seen))
+        # Their conversations are locked: what was quiet a moment ago still is.
+        done = set(returning)
+        if updated < len(returning):
+            done = set(quiet.values_list("pk", flat=True))
+        for pk, index in returning.items():
+            if pk not in done:
+                one_at_a_time.append(index)  # something waits on them, or no contact yet
+                continue
+            stored, reply, reason = items[index]
+            decided[index] = flows.continue_flow(stored, None, reply, reason, waiting=False)
+    for index in one_at_a_time:
+        decided[index] = customer_message(*items[index])
+    return decided
+
+
+def _new_contact(stored: CustomerMessage) -> Contact:
+    source, ref = source_of(stored)
+    seen_at = stored.event.timestamp
+    return Contact(
+        conversation=stored.conversation,
+        first_seen_at=seen_at,
+        last_seen_at=seen_at,
+        source=source,
+        source_ref=ref,
+        **_opt_out_changes(stored.message.text),
+    )
 
 
 def _waiting_or_new_contact(stored: CustomerMessage, seen_at, changes: dict) -> Contact:

@@ -79,23 +79,8 @@ def handle(event: Event, account: InstagramBusinessAccount | None) -> Message | 
             )
         case MessageEvent(is_echo=True):
             _record_echo(event, account)
-        case MessageEvent():
-            return _record_customer_message(
-                event,
-                account,
-                text=event.text,
-                attachments=[{"type": a.type, "url": a.url} for a in event.attachments],
-                details=_message_details(event),
-            )
-        case Postback():
-            # A button the customer tapped: a message from them, with the button's title.
-            return _record_customer_message(
-                event,
-                account,
-                text=event.title,
-                attachments=[],
-                details={"postback": {"title": event.title, "payload": event.payload}},
-            )
+        case MessageEvent() | Postback():
+            return _record_customer_message(event, account)
         case MessageDeleted():
             # The customer unsent it: keep that it existed, not what it said.
             _account_messages(event).filter(mid=event.mid).update(
@@ -113,20 +98,7 @@ def handle(event: Event, account: InstagramBusinessAccount | None) -> Message | 
                 read_at=event.timestamp
             )
         case ReferralEvent():
-            # They opened the thread from a link or an ad: a referral rule may greet them.
-            logger.info(
-                "Customer %s arrived through a referral (source %s, ref %s)",
-                event.customer_id,
-                event.referral.source,
-                event.referral.ref,
-            )
-            return _record_customer_message(
-                event,
-                account,
-                text="",
-                attachments=[],
-                details={"referral": _referral_details(event.referral)},
-            )
+            return _record_customer_message(event, account)
         case UnknownEvent():
             logger.info(
                 "Skipped an event of an unknown kind (keys: %s) for account %s",
@@ -156,13 +128,40 @@ def _held_by_another_account(event: MessageEvent | Postback | ReferralEvent) -> 
     return False
 
 
+def is_customer_message(event) -> bool:
+    """A customer's message (stored, and perhaps answered): what a worker's batch of
+    deliveries handles together (messaging.batch)."""
+    if isinstance(event, MessageEvent):
+        return not event.is_echo
+    return isinstance(event, Postback | ReferralEvent)
+
+
+def customer_message_fields(event: MessageEvent | Postback | ReferralEvent) -> dict:
+    """What a customer's message is stored with: its text, attachments and details."""
+    match event:
+        case Postback():
+            # A button the customer tapped: a message from them, with the button's title.
+            details = {"postback": {"title": event.title, "payload": event.payload}}
+            return {"text": event.title, "attachments": [], "details": details}
+        case ReferralEvent():
+            # They opened the thread from a link or an ad: a referral rule may greet them.
+            logger.info(
+                "Customer %s arrived through a referral (source %s, ref %s)",
+                event.customer_id,
+                event.referral.source,
+                event.referral.ref,
+            )
+            details = {"referral": _referral_details(event.referral)}
+            return {"text": "", "attachments": [], "details": details}
+    return {
+        "text": event.text,
+        "attachments": [{"type": a.type, "url": a.url} for a in event.attachments],
+        "details": _message_details(event),
+    }
+
+
 def _record_customer_message(
-    event: MessageEvent | Postback | ReferralEvent,
-    account: InstagramBusinessAccount | None,
-    *,
-    text: str,
-    attachments: list,
-    details: dict,
+    event: MessageEvent | Postback | ReferralEvent, account: InstagramBusinessAccount | None
 ) -> Message | None:
     # Lock the conversation until this event commits: replies to one customer are decided one
     # at a time, so five lines typed at once still get one fallback. Locked before the message
@@ -178,10 +177,8 @@ def _record_customer_message(
                     direction=Message.Direction.INCOMING,
                     author=Message.Author.CUSTOMER,
                     mid=event.mid,
-                    text=text,
-                    attachments=attachments,
-                    details=details,
                     timestamp=event.timestamp,
+                    **customer_message_fields(event),
                 )
         except IntegrityError:
             if _account_messages(event).filter(mid=event.mid).exists():

@@ -8,7 +8,9 @@ event handlers   that event, handled in the delivery's event transaction
 echo senders     an echo of a message a feature sent itself (a private reply to a comment),
                  which its sender records: not a message staff wrote in the Instagram app
 customer message a customer's message just stored, with the bot's chosen reply: the feature
-                 may record it and change the reply (contacts: who the customer is, their flow)
+                 may record it and change the reply (contacts: who the customer is, their flow);
+                 optionally with a form for a batch of messages of distinct conversations
+                 (the worker's batches), the one-message form being the fallback
 profile          a customer's profile the worker learned from Instagram
 business events  something staff's other tools may want to know (a new contact, a tag, a
                  conversation resolved …): emitted where it happens, in its transaction
@@ -59,6 +61,8 @@ def echo_of_a_feature_send(echo) -> bool:
 
 
 _customer_message_handlers: list[Callable] = []
+# A customer-message handler's batch form, where it registered one.
+_batch_forms: dict[Callable, Callable] = {}
 _profile_handlers: list[Callable] = []
 
 
@@ -74,11 +78,18 @@ class CustomerMessage:
     new_conversation: bool
 
 
-def on_customer_message(handler: Callable) -> Callable:
+def on_customer_message(handler: Callable, *, batch: Callable | None = None) -> Callable:
     """Register handler(stored: CustomerMessage, reply, reason) -> (reply, reason): it sees
-    the bot's chosen reply (None: silent, and why) and returns the one to send."""
+    the bot's chosen reply (None: silent, and why) and returns the one to send.
+
+    `batch`, optional: the same for many messages at once, each of another conversation (the
+    worker's batch of deliveries): batch(list of (stored, reply, reason)) -> list of (reply,
+    reason), in the same order, with what it writes done in a few statements for them all.
+    Without it, `handler` is called for each message."""
     if handler not in _customer_message_handlers:
         _customer_message_handlers.append(handler)
+    if batch is not None:
+        _batch_forms[handler] = batch
     return handler
 
 
@@ -94,6 +105,20 @@ def customer_message_stored(stored: CustomerMessage, reply, reason: str):
     for handler in _customer_message_handlers:
         reply, reason = handler(stored, reply, reason)
     return reply, reason
+
+
+def customer_messages_stored(items: list[tuple[CustomerMessage, Any, str]]) -> list[tuple]:
+    """customer_message_stored for messages of distinct conversations at once: each handler
+    in turn over all of them, through its batch form where it has one. Returns the (reply,
+    reason) of each, in order."""
+    stored = [item[0] for item in items]
+    decided = [(reply, reason) for _, reply, reason in items]
+    for handler in _customer_message_handlers:
+        if batch := _batch_forms.get(handler):
+            decided = list(batch([(s, *d) for s, d in zip(stored, decided, strict=True)]))
+        else:
+            decided = [handler(s, *d) for s, d in zip(stored, decided, strict=True)]
+    return decided
 
 
 def profile_fetched(conversation_id: int, profile) -> None:

@@ -3,23 +3,27 @@ worker, read, matched to the app secret that signed it, and each event handled f
 
 accept_delivery          in the request: store the verified delivery (one insert); that row is
                          its place in the workers' queue.
-take_waiting_deliveries  in the worker: take the oldest waiting deliveries, one at a time
-                         (take_delivery: claim it, handle it, send the replies it called for).
-handle_delivery          handle a stored delivery's events; also what `reprocess_webhooks` runs.
+take_waiting_deliveries  in the worker: claim the oldest waiting deliveries together (one
+                         UPDATE), handle them and send the replies they called for.
+handle_batch             handle deliveries' events: their customers' messages stored and
+                         answered together (messaging.batch), each conversation's in order,
+                         every other event in a transaction of its own.
+handle_delivery          the same for one delivery; also what `reprocess_webhooks` runs.
 """
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from accounts.services import Route, route, service_app_secrets
-from messaging import events
+from messaging import batch, events, hooks
 from messaging.models import WebhookDelivery
 from messaging.payloads import Delivery, MalformedEvent, PayloadError, parse_delivery
 from messaging.sending import send_reply
@@ -32,9 +36,12 @@ logger = logging.getLogger(__name__)
 # writing is not stored, so it must be handled again later.
 STORAGE_ERRORS = (OperationalError, InterfaceError)
 
-# How many waiting deliveries a worker looks at in one go: it checks for a shutdown between
-# batches, and other workers take the rest.
+# How many waiting deliveries a worker takes in one go: it claims them together and handles
+# them as a batch (messaging.batching); it checks for a shutdown between batches, and other
+# workers take the rest.
 DELIVERY_BATCH = 20
+# Reads of the waiting deliveries a pass makes when other workers claimed all it read first.
+CLAIM_TRIES = 3
 
 
 @dataclass
@@ -64,11 +71,22 @@ def accept_delivery(body: bytes, headers) -> None:
 
 def take_waiting_deliveries(limit: int = DELIVERY_BATCH) -> int:
     """In the worker: handle the oldest waiting deliveries, up to `limit`; return how many
-    this worker handled (0: none is waiting). Workers racing for one delivery each try to
-    claim it, and one wins."""
-    return sum(
-        take_delivery(delivery.pk, read=delivery) for delivery in WebhookDelivery.waiting(limit)
-    )
+    this worker handled (0: none is waiting).
+
+    It claims them together (one conditional UPDATE; of workers racing for a delivery one
+    wins), handles them together (handle_batch), then sends their replies. One delivery
+    waiting goes through at once: nothing waits for a batch to fill."""
+    for _ in range(CLAIM_TRIES):
+        waiting = WebhookDelivery.waiting(limit)
+        if not waiting:
+            return 0
+        # Another worker may have claimed them since: then the next ones, if any wait.
+        if held := WebhookDelivery.claim_all(waiting, by=this_worker()):
+            break
+    else:
+        return 0
+    _handle_and_send(held)
+    return len(held)
 
 
 def take_delivery(delivery_id: int, read: WebhookDelivery | None = None) -> bool:
@@ -85,25 +103,49 @@ def take_delivery(delivery_id: int, read: WebhookDelivery | None = None) -> bool
     """
     if not WebhookDelivery.claim(delivery_id, by=this_worker()):
         return False
-    delivery = read if read is not None else WebhookDelivery.objects.get(pk=delivery_id)
-    outcome = handle_delivery(delivery)
-    if not outcome.stored:
-        # The database failed us midway (the stored events stay stored). Meta will not send
-        # it again, so we will: back in the queue, not before REPLY_STALLED_AFTER, so that a
-        # database that is down or locked has time to recover and no worker spins on it.
-        delivery.schedule_retry(timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER))
-    for reply_id in outcome.replies:
+    _handle_and_send([read if read is not None else WebhookDelivery.objects.get(pk=delivery_id)])
+    return True
+
+
+def _handle_and_send(deliveries: list[WebhookDelivery]) -> None:
+    outcomes = handle_batch(deliveries)
+    for delivery, outcome in zip(deliveries, outcomes, strict=True):
+        if not outcome.stored:
+            _retry_later(delivery)
+    _send([reply for outcome in outcomes for reply in outcome.replies])
+
+
+def _retry_later(delivery: WebhookDelivery) -> None:
+    # The database failed us midway (the stored events stay stored). Meta will not send it
+    # again, so we will: back in the queue, not before REPLY_STALLED_AFTER, so that a database
+    # that is down or locked has time to recover and no worker spins on it.
+    delivery.schedule_retry(timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER))
+
+
+def _send(reply_ids: list[int]) -> None:
+    """Hand the replies this worker stored (and holds) to the outbox's sender, one at a time
+    in the order they were queued: each is recorded sent as soon as Meta answers it, so a
+    worker killed mid-batch leaves at most one send in doubt. (The sender's round,
+    sending.send_replies, records a round's sends when its slowest call ends: a hung call
+    would leave every reply of the batch in doubt, sent again after a kill.)"""
+    for reply_id in reply_ids:
         try:
             send_reply(reply_id)
         except DatabaseError:
             # Its row says queued or sending: the sweep puts it back to work later.
             logger.exception("Reply %s: could not be sent now; the sweep retries it", reply_id)
-    return True
 
 
 def handle_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:
     """Read a stored delivery, find which of our app secrets signed it, and handle its events
-    (each in its own transaction). Idempotent: handled again, it changes nothing."""
+    (handle_batch). Idempotent: handled again, it changes nothing."""
+    return handle_batch([delivery])[0]
+
+
+def _read(delivery: WebhookDelivery) -> tuple[Delivery, str] | DeliveryOutcome:
+    """The delivery's payload and the secret that signed it; or, for one that cannot be
+    handled (unreadable, unsigned, credentials that cannot be opened), its outcome, the
+    delivery finished with it."""
     try:
         payload = parse_delivery(bytes(delivery.body))
     except PayloadError as exc:
@@ -123,9 +165,11 @@ def handle_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:
         logger.warning("Delivery %s not handled: %s", delivery.pk, problem)
         delivery.finish(WebhookDelivery.State.FAILED, problem)
         return DeliveryOutcome(unsigned=True, problems=[problem])
-    outcome = _handle_events(delivery, payload, verified_with=secret)
-    _record_outcome(delivery, outcome)
-    return outcome
+    if payload.object != "instagram":
+        logger.info("Delivery %s is for object %r: ignored", delivery.pk, payload.object)
+    for part in payload.ignored:
+        logger.info("Delivery %s: %s is not handled; kept in the raw log", delivery.pk, part)
+    return payload, secret
 
 
 def _secret_that_signed(delivery: WebhookDelivery, payload: Delivery) -> str | None:
@@ -141,52 +185,157 @@ def _secret_that_signed(delivery: WebhookDelivery, payload: Delivery) -> str | N
     )
 
 
-def _handle_events(
-    delivery: WebhookDelivery, payload: Delivery, verified_with: str
-) -> DeliveryOutcome:
-    """Each entry goes to its account only if `verified_with` is that account's own secret
-    (accounts.services.route). One bad event never takes the others down."""
-    outcome = DeliveryOutcome()
-    routes: dict[str, Route] = {}
-    if payload.object != "instagram":
-        logger.info("Delivery %s is for object %r: ignored", delivery.pk, payload.object)
-    for part in payload.ignored:
-        logger.info("Delivery %s: %s is not handled; kept in the raw log", delivery.pk, part)
+def _route(
+    delivery: WebhookDelivery,
+    event,
+    verified_with: str,
+    routes: dict[str, Route],
+    outcome: DeliveryOutcome,
+) -> Route | None:
+    """Where the event goes (its account), or None: malformed, or its entry skipped. An entry
+    goes to its account only if `verified_with` is that account's own secret
+    (accounts.services.route); `routes` remembers each account's for the delivery."""
+    if isinstance(event, MalformedEvent):
+        problem = f"skipped a malformed event: {event.reason}"
+        logger.warning("Delivery %s (account %s): %s", delivery.pk, event.account_id, problem)
+        outcome.problems.append(problem)
+        return None
+    try:
+        if event.account_id not in routes:
+            routes[event.account_id] = route(event.account_id, verified_with)
+            if skip := routes[event.account_id].skip_reason:
+                logger.warning("Delivery %s: events skipped, kept raw: %s", delivery.pk, skip)
+                outcome.problems.append(f"events skipped: {skip}")
+    except EncryptionKeyError as exc:
+        # Its account's app secret cannot be opened: these events wait, the others go on.
+        _waits_for_credentials(delivery, outcome, exc)
+        return None
+    return None if routes[event.account_id].skip_reason else routes[event.account_id]
 
-    for event in payload.events:
-        if isinstance(event, MalformedEvent):
-            problem = f"skipped a malformed event: {event.reason}"
-            logger.warning("Delivery %s (account %s): %s", delivery.pk, event.account_id, problem)
-            outcome.problems.append(problem)
+
+def _handle_event(delivery: WebhookDelivery, event, account, outcome: DeliveryOutcome) -> None:
+    """One event in a transaction of its own; what went wrong is noted in `outcome`. One bad
+    event never takes the others down."""
+    try:
+        reply = events.handle_in_transaction(event, account)
+        if reply is not None:
+            outcome.replies.append(reply.pk)
+    except EncryptionKeyError as exc:
+        _waits_for_credentials(delivery, outcome, exc)
+    except STORAGE_ERRORS as exc:
+        logger.error("Delivery %s: could not store its events: %s", delivery.pk, exc)
+        outcome.stored = False
+        outcome.problems.append(f"could not store events: {exc}")
+    except Exception as exc:
+        logger.exception("Delivery %s: handling %s failed", delivery.pk, events.describe(event))
+        outcome.failed_events += 1
+        outcome.problems.append(f"handling {events.describe(event)} failed: {exc!r}")
+
+
+def _waits_for_credentials(
+    delivery: WebhookDelivery, outcome: DeliveryOutcome, exc: EncryptionKeyError
+) -> None:
+    problem = f"waiting for credentials: {exc}"
+    if not outcome.waiting_for_credentials:
+        logger.error("CREDENTIALS PROBLEM: delivery %s: %s", delivery.pk, problem)
+        outcome.problems.append(problem)
+    outcome.waiting_for_credentials = True
+
+
+def handle_batch(deliveries: list[WebhookDelivery]) -> list[DeliveryOutcome]:
+    """Handle deliveries this worker claimed together; returns each one's outcome.
+
+    Their events go in rounds: round n holds each conversation's n-th event of the batch, so a
+    conversation's events keep their order, and a round never holds two of one conversation.
+    In a round the customers' messages are stored and answered together (messaging.batch, one
+    transaction), every other event in its own transaction as handle_delivery does. A round
+    whose messages raise together is handled one event at a time: a bad event fails alone."""
+    outcomes = [DeliveryOutcome() for _ in deliveries]
+    finished = set()
+    rounds: dict[int, list] = defaultdict(list)
+    count: dict[tuple, int] = defaultdict(int)
+    for index, delivery in enumerate(deliveries):
+        read = _read(delivery)
+        if isinstance(read, DeliveryOutcome):
+            outcomes[index] = read
+            finished.add(index)
             continue
+        payload, secret = read
+        for event in payload.events:
+            key = _conversation_of(event)
+            rounds[count[key]].append((index, event, secret))
+            count[key] += 1
+    routes: list[dict[str, Route]] = [{} for _ in deliveries]
+    for number in sorted(rounds):
+        _handle_round(deliveries, outcomes, routes, rounds[number])
+    _record_outcomes(
+        [(deliveries[i], outcome) for i, outcome in enumerate(outcomes) if i not in finished]
+    )
+    return outcomes
+
+
+def _conversation_of(event) -> tuple:
+    """What orders an event: its conversation (a feature's events, their account's order)."""
+    if isinstance(event, MalformedEvent):
+        return ("malformed", id(event))
+    return getattr(event, "account_id", ""), getattr(event, "customer_id", None)
+
+
+def _handle_round(
+    deliveries: list[WebhookDelivery],
+    outcomes: list[DeliveryOutcome],
+    routes: list[dict[str, Route]],
+    events_of_round: list[tuple[int, object, str]],
+) -> None:
+    together: list[tuple[int, batch.Arrival]] = []
+    for index, event, secret in events_of_round:
+        delivery, outcome = deliveries[index], outcomes[index]
+        if not outcome.stored:
+            continue  # the database failed its delivery: handled again later, in full
+        target = _route(delivery, event, secret, routes[index], outcome)
+        if target is None:
+            continue
+        if events.is_customer_message(event) and hooks.event_handler(event) is None:
+            together.append((index, batch.Arrival(event, target.account)))
+        else:
+            _handle_event(delivery, event, target.account, outcome)
+    if len(together) > 1 and connection.features.can_return_rows_from_bulk_insert:
         try:
-            if event.account_id not in routes:
-                routes[event.account_id] = route(event.account_id, verified_with)
-                if skip := routes[event.account_id].skip_reason:
-                    logger.warning("Delivery %s: events skipped, kept raw: %s", delivery.pk, skip)
-                    outcome.problems.append(f"events skipped: {skip}")
-            if routes[event.account_id].skip_reason:
-                continue
-            reply = events.handle_in_transaction(event, routes[event.account_id].account)
-            if reply is not None:
-                outcome.replies.append(reply.pk)
-        except EncryptionKeyError as exc:
-            # Its account's app secret cannot be opened: these events wait, the others go on.
-            problem = f"waiting for credentials: {exc}"
-            if not outcome.waiting_for_credentials:
-                logger.error("CREDENTIALS PROBLEM: delivery %s: %s", delivery.pk, problem)
-                outcome.problems.append(problem)
-            outcome.waiting_for_credentials = True
-        except STORAGE_ERRORS as exc:
-            logger.error("Delivery %s: could not store its events: %s", delivery.pk, exc)
-            outcome.stored = False
-            outcome.problems.append(f"could not store events: {exc}")
-            break
-        except Exception as exc:
-            logger.exception("Delivery %s: handling %s failed", delivery.pk, events.describe(event))
-            outcome.failed_events += 1
-            outcome.problems.append(f"handling {events.describe(event)} failed: {exc!r}")
-    return outcome
+            with transaction.atomic():
+                queued = batch.handle_customer_messages([arrival for _, arrival in together])
+        except (DatabaseError, EncryptionKeyError) as exc:
+            # Another worker created one of the conversations meanwhile, a deadlock, an
+            # account's credentials … : each event's own handling says what it is.
+            logger.info("%d messages together: %r; handled one at a time", len(together), exc)
+        except Exception:
+            logger.exception("%d messages together failed; handled one at a time", len(together))
+        else:
+            for (index, _), reply in zip(together, queued, strict=True):
+                if reply is not None:
+                    outcomes[index].replies.append(reply.pk)
+            return
+    for index, arrival in together:
+        _handle_event(deliveries[index], arrival.event, arrival.account, outcomes[index])
+
+
+def _record_outcomes(handled: list[tuple[WebhookDelivery, DeliveryOutcome]]) -> None:
+    """Every delivery that went through cleanly finished in one UPDATE; the others each with
+    what went wrong."""
+    clean = [
+        delivery
+        for delivery, outcome in handled
+        if outcome.stored and not (outcome.problems or outcome.failed_events)
+    ]
+    try:
+        WebhookDelivery.finish_all(clean, WebhookDelivery.State.PROCESSED)
+    except STORAGE_ERRORS as exc:
+        logger.error("Deliveries %s: could not record their outcome: %s", clean, exc)
+        for delivery, outcome in handled:
+            if delivery in clean:
+                outcome.stored = False
+    for delivery, outcome in handled:
+        if delivery not in clean:
+            _record_outcome(delivery, outcome)
 
 
 def _record_outcome(delivery: WebhookDelivery, outcome: DeliveryOutcome) -> None:

@@ -26,6 +26,8 @@ from rules.matching import Incoming, Reply, answer
 
 logger = logging.getLogger(__name__)
 
+COOLING_DOWN = "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
+
 
 def decide_reply(
     event: MessageEvent | Postback | ReferralEvent,
@@ -51,8 +53,31 @@ def decide_reply(
         and not new_conversation
         and _fallback_sent_recently(conversation, timezone.now())
     ):
-        return None, "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
+        return None, COOLING_DOWN
     return reply, ""
+
+
+def decide_replies(stored: list[hooks.CustomerMessage]) -> list[tuple[Reply | None, str]]:
+    """decide_reply for the stored messages of distinct conversations at once (a worker's
+    batch): the features see them together (their batch forms, messaging.hooks), and one
+    query looks for the fallbacks sent recently in all their conversations."""
+    chosen = [
+        _choose_reply(s.event, s.account, s.conversation, s.message, s.new_conversation)
+        for s in stored
+    ]
+    decided = hooks.customer_messages_stored(
+        [(s, reply, reason) for s, (reply, reason) in zip(stored, chosen, strict=True)]
+    )
+    fallbacks = [
+        s.conversation.pk
+        for s, (reply, _) in zip(stored, decided, strict=True)
+        if reply is not None and reply.is_fallback and not s.new_conversation
+    ]
+    cooling = _fallbacks_sent_recently(fallbacks, timezone.now()) if fallbacks else set()
+    return [
+        (None, COOLING_DOWN) if reply is not None and s.conversation.pk in cooling else (reply, why)
+        for s, (reply, why) in zip(stored, decided, strict=True)
+    ]
 
 
 def _choose_reply(
@@ -143,11 +168,19 @@ def _business_wrote_since(conversation: Conversation, message: Message) -> bool:
 
 
 def _fallback_sent_recently(conversation: Conversation, now: datetime) -> bool:
+    return _recent_fallbacks(now).filter(conversation=conversation).exists()
+
+
+def _fallbacks_sent_recently(conversation_ids: list[int], now: datetime) -> set[int]:
+    """Which of these conversations had the fallback within FALLBACK_COOLDOWN_HOURS."""
+    recent = _recent_fallbacks(now).filter(conversation_id__in=conversation_ids).order_by()
+    return set(recent.values_list("conversation_id", flat=True).distinct())
+
+
+def _recent_fallbacks(now: datetime):
     since = now - timedelta(hours=settings.FALLBACK_COOLDOWN_HOURS)
-    return (
-        conversation.messages.filter(is_fallback=True, part=1, created_at__gte=since)
-        .exclude(status__in=[Message.Status.FAILED, Message.Status.CANCELLED])
-        .exists()
+    return Message.objects.filter(is_fallback=True, part=1, created_at__gte=since).exclude(
+        status__in=[Message.Status.FAILED, Message.Status.CANCELLED]
     )
 
 
@@ -195,9 +228,7 @@ def queue_late_bot_reply(question: Message, reply: Reply) -> tuple[Message | Non
         # Only the fallback answers: a person is needed, as when the event decided it.
         conversation.await_person(question.timestamp)
         if _fallback_sent_recently(conversation, now):
-            return None, (
-                "the fallback reply was sent to this customer within FALLBACK_COOLDOWN_HOURS"
-            )
+            return None, COOLING_DOWN
     return queue_bot_reply(conversation, reply, in_reply_to=question), ""
 
 
@@ -284,38 +315,109 @@ def queue_outgoing(
     if isinstance(outgoing, str):
         outgoing = [messages.Text(outgoing)]
     pieces = [piece for message in outgoing for piece in _pieces(message)]
-    if not pieces:
-        raise ValueError("an outgoing message needs text")
-    now = timezone.now()
+    rows = _outgoing_rows(
+        conversation,
+        pieces,
+        author=author,
+        in_reply_to=in_reply_to,
+        rule_id=rule_id,
+        is_fallback=is_fallback,
+        sent_by=sent_by,
+        held=not queue_send,
+        human_agent=human_agent,
+    )
     parts = []
-    for number, (chunk, content) in enumerate(pieces, start=1):
-        parts.append(
-            Message.objects.create(
-                conversation=conversation,
-                direction=Message.Direction.OUTGOING,
-                author=author,
-                text=chunk,
-                content=content,
-                human_agent=human_agent,
-                in_reply_to=in_reply_to,
-                part=number,
-                is_last_part=number == len(pieces),
-                first_part=parts[0] if parts else None,
-                status=Message.Status.QUEUED,
-                # Later parts wait for the part before them (released when it is sent).
-                due_at=now if number == 1 else None,
-                # This process holds it, to send it itself. Should this worker die first, the
-                # others see it held by a dead worker and let it go to the sender's poll.
-                claimed_by=this_worker() if number == 1 and not queue_send else "",
-                rule_id=rule_id,
-                is_fallback=is_fallback,
-                sent_by=sent_by,
-            )
-        )
+    for row in rows:
+        row.first_part = parts[0] if parts else None
+        row.save(force_insert=True)
+        parts.append(row)
     logger.info(
         "Queued a %s message to %s in %d part(s)", author, conversation.customer_id, len(parts)
     )
     return parts
+
+
+def queue_bot_replies(answers: list[tuple[Conversation, Reply, Message]]) -> list[Message | None]:
+    """queue_bot_reply for many customer messages at once (a worker's batch): (conversation,
+    reply, the message it answers) each; the first parts in one INSERT, the later parts of
+    long replies in another. Returns each reply's first part (None: it comes later), held by
+    this worker, for it to send once the transaction commits."""
+    queued: list[tuple[Reply, list[Message]]] = []
+    for conversation, reply, question in answers:
+        if reply.later:
+            queued.append((reply, []))
+            continue
+        pieces = [piece for message in reply.messages for piece in _pieces(message)]
+        rows = _outgoing_rows(
+            conversation,
+            pieces,
+            author=Message.Author.BOT,
+            in_reply_to=question,
+            rule_id=reply.rule.id if reply.rule else None,
+            is_fallback=reply.is_fallback,
+            held=True,
+        )
+        queued.append((reply, rows))
+    Message.objects.bulk_create([rows[0] for _, rows in queued if rows])
+    later = []
+    for _, rows in queued:
+        for row in rows[1:]:
+            row.first_part = rows[0]
+            later.append(row)
+    if later:
+        Message.objects.bulk_create(later)
+    for reply, rows in queued:
+        if rows:
+            if reply.answer is not None:
+                reply.answer.record(rows[0])  # an answerer's: what it answered from
+            logger.info(
+                "Queued a bot message to %s in %d part(s)",
+                rows[0].conversation.customer_id,
+                len(rows),
+            )
+    return [rows[0] if rows else None for _, rows in queued]
+
+
+def _outgoing_rows(
+    conversation: Conversation,
+    pieces: list[tuple[str, dict]],
+    *,
+    author: str,
+    in_reply_to: Message | None,
+    rule_id: int | None,
+    is_fallback: bool,
+    held: bool,
+    sent_by=None,
+    human_agent: bool = False,
+) -> list[Message]:
+    """The rows of an outgoing message's parts, not saved (the first part's first_part is
+    left to the caller)."""
+    if not pieces:
+        raise ValueError("an outgoing message needs text")
+    now = timezone.now()
+    return [
+        Message(
+            conversation=conversation,
+            direction=Message.Direction.OUTGOING,
+            author=author,
+            text=chunk,
+            content=content,
+            human_agent=human_agent,
+            in_reply_to=in_reply_to,
+            part=number,
+            is_last_part=number == len(pieces),
+            status=Message.Status.QUEUED,
+            # Later parts wait for the part before them (released when it is sent).
+            due_at=now if number == 1 else None,
+            # This process holds it, to send it itself. Should this worker die first, the
+            # others see it held by a dead worker and let it go to the sender's poll.
+            claimed_by=this_worker() if number == 1 and held else "",
+            rule_id=rule_id,
+            is_fallback=is_fallback,
+            sent_by=sent_by,
+        )
+        for number, (chunk, content) in enumerate(pieces, start=1)
+    ]
 
 
 def _pieces(message: messages.Outgoing) -> list[tuple[str, dict]]:

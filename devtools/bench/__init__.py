@@ -103,6 +103,12 @@ def run(
             dm["ratio_to_floor_returning"] = round(
                 cost["returning"]["cpu_ms_per_dm"]["total"] / floor, 2
             )
+            busy = measure_cost(service, plan, prefix="6", rate=plan.busy_dm_rate)
+            dm["busy"] = busy
+            dm["cpu_ms_per_dm_busy"] = busy["cpu_ms_per_dm"]
+            for kind in ("new", "returning"):
+                total = busy[kind]["cpu_ms_per_dm"]["total"]
+                dm[f"ratio_to_floor_busy_{kind}"] = round(total / floor, 2) if floor else None
             capacity = measure_capacity(service, plan)
             dm["capacity_rps"] = capacity["capacity_rps"]
             dm["capacity_ramp"] = capacity["ramp"]

@@ -7,6 +7,8 @@
   customers (each DM opens a conversation, whose username the worker then fetches) and for
   returning ones, counted from the first DM's POST until every reply is sent and the workers
   are idle again; `ratio_to_floor` divides it by the floor (devtools/bench/floor.py).
+- `busy`: the same at `plan.busy_dm_rate` (200/s), near or past capacity on a small machine,
+  where a worker finds many deliveries waiting and takes them as a batch.
 - `capacity_rps`: a ramp of rates, each from an idle service; the highest whose backlog at the
   end is under half a second of DMs, beside the trivial view's rate in the same run (the
   machine's yardstick). The DMs go to four accounts, which Meta lets send 100 messages a
@@ -34,9 +36,10 @@ def measure_dm_to_reply(service: Service, plan: Plan, prefix: str = "2") -> dict
     return result
 
 
-def measure_cost(service: Service, plan: Plan, prefix: str = "3") -> dict:
-    """CPU per answered DM at `plan.steady_dm_rate`, new customers and returning ones."""
-    rate, seconds = plan.steady_dm_rate, plan.steady_dm_seconds
+def measure_cost(service: Service, plan: Plan, prefix: str = "3", rate: int | None = None) -> dict:
+    """CPU per answered DM at `rate` (default `plan.steady_dm_rate`), new customers and
+    returning ones."""
+    rate, seconds = rate or plan.steady_dm_rate, plan.steady_dm_seconds
     new = dm_phase(service, rate, seconds, f"{prefix}0", until_idle=True)
     returning_customers = Deliveries(customers=max(20, rate), prefix=f"{prefix}1")
     # Each customer writes once first (not measured): then every measured DM is a returning

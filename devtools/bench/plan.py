@@ -36,6 +36,9 @@ class Plan:
     floor_dms: int = 3_000  # DMs in the floor's tight loop
     steady_dm_rate: int = 50  # the CPU per DM is measured at this rate, well inside capacity
     steady_dm_seconds: float = 20
+    # … and again at this one, near or past capacity: where the worker's batches fill
+    # (issue 27 asks for both).
+    busy_dm_rate: int = 200
     ramp_rates: tuple[int, ...] = (50, 100, 150, 200, 300, 400)
     ramp_seconds: float = 10
     idle_seconds: float = 10
@@ -59,7 +62,6 @@ class Plan:
             rule_messages=300,
             comments=300,
             floor_dms=200,
-            steady_dm_rate=20,
             steady_dm_seconds=2,
             ramp_rates=(50, 100),
             ramp_seconds=2,

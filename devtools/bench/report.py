@@ -69,19 +69,27 @@ def table(report: dict) -> str:
         f"{'' if floor['database_cpu_measured'] else ' (in-process or not measured)'}); "
         f"{floor['dms_per_second']} DMs/s"
     )
-    cost = dm["cost"]
-    for kind in ("new", "returning"):
-        row = cost[kind]
-        per = row["cpu_ms_per_dm"]
-        lines.append(
-            f"CPU per answered DM at {cost['rate']}/s, {kind} customers: {per['total']} ms "
-            f"(web {per['web']}, workers {per['workers']}, database {per['database']}); "
-            f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms"
-        )
+    for cost in (dm["cost"], dm.get("busy")):
+        if cost is None:
+            continue  # a report from before the busy rate was measured
+        for kind in ("new", "returning"):
+            row = cost[kind]
+            per = row["cpu_ms_per_dm"]
+            lines.append(
+                f"CPU per answered DM at {cost['rate']}/s, {kind} customers: {per['total']} ms "
+                f"(web {per['web']}, workers {per['workers']}, database {per['database']}); "
+                f"p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms, "
+                f"backlog at the end {row['backlog_end']}"
+            )
     lines.append(
-        f"  ratio to the floor: {dm['ratio_to_floor']} (new {dm['ratio_to_floor_new']}, "
-        f"returning {dm['ratio_to_floor_returning']})"
+        f"  ratio to the floor at {dm['cost']['rate']}/s: {dm['ratio_to_floor']} "
+        f"(new {dm['ratio_to_floor_new']}, returning {dm['ratio_to_floor_returning']})"
     )
+    if "busy" in dm:
+        lines.append(
+            f"  ratio to the floor at {dm['busy']['rate']}/s: new "
+            f"{dm['ratio_to_floor_busy_new']}, returning {dm['ratio_to_floor_busy_returning']}"
+        )
     ramp = ", ".join(
         f"{step['rate']}/s {'flat' if step['flat'] else 'backlog ' + str(step['backlog_end'])}"
         for step in dm["capacity_ramp"]

@@ -21,6 +21,8 @@ FIGURES = [
     ("floor", "cpu_ms_per_dm"),
     ("dm_to_reply", "cpu_ms_per_dm"),
     ("dm_to_reply", "ratio_to_floor"),
+    ("dm_to_reply", "cpu_ms_per_dm_busy"),
+    ("dm_to_reply", "ratio_to_floor_busy_new"),
     ("dm_to_reply", "capacity_rps"),
     ("dm_to_reply", "trivial_rps_c16"),
     ("history", "load_seconds"),

@@ -187,6 +187,34 @@ class Conversation(models.Model):
         The caller holds the row locked (select_for_update) since it read it: its values are
         the stored ones, so the conditions are checked here rather than in the UPDATE.
         """
+        if changes := self._changes_when_customer_wrote(at, awaits_person):
+            Conversation.objects.filter(pk=self.pk).update(**changes)
+            for name, value in changes.items():
+                setattr(self, name, value)
+        if "needs_reply" in changes:
+            hooks.business_event("conversation.needs_reply", self.account_id, self.as_event())
+
+    @classmethod
+    def customers_wrote(cls, wrote: list[tuple["Conversation", datetime, bool]]) -> None:
+        """customer_wrote for many conversations, each locked by the caller and named once:
+        (conversation, at, awaits_person). One UPDATE for them all (bulk_update), or none."""
+        changed, fields, waiting = [], set(), []
+        for conversation, at, awaits_person in wrote:
+            if changes := conversation._changes_when_customer_wrote(at, awaits_person):
+                for name, value in changes.items():
+                    setattr(conversation, name, value)
+                changed.append(conversation)
+                fields.update(changes)
+                if "needs_reply" in changes:
+                    waiting.append(conversation)
+        if changed:
+            cls.objects.bulk_update(changed, sorted(fields))
+        for conversation in waiting:
+            hooks.business_event(
+                "conversation.needs_reply", conversation.account_id, conversation.as_event()
+            )
+
+    def _changes_when_customer_wrote(self, at: datetime, awaits_person: bool) -> dict:
         changes = {}
         if self.last_message_at is None or self.last_message_at < at:
             changes["last_message_at"] = at
@@ -194,12 +222,7 @@ class Conversation(models.Model):
             changes["status"] = self.Status.ACTIVE
         if awaits_person and not self.needs_reply:
             changes.update(needs_reply=True, needs_reply_since=at)
-        if changes:
-            Conversation.objects.filter(pk=self.pk).update(**changes)
-            for name, value in changes.items():
-                setattr(self, name, value)
-        if "needs_reply" in changes:
-            hooks.business_event("conversation.needs_reply", self.account_id, self.as_event())
+        return changes
 
     def record_activity(self, at: datetime) -> None:
         """Move last_message_at forward (never back: deliveries arrive out of order)."""

@@ -86,6 +86,38 @@ class WebhookDelivery(models.Model):
         )
 
     @classmethod
+    def claim_all(cls, deliveries: list["WebhookDelivery"], by: str) -> list["WebhookDelivery"]:
+        """Worker `by` takes those of `deliveries` still waiting, in one UPDATE; returns those
+        it took, in their order. Of workers racing for one, one takes it: the UPDATE's
+        condition is checked row by row under the row's lock."""
+        now = timezone.now()
+        pks = [delivery.pk for delivery in deliveries]
+        waiting = cls.objects.filter(pk__in=pks, state=cls.State.RECEIVED, handling_since__lte=now)
+        taken = waiting.update(state=cls.State.PROCESSING, handling_since=now, claimed_by=by)
+        if taken == len(pks):
+            return list(deliveries)
+        if not taken:
+            return []
+        # Some went to another worker: those that are this claim's (its time is its mark).
+        mine = cls.objects.filter(
+            pk__in=pks, state=cls.State.PROCESSING, claimed_by=by, handling_since=now
+        )
+        held = set(mine.values_list("pk", flat=True))
+        return [delivery for delivery in deliveries if delivery.pk in held]
+
+    @classmethod
+    def finish_all(cls, deliveries: list["WebhookDelivery"], state: str) -> None:
+        """finish() for many, with no error to note, in one UPDATE."""
+        if not deliveries:
+            return
+        now = timezone.now()
+        cls.objects.filter(pk__in=[delivery.pk for delivery in deliveries]).update(
+            state=state, error="", processed_at=now
+        )
+        for delivery in deliveries:
+            delivery.state, delivery.error, delivery.processed_at = state, "", now
+
+    @classmethod
     def take_back(
         cls, pk: int, *, from_worker: str | None = None, claimed_before: datetime | None = None
     ) -> bool:

@@ -1,6 +1,7 @@
 """Meta retries overlap: the same message delivered concurrently is stored and answered once."""
 
 import threading
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -69,3 +70,32 @@ def test_first_messages_racing_in_create_one_conversation_and_one_fallback():
     assert Message.objects.filter(direction="in").count() == 8
     # Eight lines at once, one "we'll get back to you": the fallback's cooldown holds in a race.
     assert Message.objects.filter(author="bot").count() == 1
+
+
+def take_batches_until_none_wait(_) -> None:
+    """A worker's passes, in batches of three so that workers racing take turns."""
+    while receiving.take_waiting_deliveries(3):
+        pass
+
+
+def test_workers_taking_batches_at_once_store_and_answer_each_message_once():
+    payload = load_payload("messages__text")
+    others = []
+    for n in range(6):
+        other = with_mid(payload, f"other-{n}", "hello")
+        other["entry"][0]["messaging"][0]["sender"]["id"] = f"99900000000000{n:02d}"
+        others.append(encode(other))
+    # One customer's message delivered five times, five more lines of theirs, and six other
+    # customers' first messages, interleaved.
+    bodies = [encode(payload)] * 5 + [encode(with_mid(payload, f"mid-{n}")) for n in range(5)]
+    bodies = [body for pair in zip(bodies, others + others[:4], strict=True) for body in pair]
+    assert at_once(post, bodies) == [200] * 20
+    with mock.patch.object(receiving, "send_reply"):  # what is stored is the point here
+        at_once(take_batches_until_none_wait, range(4))
+
+    assert not WebhookDelivery.objects.exclude(state="processed").exists()
+    assert Conversation.objects.count() == 7
+    assert Message.objects.filter(direction="in").count() == 6 + 6
+    # One fallback for the customer who wrote six lines (its cooldown), one for each other.
+    assert Message.objects.filter(author="bot").count() == 7
+    assert Message.objects.filter(author="bot", in_reply_to__isnull=True).count() == 0

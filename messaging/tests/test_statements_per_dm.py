@@ -4,9 +4,13 @@ reply, send it, record it sent), for a returning and a new customer, answered by
 the fallback. A change that adds a statement to every DM shows up here.
 
 The count includes the read of the waiting deliveries, which under load serves a batch of up
-to 20. It includes the savepoints (a round trip each on PostgreSQL and MariaDB), not the
-BEGIN and COMMIT of the transactions (the test's own transaction stands in for them).
+to 20; and twenty DMs arriving together are counted too (the worker's batch: handled in a few
+statements for them all, then each reply sent by the outbox's sender). It includes the
+savepoints (a round trip each on PostgreSQL and MariaDB), not the BEGIN and COMMIT of the
+transactions (the test's own transaction stands in for them).
 """
+
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -14,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts import services
 from accounts.models import InstagramBusinessAccount
-from messaging import receiving
+from messaging import receiving, sending
 from messaging.models import Message, SendThrottle, WebhookDelivery
 from messaging.tests.conftest import ACCOUNT_ID, answer_send, load_payload, with_mid
 from rules import matching
@@ -103,3 +107,50 @@ def test_a_deactivated_account_is_seen_by_the_worker(account, deliver, graph_api
     deliver(payload, handle=False)
     receiving.take_waiting_deliveries()
     assert not Message.objects.filter(mid="aWdfZAG1after-deactivation").exists()
+
+
+# Twenty DMs arriving together (receiving.take_waiting_deliveries takes them as one batch):
+# ten returning customers and ten new, half answered by a rule, half by the fallback. The
+# handling (claim, messages, conversations, contacts, replies, the deliveries finished) in a
+# few statements for them all; then each reply's send, one at a time by the outbox's sender.
+BATCH = 20
+HANDLING_BUDGET = 16  # for the twenty together
+# Their sends as one round of the outbox's sender (sending.send_replies): 123 measured, about
+# 6 a reply (8 one at a time, as the worker sends them: receiving._send says why).
+SENDING_BUDGET = 126
+
+
+def test_twenty_dms_arriving_together_cost_a_few_statements_each(
+    account, deliver, graph_api, settings
+):
+    returning = [f"11111111111111{n:02d}" for n in range(BATCH // 2)]
+    new = [f"22222222222222{n:02d}" for n in range(BATCH // 2)]
+    for customer in returning:
+        payload = with_mid(load_payload("messages__text"), f"aWdfZAG1before-{customer}", "price")
+        payload["entry"][0]["messaging"][0]["sender"]["id"] = customer
+        deliver(payload)  # answered by the rule (its send left to the poll)
+    for n, customer in enumerate(returning + new):
+        text = "price please" if n % 2 else "hello"
+        payload = with_mid(load_payload("messages__text"), f"aWdfZAG1batch-{customer}", text)
+        payload["entry"][0]["messaging"][0]["sender"]["id"] = customer
+        deliver(payload, handle=False)
+    for n in range(BATCH):
+        answer_send(graph_api, message_id=f"aWdfZAG1batch-sent-{n}")
+    # The account's pace out of the way: twenty sends back to back must not wait for slots.
+    settings.SEND_RATE_PER_SECOND = 1_000_000
+    SendThrottle.objects.update(next_slot_at=None)
+    handed = []
+    with (
+        mock.patch.object(receiving, "send_reply", side_effect=handed.append),
+        CaptureQueriesContext(connection) as handling,
+    ):
+        assert receiving.take_waiting_deliveries() == BATCH
+    with CaptureQueriesContext(connection) as sends:
+        sending.send_replies(handed)
+
+    assert len(handed) == BATCH
+    assert Message.objects.filter(pk__in=handed, status="sent").count() == BATCH
+    assert not WebhookDelivery.objects.exclude(state=WebhookDelivery.State.PROCESSED).exists()
+    statements = [query["sql"] for query in handling]
+    assert len(statements) <= HANDLING_BUDGET, "\n".join(statements)
+    assert len(sends) <= SENDING_BUDGET, "\n".join(q["sql"] for q in sends)

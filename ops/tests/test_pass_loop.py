@@ -42,14 +42,14 @@ def test_stopping_the_worker_lets_the_delivery_in_hand_finish_and_takes_no_other
     answer_send(graph_api)
     deliver(load_payload("messages__text"), handle=False)
     in_hand, go_on = threading.Event(), threading.Event()
-    handle = receiving.take_delivery
+    handle = receiving.handle_batch
 
-    def slow_handling(delivery_id, **kwargs):
+    def slow_handling(deliveries):
         in_hand.set()
         go_on.wait(10)
-        return handle(delivery_id, **kwargs)
+        return handle(deliveries)
 
-    with mock.patch.object(receiving, "take_delivery", side_effect=slow_handling):
+    with mock.patch.object(receiving, "handle_batch", side_effect=slow_handling):
         with worker.pass_loop_beside_tasks() as loop:
             assert in_hand.wait(10)
             loop.stopping.set()  # the task loop ended: SIGTERM
