@@ -1,4 +1,14 @@
+import os
+
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# How hard the property-based tests (Hypothesis) look: "quick", the default, for the runs a
+# developer waits for; "ci", which .ci/run chooses (HYPOTHESIS_PROFILE=ci), as many examples
+# as before the quick run had its own. A test's own settings give everything but the count.
+hypothesis_settings.register_profile("quick", max_examples=25)
+hypothesis_settings.register_profile("ci", max_examples=150)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 
 
 @pytest.fixture(autouse=True)
