@@ -14,22 +14,26 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
 @pytest.fixture(autouse=True)
 def fresh_process_caches():
     """Per-process caches outlive a test's rolled-back data: the rules matcher, the knowledge
-    indexes, the accounts read by Instagram id, and the cache that holds API throttle counts
-    (user ids repeat from test to test)."""
+    indexes, the accounts read by Instagram id, which accounts have outgoing webhooks (read
+    every 30 s: a read due in the middle of a test would count one statement more there), and
+    the cache that holds API throttle counts (user ids repeat from test to test)."""
     from django.core.cache import cache
 
     from accounts.services import forget_stored_accounts
     from knowledge.index import forget_knowledge
+    from outgoing_webhooks.delivering import forget_endpoints
     from rules.matching import forget_matcher
 
     forget_matcher()
     forget_knowledge()
     forget_stored_accounts()
+    forget_endpoints()
     cache.clear()
     yield
     forget_matcher()
     forget_knowledge()
     forget_stored_accounts()
+    forget_endpoints()
 
 
 @pytest.fixture
