@@ -84,7 +84,11 @@ class FakeServer:
 
     def start(self):
         """Serve from a background thread (for tests)."""
-        threading.Thread(target=self.serve_forever, daemon=True).start()
+        # stop() waits for the serving loop to look up (every poll_interval: 0.5 s by
+        # default); a test starts and stops a fake hundreds of times in a run.
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:

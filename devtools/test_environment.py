@@ -6,6 +6,12 @@ require must be in place earlier than a conftest could put them. Anything alread
 """
 
 import os
+import sys
+
+# Python keeps what it compiles in __pycache__ (gitignored), and pytest the test modules it
+# rewrites for its assertion messages, even where PYTHONDONTWRITEBYTECODE is set: compiling them
+# all again costs each test process (each -n worker too) about 3 s of CPU, every run.
+sys.dont_write_bytecode = False
 
 TEST_ENVIRONMENT = {
     # Not the developer's .env (bin/dev writes one): the suite runs on these values alone.

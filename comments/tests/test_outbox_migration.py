@@ -8,7 +8,8 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Slow: migrates the whole schema back and forth (about 5 s; CI runs it).
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 BEFORE = [("messaging", "0003_message_content_human_agent"), ("comments", "0004_mention_rules")]
 AFTER = [("messaging", "0004_outbox"), ("comments", "0005_outbox")]

@@ -27,6 +27,7 @@ def test_a_slot_further_than_the_wait_is_reported_not_taken(account):
         PacedCalls(account, MAX_WAIT)(lambda: None)
 
 
+@pytest.mark.slow  # six calls at Meta's pace of two a second
 def test_two_workers_calling_at_once_keep_metas_pace(account, meta, settings):
     settings.CONVERSATIONS_API_RATE_PER_SECOND = 2
     meta.inbox.rate_per_second = 2  # the fake refuses what Meta would

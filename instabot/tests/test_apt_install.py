@@ -4,6 +4,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 # Stands in for apt-get: records its arguments; `update` finds the lists' lock held the first
@@ -33,6 +35,7 @@ def run_apt_install(tmp_path, fake=FAKE_APT_GET, **env):
     return finished, calls.read_text().splitlines()
 
 
+@pytest.mark.slow  # waits out the lock as bin/apt-install does, a second a try
 def test_a_held_apt_lock_is_waited_for(tmp_path):
     finished, calls = run_apt_install(tmp_path)
     assert finished.returncode == 0, finished.stderr

@@ -27,6 +27,7 @@ PRODUCTION = {
 }
 
 
+@pytest.mark.slow  # starts manage.py check --deploy (CI runs it)
 def test_check_deploy_is_clean_with_the_documented_production_settings():
     env = {"PATH": os.environ["PATH"], "ENV_FILE": os.devnull, **PRODUCTION}
     result = subprocess.run(

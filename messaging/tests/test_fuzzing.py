@@ -17,8 +17,8 @@ from messaging.tests.conftest import WEBHOOK_URL, handle_accepted_deliveries, lo
 
 pytestmark = pytest.mark.django_db
 
+# How many examples: the Hypothesis profile (conftest.py), 150 in CI, fewer in the quick run.
 FUZZ = hypothesis_settings(
-    max_examples=150,
     deadline=None,
     # The database fixture lives for the whole test; examples share it, which suits these
     # properties (nothing unsigned may ever be stored, whatever came before).
