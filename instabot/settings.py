@@ -423,8 +423,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Tests only: MD5 instead of PBKDF2, because every test user costs a deliberately slow hash
-# (about 0.5 s each). MD5 must never guard a real password: refused unless DEVTOOLS is on.
 # Tests and development only: outgoing webhooks and flows' external requests may call a
 # loopback address (127.0.0.1, ::1: an endpoint the test runs), never a private range.
 # instabot/safe_urls.py refuses every non-public address otherwise; refused unless DEVTOOLS is
@@ -433,6 +431,8 @@ OUTGOING_URLS_ALLOW_LOOPBACK = env.bool("OUTGOING_URLS_ALLOW_LOOPBACK", default=
 if OUTGOING_URLS_ALLOW_LOOPBACK and "devtools" not in INSTALLED_APPS:
     raise ImproperlyConfigured("OUTGOING_URLS_ALLOW_LOOPBACK is for tests: it needs DEVTOOLS on.")
 
+# Tests only: MD5 instead of PBKDF2, because every test user costs a deliberately slow hash
+# (about 0.5 s each). MD5 must never guard a real password: refused unless DEVTOOLS is on.
 if env.bool("FAST_PASSWORD_HASHING", default=False):
     if "devtools" not in INSTALLED_APPS:
         raise ImproperlyConfigured("FAST_PASSWORD_HASHING is for tests: it needs DEVTOOLS on.")

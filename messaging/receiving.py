@@ -126,8 +126,9 @@ def _send(reply_ids: list[int]) -> None:
     """Hand the replies this worker stored (and holds) to the outbox's sender, one at a time
     in the order they were queued: each is recorded sent as soon as Meta answers it, so a
     worker killed mid-batch leaves at most one send in doubt. (The sender's round,
-    sending.send_replies, records a round's sends when its slowest call ends: a hung call
-    would leave every reply of the batch in doubt, sent again after a kill.)"""
+    sending.send_replies, records each customer's chain when its last call ends: the earlier
+    parts of a reply whose later part hangs would be in doubt with it, sent again after a
+    kill.)"""
     for reply_id in reply_ids:
         try:
             send_reply(reply_id)

@@ -28,6 +28,18 @@ def move_to_columns(apps, schema_editor):
     daily_figures.objects.bulk_update(rows, [*COUNTED, *ANSWER_TIMES, "figures"], batch_size=500)
 
 
+def move_back_to_figures(apps, schema_editor):
+    """Going back: the columns into the JSON again, as the code before them reads it."""
+    daily_figures = apps.get_model("inbox", "DailyFigures")
+    rows = list(daily_figures.objects.all())
+    for row in rows:
+        figures = dict(row.figures or {})
+        figures["counts"] = {kind: getattr(row, kind) for kind in COUNTED}
+        figures["answer_times"] = {name: getattr(row, name) for name in ANSWER_TIMES}
+        row.figures = figures
+    daily_figures.objects.bulk_update(rows, ["figures"], batch_size=500)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -51,5 +63,5 @@ class Migration(migrations.Migration):
             )
             for name in ANSWER_TIMES
         ),
-        migrations.RunPython(move_to_columns, migrations.RunPython.noop, elidable=True),
+        migrations.RunPython(move_to_columns, move_back_to_figures, elidable=True),
     ]

@@ -289,6 +289,13 @@ def test_rows_rolled_up_before_the_columns_move_to_them(history):
     assert {name: getattr(row, name) for name in shown} == shown
     assert set(row.figures) == {"rules", "failed"}
 
+    # Going back (the previous code reads the JSON): the columns into it again.
+    columns.move_back_to_figures(django_apps, None)
+    row.refresh_from_db()
+    assert row.figures["counts"] == {kind: shown[kind] for kind in COUNTED}
+    assert row.figures["answer_times"] == {name: shown[name] for name in ANSWER_TIMES}
+    assert set(row.figures) == {"rules", "failed", "counts", "answer_times"}
+
 
 @pytest.mark.parametrize(
     "seconds", [0, 0.2, 0.26, 1.74, 9.9, 10, 10.4, 59.5, 119.6, 125, 599, 600, 629, 7200.4]

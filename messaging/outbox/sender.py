@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 from collections import Counter, defaultdict
-from concurrent.futures import Future, wait
+from concurrent.futures import Future, as_completed, wait
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -120,19 +120,41 @@ def send_claimed(claimed: list[tuple[OutboxKind, int]]) -> None:
     for call in side_by_side:
         key = call.kind.order_key(call.row)
         chains[key if key is not None else ("row", id(call))].append(call)
+    failure = None
     if len(chains) > 1:
-        futures = [SEND_POOL.submit(in_pool, chain) for chain in chains.values()]
-        wait(futures)
+        futures = {SEND_POOL.submit(in_pool, chain): chain for chain in chains.values()}
+        # Each chain's calls recorded as soon as they end: a worker killed meanwhile leaves in
+        # doubt (sent again after the stall sweep) only the calls still under way.
+        for future in as_completed(futures):
+            failure = _record_made(futures[future]) or failure
     else:
         for chain in chains.values():  # one: no thread to hand it to
             for call in chain:
                 call.context.run(make_call, call)
+            failure = _record_made(chain) or failure
     for call in calls:
         if not call.kind.concurrent:
             call.context.run(make_call, call)
-    # Those not called for what Meta told another call of their account last: they take the
-    # pause, or the refusal, that call records.
-    _record_each(sorted(calls, key=lambda call: bool(call.not_made)))
+            failure = _record_made([call]) or failure
+    # Last, those not called for what Meta told another call of their account: they take the
+    # pause, or the refusal, that call recorded.
+    failure = _recorded([call for call in calls if call.not_made]) or failure
+    if failure is not None:
+        raise failure  # the database is away: the worker's loop waits, then tries again
+
+
+def _record_made(calls: list[Call]) -> DatabaseError | None:
+    return _recorded([call for call in calls if not call.not_made])
+
+
+def _recorded(calls: list[Call]) -> DatabaseError | None:
+    """Record each call; the database's error, if it failed us, for the caller to raise once
+    the round's other calls are recorded."""
+    try:
+        _record_each(calls)
+    except DatabaseError as exc:
+        return exc
+    return None
 
 
 def _record_each(calls: list[Call]) -> None:

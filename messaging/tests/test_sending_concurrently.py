@@ -282,3 +282,36 @@ def test_two_workers_sending_at_once_send_each_row_once(shops, deliver, graph_ap
         customers, 1
     )
     assert set(Message.objects.filter(author="bot").values_list("status", flat=True)) == {"sent"}
+
+
+def test_each_call_is_recorded_as_it_ends_not_when_the_rounds_slowest_does(
+    shops, deliver, graph_api, monkeypatch
+):
+    """A worker killed while one call hangs leaves only that call in doubt: the others of the
+    round are recorded sent already (the stall sweep would send them again otherwise)."""
+    from messaging.outbox import sender
+
+    recorded = threading.Event()
+    slow_call_saw_others_recorded = []
+
+    def answer(recipient, body):
+        if recipient == "55500":  # the slow one: it ends once another call is recorded
+            slow_call_saw_others_recorded.append(recorded.wait(timeout=5))
+        return 200, {"message_id": f"m-{recipient}"}
+
+    record_each = sender._record_each
+
+    def record_and_tell(calls):
+        record_each(calls)
+        recorded.set()
+
+    monkeypatch.setattr(sender, "_record_each", record_and_tell)
+    Meta(graph_api, answer)
+    deliver(dm_to(shops[0].instagram_id, "55500", "mid-slow"))
+    deliver(dm_to(shops[1].instagram_id, "55510", "mid-quick"))
+
+    assert outbox.send_due() == 2
+
+    assert slow_call_saw_others_recorded == [True]
+    replies = Message.objects.filter(author="bot")
+    assert sorted(replies.values_list("status", flat=True)) == ["sent", "sent"]
