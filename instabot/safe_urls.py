@@ -11,10 +11,14 @@ Tests and development may let loopback addresses through (OUTGOING_URLS_ALLOW_LO
 the settings refuse unless DEVTOOLS is on): never private ranges, never in production."""
 
 import ipaddress
+import json
 import socket
+import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from requests_hardened import Config, Manager
@@ -23,6 +27,27 @@ from requests_hardened.ip_filter import InvalidIPAddress
 
 class RefusedAddress(Exception):
     """The address the connection was about to use is not public: nothing was sent."""
+
+
+# How much of an answer is read, at most: what the callers keep is less (an endpoint's last
+# answer, its first 1,000 characters; an external request's JSON, 100,000 bytes), and one
+# byte more tells them it was longer.
+ANSWER_READ_MAX = 100_001
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The endpoint's answer: its status, and its body up to ANSWER_READ_MAX bytes."""
+
+    status_code: int
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def json(self):
+        return json.loads(self.content)
 
 
 def resolve(host: str, port: int) -> list[str]:
@@ -76,10 +101,13 @@ def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> str:
     return url
 
 
-def post(url: str, *, data: bytes, headers: dict, timeout: float) -> requests.Response:
+def post(url: str, *, data: bytes, headers: dict, timeout: float) -> Answer:
     """POST to a URL that check_url accepted, redirects not followed. The address is checked
     again as the connection is made, and that address is the one connected to: RefusedAddress
-    if it is not public. requests' own exceptions otherwise (no answer, a timeout)."""
+    if it is not public. requests' own exceptions otherwise (no answer, a timeout; also an
+    answer still coming after twice `timeout`: each read's timeout alone would let an endpoint
+    that trickles its answer hold a worker's thread, and its stop, for as long as it likes)."""
+    deadline = time.monotonic() + 2 * timeout
     hardened = Manager(
         Config(
             ip_filter_enable=True,
@@ -90,9 +118,28 @@ def post(url: str, *, data: bytes, headers: dict, timeout: float) -> requests.Re
     )
     try:
         with hardened.get_session() as session:
-            return session.post(url, data=data, headers=headers, timeout=timeout)
+            sent = session.post(url, data=data, headers=headers, timeout=timeout, stream=True)
+            with sent as response:
+                return Answer(response.status_code, _body(response, deadline, timeout))
     except InvalidIPAddress as exc:
         raise RefusedAddress(
             f"{urlsplit(url).hostname} resolved to a private, loopback or link-local "
             f"address when connecting ({exc}): only public addresses are called."
         ) from None
+
+
+def _body(response: requests.Response, deadline: float, timeout: float) -> bytes:
+    """The answer's body, up to ANSWER_READ_MAX bytes (a huge answer is cut, not held in the
+    worker's memory), read until the deadline. read1 gives what has come so far (read and
+    iter_content wait for a whole chunk, which a byte at a time never fills)."""
+    body = bytearray()
+    try:
+        while chunk := response.raw.read1(8192, decode_content=True):
+            body += chunk
+            if len(body) >= ANSWER_READ_MAX:
+                break
+            if time.monotonic() > deadline:
+                raise requests.Timeout(f"the answer was still coming after {2 * timeout:g} s")
+    except urllib3.exceptions.HTTPError as exc:  # what requests would have raised for it
+        raise requests.ConnectionError(f"the answer broke off: {exc}") from None
+    return bytes(body[:ANSWER_READ_MAX])

@@ -74,7 +74,8 @@ class PassLoop(threading.Thread):
                     doorbell.wait()
         finally:
             # Sends still under way in the background (the outbox's sends that call no Meta):
-            # answered within their timeout, recorded, so that none goes out twice.
+            # answered or given up within twice their timeout (safe_urls.post), recorded, so
+            # that none goes out twice.
             settle_running_work()
             doorbell.close()
             connection.close()

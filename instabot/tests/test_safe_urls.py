@@ -4,8 +4,11 @@ check and a private one to the connection (DNS rebinding) is refused before any 
 Loopback is let through for tests only (OUTGOING_URLS_ALLOW_LOOPBACK, with DEVTOOLS)."""
 
 import socket
+import threading
+import time
 
 import pytest
+import requests
 import urllib3.util.connection
 from django.core.exceptions import ValidationError
 
@@ -110,3 +113,94 @@ def test_the_allowance_does_nothing_without_devtools(settings):
     settings.DEBUG = True  # http:// allowed, loopback still not
     with pytest.raises(ValidationError):
         safe_urls.check_url("http://127.0.0.1:8080/hook")
+
+
+class RawEndpoint:
+    """A server on 127.0.0.1 that answers every connection with `write(connection)`."""
+
+    def __init__(self, write):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.write = write
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.server.settimeout(0.1)
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(65536)  # the request (small: headers and "{}")
+                try:
+                    self.write(connection, self.stopping)
+                except OSError:
+                    pass  # the client gave up: as it should
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        self.server.close()
+
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+
+
+def test_an_answer_that_trickles_in_is_given_up_after_twice_the_timeout(settings):
+    settings.OUTGOING_URLS_ALLOW_LOOPBACK = True
+
+    def trickle(connection, stopping):
+        connection.sendall(HEAD + b"\r\n")
+        while not stopping.is_set():  # a byte every 0.2 s: no read ever times out
+            connection.sendall(b".")
+            stopping.wait(0.2)
+
+    endpoint = RawEndpoint(trickle)
+    try:
+        started = time.monotonic()
+        with pytest.raises(requests.Timeout, match="still coming after 2 s"):
+            safe_urls.post(
+                f"http://127.0.0.1:{endpoint.port}/hook", data=b"{}", headers={}, timeout=1
+            )
+        assert time.monotonic() - started < 5
+    finally:
+        endpoint.stop()
+
+
+def test_a_huge_answer_is_cut_where_the_callers_stop_reading(settings):
+    settings.OUTGOING_URLS_ALLOW_LOOPBACK = True
+    size = 50 * safe_urls.ANSWER_READ_MAX
+
+    def huge(connection, stopping):
+        connection.sendall(HEAD + f"Content-Length: {size}\r\n\r\n".encode())
+        for _ in range(size // 65536 + 1):
+            connection.sendall(b"x" * 65536)
+
+    endpoint = RawEndpoint(huge)
+    try:
+        answer = post(f"http://127.0.0.1:{endpoint.port}/hook")
+        assert answer.status_code == 200
+        assert len(answer.content) == safe_urls.ANSWER_READ_MAX
+        assert answer.text.startswith("xxx")
+    finally:
+        endpoint.stop()
+
+
+def test_a_chunked_answer_is_read_whole(settings):
+    settings.OUTGOING_URLS_ALLOW_LOOPBACK = True
+
+    def chunked(connection, stopping):
+        connection.sendall(HEAD + b"Transfer-Encoding: chunked\r\n\r\n")
+        for part in (b'{"city": ', b'"Paris"}'):
+            connection.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+            stopping.wait(0.05)
+        connection.sendall(b"0\r\n\r\n")
+
+    endpoint = RawEndpoint(chunked)
+    try:
+        assert post(f"http://127.0.0.1:{endpoint.port}/hook").json() == {"city": "Paris"}
+    finally:
+        endpoint.stop()

@@ -60,7 +60,7 @@ SENDS_PER_PASS = 10
 # wait on the network, not the CPU (Python threads suit them); more would sit idle, and each
 # keeps a connection to Meta alive (meta.graph keeps as many per host).
 SEND_THREADS = min(SENDS_PER_PASS, graph.KEPT_ALIVE_CONNECTIONS)
-# Threads for the sends that call no Meta. Each may wait its endpoint's whole timeout
+# Threads for the sends that call no Meta. Each may wait twice its endpoint's timeout
 # (OUTGOING_WEBHOOK_TIMEOUT 5 s, EXTERNAL_REQUEST_TIMEOUT 3 s): four hanging endpoints
 # hold them all, and the others wait their turn, DMs never. Healthy endpoints answer in tens
 # of milliseconds: four carry about a hundred a second.
