@@ -340,12 +340,7 @@ def daily_totals(stats: dict, days: list[date]) -> dict[str, list[float]]:
     by_day = {row["day"]: row for row in stats["per_day"]}
     rows = [by_day.get(day.isoformat()) for day in days]
     columns = {
-        "received": "received",
-        "rule": "answered_by_rule",
-        "fallback": "answered_by_fallback",
-        "person": "answered_by_person",
-        "comments_private": "comments_answered_privately",
-        "comments_public": "comments_answered_publicly",
+        **ROW_NAMES,
         "bot_median": "bot_median_seconds",
         "person_median": "person_median_seconds",
     }
