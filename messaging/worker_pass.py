@@ -159,6 +159,9 @@ def run_until_nothing_is_left() -> None:
     while True:
         result = run_pass(schedule)
         if result.failed:
+            # What the steps left running (the outbox's sends that call no Meta) is recorded
+            # before the error ends the worker: otherwise they would be sent again later.
+            settle_running_work()
             raise result.failures[0][1]
         if not result.done and not settle_running_work():
             return  # else what it recorded may have made more work due: another pass

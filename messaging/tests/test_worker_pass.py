@@ -131,6 +131,19 @@ def test_a_one_pass_worker_runs_passes_until_nothing_is_left_then_reports_a_fail
         run_until_nothing_is_left()
 
 
+def test_a_one_pass_worker_whose_pass_fails_records_the_work_left_running_first(no_steps):
+    settled = []
+
+    def broken():
+        raise RuntimeError("boom")
+
+    register_step(Stage.WORK, "sending", lambda: 0, settle=lambda: settled.append("sends") or 1)
+    register_step(Stage.WORK, "broken work", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_until_nothing_is_left()
+    assert settled == ["sends"]
+
+
 def test_an_upkeep_step_needs_its_interval(no_steps):
     with pytest.raises(ValueError, match="interval"):
         register_step(Stage.UPKEEP, "sweep", lambda: None)
