@@ -267,24 +267,40 @@ def _paced(calls: list[Call]) -> list[Call]:
     for call in calls:
         if call.kind.calls_meta:
             of_account[call.account_id].append(call)
-    deferred = set()
+    left_out = set()
     for account_id, theirs in of_account.items():
-        rate = send_rate(theirs[0].account)
-        offsets, taking, fitting = [], 0, 0
-        for call in theirs:
-            offset = timedelta(seconds=taking / rate)
-            offsets.append(offset)
-            taking += call.kind.graph_calls(call.row)
-            if offset <= MAX_SLOT_WAIT:
-                fitting = taking  # its calls are reserved: it may go if the slot is free now
-        first = SendThrottle.reserve_slot(account_id, rate, MAX_SLOT_WAIT, calls=fitting)
-        latest = timezone.now() + MAX_SLOT_WAIT
-        for call, offset in zip(theirs, offsets, strict=True):
-            call.slot = first + offset
-            if call.slot > latest:
-                _guarded(_defer_for_pace, call.kind, call.row, call.slot)
-                deferred.add(id(call))
-    return [call for call in calls if id(call) not in deferred]
+        try:
+            left_out.update(id(call) for call in _pace_account(account_id, theirs))
+        except DatabaseError:
+            raise  # the database is away: the worker's loop waits, then tries again
+        except Exception:
+            # A bug must not stop the other accounts' sends: these rows stay claimed, and the
+            # stall sweep puts them back after REPLY_STALLED_AFTER.
+            logger.exception("Account %s: its sends' pace could not be taken", account_id)
+            left_out.update(id(call) for call in theirs)
+    return [call for call in calls if id(call) not in left_out]
+
+
+def _pace_account(account_id: str, theirs: list[Call]) -> list[Call]:
+    """Slots for one account's calls of the round, in one reservation; returns those
+    deferred."""
+    rate = send_rate(theirs[0].account)
+    offsets, taking, fitting = [], 0, 0
+    for call in theirs:
+        offset = timedelta(seconds=taking / rate)
+        offsets.append(offset)
+        taking += call.kind.graph_calls(call.row)
+        if offset <= MAX_SLOT_WAIT:
+            fitting = taking  # its calls are reserved: it may go if the slot is free now
+    first = SendThrottle.reserve_slot(account_id, rate, MAX_SLOT_WAIT, calls=fitting)
+    latest = timezone.now() + MAX_SLOT_WAIT
+    deferred = []
+    for call, offset in zip(theirs, offsets, strict=True):
+        call.slot = first + offset
+        if call.slot > latest:
+            _guarded(_defer_for_pace, call.kind, call.row, call.slot)
+            deferred.append(call)
+    return deferred
 
 
 def _defer_for_pace(kind: OutboxKind, row, at: datetime) -> None:

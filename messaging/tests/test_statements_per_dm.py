@@ -5,9 +5,9 @@ the fallback. A change that adds a statement to every DM shows up here.
 
 The count includes the read of the waiting deliveries, which under load serves a batch of up
 to 20; and twenty DMs arriving together are counted too, whole (the worker's batch: handled in
-a few statements for them all, then their replies handed to the outbox's sender together). It includes the
-savepoints (a round trip each on PostgreSQL and MariaDB), not the BEGIN and COMMIT of the
-transactions (the test's own transaction stands in for them).
+a few statements for them all, then their replies handed to the outbox's sender together).
+It includes the savepoints (a round trip each on PostgreSQL and MariaDB), not the BEGIN and
+COMMIT of the transactions (the test's own transaction stands in for them).
 """
 
 import pytest
