@@ -97,11 +97,11 @@ def in_pool(chain: list[Call], ended: queue.SimpleQueue | None = None) -> None:
                 if ended is not None:
                     ended.put(call)
     finally:
-        connections.close_all()  # none is opened here; if a kind did, it does not stay open
-        if ended is not None:
+        if ended is not None:  # the pass's thread waits for every call of the chain
             for call in chain[made:]:  # never called: the thread failed before (a bug)
                 call.error = call.error or RuntimeError("not called: its thread failed")
                 ended.put(call)
+        connections.close_all()  # none is opened here; if a kind did, it does not stay open
 
 
 class DatabaseInSenderThread(RuntimeError):
