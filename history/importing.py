@@ -24,7 +24,7 @@ from history.calls import NotNow, PacedCalls, conversations_node
 from history.models import HistoryImport
 from history.storing import store_as_history
 from instabot.logging import log_context
-from messaging.outbox.sender import WAITING_FOR_CREDENTIALS
+from messaging.outbox.claiming import WAITING_FOR_CREDENTIALS
 from messaging.task_queue import enqueue
 from meta import graph
 

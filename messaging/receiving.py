@@ -26,7 +26,7 @@ from accounts.services import Route, route, service_app_secrets
 from messaging import batch, events, hooks
 from messaging.models import WebhookDelivery
 from messaging.payloads import Delivery, MalformedEvent, PayloadError, parse_delivery
-from messaging.sending import send_reply
+from messaging.sending import send_replies
 from messaging.worker_identity import this_worker
 from meta import signatures
 
@@ -123,18 +123,18 @@ def _retry_later(delivery: WebhookDelivery) -> None:
 
 
 def _send(reply_ids: list[int]) -> None:
-    """Hand the replies this worker stored (and holds) to the outbox's sender, one at a time
-    in the order they were queued: each is recorded sent as soon as Meta answers it, so a
-    worker killed mid-batch leaves at most one send in doubt. (The sender's round,
-    sending.send_replies, records each customer's chain when its last call ends: the earlier
-    parts of a reply whose later part hangs would be in doubt with it, sent again after a
-    kill.)"""
-    for reply_id in reply_ids:
-        try:
-            send_reply(reply_id)
-        except DatabaseError:
-            # Its row says queued or sending: the sweep puts it back to work later.
-            logger.exception("Reply %s: could not be sent now; the sweep retries it", reply_id)
+    """Hand the replies this worker stored (and holds) to the outbox's sender, together, in
+    the order they were queued (sending.send_replies: rounds side by side, each customer's in
+    order). Each is recorded as soon as Meta answers it, so a worker killed meanwhile leaves
+    in doubt only the calls under way; the replies of later rounds stay held, for the live
+    workers to take back."""
+    if not reply_ids:
+        return
+    try:
+        send_replies(reply_ids)
+    except DatabaseError:
+        # Their rows say queued or sending: the sweep puts them back to work later.
+        logger.exception("Replies %s: could not be sent now; the sweep retries them", reply_ids)
 
 
 def handle_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:

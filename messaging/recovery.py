@@ -20,7 +20,7 @@ from django.utils import timezone
 from messaging import outbox
 from messaging.models import Message, OutboxStatus, WebhookDelivery, WorkerHeartbeat
 from messaging.outbox.kinds import OutboxKind
-from messaging.outbox.sender import record, retry_or_fail
+from messaging.outbox.outcomes import record, retry_or_fail
 from messaging.sending import fail_later_parts
 from messaging.worker_identity import this_worker
 

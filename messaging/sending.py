@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tasks import task
 
 from instabot.logging import log_context
-from messaging.models import SENT_BY_US, Message
+from messaging.models import SENT_BY_US, Conversation, Message
 from messaging.outbox import NotSent, OutboxKind, Sent, kind_named, send_now, send_now_many
 from messaging.windows import staff_reply_window
 from meta import graph
@@ -96,12 +96,26 @@ class DirectMessages(OutboxKind):
         return Sent(sent.message_id)
 
     def sent(self, row: Message, outcome: Sent) -> None:
-        row.mark_sent(outcome.external_id)
-        row.conversation.record_activity(row.timestamp)
-        _release_next_part(row)
-        logger.info(
-            "Sent reply %s to %s as %s", row.pk, row.conversation.customer_id, outcome.external_id
+        self.sent_together([(row, outcome)])
+
+    def sent_together(self, sent: list[tuple[Message, Sent]]) -> None:
+        # The messages in one UPDATE, their conversations' activity in another, the next
+        # parts of long replies (if any) released in a third.
+        rows = [row for row, _ in sent]
+        Message.mark_all_sent([(row, outcome.external_id) for row, outcome in sent])
+        at = rows[0].timestamp  # the same for all
+        Conversation.record_activity_of(
+            list({row.conversation_id: row.conversation for row in rows}.values()), at
         )
+        Message.release_next_parts(rows, timezone.now())  # the sender's poll takes them
+        for row, outcome in sent:
+            with self.log_context(row):
+                logger.info(
+                    "Sent reply %s to %s as %s",
+                    row.pk,
+                    row.conversation.customer_id,
+                    outcome.external_id,
+                )
 
     def not_sent(self, row: Message) -> None:
         if row.status == Message.Status.FAILED:
@@ -163,14 +177,6 @@ def fail_later_parts(message: Message, status: str = Message.Status.FAILED) -> N
     Message.objects.filter(
         first_part=message.head, part__gt=message.part, status=Message.Status.QUEUED
     ).update(status=status, last_error=f"not sent: part {message.part} was not sent")
-
-
-def _release_next_part(message: Message) -> None:
-    if message.is_last_part:
-        return
-    following = message.head.later_parts.filter(part=message.part + 1).first()
-    if following:
-        following.release(timezone.now())  # the sender's poll takes it
 
 
 def retry_failed(message: Message) -> bool:

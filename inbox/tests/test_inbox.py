@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def fail_send(message: Message, reason: str) -> None:
     """Meta refused it for good: recorded as the outbox's sender records it."""
-    outbox.sender.record(outbox.kind_named("dm"), message, outbox.NotSent(reason))
+    outbox.outcomes.record(outbox.kind_named("dm"), message, outbox.NotSent(reason))
 
 
 UPDATES = "/inbox/updates"

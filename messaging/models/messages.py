@@ -1,6 +1,8 @@
 """Messages, incoming and outgoing, and the state changes of an outgoing one."""
 
+import operator
 from datetime import datetime
+from functools import reduce
 
 from django.conf import settings
 from django.db import models, transaction
@@ -122,22 +124,27 @@ class Message(OutboxRow):
     # --- state changes of one outgoing row (the rest: OutboxRow); each a conditional UPDATE
 
     def mark_sent(self, mid: str) -> None:
+        Message.mark_all_sent([(self, mid)])
+
+    @classmethod
+    def mark_all_sent(cls, sent: list[tuple["Message", str]]) -> None:
+        """Outgoing messages Meta accepted, each with its id: one read of the ids' holders and
+        one UPDATE for them all (bulk_update). Two with the same id: ValueError (the sender
+        then records them one by one, the later taking the id back)."""
+        mids = {mid for _, mid in sent}
+        if len(mids) < len(sent):
+            raise ValueError("two messages sent with the same id")
         # No savepoint: in a caller's transaction, a failure here fails all of it anyway.
         with transaction.atomic(savepoint=False):
-            others = Message.objects.filter(mid=mid).exclude(pk=self.pk)
+            others = cls.objects.filter(mid__in=mids).exclude(pk__in=[row.pk for row, _ in sent])
             if holders := list(others.values_list("pk", "author")):
-                self._take_mid_back(holders)
+                cls._take_mid_back(holders)
             now = timezone.now()
-            Message.objects.filter(pk=self.pk).update(
-                status=self.Status.SENT,
-                mid=mid,
-                timestamp=now,
-                last_error="",
-                due_at=None,
-                waiting_for="",
-            )
-        self.status, self.mid, self.timestamp, self.last_error = self.Status.SENT, mid, now, ""
-        self.due_at = None
+            for row, mid in sent:
+                row.status, row.mid, row.timestamp, row.last_error = cls.Status.SENT, mid, now, ""
+                row.due_at, row.waiting_for = None, ""
+            fields = ["status", "mid", "timestamp", "last_error", "due_at", "waiting_for"]
+            cls.objects.bulk_update([row for row, _ in sent], fields)
 
     @staticmethod
     def _take_mid_back(holders: list[tuple[int, str]]) -> None:
@@ -164,6 +171,22 @@ class Message(OutboxRow):
                 pk=self.pk, status=self.Status.QUEUED, due_at__isnull=True
             ).update(due_at=at)
         )
+
+    @classmethod
+    def release_next_parts(cls, sent: list["Message"], at: datetime) -> int:
+        """The part after each of `sent` that has one may go out from `at`: one UPDATE (none
+        when every one of them is a last part). Returns how many were released."""
+        following = [
+            Q(first_part_id=message.first_part_id or message.pk, part=message.part + 1)
+            for message in sent
+            if not message.is_last_part
+        ]
+        if not following:
+            return 0
+        waiting = cls.objects.filter(
+            reduce(operator.or_, following), status=cls.Status.QUEUED, due_at__isnull=True
+        )
+        return waiting.update(due_at=at)
 
     @property
     def head(self) -> "Message":

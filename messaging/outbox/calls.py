@@ -4,6 +4,7 @@ makes the kind's call(s). No database here: a kind whose send() touches it in a 
 fails loudly (DatabaseInSenderThread), and its outcome is recorded by the pass's thread."""
 
 import contextvars
+import queue
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -84,13 +85,22 @@ def make_call(call: Call) -> None:
         call.error = exc
 
 
-def in_pool(chain: list[Call]) -> None:
-    """In a pool's thread: the calls of one chain, one after another; no database."""
+def in_pool(chain: list[Call], ended: queue.SimpleQueue | None = None) -> None:
+    """In a pool's thread: the calls of one chain, one after another; no database. Each call,
+    once it ended, is put on `ended`, for the pass's thread to record at once."""
+    made = 0
     try:
         with no_database():
             for call in chain:
                 call.context.run(make_call, call)
+                made += 1
+                if ended is not None:
+                    ended.put(call)
     finally:
+        if ended is not None:  # the pass's thread waits for every call of the chain
+            for call in chain[made:]:  # never called: the thread failed before (a bug)
+                call.error = call.error or RuntimeError("not called: its thread failed")
+                ended.put(call)
         connections.close_all()  # none is opened here; if a kind did, it does not stay open
 
 

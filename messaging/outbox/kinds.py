@@ -149,6 +149,13 @@ class OutboxKind:
         """Record it sent (in the sender's transaction)."""
         raise NotImplementedError
 
+    def sent_together(self, sent: list[tuple[Any, Sent]]) -> None:
+        """Record several sent at once (in the sender's transaction): calls of a round that
+        ended together. A kind may do it in fewer statements than one sent() each; if it
+        raises, the sender records them one by one."""
+        for row, outcome in sent:
+            self.sent(row, outcome)
+
     def not_sent(self, row) -> None:
         """After the row failed or was cancelled (in the sender's transaction)."""
 

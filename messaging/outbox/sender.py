@@ -1,19 +1,18 @@
 """The one sender: claims due rows of every kind, takes the account's send slots, calls Meta
-through the kind's adapter, and records every outcome here, the same way for every kind:
-
-sent · retried later with backoff · the account paused on a rate limit (every kind to it waits,
-other accounts go on) · the account marked on 190 · waiting for credentials (never escaping a
-pass, the attempt not counted) · failed for good with Meta's reason · cancelled.
+through the kind's adapter, and records every outcome through the one path (outcomes.py), the
+same way for every kind.
 
 A round of the sender, in the pass's thread but for the calls themselves:
 
     claim (claiming.py: the oldest due rows, at most SENDS_PER_ACCOUNT of an account)
-    ─▶ prepare each row: load it, the kind's checks, the token, a slot of the account's pace
-       per Graph call (reserved here: the slots of a round are the account's pace)
+    ─▶ prepare: the round's rows read in one query per kind (load_many), each row's checks
+       and token, then a slot of its account's pace per Graph call (one reservation per
+       account for its rows of the round: the slots of a round are the account's pace)
     ─▶ the calls, side by side in a pool of SEND_THREADS threads over kept-alive connections
        (only the network there: each waits for its slot, then calls; rows of one conversation
        one after another, in queue order)
-    ─▶ every outcome recorded through the one path below, each row on its own
+    ─▶ each call recorded as soon as it ends, with those that ended meanwhile: the sent ones
+       together (a few statements for them all), every other outcome row by row
 
 Sends that call no Meta (outgoing webhooks, flows' external requests: `calls_meta` False) take
 no part in a round: the pass hands them to a pool of their own (OffPath) and records each at a
@@ -22,32 +21,23 @@ later pass once it is answered, never waiting for them, so a slow endpoint never
 
 import contextvars
 import logging
-import random
+import queue
 import threading
 from collections import Counter, defaultdict
-from concurrent.futures import Future, as_completed, wait
+from concurrent.futures import Future, wait
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
 from messaging.models import SendThrottle, WaitingFor
-from messaging.outbox.calls import PAUSED, REFUSED, Call, Pool, Round, in_pool, make_call
-from messaging.outbox.claiming import (
-    WAITING_FOR_CREDENTIALS,
-    claim_round,
-    kinds_with_rows_due,
-)
-from messaging.outbox.kinds import (
-    NotSent,
-    OutboxKind,
-    Outcome,
-    PermanentSendError,
-    Sent,
-    TransientSendError,
-)
+from messaging.outbox import outcomes
+from messaging.outbox.calls import Call, Pool, Round, in_pool, make_call
+from messaging.outbox.claiming import SENDS_PER_ACCOUNT, claim_round, kinds_with_rows_due
+from messaging.outbox.kinds import NotSent, OutboxKind
+from messaging.outbox.outcomes import defer, record, wait_for_credentials
 from messaging.worker_identity import this_worker
 from meta import graph
 
@@ -91,17 +81,51 @@ def send_now(kind: OutboxKind, pk: int) -> None:
 
 
 def send_now_many(kind: OutboxKind, pks: list[int]) -> None:
-    """Send rows at once (the bot replies of a batch of deliveries), as one round: side by
-    side, each conversation's in the order given. The rows no longer due here are skipped.
-    One statement claims them all (one alone: claim_one)."""
-    if len(pks) == 1:
-        mine = pks if kind.model.claim_one(pks[0], this_worker()) else []
-    else:
-        mine = kind.model.claim_held(pks, this_worker())
-    for pk in set(pks) - set(mine):
-        logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
-    taken = set(mine)
-    send_claimed([(kind, pk) for pk in pks if pk in taken])
+    """Send rows this worker stored and holds at once (the bot replies of a batch of
+    deliveries), in rounds as the poll's (at most SENDS_PER_PASS, at most SENDS_PER_ACCOUNT
+    of one account): side by side, each conversation's in the order given. Each round's rows
+    are claimed in one statement just before it (one alone: claim_one), so a worker killed
+    mid-round leaves the later rounds' rows held, not in doubt. The rows no longer due here
+    are skipped."""
+    for round_pks in _rounds(kind, pks):
+        if len(round_pks) == 1:
+            mine = round_pks if kind.model.claim_one(round_pks[0], this_worker()) else []
+        else:
+            mine = kind.model.claim_held(round_pks, this_worker())
+        for pk in set(round_pks) - set(mine):
+            logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
+        taken = set(mine)
+        send_claimed([(kind, pk) for pk in round_pks if pk in taken])
+
+
+def _rounds(kind: OutboxKind, pks: list[int]) -> list[list[int]]:
+    """`pks` in rounds (in the order given): at most SENDS_PER_PASS in a round and
+    SENDS_PER_ACCOUNT of one account; an account's rows never in an earlier round than the
+    row before them (so every conversation's stay in order). A few (SENDS_PER_ACCOUNT or
+    fewer) are one round, with no statement to tell their accounts."""
+    if len(pks) <= min(SENDS_PER_ACCOUNT, SENDS_PER_PASS):
+        return [pks] if pks else []
+    account_of = dict(
+        kind.rows().filter(pk__in=pks).values_list("pk", kind.account_id_field).order_by()
+    )
+    rounds: list[list[int]] = []
+    per_account: list[Counter] = []
+    after: dict = {}  # account id: the round of its last row placed
+    for pk in pks:
+        account_id = account_of.get(pk)
+        number = after.get(account_id, 0)
+        while number < len(rounds) and (
+            len(rounds[number]) >= SENDS_PER_PASS
+            or per_account[number][account_id] >= SENDS_PER_ACCOUNT
+        ):
+            number += 1
+        if number == len(rounds):
+            rounds.append([])
+            per_account.append(Counter())
+        rounds[number].append(pk)
+        per_account[number][account_id] += 1
+        after[account_id] = number
+    return rounds
 
 
 def settle() -> int:
@@ -113,65 +137,58 @@ def settle() -> int:
 def send_claimed(claimed: list[tuple[OutboxKind, int]]) -> None:
     """Prepare, call and record rows this worker claimed (in queue order), as one round."""
     round_ = Round()
-    loaded = _loaded(claimed)
-    calls = [call for kind, row in loaded if (call := _guarded(_prepared, kind, row, round_))]
+    prepared = [_guarded(_prepared, kind, row, round_) for kind, row in _loaded(claimed)]
+    calls = _paced([call for call in prepared if call is not None])
     side_by_side = [call for call in calls if call.kind.concurrent]
     chains = defaultdict(list)
     for call in side_by_side:
         key = call.kind.order_key(call.row)
         chains[key if key is not None else ("row", id(call))].append(call)
-    failure = None
+    failure, not_made = None, []
     if len(chains) > 1:
-        futures = {SEND_POOL.submit(in_pool, chain): chain for chain in chains.values()}
-        # Each chain's calls recorded as soon as they end: a worker killed meanwhile leaves in
-        # doubt (sent again after the stall sweep) only the calls still under way.
-        for future in as_completed(futures):
-            failure = _record_made(futures[future]) or failure
+        ended = queue.SimpleQueue()
+        for chain in chains.values():
+            SEND_POOL.submit(in_pool, chain, ended)
+        # Each call recorded as soon as it ends, with those that ended meanwhile (together: a
+        # few statements for them all): a worker killed meanwhile leaves in doubt (sent again
+        # after the stall sweep) only the calls still under way.
+        waiting = len(side_by_side)
+        while waiting:
+            just_ended = [ended.get()]  # a call ended: it, and those that ended meanwhile
+            while not ended.empty():
+                just_ended.append(ended.get())
+            waiting -= len(just_ended)
+            failure = _recorded(_made(just_ended, not_made)) or failure
     else:
         for chain in chains.values():  # one: no thread to hand it to
             for call in chain:
                 call.context.run(make_call, call)
-            failure = _record_made(chain) or failure
+                failure = _recorded(_made([call], not_made)) or failure
     for call in calls:
         if not call.kind.concurrent:
             call.context.run(make_call, call)
-            failure = _record_made([call]) or failure
+            failure = _recorded(_made([call], not_made)) or failure
     # Last, those not called for what Meta told another call of their account: they take the
     # pause, or the refusal, that call recorded.
-    failure = _recorded([call for call in calls if call.not_made]) or failure
+    failure = _recorded(not_made) or failure
     if failure is not None:
         raise failure  # the database is away: the worker's loop waits, then tries again
 
 
-def _record_made(calls: list[Call]) -> DatabaseError | None:
-    return _recorded([call for call in calls if not call.not_made])
+def _made(calls: list[Call], not_made: list[Call]) -> list[Call]:
+    """The calls made (or failed) of `calls`; those not made are kept in `not_made`."""
+    not_made += [call for call in calls if call.not_made]
+    return [call for call in calls if not call.not_made]
 
 
 def _recorded(calls: list[Call]) -> DatabaseError | None:
     """Record each call; the database's error, if it failed us, for the caller to raise once
     the round's other calls are recorded."""
     try:
-        _record_each(calls)
+        outcomes.record_each(calls)
     except DatabaseError as exc:
         return exc
     return None
-
-
-def _record_each(calls: list[Call]) -> None:
-    """Each call's outcome, on its own: one that cannot be recorded stops no other."""
-    failure = None
-    for call in calls:
-        try:
-            with call.kind.log_context(call.row):
-                _record_call(call)
-        except DatabaseError as exc:
-            failure = failure or exc  # the others' outcomes are recorded if they can be
-        except Exception:
-            # A bug in one kind must not stop every other send: this row stays claimed, and
-            # the stall sweep puts it back after REPLY_STALLED_AFTER.
-            logger.exception("%s %s: recording the send failed", call.kind.label, call.row.pk)
-    if failure is not None:
-        raise failure  # the database is away: the worker's loop waits, then tries again
 
 
 def _loaded(claimed: list[tuple[OutboxKind, int]]) -> list[tuple[OutboxKind, object]]:
@@ -224,7 +241,7 @@ def _prepared(kind: OutboxKind, row, round_: Round) -> Call | None:
             record(kind, row, outcome, called=False)
             return None
         account, account_id = kind.account(row), kind.account_id(row)
-        client, slot = None, None
+        client = None
         if kind.calls_meta:
             if account is not None and account.token_is_invalid:
                 # Meta already refused this token: don't try until staff replace it.
@@ -237,14 +254,58 @@ def _prepared(kind: OutboxKind, row, round_: Round) -> Call | None:
             except EncryptionKeyError as exc:
                 wait_for_credentials(kind, row, str(exc))
                 return None
-            rate, calls = send_rate(account), kind.graph_calls(row)
-            slot = SendThrottle.reserve_slot(account_id, rate, MAX_SLOT_WAIT, calls=calls)
-            if slot > timezone.now() + MAX_SLOT_WAIT:
-                # The account's pace is used up, or Meta paused it: back then, attempt uncounted.
-                defer(kind, row, slot, "waiting for the account's send rate", WaitingFor.RATE)
-                return None
         context = contextvars.copy_context()
-    return Call(kind, row, account, account_id, client, slot, context, round_)
+    return Call(kind, row, account, account_id, client, None, context, round_)
+
+
+def _paced(calls: list[Call]) -> list[Call]:
+    """A slot of its account's pace for each call to Meta: one reservation per account for its
+    calls of the round (all their Graph calls), each call's slot where its own Graph calls
+    start. A call whose slot is further than MAX_SLOT_WAIT is deferred, its attempt not
+    counted (the account's pace is used up, or Meta paused it). Returns the calls to make."""
+    of_account = defaultdict(list)
+    for call in calls:
+        if call.kind.calls_meta:
+            of_account[call.account_id].append(call)
+    left_out = set()
+    for account_id, theirs in of_account.items():
+        try:
+            left_out.update(id(call) for call in _pace_account(account_id, theirs))
+        except DatabaseError:
+            raise  # the database is away: the worker's loop waits, then tries again
+        except Exception:
+            # A bug must not stop the other accounts' sends: these rows stay claimed, and the
+            # stall sweep puts them back after REPLY_STALLED_AFTER.
+            logger.exception("Account %s: its sends' pace could not be taken", account_id)
+            left_out.update(id(call) for call in theirs)
+    return [call for call in calls if id(call) not in left_out]
+
+
+def _pace_account(account_id: str, theirs: list[Call]) -> list[Call]:
+    """Slots for one account's calls of the round, in one reservation; returns those
+    deferred."""
+    rate = send_rate(theirs[0].account)
+    offsets, taking, fitting = [], 0, 0
+    for call in theirs:
+        offset = timedelta(seconds=taking / rate)
+        offsets.append(offset)
+        taking += call.kind.graph_calls(call.row)
+        if offset <= MAX_SLOT_WAIT:
+            fitting = taking  # its calls are reserved: it may go if the slot is free now
+    first = SendThrottle.reserve_slot(account_id, rate, MAX_SLOT_WAIT, calls=fitting)
+    latest = timezone.now() + MAX_SLOT_WAIT
+    deferred = []
+    for call, offset in zip(theirs, offsets, strict=True):
+        call.slot = first + offset
+        if call.slot > latest:
+            _guarded(_defer_for_pace, call.kind, call.row, call.slot)
+            deferred.append(call)
+    return deferred
+
+
+def _defer_for_pace(kind: OutboxKind, row, at: datetime) -> None:
+    with kind.log_context(row):
+        defer(kind, row, at, "waiting for the account's send rate", WaitingFor.RATE)
 
 
 class OffPath:
@@ -277,7 +338,7 @@ class OffPath:
             if wait_for_all:
                 wait(list(self.in_flight))
             answered = [future for future in self.in_flight if future.done()]
-            _record_each([self.in_flight.pop(future) for future in answered])
+            outcomes.record_each([self.in_flight.pop(future) for future in answered])
             return len(answered)
 
     def forget(self) -> None:
@@ -288,137 +349,6 @@ class OffPath:
 
 
 OFF_PATH = OffPath()
-
-
-def _record_call(call: Call) -> None:
-    """A call's outcome, through the one path."""
-    kind, row, account, account_id = call.kind, call.row, call.account, call.account_id
-    if call.not_made == PAUSED:
-        # Meta rate-limited the account during the round: this one did not go, and waits for
-        # the account's pause. Not counted.
-        pause = timedelta(seconds=settings.SEND_RATE_LIMIT_PAUSE)
-        at = (
-            call.round.paused_until.get(account_id)
-            or SendThrottle.paused_until_of(account_id)
-            or timezone.now() + pause
-        )
-        defer(kind, row, at, "not sent: Meta is rate-limiting the account", WaitingFor.RATE)
-        return
-    if call.not_made == REFUSED:
-        # Meta refused the account's token to another call of the round: not tried, as a
-        # row prepared after it would not have been.
-        refused_at = call.round.refused_at.get(account_id, timezone.now())
-        since = f"{refused_at:%Y-%m-%d %H:%M} UTC"
-        why = f"not sent: the account's access token is invalid since {since}"
-        record(kind, row, NotSent(why), called=False)
-        return
-    exc = call.error
-    if exc is None:
-        record(kind, row, call.outcome)
-    elif isinstance(exc, PermanentSendError):
-        logger.warning("%s failed for good: %s", kind.describe(row), exc)
-        record(kind, row, NotSent(str(exc)))
-    elif isinstance(exc, TransientSendError):
-        retry_or_fail(kind, row, str(exc))
-    elif isinstance(exc, EncryptionKeyError):
-        wait_for_credentials(kind, row, str(exc))
-    elif isinstance(exc, graph.InvalidTokenError):
-        logger.error(
-            "CREDENTIALS PROBLEM: the Graph API rejected the access token for account %s; "
-            "its sends fail until the token is replaced. %s failed: %s",
-            account_id,
-            kind.describe(row),
-            exc,
-        )
-        if account is not None:
-            account.mark_token_invalid(str(exc))
-        call.round.refused_at.setdefault(account_id, timezone.now())
-        record(kind, row, NotSent(f"invalid access token: {exc}"))
-    elif isinstance(exc, graph.PermanentGraphAPIError):
-        logger.warning("%s failed for good: %s", kind.describe(row), exc)
-        record(kind, row, NotSent(str(exc)))
-    elif isinstance(exc, graph.RateLimitedError):
-        # Meta is throttling the account: every kind of send to it waits (its slot is paused),
-        # the other accounts go on. Meta refused the pace, not this row: not counted.
-        until = call.round.paused_until.get(account_id)
-        if until is None:  # once a round: its other refused calls wait for the same pause
-            until = SendThrottle.pause(account_id, settings.SEND_RATE_LIMIT_PAUSE)
-            call.round.paused_until[account_id] = until
-            logger.warning(
-                "Meta is rate-limiting account %s: its sends pause until %s (%s)",
-                account_id,
-                until,
-                exc,
-            )
-        defer(kind, row, until, str(exc), WaitingFor.RATE)
-    elif isinstance(exc, graph.TransientGraphAPIError):
-        retry_or_fail(kind, row, str(exc))
-    elif isinstance(exc, DatabaseError):
-        raise exc  # a kind that sends in the pass's thread: the database is away
-    else:
-        # A bug in one kind must not stop every other send: this row stays claimed, and the
-        # stall sweep puts it back after REPLY_STALLED_AFTER.
-        logger.error("%s %s: the send failed unexpectedly", kind.label, row.pk, exc_info=exc)
-
-
-def record(kind: OutboxKind, row, outcome: Outcome, *, called: bool = True) -> None:
-    """The outcome of a row's attempt (`called` False: decided without calling Meta)."""
-    with transaction.atomic():
-        if isinstance(outcome, Sent):
-            kind.sent(row, outcome)
-        elif row.give_up(outcome.reason, outcome.status, called=called):
-            kind.not_sent(row)
-        kind.changed(row)
-    if isinstance(outcome, NotSent):
-        logger.info("%s %s: %s", kind.describe(row), row.status, outcome.reason)
-
-
-def defer(kind: OutboxKind, row, at: datetime, reason: str, waiting_for: str) -> None:
-    with transaction.atomic():
-        if row.defer(at, reason, waiting_for):
-            kind.changed(row)
-
-
-def wait_for_credentials(kind: OutboxKind, row, problem: str) -> None:
-    """The account's token cannot be opened (FIELD_ENCRYPTION_KEY): nothing went to Meta, so
-    the attempt is not counted; it is tried again every REPLY_STALLED_AFTER, or at once when
-    every stored credential opens again (free_waiting_for_credentials)."""
-    at = timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER)
-    defer(kind, row, at, f"{WAITING_FOR_CREDENTIALS}: {problem}", WaitingFor.CREDENTIALS)
-    logger.error(
-        "CREDENTIALS PROBLEM: %s not sent, tried again at %s: %s", kind.describe(row), at, problem
-    )
-
-
-def retry_or_fail(kind: OutboxKind, row, reason: str, not_before: datetime | None = None) -> None:
-    """After a failed attempt: another one later (backoff), or give up after the last."""
-    if row.attempts >= settings.SEND_MAX_ATTEMPTS:
-        logger.warning("%s failed after %d attempts: %s", kind.describe(row), row.attempts, reason)
-        record(kind, row, NotSent(f"gave up after {row.attempts} attempts: {reason}"))
-        return
-    at = timezone.now() + timedelta(seconds=retry_delay(row.attempts))
-    if not_before is not None:
-        at = max(at, not_before)
-    with transaction.atomic():
-        if not row.retry_at(at, reason):
-            logger.info("%s changed state meanwhile (%s): no retry", kind.describe(row), reason)
-            return
-        kind.changed(row)
-    logger.info(
-        "%s: attempt %d failed (%s); retrying at %s", kind.describe(row), row.attempts, reason, at
-    )
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds before the next attempt, after `attempts` failed ones: backoff with jitter.
-
-    Jitter spreads the retries of many sends that failed together (an outage) so they do not
-    all hit Meta again in the same second.
-    """
-    ceiling = min(
-        settings.SEND_RETRY_MAX_DELAY, settings.SEND_RETRY_BASE_DELAY * 2 ** (attempts - 1)
-    )
-    return random.uniform(ceiling / 2, ceiling)
 
 
 def send_rate(account) -> float:

@@ -90,7 +90,7 @@ def test_a_reply_left_queued_by_a_worker_killed_before_sending_is_sent_after_the
     deliver, graph_api, run_worker, settings
 ):
     deliver(load_payload("messages__text"), handle=False)
-    with mock.patch("messaging.receiving.send_reply", side_effect=SystemExit):
+    with mock.patch("messaging.receiving.send_replies", side_effect=SystemExit):
         with pytest.raises(SystemExit):  # killed between storing the reply and sending it
             receiving.take_delivery(WebhookDelivery.objects.get().pk)
     replies = Message.objects.filter(author="bot")

@@ -275,7 +275,7 @@ def test_long_replies_in_a_batch_are_queued_in_parts_in_order(deliver, graph_api
     ResponseRule.objects.create(keywords="story", response_text="word " * 400)
     deliver(dm(ANA, "aWdfZAG1long1", "story"), handle=False)
     deliver(dm(BO, "aWdfZAG1long2", "story"), handle=False)
-    with mock.patch.object(receiving, "send_reply"):
+    with mock.patch.object(receiving, "send_replies"):
         assert receiving.take_waiting_deliveries() == 2
     for customer in (ANA, BO):
         parts = list(bot_replies().filter(conversation__customer_id=customer).order_by("part"))
@@ -303,7 +303,7 @@ def test_answers_come_from_the_features_batch_forms(deliver):
     deliver(dm(BO, "aWdfZAG1first-bo"))
     deliver(dm(ANA, "aWdfZAG1stop", "STOP"), handle=False)
     deliver(dm(BO, "aWdfZAG1again", "hello again"), handle=False)
-    with mock.patch.object(receiving, "send_reply"):
+    with mock.patch.object(receiving, "send_replies"):
         assert receiving.take_waiting_deliveries() == 2
     assert Contact.objects.get(conversation__customer_id=ANA).opted_out
     bo = Contact.objects.get(conversation__customer_id=BO)

@@ -90,7 +90,7 @@ def test_workers_taking_batches_at_once_store_and_answer_each_message_once():
     bodies = [encode(payload)] * 5 + [encode(with_mid(payload, f"mid-{n}")) for n in range(5)]
     bodies = [body for pair in zip(bodies, others + others[:4], strict=True) for body in pair]
     assert at_once(post, bodies) == [200] * 20
-    with mock.patch.object(receiving, "send_reply"):  # what is stored is the point here
+    with mock.patch.object(receiving, "send_replies"):  # what is stored is the point here
         at_once(take_batches_until_none_wait, range(4))
 
     assert not WebhookDelivery.objects.exclude(state="processed").exists()

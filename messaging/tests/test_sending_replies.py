@@ -101,7 +101,7 @@ def test_transient_failure_is_retried_soon_then_sent(deliver, graph_api, run_wor
 
 
 def test_backoff_grows_with_jitter_up_to_the_cap(settings):
-    from messaging.outbox.sender import retry_delay
+    from messaging.outbox.outcomes import retry_delay
 
     settings.SEND_RETRY_BASE_DELAY, settings.SEND_RETRY_MAX_DELAY = 2, 60
     assert all(1 <= retry_delay(1) <= 2 for _ in range(50))
