@@ -9,21 +9,19 @@ days or the messages, and what is counted live is minutes of messages, not the r
 Answer times are histograms (rounded seconds), whose percentiles are read here.
 """
 
-import json
 import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Max, Sum, TextField
-from django.db.models.functions import Cast
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from accounts.access import accounts_visible_to, scope, visible_account_ids
 from comments.models import CommentReply
 from inbox import rollups, stats_days
-from inbox.models import DailyFigures, RolledUpDay
+from inbox.models import DailyBreakdown, DailyFigures, RolledUpDay
 from instabot.rest import ID_DIGITS
 from knowledge import stats as knowledge_stats
 from messaging.models import Message
@@ -144,7 +142,10 @@ def figures(user, stats_range: StatsRange, *, account_days: bool = True) -> dict
         "per_day": per_day,
         "per_account": per_account,
         "top_rules": _top_rules(read.rules),
-        "failed_sends": [{"reason": reason, "count": n} for reason, n in read.failed.most_common()],
+        "failed_sends": [
+            {"reason": reason, "count": n}
+            for reason, n in sorted(read.failed.items(), key=lambda item: (-item[1], item[0]))
+        ],
         "comments_answered": {
             "privately": sum(row["comments_answered_privately"] for row in per_day),
             "publicly": sum(row["comments_answered_publicly"] for row in per_day),
@@ -227,14 +228,12 @@ def _read(user, stats_range: StatsRange, account_days: bool) -> Read:
     # histograms, to add the live ones to), then what is counted live.
     live: dict = {}
     if stored_days:
-        stored = DailyFigures.objects.filter(day__gte=stored_days[0], day__lte=stored_days[-1])
-        ids = visible_account_ids(user)
-        if ids is not None:
-            stored = stored.filter(account_pk__in=ids)
-        if stats_range.account is not None:
-            stored = stored.filter(account_pk=stats_range.account)
+        stored = _rolled_up(DailyFigures, user, stats_range, stored_days)
         whole = stored.exclude(day=live_day)
         _add_whole_days(whole, read)
+        # The answers per rule and failed sends per reason of every rolled-up part, the live
+        # day's too (its rows below carry none): the live part's are added to them.
+        _add_breakdown(_rolled_up(DailyBreakdown, user, stats_range, stored_days), read)
         if account_days and stats_range.account is None:
             read.account_days = {
                 (row[0] or None, row[1]): stats_days.DayFigures.from_row(row)
@@ -269,26 +268,40 @@ def _read(user, stats_range: StatsRange, account_days: bool) -> Read:
     return read
 
 
+def _rolled_up(model, user, stats_range: StatsRange, days: list[date]):
+    """`model`'s rows (DailyFigures, DailyBreakdown) of `days` and the accounts in scope."""
+    rows = model.objects.filter(day__gte=days[0], day__lte=days[-1])
+    ids = visible_account_ids(user)
+    if ids is not None:
+        rows = rows.filter(account_pk__in=ids)
+    if stats_range.account is not None:
+        rows = rows.filter(account_pk=stats_range.account)
+    return rows
+
+
 def _add_whole_days(whole, read: Read) -> None:
     """The rolled-up whole days, added up by the database: one row a day and one an account
-    (counts summed, answer times their maximum), and each row's answers per rule and failures
-    per reason (a few numbers a row, added up here)."""
+    (counts summed, answer times their maximum)."""
     for day, *values in _added_up(whole, "day"):
         read.per_day[day].add(*_counts_and_times(values))
     for account_pk, *values in _added_up(whole, "account_pk"):
         read.per_account[account_pk or None].add(*_counts_and_times(values))
-    # A few numbers a row, thousands of rows at 90 days of 50 accounts: read as text and
-    # decoded in one go (one JSON array), not one value at a time.
-    texts = whole.annotate(text=Cast("figures", TextField())).values_list("text", flat=True)
-    rules: dict = {}
-    failed = read.failed
-    for figures in json.loads("[" + ",".join(texts) + "]"):
-        for rule, n in figures.get("rules", {}).items():
-            rules[rule] = rules.get(rule, 0) + n
-        for reason, n in figures.get("failed", {}).items():
-            failed[reason] += n
-    for rule, n in rules.items():
-        read.rules[int(rule)] += n
+
+
+def _add_breakdown(breakdown, read: Read) -> None:
+    """The answers per rule and failed sends per reason, added up over the days and accounts
+    by the database: one row a rule or reason."""
+    rows = (
+        breakdown.values("kind", "key")
+        .annotate(total=Sum("n"))
+        .order_by()
+        .values_list("kind", "key", "total")
+    )
+    for kind, key, n in rows:
+        if kind == DailyBreakdown.Kind.RULE:
+            read.rules[int(key)] += n
+        else:
+            read.failed[key] += n
 
 
 def _added_up(rows, by: str):
