@@ -252,9 +252,13 @@ def _read(user, stats_range: StatsRange, account_days: bool) -> Read:
         CommentReply.objects.filter(sent_at__gte=live_start, sent_at__lt=end), user, "account"
     )
     if stats_range.account is not None:
-        messages = messages.filter(conversation__account_id=stats_range.account)
         replies = replies.filter(account_id=stats_range.account)
+    # The chosen account's messages are picked from the groups (per account already), not
+    # filtered through their conversations: that filter led SQLite to walk every conversation
+    # of the account (thousands of index seeks a query) instead of the minutes counted.
     for key, day_figures in stats_days.compute(messages, replies).items():
+        if stats_range.account is not None and key[0] != stats_range.account:
+            continue
         if key in live:
             live[key].add(day_figures)  # the live part of a day rolled up in part
         else:
