@@ -3,12 +3,12 @@ charts, as CSV and as JSON (/api/stats/)."""
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
 
-from inbox import durations
+from inbox import charts, durations
 from inbox.stats import percentile
 from messaging.models import Conversation, Message
 from rules.models import ResponseRule
@@ -127,6 +127,15 @@ def test_the_dashboard_shows_long_answer_times_in_hours_or_days_not_seconds(admi
     assert "Median time to the first answer (days)" in page
     answered = [row for row in rows_of(admin_client)["rows"] if row["answered_by_person"]]
     assert [row["person_median_seconds"] for row in answered] == [105660.0]
+
+
+def test_a_charts_texts_are_escaped():
+    chart = charts.bar_chart(
+        "<i>Answers</i>", [date(2026, 12, 1)], [("<b>rule</b>", 'a"b', [3])], stacked=True
+    )
+    assert "<b>" not in chart and "<i>" not in chart
+    assert '<rect class="a&quot;b"' in chart
+    assert "<title>2026-12-01 &lt;b&gt;rule&lt;/b&gt;: 3</title>" in chart
 
 
 def test_the_dashboard_draws_its_charts_as_svg(admin_client, day):
