@@ -122,7 +122,8 @@ def figures(user, stats_range: StatsRange, *, account_days: bool = True) -> dict
     answers = scope(knowledge_stats.answers_between(start, end), user, "conversation__account")
     if stats_range.account is not None:
         answers = answers.filter(conversation__account_id=stats_range.account)
-    names = {a.pk: str(a) for a in accounts_visible_to(user)}
+    # Their names only: not their tokens and secrets, decrypted with every account read whole.
+    names = {a.pk: str(a) for a in accounts_visible_to(user).only("name", "username")}
     per_day = [{"day": day.isoformat(), **read.per_day[day].row()} for day in sorted(read.per_day)]
     per_account = sorted(
         (

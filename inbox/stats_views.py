@@ -45,7 +45,8 @@ def dashboard(request):
     context = {
         "figures": figures,
         "range": stats_range,
-        "accounts": accounts_visible_to(request.user),
+        # The accounts to choose from: their names (not their tokens, decrypted when read).
+        "accounts": accounts_visible_to(request.user).only("name", "username"),
         "query": request.GET.urlencode(),
         "ab_tests": variant_results(request.user, *stats_range.bounds(), stats_range.account),
         "answers_chart": charts.bar_chart(
