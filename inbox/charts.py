@@ -2,8 +2,8 @@
 
 from datetime import date
 
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import escape, format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT = 480, 240
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 14, 34
@@ -25,28 +25,21 @@ def bar_chart(
     slot = plot_w / max(len(days), 1)
     bar_w = slot * 0.7 / (1 if stacked else len(series))
     shapes = []
+    # Hundreds of bars at 90 days: each text escaped once, the bars written as plain strings
+    # (format_html per bar was a fifth of the dashboard's time) and marked safe together below.
+    escaped = [(escape(label), escape(css), values) for label, css, values in series]
     for n, day in enumerate(days):
         x0 = LEFT + n * slot + slot * 0.15
         base = 0.0
-        for k, (label, css, values) in enumerate(series):
+        for k, (label, css, values) in enumerate(escaped):
             value = values[n]
             height = plot_h * value / peak
             x = x0 if stacked else x0 + k * bar_w
             y = TOP + plot_h - height - (plot_h * base / peak if stacked else 0)
             if value:
                 shapes.append(
-                    format_html(
-                        '<rect class="{}" x="{}" y="{}" width="{}" height="{}">'
-                        "<title>{} {}: {}</title></rect>",
-                        css,
-                        x,
-                        y,
-                        bar_w,
-                        height,
-                        day.isoformat(),
-                        label,
-                        _number(value),
-                    )
+                    f'<rect class="{css}" x="{x}" y="{y}" width="{bar_w}" height="{height}">'
+                    f"<title>{day.isoformat()} {label}: {escape(_number(value))}</title></rect>"
                 )
             if stacked:
                 base += value
@@ -87,7 +80,7 @@ def bar_chart(
         HEIGHT,
         title,
         axis,
-        format_html_join("", "{}", ((s,) for s in shapes)),
+        mark_safe("".join(shapes)),  # noqa: S308 - every text in them is escaped above
         legend,
     )
 

@@ -88,9 +88,10 @@ class DailyFigures(models.Model):
     """The dashboard's figures of one account and one UTC day, rolled up once the day has
     settled (inbox.rollups): the dashboard reads these instead of counting the day's messages.
     What the dashboard adds up across days and accounts are columns, summed (the counts) or
-    their maximum taken (the answer times) by the database; what varies in number (answers
-    per rule, failures per reason, the answer times' histograms) is JSON
-    (inbox.stats_days.DayFigures.as_fields). A new counted kind is a column.
+    their maximum taken (the answer times) by the database; the answers per rule and failed
+    sends per reason are rows of their own (DailyBreakdown), added up by the database too; the
+    answer times' histograms are JSON (inbox.stats_days.DayFigures.as_fields), read only for a
+    day with a live part. A new counted kind is a column.
     """
 
     # The account's id; 0 for the environment's single account (conversations with no stored
@@ -109,9 +110,6 @@ class DailyFigures(models.Model):
     bot_p90_seconds = models.FloatField(null=True)
     person_median_seconds = models.FloatField(null=True)
     person_p90_seconds = models.FloatField(null=True)
-    # {"rules": {rule id: answers}, "failed": {reason: failed sends}}: one JSON value, one
-    # decoding per row read.
-    figures = models.JSONField(default=dict)
     # {"bot": {seconds rounded: how many}, "person": {...}}: read only to add a live part.
     histograms = models.JSONField(default=dict)
 
@@ -125,6 +123,37 @@ class DailyFigures(models.Model):
 
     def __str__(self):
         return f"figures of account {self.account_pk or '(environment)'} on {self.day}"
+
+
+class DailyBreakdown(models.Model):
+    """One count of an account's UTC day among a varying number: the answers of one rule, or
+    the sends failed for one reason. Written with the day's DailyFigures row (inbox.rollups,
+    in the same transaction), and added up per rule or reason over the dashboard's range by
+    the database (inbox.stats)."""
+
+    class Kind(models.TextChoices):
+        RULE = "rule", "answers of a rule"
+        FAILED = "failed", "sends failed for a reason"
+
+    account_pk = models.PositiveBigIntegerField()  # as DailyFigures.account_pk
+    day = models.DateField()
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # The rule's id, or the reason (inbox.stats_days.reason_of: at most 160 characters).
+    key = models.CharField(max_length=160)
+    n = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account_pk", "day", "kind", "key"], name="one_breakdown_count_per_key"
+            )
+        ]
+        # The dashboard adds up a range of days for every account the user sees; the rollup
+        # writes a day again.
+        indexes = [models.Index(fields=["day"], name="breakdown_day")]
+
+    def __str__(self):
+        return f"{self.kind} {self.key}: {self.n} on {self.day} (account {self.account_pk})"
 
 
 class RolledUpDay(models.Model):

@@ -1,6 +1,7 @@
 """The dashboard's daily rollup: each account's figures of a UTC day (inbox.stats_days),
-stored so that the dashboard reads one row per account and day instead of counting the
-messages of every day in its range.
+stored so that the dashboard adds up one row per account and day (DailyFigures, and a row
+per rule and per failure's reason in DailyBreakdown) instead of counting the messages of
+every day in its range.
 
 Two upkeep steps of the worker keep it:
 - today and yesterday are computed again every REPLY_SWEEP_INTERVAL, through RECENT_LAG ago
@@ -29,7 +30,7 @@ from django.utils import timezone
 
 from comments.models import CommentReply
 from inbox import stats_days
-from inbox.models import DailyFigures, RolledUpDay
+from inbox.models import DailyBreakdown, DailyFigures, RolledUpDay
 from instabot.upserts import upsert_target
 from messaging.models import Message
 
@@ -60,6 +61,11 @@ def roll_up(day: date, through: datetime | None = None) -> int:
         DailyFigures(account_pk=account_id or ENVIRONMENT, day=day, **figures.as_fields())
         for (account_id, _), figures in computed.items()
     ]
+    breakdown = [
+        DailyBreakdown(account_pk=account_id or ENVIRONMENT, day=day, kind=kind, key=key, n=n)
+        for (account_id, _), figures in computed.items()
+        for kind, key, n in figures.breakdown()
+    ]
     with transaction.atomic():
         # An account with nothing left that day (its customers erased) loses its row.
         DailyFigures.objects.filter(day=day).exclude(
@@ -68,8 +74,19 @@ def roll_up(day: date, through: datetime | None = None) -> int:
         DailyFigures.objects.bulk_create(
             rows,
             update_conflicts=True,
-            update_fields=[*stats_days.COUNTED, *stats_days.ANSWER_TIMES, "figures", "histograms"],
+            update_fields=[*stats_days.COUNTED, *stats_days.ANSWER_TIMES, "histograms"],
             **upsert_target(["account_pk", "day"]),
+        )
+        # The day's answers per rule and failed sends per reason, as computed now: a rule or
+        # reason gone since loses its row. An upsert, as above: a second worker rolling the
+        # same day up at once (its deletion blind to the rows inserted meanwhile) writes the
+        # same counts over them.
+        DailyBreakdown.objects.filter(day=day).delete()
+        DailyBreakdown.objects.bulk_create(
+            breakdown,
+            update_conflicts=True,
+            update_fields=["n"],
+            **upsert_target(["account_pk", "day", "kind", "key"]),
         )
         RolledUpDay.objects.bulk_create(
             [RolledUpDay(day=day, through=through, rolled_up_at=timezone.now())],

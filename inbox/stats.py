@@ -9,21 +9,19 @@ days or the messages, and what is counted live is minutes of messages, not the r
 Answer times are histograms (rounded seconds), whose percentiles are read here.
 """
 
-import json
 import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Max, Sum, TextField
-from django.db.models.functions import Cast
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from accounts.access import accounts_visible_to, scope, visible_account_ids
 from comments.models import CommentReply
 from inbox import rollups, stats_days
-from inbox.models import DailyFigures, RolledUpDay
+from inbox.models import DailyBreakdown, DailyFigures, RolledUpDay
 from instabot.rest import ID_DIGITS
 from knowledge import stats as knowledge_stats
 from messaging.models import Message
@@ -124,7 +122,8 @@ def figures(user, stats_range: StatsRange, *, account_days: bool = True) -> dict
     answers = scope(knowledge_stats.answers_between(start, end), user, "conversation__account")
     if stats_range.account is not None:
         answers = answers.filter(conversation__account_id=stats_range.account)
-    names = {a.pk: str(a) for a in accounts_visible_to(user)}
+    # Their names only: not their tokens and secrets, decrypted with every account read whole.
+    names = {a.pk: str(a) for a in accounts_visible_to(user).only("name", "username")}
     per_day = [{"day": day.isoformat(), **read.per_day[day].row()} for day in sorted(read.per_day)]
     per_account = sorted(
         (
@@ -144,7 +143,10 @@ def figures(user, stats_range: StatsRange, *, account_days: bool = True) -> dict
         "per_day": per_day,
         "per_account": per_account,
         "top_rules": _top_rules(read.rules),
-        "failed_sends": [{"reason": reason, "count": n} for reason, n in read.failed.most_common()],
+        "failed_sends": [
+            {"reason": reason, "count": n}
+            for reason, n in sorted(read.failed.items(), key=lambda item: (-item[1], item[0]))
+        ],
         "comments_answered": {
             "privately": sum(row["comments_answered_privately"] for row in per_day),
             "publicly": sum(row["comments_answered_publicly"] for row in per_day),
@@ -227,14 +229,12 @@ def _read(user, stats_range: StatsRange, account_days: bool) -> Read:
     # histograms, to add the live ones to), then what is counted live.
     live: dict = {}
     if stored_days:
-        stored = DailyFigures.objects.filter(day__gte=stored_days[0], day__lte=stored_days[-1])
-        ids = visible_account_ids(user)
-        if ids is not None:
-            stored = stored.filter(account_pk__in=ids)
-        if stats_range.account is not None:
-            stored = stored.filter(account_pk=stats_range.account)
+        stored = _rolled_up(DailyFigures, user, stats_range, stored_days)
         whole = stored.exclude(day=live_day)
         _add_whole_days(whole, read)
+        # The answers per rule and failed sends per reason of every rolled-up part, the live
+        # day's too (its rows below carry none): the live part's are added to them.
+        _add_breakdown(_rolled_up(DailyBreakdown, user, stats_range, stored_days), read)
         if account_days and stats_range.account is None:
             read.account_days = {
                 (row[0] or None, row[1]): stats_days.DayFigures.from_row(row)
@@ -253,9 +253,13 @@ def _read(user, stats_range: StatsRange, account_days: bool) -> Read:
         CommentReply.objects.filter(sent_at__gte=live_start, sent_at__lt=end), user, "account"
     )
     if stats_range.account is not None:
-        messages = messages.filter(conversation__account_id=stats_range.account)
         replies = replies.filter(account_id=stats_range.account)
+    # The chosen account's messages are picked from the groups (per account already), not
+    # filtered through their conversations: that filter led SQLite to walk every conversation
+    # of the account (thousands of index seeks a query) instead of the minutes counted.
     for key, day_figures in stats_days.compute(messages, replies).items():
+        if stats_range.account is not None and key[0] != stats_range.account:
+            continue
         if key in live:
             live[key].add(day_figures)  # the live part of a day rolled up in part
         else:
@@ -269,26 +273,40 @@ def _read(user, stats_range: StatsRange, account_days: bool) -> Read:
     return read
 
 
+def _rolled_up(model, user, stats_range: StatsRange, days: list[date]):
+    """`model`'s rows (DailyFigures, DailyBreakdown) of `days` and the accounts in scope."""
+    rows = model.objects.filter(day__gte=days[0], day__lte=days[-1])
+    ids = visible_account_ids(user)
+    if ids is not None:
+        rows = rows.filter(account_pk__in=ids)
+    if stats_range.account is not None:
+        rows = rows.filter(account_pk=stats_range.account)
+    return rows
+
+
 def _add_whole_days(whole, read: Read) -> None:
     """The rolled-up whole days, added up by the database: one row a day and one an account
-    (counts summed, answer times their maximum), and each row's answers per rule and failures
-    per reason (a few numbers a row, added up here)."""
+    (counts summed, answer times their maximum)."""
     for day, *values in _added_up(whole, "day"):
         read.per_day[day].add(*_counts_and_times(values))
     for account_pk, *values in _added_up(whole, "account_pk"):
         read.per_account[account_pk or None].add(*_counts_and_times(values))
-    # A few numbers a row, thousands of rows at 90 days of 50 accounts: read as text and
-    # decoded in one go (one JSON array), not one value at a time.
-    texts = whole.annotate(text=Cast("figures", TextField())).values_list("text", flat=True)
-    rules: dict = {}
-    failed = read.failed
-    for figures in json.loads("[" + ",".join(texts) + "]"):
-        for rule, n in figures.get("rules", {}).items():
-            rules[rule] = rules.get(rule, 0) + n
-        for reason, n in figures.get("failed", {}).items():
-            failed[reason] += n
-    for rule, n in rules.items():
-        read.rules[int(rule)] += n
+
+
+def _add_breakdown(breakdown, read: Read) -> None:
+    """The answers per rule and failed sends per reason, added up over the days and accounts
+    by the database: one row a rule or reason."""
+    rows = (
+        breakdown.values("kind", "key")
+        .annotate(total=Sum("n"))
+        .order_by()
+        .values_list("kind", "key", "total")
+    )
+    for kind, key, n in rows:
+        if kind == DailyBreakdown.Kind.RULE:
+            read.rules[int(key)] += n
+        else:
+            read.failed[key] += n
 
 
 def _added_up(rows, by: str):

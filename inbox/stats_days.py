@@ -17,6 +17,7 @@ from django.db.models import Count, DateTimeField, ExpressionWrapper, F, OuterRe
 from django.db.models.functions import Coalesce
 
 from comments.models import CommentReply
+from inbox.models import DailyBreakdown
 from inbox.stats_sql import SecondsBetween, as_date, bucket_seconds, delay_bucket, utc_day
 from messaging.models import Message
 from messaging.windows import HUMAN_AGENT_WINDOW
@@ -45,8 +46,9 @@ ANSWER_TIMES = (
 )
 
 # What the dashboard reads of a DailyFigures row: SHOWN_FIELDS for a whole day (its answer
-# times as computed when rolled up), ALL_FIELDS for a day with a live part still to add.
-SHOWN_FIELDS = ("account_pk", "day", *COUNTED, *ANSWER_TIMES, "figures")
+# times as computed when rolled up), ALL_FIELDS for a day with a live part still to add. The
+# answers per rule and failed sends per reason are DailyBreakdown rows, added up on their own.
+SHOWN_FIELDS = ("account_pk", "day", *COUNTED, *ANSWER_TIMES)
 ALL_FIELDS = (*SHOWN_FIELDS, "histograms")
 
 
@@ -84,31 +86,35 @@ class DayFigures:
         }
 
     def as_fields(self) -> dict:
-        """The rollup's columns (JSON: keys as text)."""
+        """The rollup's columns (DailyFigures; JSON: keys as text)."""
         return {
             **{kind: self.counts.get(kind, 0) for kind in COUNTED},
             **self.answer_times(),
-            "figures": {
-                "rules": {str(rule): n for rule, n in self.rules.items()},
-                "failed": dict(self.failed),
-            },
             "histograms": {
                 "bot": {str(bucket): n for bucket, n in self.bot_seconds.items()},
                 "person": {str(bucket): n for bucket, n in self.person_seconds.items()},
             },
         }
 
+    def breakdown(self) -> list[tuple[str, str, int]]:
+        """The rollup's DailyBreakdown rows: (kind, key, n), answers per rule and failed sends
+        per reason."""
+        rule, failed = DailyBreakdown.Kind.RULE, DailyBreakdown.Kind.FAILED
+        return [(rule, str(rule_id), n) for rule_id, n in self.rules.items() if n] + [
+            (failed, reason, n) for reason, n in self.failed.items() if n
+        ]
+
     @classmethod
     def from_row(cls, row: tuple) -> "DayFigures":
-        """From a DailyFigures row's SHOWN_FIELDS or ALL_FIELDS (values_list)."""
+        """From a DailyFigures row's SHOWN_FIELDS or ALL_FIELDS (values_list): its counts and
+        answer times (the answers per rule and failed sends are read on their own)."""
         values = dict(zip(ALL_FIELDS, row, strict=False))
-        figures = values["figures"]
         read = cls(
             counts={kind: values[kind] for kind in COUNTED if values[kind]},
             bot_seconds={},
             person_seconds={},
-            rules={int(rule): n for rule, n in figures.get("rules", {}).items()},
-            failed=figures.get("failed", {}),
+            rules={},
+            failed={},
         )
         histograms = values.get("histograms")
         if histograms is None:

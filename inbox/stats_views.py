@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.access import accounts_visible_to
 from contacts.ab_results import variant_results
-from inbox import charts, stats
+from inbox import charts, durations, stats
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +40,13 @@ def dashboard(request):
         return HttpResponseBadRequest(str(exc))
     days = stats_range.day_list
     totals = stats.daily_totals(figures, days)
+    # The answer times in the unit their longest reaches (hours, not 105,660 seconds).
+    size, unit, _ = durations.unit_for(max(totals["bot_median"] + totals["person_median"]))
     context = {
         "figures": figures,
         "range": stats_range,
-        "accounts": accounts_visible_to(request.user),
+        # The accounts to choose from: their names (not their tokens, decrypted when read).
+        "accounts": accounts_visible_to(request.user).only("name", "username"),
         "query": request.GET.urlencode(),
         "ab_tests": variant_results(request.user, *stats_range.bounds(), stats_range.account),
         "answers_chart": charts.bar_chart(
@@ -72,11 +75,11 @@ def dashboard(request):
             stacked=True,
         ),
         "times_chart": charts.bar_chart(
-            "Median time to the first answer (seconds)",
+            f"Median time to the first answer ({unit})",
             days,
             [
-                ("bot", "bot", totals["bot_median"]),
-                ("person", "person", totals["person_median"]),
+                ("bot", "bot", [round(s / size, 1) for s in totals["bot_median"]]),
+                ("person", "person", [round(s / size, 1) for s in totals["person_median"]]),
             ],
             stacked=False,
         ),

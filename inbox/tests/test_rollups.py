@@ -1,11 +1,9 @@
 """The dashboard's daily rollup: settled days are read from one row per account and day, the
 others counted live, and the figures are the same either way."""
 
-import importlib
 from datetime import timedelta
 
 import pytest
-from django.apps import apps as django_apps
 from django.core.management import call_command
 from django.db import connection
 from django.db.models import FloatField, Value
@@ -14,8 +12,7 @@ from django.utils import timezone
 
 from comments.models import Comment, CommentReply
 from inbox import rollups
-from inbox.models import DailyFigures, RolledUpDay
-from inbox.stats_days import ANSWER_TIMES, COUNTED
+from inbox.models import DailyBreakdown, DailyFigures, RolledUpDay
 from inbox.stats_sql import bucket_seconds, delay_bucket
 from inbox.tests.conftest import staff
 from inbox.tests.test_stats import message
@@ -96,6 +93,20 @@ def test_rolled_up_days_give_the_same_figures_as_counting_them(admin_client, his
         {"reason": "gave up after retries: (#2) Service temporarily unavailable", "count": 5}
     ]
     assert live["comments_answered"]["privately"] == 5
+
+
+def test_a_days_answers_per_rule_and_failed_sends_are_rows_of_their_own(history, shop_a):
+    call_command("roll_up_stats")
+    rule = ResponseRule.objects.get()
+    rows = DailyBreakdown.objects.filter(account_pk=shop_a.pk, day=history)
+    assert sorted(rows.values_list("kind", "key", "n")) == [
+        ("failed", "gave up after retries: (#2) Service temporarily unavailable", 1),
+        ("rule", str(rule.pk), 1),
+    ]
+    # The failed send went out after all: rolled up again, the day has no failure left.
+    Message.objects.filter(status="failed", created_at__date=history).update(status="sent")
+    rollups.roll_up(history)
+    assert list(rows.values_list("kind", "key", "n")) == [("rule", str(rule.pk), 1)]
 
 
 def test_the_environments_account_has_its_own_rolled_up_rows(admin_client, history):
@@ -267,34 +278,6 @@ def test_the_page_shows_a_row_a_day_and_one_an_account_or_the_chosen_accounts_da
         for row in stats(admin_client, account=shop_a.pk)["rows"]
     ]
     assert "Each day of this account" in chosen.content.decode()
-
-
-def test_rows_rolled_up_before_the_columns_move_to_them(history):
-    call_command("roll_up_stats")
-    row = DailyFigures.objects.exclude(received=0).first()
-    shown = {name: getattr(row, name) for name in (*COUNTED, *ANSWER_TIMES)}
-    # As the previous rollup stored it: everything in its JSON.
-    DailyFigures.objects.filter(pk=row.pk).update(
-        **dict.fromkeys(COUNTED, 0),
-        **dict.fromkeys(ANSWER_TIMES),
-        figures={
-            "counts": {kind: n for kind, n in shown.items() if kind in COUNTED and n},
-            "answer_times": {name: shown[name] for name in ANSWER_TIMES},
-            **row.figures,
-        },
-    )
-    columns = importlib.import_module("inbox.migrations.0004_daily_figures_columns")
-    columns.move_to_columns(django_apps, None)
-    row.refresh_from_db()
-    assert {name: getattr(row, name) for name in shown} == shown
-    assert set(row.figures) == {"rules", "failed"}
-
-    # Going back (the previous code reads the JSON): the columns into it again.
-    columns.move_back_to_figures(django_apps, None)
-    row.refresh_from_db()
-    assert row.figures["counts"] == {kind: shown[kind] for kind in COUNTED}
-    assert row.figures["answer_times"] == {name: shown[name] for name in ANSWER_TIMES}
-    assert set(row.figures) == {"rules", "failed", "counts", "answer_times"}
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,12 @@ charts, as CSV and as JSON (/api/stats/)."""
 
 import csv
 import io
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
 
+from inbox import charts, durations
 from inbox.stats import percentile
 from messaging.models import Conversation, Message
 from rules.models import ResponseRule
@@ -90,9 +91,59 @@ def test_the_csv_has_the_same_figures(admin_client, day, shop_a):
     )
 
 
+@pytest.mark.parametrize(
+    "seconds, shown",
+    [
+        (None, "\u2013"),
+        (0.0, "0 s"),
+        (2.5, "2.5 s"),
+        (59.9, "59.9 s"),
+        (60.0, "1 min"),
+        (90.0, "1.5 min"),
+        (600.0, "10 min"),
+        (3600.0, "1 h"),
+        (5400.0, "1.5 h"),
+        (86400.0, "1 day"),
+        (105660.0, "1.2 days"),
+        (864000.0, "10 days"),
+    ],
+)
+def test_answer_times_read_in_the_largest_unit_they_reach(seconds, shown):
+    assert durations.readable(seconds) == shown
+
+
+def test_the_dashboard_shows_long_answer_times_in_hours_or_days_not_seconds(admin_client, shop_a):
+    """A person answered 29 h 21 min later: 1.2 days on the page (the seconds on hover), in
+    days on the chart; the API and the CSV keep seconds."""
+    conversation = Conversation.objects.create(
+        instagram_account_id="a", customer_id="1", account=shop_a
+    )
+    asked_at = timezone.now() - timedelta(days=3)
+    message(conversation, asked_at, direction="in", text="Still open?")
+    message(conversation, asked_at + timedelta(seconds=105660), author="staff", text="Yes")
+    page = admin_client.get("/inbox/stats/").content.decode()
+    assert '<td title="105660.0 s">1.2 days</td>' in page
+    assert ">105660.0 s<" not in page
+    assert "Median time to the first answer (days)" in page
+    answered = [row for row in rows_of(admin_client)["rows"] if row["answered_by_person"]]
+    assert [row["person_median_seconds"] for row in answered] == [105660.0]
+
+
+def test_a_charts_texts_are_escaped():
+    chart = charts.bar_chart(
+        "<i>Answers</i>", [date(2026, 12, 1)], [("<b>rule</b>", 'a"b', [3])], stacked=True
+    )
+    assert "<b>" not in chart and "<i>" not in chart
+    assert '<rect class="a&quot;b"' in chart
+    assert "<title>2026-12-01 &lt;b&gt;rule&lt;/b&gt;: 3</title>" in chart
+
+
 def test_the_dashboard_draws_its_charts_as_svg(admin_client, day):
     page = admin_client.get("/inbox/stats/").content.decode()
     assert page.count("<svg") == 4
+    # A person answered in 10 minutes, the bot in seconds: the answer times' chart in minutes.
+    assert "Median time to the first answer (minutes)" in page
+    assert '<td title="600.0 s">10 min</td>' in page
     assert "DMs answered per day" in page
     assert "hours" in page  # the rule that answered most
     assert "Service temporarily unavailable" in page
