@@ -32,14 +32,20 @@ LOCK_KEY = "27, 1"
 BUSY_PASSES = 2
 
 # A sleeping worker's row, and a sweep of those whose session is gone (a worker killed): a row
-# left over only costs notifications. Committed (autocommit: one statement, one transaction)
-# before the exclusive lock, taken and let go: it waits for every insert that read the table
-# before the row was in it; the loop's next pass sees them.
+# left over only costs notifications. Each statement its own transaction (autocommit).
 SLEEPING = (
     "INSERT INTO messaging_sleeping_worker (pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING",
     "DELETE FROM messaging_sleeping_worker WHERE pid NOT IN (SELECT pid FROM pg_stat_activity)",
-    f"SELECT pg_advisory_lock({LOCK_KEY})",
-    f"SELECT pg_advisory_unlock({LOCK_KEY})",
+)
+# Then the trigger's lock, tried exclusively (never waited for: a waiting exclusive request
+# would hold up every webhook behind it): taken, no insert that read the table before the row
+# was in it is still uncommitted, and the loop's next pass sees them all. Tried this many
+# times, TRY_EVERY seconds apart; not taken (a long transaction that stored a delivery), the
+# loop polls every WORKER_POLL_INTERVAL meanwhile.
+TRIES = 10
+TRY_EVERY = 0.005
+NO_INSERT_UNDER_WAY = (
+    f"SELECT CASE WHEN pg_try_advisory_lock({LOCK_KEY}) THEN pg_advisory_unlock({LOCK_KEY}) END"
 )
 AWAKE = ("DELETE FROM messaging_sleeping_worker WHERE pid = pg_backend_pid()",)
 
@@ -71,7 +77,8 @@ class PostgresDoorbell(Doorbell):
     def __init__(self, stopping: threading.Event):
         super().__init__(stopping)
         self.listener = None
-        self.sleeping = False  # our row is in messaging_sleeping_worker
+        self.said_asleep = False  # our row is in messaging_sleeping_worker
+        self.sleeping = False  # … and every insert that did not ring is committed
         self.busy_passes = 0
 
     def rung(self) -> None:
@@ -79,7 +86,7 @@ class PostgresDoorbell(Doorbell):
         self.busy_passes += 1
         # Deliveries stored during the pass (it rang meanwhile), or passes finding work one
         # after another: they come faster than we take them. The next pass follows at once.
-        if self.sleeping and (self._drain() or self.busy_passes >= BUSY_PASSES):
+        if self.said_asleep and (self._drain() or self.busy_passes >= BUSY_PASSES):
             self._say(AWAKE)
 
     def wait(self) -> None:
@@ -88,11 +95,12 @@ class PostgresDoorbell(Doorbell):
             super().wait()  # the database is away: back off as elsewhere, listen again later
             return
         if not self.sleeping:
-            # Inserts from now on ring; those before are committed: one more pass sees them.
-            if not self._say(SLEEPING):
-                super().wait()
+            # Inserts from now on ring; once those before are committed, one more pass sees
+            # them (and what rang meanwhile: not a wake-up).
+            if not self._say(SLEEPING) or not self._no_insert_under_way():
+                self.stopping.wait(settings.WORKER_POLL_INTERVAL)
                 return
-            # What rang before is committed too, and that pass will see it: not a wake-up.
+            self.sleeping = True
             self._drain()
             return
         try:
@@ -124,8 +132,20 @@ class PostgresDoorbell(Doorbell):
             logger.warning("The pass loop's LISTEN connection failed; listening again later")
             self.close()
             return False
-        self.sleeping = statements is SLEEPING
+        self.said_asleep = statements is SLEEPING
+        self.sleeping = False
         return True
+
+    def _no_insert_under_way(self) -> bool:
+        try:
+            for _ in range(TRIES):
+                if self.listener.execute(NO_INSERT_UNDER_WAY).fetchone()[0]:
+                    return True
+                self.stopping.wait(TRY_EVERY)
+        except Exception:
+            logger.warning("The pass loop's LISTEN connection failed; listening again later")
+            self.close()
+        return False
 
     def _listen(self) -> bool:
         import psycopg
@@ -141,7 +161,7 @@ class PostgresDoorbell(Doorbell):
         return True
 
     def close(self) -> None:
-        self.sleeping = False
+        self.said_asleep = self.sleeping = False
         if self.listener is not None:
             try:
                 # Its row goes with it (else the next sleeping worker's sweep takes it).

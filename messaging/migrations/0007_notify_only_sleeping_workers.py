@@ -12,8 +12,9 @@ a crash empties it and the workers' polls take over until they sleep again).
 
 So that no delivery slips between a worker's last look and its row: the trigger holds a
 shared advisory lock until the inserting transaction ends; a worker that has written its row
-takes that lock exclusively once (waiting for every insert that may have read the table
-before its row was there to commit) and then looks again before it sleeps (ops.doorbell).
+sleeps only once it could take that lock exclusively (tried, never waited for: no insert that
+may have read the table before its row was there is still uncommitted), after one more look
+(ops.doorbell).
 Other databases: no such notification; their workers back off instead.
 """
 

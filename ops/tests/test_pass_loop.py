@@ -177,23 +177,26 @@ def test_on_postgresql_a_delivery_rings_only_while_a_worker_sleeps(deliver, ears
     assert sleeping_workers() == 0
 
 
-def test_on_postgresql_a_worker_going_to_sleep_waits_for_the_inserts_that_did_not_ring(deliver):
+def test_on_postgresql_a_worker_sleeps_only_once_the_inserts_that_did_not_ring_are_committed(
+    deliver, settings
+):
     # An insert that read the table before the worker's row was in it rings no one; the worker
-    # must not sleep before that insert is committed, or its next pass would miss it.
+    # must not sleep before that insert is committed, or its next pass could miss it. Nor may
+    # it wait for it (a webhook's insert would queue behind its lock): it polls meanwhile.
     postgresql_only()
+    settings.WORKER_POLL_INTERVAL = 0.05
     bell = doorbell.PostgresDoorbell(threading.Event())
-    going_to_sleep = threading.Thread(target=bell.wait)
     try:
         with transaction.atomic():
             deliver(load_payload("messages__text"), handle=False)  # not committed yet
-            going_to_sleep.start()
-            going_to_sleep.join(0.5)
-            assert going_to_sleep.is_alive()  # waiting for the insert to end
-        going_to_sleep.join(10)
-        assert not going_to_sleep.is_alive()
+            done = threading.Thread(target=bell.wait)
+            done.start()
+            done.join(5)
+            assert not done.is_alive()  # it did not wait for the insert
+            assert bell.said_asleep and not bell.sleeping  # inserts from now on ring
+        bell.wait()  # the insert is committed: it may sleep after one more pass
         assert bell.sleeping
         # What the loop's next pass takes (a new snapshot): the delivery is there.
         assert [d.state for d in WebhookDelivery.waiting(10)] == ["received"]
     finally:
-        going_to_sleep.join(10)
         bell.close()
