@@ -7,7 +7,7 @@ import time
 from unittest import mock
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, transaction
 
 from messaging import receiving
 from messaging.models import Message, WebhookDelivery
@@ -95,29 +95,108 @@ def test_an_idle_loop_looks_less_and_less_often_and_at_once_again_after_work(set
     assert stopping.wait.call_args.args[0] == 0.1
 
 
-real_listen = doorbell.PostgresDoorbell._listen
+def postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; elsewhere the idle loop backs off")
+
+
+def sleeping_workers() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM messaging_sleeping_worker")
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def ears():
+    """A session that LISTENs as the workers do: `ears()` says whether anything rang since."""
+    postgresql_only()
+    import psycopg
+
+    listener = psycopg.connect(**connection.get_connection_params(), autocommit=True)
+    listener.execute(f"LISTEN {doorbell.CHANNEL}")
+
+    def rang() -> bool:
+        return any(True for _ in listener.notifies(timeout=0.3, stop_after=1))
+
+    yield rang
+    listener.close()
 
 
 def test_on_postgresql_a_stored_delivery_wakes_the_idle_loop(deliver, graph_api, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; elsewhere the idle loop backs off")
+    postgresql_only()
     # Left alone, the idle loop would not look again for a minute: only the notification of
     # the webhook's insert can wake it.
     settings.WORKER_POLL_INTERVAL = settings.WORKER_IDLE_MAX_WAIT = 60.0
     answer_send(graph_api)
-    with mock.patch.object(doorbell.PostgresDoorbell, "_listen", autospec=True) as listen:
-        listening = threading.Event()
+    with worker.pass_loop_beside_tasks() as loop:
+        wait_until(lambda: sleeping_workers() == 1)  # it said it sleeps, then looked once more
+        deliver(load_payload("messages__text"), handle=False)
+        wait_until(lambda: Message.objects.filter(author="bot", status="sent").exists())
+        loop.stopping.set()
+        # Wake it to stop (as any delivery would), rather than waiting out its minute.
+        deliver(with_mid(load_payload("messages__text"), "aWdfZAG1wake-to-stop"), handle=False)
+    assert sleeping_workers() == 0  # a worker that stops takes its row with it
 
-        def listen_and_say_so(bell):
-            result = real_listen(bell)
-            listening.set()
-            return result
 
-        listen.side_effect = listen_and_say_so
-        with worker.pass_loop_beside_tasks() as loop:
-            assert listening.wait(10)
-            deliver(load_payload("messages__text"), handle=False)
-            wait_until(lambda: Message.objects.filter(author="bot", status="sent").exists())
-            loop.stopping.set()
-            # Wake it to stop (as any delivery would), rather than waiting out its minute.
-            deliver(with_mid(load_payload("messages__text"), "aWdfZAG1wake-to-stop"), handle=False)
+def test_on_postgresql_a_delivery_rings_only_while_a_worker_sleeps(deliver, ears):
+    # A notifying transaction's commit holds a lock of the whole database until it is on disk:
+    # rung by every webhook, the webhooks would commit one at a time.
+    postgresql_only()
+    bell = doorbell.PostgresDoorbell(threading.Event())
+
+    def delivered(name) -> bool:
+        """A delivery stored: whether it rang."""
+        deliver(with_mid(load_payload("messages__text"), f"aWdfZAG1{name}"), handle=False)
+        return ears()
+
+    try:
+        assert not delivered("no-one-sleeps")
+        bell.wait()  # a pass found nothing: it says it sleeps (and the loop looks once more)
+        assert sleeping_workers() == 1
+        assert delivered("one-sleeps")
+        bell.wait()  # woken at once
+        bell.rung()  # its pass found the delivery, and nothing else came meanwhile
+        assert sleeping_workers() == 1  # one now and then: it sleeps between them
+        bell.rung()  # a second pass in a row finding work: it needs no doorbell
+        assert sleeping_workers() == 0
+        assert not delivered("busy")
+        bell.wait()  # a pass found nothing: asleep again
+        assert delivered("asleep-again")
+        bell.wait()
+        assert delivered("during-the-pass")  # while the pass woken by the first one ran
+        bell.rung()  # more came during the pass: it looks at once anyway
+        assert sleeping_workers() == 0
+        assert not delivered("busy-again")
+        bell.wait()  # asleep again
+        assert delivered("burst-1") and delivered("burst-2")
+        bell.wait()  # woken: more than one rang
+        assert sleeping_workers() == 0
+        assert not delivered("burst-3")
+    finally:
+        bell.close()
+    assert sleeping_workers() == 0
+
+
+def test_on_postgresql_a_worker_sleeps_only_once_the_inserts_that_did_not_ring_are_committed(
+    deliver, settings
+):
+    # An insert that read the table before the worker's row was in it rings no one; the worker
+    # must not sleep before that insert is committed, or its next pass could miss it. Nor may
+    # it wait for it (a webhook's insert would queue behind its lock): it polls meanwhile.
+    postgresql_only()
+    settings.WORKER_POLL_INTERVAL = 0.05
+    bell = doorbell.PostgresDoorbell(threading.Event())
+    try:
+        with transaction.atomic():
+            deliver(load_payload("messages__text"), handle=False)  # not committed yet
+            done = threading.Thread(target=bell.wait)
+            done.start()
+            done.join(5)
+            assert not done.is_alive()  # it did not wait for the insert
+            assert bell.said_asleep and not bell.sleeping  # inserts from now on ring
+        bell.wait()  # the insert is committed: it may sleep after one more pass
+        assert bell.sleeping
+        # What the loop's next pass takes (a new snapshot): the delivery is there.
+        assert [d.state for d in WebhookDelivery.waiting(10)] == ["received"]
+    finally:
+        bell.close()
