@@ -2,7 +2,9 @@
 "sent", and webhooks it can drop, as Meta sometimes does.
 
 Served by devtools.fake_graph.FakeGraphAPI (`fake.inbox`):
-  GET /<version>/<IG_ID>/conversations?platform=instagram   threads, most recently active first
+  GET /<version>/<IG_ID>/conversations?platform=instagram   threads, most recently active first,
+        for every account the fake knows (its `account_id` and `account_ids`; the threads
+        it holds are its `account_id`'s: the others' lists are empty); (#100) for any other
   GET /<version>/<CONVERSATION_ID>/messages                  a thread's messages, newest first
 Both page with `limit` and `paging.cursors.after` (`paging.next` only when more follows), and
 answer as Meta does when called faster than its pace (code 613) or when told to fail.
@@ -69,6 +71,7 @@ WINDOW = 0.75
 class FakeThread:
     id: str
     customer_id: str
+    account_id: str = ""  # the business's side of the thread
     messages: list[dict] = field(default_factory=list)  # oldest first
 
     @property
@@ -118,7 +121,9 @@ class FakeInbox:
     def _thread(self, customer_id: str) -> FakeThread:
         if customer_id not in self.threads:
             thread_id = "aWdfZAG06" + base64.urlsafe_b64encode(customer_id.encode()).decode()
-            self.threads[customer_id] = FakeThread(thread_id.rstrip("="), customer_id)
+            self.threads[customer_id] = FakeThread(
+                thread_id.rstrip("="), customer_id, self.fake.account_id
+            )
         return self.threads[customer_id]
 
     def add(
@@ -272,10 +277,14 @@ class FakeInbox:
         return False
 
     def _conversations(self, account_id: str, params: dict) -> tuple[int, dict]:
-        if account_id != self.fake.account_id or params.get("platform") != "instagram":
+        if account_id not in self.fake.known_accounts() or params.get("platform") != "instagram":
             return 400, {"error": {"message": "(#100) Invalid parameter", "code": 100}}
         with self._lock:
-            threads = sorted(self.threads.values(), key=lambda t: t.updated_time, reverse=True)
+            threads = sorted(
+                (t for t in self.threads.values() if t.account_id == account_id),
+                key=lambda t: t.updated_time,
+                reverse=True,
+            )
             items = [{"id": t.id, "updated_time": _graph_time(t.updated_time)} for t in threads]
         return 200, self._page(items, params, limit=25)
 
