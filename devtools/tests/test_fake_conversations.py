@@ -1,6 +1,6 @@
 """The fake Graph API's Conversations API answers for every account it knows, as Meta answers
-for every account connected to the app: the benchmark's four accounts reconcile without a
-refusal, each seeing only its own threads."""
+for every account connected to the app, each at its own pace: the benchmark's four accounts
+reconcile without a refusal, each seeing only its own threads."""
 
 import pytest
 import requests
@@ -39,3 +39,14 @@ def test_an_account_the_fake_does_not_know_is_refused_as_meta_refuses_it(fake):
     answer = conversations(fake, UNKNOWN)
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == 100
+
+
+def test_each_account_has_its_own_pace():
+    fake = FakeGraphAPI(account_id=MAIN, account_ids=(MAIN, OTHER)).start()
+    try:
+        fake.inbox.rate_per_second = 2
+        assert [conversations(fake, MAIN).status_code for _ in range(3)] == [200, 200, 400]
+        assert conversations(fake, OTHER).status_code == 200  # not held to the main one's pace
+        assert conversations(fake, MAIN).json()["error"]["code"] == 613
+    finally:
+        fake.stop()
