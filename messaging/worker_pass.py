@@ -13,7 +13,8 @@ upkeep      each when its interval has passed since it last ran in this process 
 work        every pass: deliveries waiting, sends that are due. Their counts say whether the
             pass found work. A step whose work no delivery announces (`rests`: the outbox's
             sends, which come due by the clock or from another process) is not asked again
-            for WORK_LOOK_EVERY once it found nothing, in the long-running worker: at a steady
+            for WORKER_POLL_INTERVAL once it found nothing, in the long-running worker
+            (work_look_every; a one-pass worker asks at every pass): at a steady
             trickle of DMs a pass runs for each DM and another after it, and the outbox's
             look was most of what such a pass cost when it found nothing (2 of 3 ms on SQLite).
 when idle   only in a pass that found no work: fetches that can wait (usernames, posts);
