@@ -2,7 +2,10 @@
 "sent", and webhooks it can drop, as Meta sometimes does.
 
 Served by devtools.fake_graph.FakeGraphAPI (`fake.inbox`):
-  GET /<version>/<IG_ID>/conversations?platform=instagram   threads, most recently active first
+  GET /<version>/<IG_ID>/conversations?platform=instagram   threads, most recently active first,
+        for every account the fake knows (its `account_id` and `account_ids`; the threads
+        it holds are its `account_id`'s: the others' lists are empty); (#100) for any other;
+        each account at its own pace (`rate_per_second`), as Meta paces each account
   GET /<version>/<CONVERSATION_ID>/messages                  a thread's messages, newest first
 Both page with `limit` and `paging.cursors.after` (`paging.next` only when more follows), and
 answer as Meta does when called faster than its pace (code 613) or when told to fail.
@@ -69,6 +72,7 @@ WINDOW = 0.75
 class FakeThread:
     id: str
     customer_id: str
+    account_id: str = ""  # the business's side of the thread
     messages: list[dict] = field(default_factory=list)  # oldest first
 
     @property
@@ -101,9 +105,10 @@ class FakeInbox:
     ):
         self.fake = fake
         self.drop_webhooks = drop_webhooks
-        # More calls than this within a second are refused as Meta refuses them (0: no limit).
+        # More calls than this within a second for one account are refused as Meta refuses
+        # them (0: no limit); each account has its own pace, as at Meta.
         self.rate_per_second = rate_per_second
-        self._recent_calls: deque[float] = deque()
+        self._recent_calls: dict[str, deque[float]] = {}  # by account
         self.threads: dict[str, FakeThread] = {}  # by customer id
         self.dropped: list[str] = []  # mids whose webhook was not delivered
         self.delivered: list[str] = []
@@ -118,7 +123,9 @@ class FakeInbox:
     def _thread(self, customer_id: str) -> FakeThread:
         if customer_id not in self.threads:
             thread_id = "aWdfZAG06" + base64.urlsafe_b64encode(customer_id.encode()).decode()
-            self.threads[customer_id] = FakeThread(thread_id.rstrip("="), customer_id)
+            self.threads[customer_id] = FakeThread(
+                thread_id.rstrip("="), customer_id, self.fake.account_id
+            )
         return self.threads[customer_id]
 
     def add(
@@ -237,7 +244,7 @@ class FakeInbox:
             serve = self._messages
         else:
             return None
-        refusal = self._refusal(authorized)
+        refusal = self._refusal(authorized, self._account_of(parts))
         with self._lock:
             self.calls.append(
                 {"path": "/".join(parts), "after": params.get("after", ""), "outcome": "ok"}
@@ -248,10 +255,18 @@ class FakeInbox:
             return refusal
         return serve(parts[0], params)
 
-    def _refusal(self, authorized: bool) -> tuple[int, dict] | None:
+    def _account_of(self, parts: list[str]) -> str:
+        """The account whose pace a call takes: the one named, or the thread's."""
+        if parts[1] == "conversations":
+            return parts[0]
+        with self._lock:
+            thread = next((t for t in self.threads.values() if t.id == parts[0]), None)
+        return thread.account_id if thread else self.fake.account_id
+
+    def _refusal(self, authorized: bool, account_id: str) -> tuple[int, dict] | None:
         with self._lock:
             kind = self._failures.popleft() if self._failures else None
-            too_fast = self._too_fast(time.monotonic())
+            too_fast = self._too_fast(time.monotonic(), account_id)
         if kind is None and not authorized:
             kind = "invalid_token"
         if kind is None and too_fast:
@@ -261,21 +276,26 @@ class FakeInbox:
         status, error = HISTORY_FAILURES[kind]
         return status, {"error": {**error, "fbtrace_id": "FakeTrace"}}
 
-    def _too_fast(self, now: float) -> bool:
+    def _too_fast(self, now: float, account_id: str) -> bool:
         # A sliding second, a quarter shorter for the network's jitter: a client pacing its
         # calls 1/rate apart is never refused, two clients ignoring each other are.
-        while self._recent_calls and now - self._recent_calls[0] >= WINDOW:
-            self._recent_calls.popleft()
-        if self.rate_per_second and len(self._recent_calls) >= self.rate_per_second:
+        recent = self._recent_calls.setdefault(account_id, deque())
+        while recent and now - recent[0] >= WINDOW:
+            recent.popleft()
+        if self.rate_per_second and len(recent) >= self.rate_per_second:
             return True
-        self._recent_calls.append(now)
+        recent.append(now)
         return False
 
     def _conversations(self, account_id: str, params: dict) -> tuple[int, dict]:
-        if account_id != self.fake.account_id or params.get("platform") != "instagram":
+        if account_id not in self.fake.known_accounts() or params.get("platform") != "instagram":
             return 400, {"error": {"message": "(#100) Invalid parameter", "code": 100}}
         with self._lock:
-            threads = sorted(self.threads.values(), key=lambda t: t.updated_time, reverse=True)
+            threads = sorted(
+                (t for t in self.threads.values() if t.account_id == account_id),
+                key=lambda t: t.updated_time,
+                reverse=True,
+            )
             items = [{"id": t.id, "updated_time": _graph_time(t.updated_time)} for t in threads]
         return 200, self._page(items, params, limit=25)
 

@@ -68,12 +68,16 @@ class FakeGraphAPI(FakeServer):
         echo_webhook_url: str = "",
         app_secret: str = "",
         account_id: str = "",
+        account_ids: tuple[str, ...] = (),
         drop_webhooks: float = 0.0,
         oauth: FakeOAuth | None = None,
     ):
         self.echo_webhook_url = echo_webhook_url
         self.app_secret = app_secret
         self.account_id = account_id
+        # Other Instagram accounts it answers for (the Conversations API), as Meta answers for
+        # every account connected to the app: the benchmark's four, whose workers reconcile.
+        self.account_ids = tuple(account_ids)
         # The Conversations API over what it received and sent; drops that share of webhooks.
         self.inbox = FakeInbox(self, drop_webhooks)
         self.comments = fake_comments.FakeComments()
@@ -85,6 +89,9 @@ class FakeGraphAPI(FakeServer):
     @property
     def base_url(self) -> str:
         return self.address
+
+    def known_accounts(self) -> set[str]:
+        return {self.account_id, *self.account_ids} - {""}
 
     def reset(self) -> None:
         super().reset()

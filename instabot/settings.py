@@ -144,7 +144,8 @@ REPLY_SWEEP_INTERVAL = env.float("REPLY_SWEEP_INTERVAL", default=60.0)
 RAW_DELIVERY_RETENTION_DAYS = env.int("RAW_DELIVERY_RETENTION_DAYS", default=14)
 # How long an idle worker first waits before looking for waiting deliveries again (seconds).
 # Part of a DM's wait for its reply when the worker is idle (SQLite, MySQL/MariaDB); a busy
-# worker takes the next one at once.
+# worker takes the next one at once. Also, on every database, the least a worker lets pass
+# before asking the outbox again for due sends once it found none (messaging.worker_pass).
 WORKER_POLL_INTERVAL = env.float("WORKER_POLL_INTERVAL", default=0.1)
 # An idle worker's pass loop waits twice as long each time it finds nothing, up to this
 # (seconds); on PostgreSQL it sleeps until the webhook's insert wakes it (LISTEN/NOTIFY), and

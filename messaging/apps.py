@@ -19,9 +19,13 @@ class MessagingConfig(AppConfig):
         # (INSTALLED_APPS lists messaging first).
         register_step(Stage.WORK, "Taking waiting deliveries", take_waiting_deliveries)
         # The one outbox: every kind of send (the feature apps register theirs), a few due
-        # rows a pass, DMs' first.
+        # rows a pass, DMs' first. A bot reply goes out at once after its DM (receiving); what
+        # else comes due (a later part, a retry, a staff reply) the long-running worker looks
+        # for at most every WORKER_POLL_INTERVAL while it finds none (worker_pass: rests).
         outbox.register(DirectMessages())
-        register_step(Stage.WORK, "Sending due sends", outbox.send_due, settle=outbox.settle)
+        register_step(
+            Stage.WORK, "Sending due sends", outbox.send_due, settle=outbox.settle, rests=True
+        )
 
         def sweeps() -> float:
             return settings.REPLY_SWEEP_INTERVAL

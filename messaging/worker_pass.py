@@ -11,7 +11,12 @@ upkeep      each when its interval has passed since it last ran in this process 
             so several workers doing it at once is by design, not a race (every change is a
             conditional UPDATE).
 work        every pass: deliveries waiting, sends that are due. Their counts say whether the
-            pass found work.
+            pass found work. A step whose work no delivery announces (`rests`: the outbox's
+            sends, which come due by the clock or from another process) is not asked again
+            for WORKER_POLL_INTERVAL once it found nothing, in the long-running worker
+            (work_look_every; a one-pass worker asks at every pass): at a steady
+            trickle of DMs a pass runs for each DM and another after it, and the outbox's
+            look was most of what such a pass cost when it found nothing (2 of 3 ms on SQLite).
 when idle   only in a pass that found no work: fetches that can wait (usernames, posts);
             the first that finds something ends the stage, so a delivery arriving meanwhile
             waits for a few Graph calls at most. In the long-running worker, a stage that
@@ -34,6 +39,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +65,10 @@ class Step:
     # Work: waits for what the step left running in the background and records it; returns
     # how much it recorded.
     settle: Callable[[], int] | None = None
+    # Work that no delivery announces: once it found nothing, the long-running worker asks
+    # again after the schedule's `rest` (see the module's docstring); at every pass while it
+    # finds some.
+    rests: bool = False
 
 
 _steps: list[Step] = []
@@ -65,6 +76,13 @@ _steps: list[Step] = []
 # Seconds the long-running worker lets pass before asking the idle stage again, after it
 # found nothing: what it fetches can wait that long (see the module's docstring).
 IDLE_STAGE_EVERY = 1.0
+
+
+def work_look_every() -> float:
+    """Seconds the long-running worker lets pass before asking a resting work step again
+    after it found nothing: WORKER_POLL_INTERVAL, how soon an idle worker on SQLite looks
+    again anyway (a staff reply, a later part waits that much longer at most)."""
+    return settings.WORKER_POLL_INTERVAL
 
 
 def register_step(
@@ -75,12 +93,15 @@ def register_step(
     every: Callable[[], float] | None = None,
     in_parts: bool = False,
     settle: Callable[[], int] | None = None,
+    rests: bool = False,
 ) -> None:
     """Add a step to every pass (from an AppConfig.ready). Registering a name again replaces
     that step where it stands."""
     if stage is Stage.UPKEEP and every is None:
         raise ValueError(f"upkeep step {name!r} needs its interval (every=)")
-    step = Step(name, run, stage, every, in_parts, settle)
+    if rests and stage is not Stage.WORK:
+        raise ValueError(f"only a work step rests ({name!r})")
+    step = Step(name, run, stage, every, in_parts, settle, rests)
     for index, registered in enumerate(_steps):
         if registered.name == name:
             _steps[index] = step
@@ -93,14 +114,23 @@ def steps(stage: Stage) -> list[Step]:
 
 
 class Schedule:
-    """When each upkeep step last ran in this process (time.monotonic()), and when the idle
-    stage last found nothing (asked again `idle_every` seconds later; 0: at every idle pass)."""
+    """When each upkeep step last ran in this process (time.monotonic()), when the idle
+    stage last found nothing (asked again `idle_every` seconds later; 0: at every idle pass),
+    and when each resting work step last found nothing (asked again `rest()` seconds later;
+    None: at every pass, as a one-pass worker does)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, idle_every: float = 0.0):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        idle_every: float = 0.0,
+        rest: Callable[[], float] | None = None,
+    ):
         self.clock = clock
         self.last_run: dict[str, float] = {}
         self.idle_every = idle_every
         self.idle_found_nothing_at: float | None = None
+        self.rest = rest
+        self.found_nothing_at: dict[str, float] = {}
 
     def due(self, step: Step) -> bool:
         last = self.last_run.get(step.name)
@@ -118,6 +148,17 @@ class Schedule:
 
     def idle_stage_found(self, found: bool) -> None:
         self.idle_found_nothing_at = None if found else self.clock()
+
+    def work_due(self, step: Step) -> bool:
+        last = self.found_nothing_at.get(step.name)
+        return last is None or self.rest is None or self.clock() - last >= self.rest()
+
+    def work_found(self, step: Step, found: int) -> None:
+        if step.rests and self.rest is not None:
+            if found:
+                self.found_nothing_at.pop(step.name, None)
+            else:
+                self.found_nothing_at[step.name] = self.clock()
 
 
 @dataclass
@@ -141,7 +182,10 @@ def run_pass(schedule: Schedule) -> PassResult:
             if step.in_parts and isinstance(found, int) and found > 0:
                 schedule.due_again(step)
     for step in steps(Stage.WORK):
-        result.done += int(_run(step, result) or 0)
+        if schedule.work_due(step):
+            found = int(_run(step, result) or 0)
+            schedule.work_found(step, found)
+            result.done += found
     if not result.done and schedule.idle_stage_due():
         for step in steps(Stage.WHEN_IDLE):
             if found := int(_run(step, result) or 0):

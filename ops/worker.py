@@ -31,6 +31,7 @@ from messaging.worker_pass import (
     run_pass,
     run_until_nothing_is_left,
     settle_running_work,
+    work_look_every,
 )
 from ops.doorbell import doorbell_for_this_database
 from ops.heartbeat import start_heartbeat
@@ -48,8 +49,9 @@ class PassLoop(threading.Thread):
         # cut short is swept back into the queue.
         super().__init__(name="worker-pass", daemon=True)
         self.stopping = threading.Event()
-        # This process's upkeep clock (all due at start); the idle stage at most once a second.
-        self.schedule = Schedule(idle_every=IDLE_STAGE_EVERY)
+        # This process's upkeep clock (all due at start); the idle stage at most once a second;
+        # the outbox's look, once it found nothing, at most every WORKER_POLL_INTERVAL.
+        self.schedule = Schedule(idle_every=IDLE_STAGE_EVERY, rest=work_look_every)
 
     def run(self) -> None:
         doorbell = doorbell_for_this_database(self.stopping)

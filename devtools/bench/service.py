@@ -34,7 +34,8 @@ class Service:
     """gunicorn and the workers on a fresh database, talking to a fake Graph API."""
 
     def __init__(self, database_url: str, web_processes: int, workers: int, log_path: Path):
-        self.fake = FakeGraphAPI().start()
+        # Its Conversations API answers for the four accounts (their reconciliation).
+        self.fake = FakeGraphAPI(account_ids=ACCOUNT_IDS).start()
         self.port = free_port()
         self.env = {
             **os.environ,

@@ -30,6 +30,11 @@ def test_the_apps_registered_their_steps_and_the_core_comes_first():
         "Asking the assistant",
     ]
     assert names[Stage.WHEN_IDLE] == ["Fetching missing usernames", "Fetching missing posts"]
+    # The outbox's sends come due by the clock or from other processes, not with a delivery:
+    # the long-running worker looks for them at most every WORKER_POLL_INTERVAL once none was due.
+    assert [step.name for step in worker_pass.steps(Stage.WORK) if step.rests] == [
+        "Sending due sends"
+    ]
     assert {
         "Queuing what waited for credentials",
         "Sweeping stalled deliveries",
@@ -92,6 +97,47 @@ def test_the_long_running_worker_asks_the_idle_stage_at_most_once_a_second(no_st
         clock[0] = now
         assert run_pass(schedule).done == 2
     assert asked == [0.0, 1.0, 2.0, 2.1]
+
+
+def test_the_long_running_worker_asks_the_outbox_again_only_after_a_rest_once_it_found_nothing(
+    no_steps,
+):
+    asked, due = [], [0]
+
+    def sends_due():
+        asked.append(clock[0])
+        return due[0]
+
+    deliveries = []
+    register_step(Stage.WORK, "deliveries", lambda: deliveries.append(clock[0]) or 1)
+    register_step(Stage.WORK, "sends", sends_due, rests=True)
+    clock = [0.0]
+    schedule = Schedule(clock=lambda: clock[0], rest=lambda: 0.1)
+
+    # A trickle of DMs: a pass for each, back to back; the deliveries are asked at every one.
+    for now in (0.0, 0.03, 0.06, 0.09, 0.1, 0.15):
+        clock[0] = now
+        run_pass(schedule)
+    assert deliveries == [0.0, 0.03, 0.06, 0.09, 0.1, 0.15]
+    assert asked == [0.0, 0.1]
+    due[0] = 3  # sends came due: asked at every pass while it finds some
+    for now in (0.2, 0.21, 0.22):
+        clock[0] = now
+        run_pass(schedule)
+    assert asked == [0.0, 0.1, 0.2, 0.21, 0.22]
+
+
+def test_a_one_pass_worker_asks_a_resting_step_at_every_pass(no_steps):
+    asked, waiting = [], [1, 1]
+    register_step(Stage.WORK, "deliveries", lambda: waiting.pop() if waiting else 0)
+    register_step(Stage.WORK, "sends", lambda: asked.append("sends") or 0, rests=True)
+    run_until_nothing_is_left()
+    assert asked == ["sends", "sends", "sends"]  # one per pass: two with work, the last without
+
+
+def test_only_a_work_step_rests(no_steps):
+    with pytest.raises(ValueError, match="work step"):
+        register_step(Stage.WHEN_IDLE, "fetch", lambda: 0, rests=True)
 
 
 def test_a_one_pass_worker_asks_the_idle_stage_at_every_idle_pass(no_steps):
