@@ -299,4 +299,5 @@ def reason_of(error: str) -> str:
     """A failure's reason without what varies between messages (attempt counts)."""
     if error.startswith("gave up after ") and ": " in error:
         error = "gave up after retries: " + error.split(": ", 1)[1]
-    return error[:160] or "unknown"
+    # Stripped: a key must not end in a space (MySQL/MariaDB's unique index ignores one).
+    return error[:160].strip() or "unknown"

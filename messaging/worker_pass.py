@@ -131,6 +131,7 @@ class Schedule:
         self.idle_found_nothing_at: float | None = None
         self.rest = rest
         self.found_nothing_at: dict[str, float] = {}
+        self.skipped: set[str] = set()  # resting steps not asked since they last found nothing
 
     def due(self, step: Step) -> bool:
         last = self.last_run.get(step.name)
@@ -152,6 +153,15 @@ class Schedule:
     def work_due(self, step: Step) -> bool:
         last = self.found_nothing_at.get(step.name)
         return last is None or self.rest is None or self.clock() - last >= self.rest()
+
+    def rest_ends_in(self) -> float | None:
+        """Seconds until a resting step skipped since its last look is asked again (None: no
+        step was skipped): the longest the loop may sleep, so that what came due meanwhile
+        (a long reply's next part, released by the DM's pass) waits no longer than a rest."""
+        if not self.skipped or self.rest is None:
+            return None
+        now, rest = self.clock(), self.rest()
+        return max(0.0, min(rest - (now - self.found_nothing_at[name]) for name in self.skipped))
 
     def work_found(self, step: Step, found: int) -> None:
         if step.rests and self.rest is not None:
@@ -183,9 +193,12 @@ def run_pass(schedule: Schedule) -> PassResult:
                 schedule.due_again(step)
     for step in steps(Stage.WORK):
         if schedule.work_due(step):
+            schedule.skipped.discard(step.name)
             found = int(_run(step, result) or 0)
             schedule.work_found(step, found)
             result.done += found
+        else:
+            schedule.skipped.add(step.name)
     if not result.done and schedule.idle_stage_due():
         for step in steps(Stage.WHEN_IDLE):
             if found := int(_run(step, result) or 0):

@@ -60,9 +60,9 @@ class Doorbell:
     def rung(self) -> None:
         self.wait_next = settings.WORKER_POLL_INTERVAL
 
-    def wait(self) -> None:
-        """After a pass that found nothing: the backoff."""
-        self.stopping.wait(self.wait_next)
+    def wait(self, at_most: float | None = None) -> None:
+        """After a pass that found nothing: the backoff (at most `at_most` seconds)."""
+        self.stopping.wait(self.wait_next if at_most is None else min(self.wait_next, at_most))
         self.wait_next = min(self.wait_next * 2, settings.WORKER_IDLE_MAX_WAIT)
 
     def close(self) -> None:
@@ -89,10 +89,11 @@ class PostgresDoorbell(Doorbell):
         if self.said_asleep and (self._drain() or self.busy_passes >= BUSY_PASSES):
             self._say(AWAKE)
 
-    def wait(self) -> None:
+    def wait(self, at_most: float | None = None) -> None:
         self.busy_passes = 0
         if self.listener is None and not self._listen():
-            super().wait()  # the database is away: back off as elsewhere, listen again later
+            # The database is away: back off as elsewhere, listen again later.
+            super().wait(at_most)
             return
         if not self.sleeping:
             # Inserts from now on ring; once those before are committed, one more pass sees
@@ -107,7 +108,10 @@ class PostgresDoorbell(Doorbell):
             # Any notification since the last pass wakes us at once (they queue on the
             # connection): one delivery or a burst of them, one pass. Then drain the rest.
             notifies = self.listener.notifies
-            woken = sum(1 for _ in notifies(timeout=settings.WORKER_IDLE_MAX_WAIT, stop_after=1))
+            timeout = settings.WORKER_IDLE_MAX_WAIT
+            if at_most is not None:
+                timeout = min(timeout, at_most)
+            woken = sum(1 for _ in notifies(timeout=timeout, stop_after=1))
         except Exception:
             logger.warning("The pass loop's LISTEN connection failed; listening again later")
             self.close()

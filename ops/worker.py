@@ -72,8 +72,9 @@ class PassLoop(threading.Thread):
                 elif result.done:
                     doorbell.rung()
                 else:
-                    # Idle: sleep until a delivery is announced (PostgreSQL) or a backoff ends.
-                    doorbell.wait()
+                    # Idle: sleep until a delivery is announced (PostgreSQL) or a backoff ends,
+                    # at most until a resting step skipped meanwhile is asked again.
+                    doorbell.wait(at_most=self.schedule.rest_ends_in())
         finally:
             # Sends still under way in the background (the outbox's sends that call no Meta):
             # answered or given up within twice their timeout (safe_urls.post), recorded, so

@@ -7,6 +7,8 @@ from collections import defaultdict
 
 from django.db import migrations
 
+from instabot.upserts import upsert_target
+
 BATCH = 1000
 
 
@@ -27,9 +29,20 @@ def move_to_rows(apps, schema_editor):
             if n
         ]
         if len(rows) >= BATCH:
-            daily_breakdown.objects.bulk_create(rows)
+            _insert(daily_breakdown, rows)
             rows = []
-    daily_breakdown.objects.bulk_create(rows)
+    _insert(daily_breakdown, rows)
+
+
+def _insert(daily_breakdown, rows):
+    # As the rollup writes them (an upsert): on MySQL/MariaDB, whose unique index ignores case,
+    # two reasons differing only in case are one row there, not a failed migration.
+    daily_breakdown.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        update_fields=["n"],
+        **upsert_target(["account_pk", "day", "kind", "key"]),
+    )
 
 
 def move_back_to_figures(apps, schema_editor):

@@ -166,11 +166,14 @@ class Message(OutboxRow):
 
     def release(self, at: datetime) -> bool:
         """Let a later part that waited for the part before it go out."""
-        return bool(
-            Message.objects.filter(
-                pk=self.pk, status=self.Status.QUEUED, due_at__isnull=True
-            ).update(due_at=at)
-        )
+        return bool(Message.release_parts(Q(pk=self.pk), at))
+
+    @classmethod
+    def release_parts(cls, which: Q, at: datetime) -> int:
+        """The later parts among `which` still waiting for the part before them may go out from
+        `at` (one UPDATE); returns how many."""
+        waiting = cls.objects.filter(which, status=cls.Status.QUEUED, due_at__isnull=True)
+        return waiting.update(due_at=at)
 
     @classmethod
     def release_next_parts(cls, sent: list["Message"], at: datetime) -> int:
@@ -183,10 +186,7 @@ class Message(OutboxRow):
         ]
         if not following:
             return 0
-        waiting = cls.objects.filter(
-            reduce(operator.or_, following), status=cls.Status.QUEUED, due_at__isnull=True
-        )
-        return waiting.update(due_at=at)
+        return cls.release_parts(reduce(operator.or_, following), at)
 
     @property
     def head(self) -> "Message":

@@ -33,19 +33,36 @@ class AccountPace(models.Model):
         in a row: calls/rate later); a later one is only reported, for the caller to come
         back then. Row-locked: holds across workers.
         """
+        slot, _ = cls.reserve_slots(instagram_account_id, per_second, max_wait, [calls])
+        return slot
+
+    @classmethod
+    def reserve_slots(
+        cls, instagram_account_id: str, per_second: float, max_wait: timedelta, calls: list[int]
+    ) -> tuple[datetime, int]:
+        """Slots for several sends one after another (`calls`: each one's Graph calls), in
+        one reservation: returns the first one's slot and how many of them (the first n) got
+        theirs. Send i's slot is the first's plus the calls before it at the rate; those of
+        them within `max_wait` are taken, the others only reported (not reserved: no slot of
+        the account's pace is spent on a send that does not go)."""
         now = timezone.now()
-        taking = timedelta(seconds=calls / per_second)
+        offsets = [timedelta(seconds=sum(calls[:i]) / per_second) for i in range(len(calls))]
+
+        def taking(n: int) -> timedelta:
+            return timedelta(seconds=sum(calls[:n]) / per_second)
+
         # Most calls find the account's slot free: taken in one conditional UPDATE, with no
         # transaction and no read. Otherwise (a slot to wait for, a pause, the first call) the
         # row is locked and read.
+        fitting = sum(1 for offset in offsets if offset <= max_wait)
         free_now = (Q(next_slot_at__isnull=True) | Q(next_slot_at__lte=now)) & (
             Q(paused_until__isnull=True) | Q(paused_until__lte=now)
         )
         taken = cls.objects.filter(free_now, instagram_account_id=instagram_account_id).update(
-            next_slot_at=now + taking
+            next_slot_at=now + taking(fitting)
         )
         if taken:
-            return now
+            return now, fitting
         # The account's first call creates its row before any lock is taken: on MySQL/MariaDB
         # two workers locking a row that does not exist yet take gap locks, and their inserts
         # then deadlock each other.
@@ -53,10 +70,11 @@ class AccountPace(models.Model):
         with transaction.atomic():
             pace = cls.objects.select_for_update().get(instagram_account_id=instagram_account_id)
             slot = max(now, pace.next_slot_at or now, pace.paused_until or now)
-            if slot <= now + max_wait:
-                pace.next_slot_at = slot + taking
+            fitting = sum(1 for offset in offsets if slot + offset <= now + max_wait)
+            if fitting:
+                pace.next_slot_at = slot + taking(fitting)
                 pace.save(update_fields=["next_slot_at"])
-        return slot
+        return slot, fitting
 
     @classmethod
     def paused_until_of(cls, instagram_account_id: str) -> datetime | None:

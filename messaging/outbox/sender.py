@@ -86,16 +86,26 @@ def send_now_many(kind: OutboxKind, pks: list[int]) -> None:
     of one account): side by side, each conversation's in the order given. Each round's rows
     are claimed in one statement just before it (one alone: claim_one), so a worker killed
     mid-round leaves the later rounds' rows held, not in doubt. The rows no longer due here
-    are skipped."""
+    are skipped. A round the database failed does not stop the next ones (the first error is
+    raised at the end): the later rounds' customers need not wait for the stall sweep."""
+    deferred: dict[str, datetime] = {}  # account id: when its rows left for later may go
+    failure = None
     for round_pks in _rounds(kind, pks):
-        if len(round_pks) == 1:
-            mine = round_pks if kind.model.claim_one(round_pks[0], this_worker()) else []
-        else:
-            mine = kind.model.claim_held(round_pks, this_worker())
-        for pk in set(round_pks) - set(mine):
-            logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
-        taken = set(mine)
-        send_claimed([(kind, pk) for pk in round_pks if pk in taken])
+        try:
+            if len(round_pks) == 1:
+                mine = round_pks if kind.model.claim_one(round_pks[0], this_worker()) else []
+            else:
+                mine = kind.model.claim_held(round_pks, this_worker())
+            for pk in set(round_pks) - set(mine):
+                logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
+            taken = set(mine)
+            send_claimed([(kind, pk) for pk in round_pks if pk in taken], deferred)
+        except DatabaseError as exc:
+            # Its rows say queued or sending: the sweep puts them back to work later.
+            logger.error("%s: a round of %s could not be sent now: %s", kind.label, round_pks, exc)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 def _rounds(kind: OutboxKind, pks: list[int]) -> list[list[int]]:
@@ -134,11 +144,17 @@ def settle() -> int:
     return OFF_PATH.record_answered(wait_for_all=True)
 
 
-def send_claimed(claimed: list[tuple[OutboxKind, int]]) -> None:
-    """Prepare, call and record rows this worker claimed (in queue order), as one round."""
+def send_claimed(
+    claimed: list[tuple[OutboxKind, int]], deferred: dict[str, datetime] | None = None
+) -> None:
+    """Prepare, call and record rows this worker claimed (in queue order), as one round.
+    `deferred`: the accounts whose rows an earlier round of the same hand-over left for later,
+    and when they go (updated): this round's rows of theirs wait with them, in queue order."""
     round_ = Round()
     prepared = [_guarded(_prepared, kind, row, round_) for kind, row in _loaded(claimed)]
-    calls = _paced([call for call in prepared if call is not None])
+    calls = _paced(
+        [call for call in prepared if call is not None], {} if deferred is None else deferred
+    )
     side_by_side = [call for call in calls if call.kind.concurrent]
     chains = defaultdict(list)
     for call in side_by_side:
@@ -258,7 +274,7 @@ def _prepared(kind: OutboxKind, row, round_: Round) -> Call | None:
     return Call(kind, row, account, account_id, client, None, context, round_)
 
 
-def _paced(calls: list[Call]) -> list[Call]:
+def _paced(calls: list[Call], deferred: dict[str, datetime]) -> list[Call]:
     """A slot of its account's pace for each call to Meta: one reservation per account for its
     calls of the round (all their Graph calls), each call's slot where its own Graph calls
     start. A call whose slot is further than MAX_SLOT_WAIT is deferred, its attempt not
@@ -270,7 +286,7 @@ def _paced(calls: list[Call]) -> list[Call]:
     left_out = set()
     for account_id, theirs in of_account.items():
         try:
-            left_out.update(id(call) for call in _pace_account(account_id, theirs))
+            left_out.update(id(call) for call in _pace_account(account_id, theirs, deferred))
         except DatabaseError:
             raise  # the database is away: the worker's loop waits, then tries again
         except Exception:
@@ -281,26 +297,30 @@ def _paced(calls: list[Call]) -> list[Call]:
     return [call for call in calls if id(call) not in left_out]
 
 
-def _pace_account(account_id: str, theirs: list[Call]) -> list[Call]:
+def _pace_account(account_id: str, theirs: list[Call], deferred: dict[str, datetime]) -> list[Call]:
     """Slots for one account's calls of the round, in one reservation; returns those
-    deferred."""
+    deferred. Those not given a slot all wait for the one after the last reserved, the same
+    time: due together, they go in queue order again. An account whose rows an earlier round
+    of the same hand-over deferred has none reserved now (a customer's later reply must not
+    overtake an earlier one)."""
     rate = send_rate(theirs[0].account)
-    offsets, taking, fitting = [], 0, 0
-    for call in theirs:
-        offset = timedelta(seconds=taking / rate)
-        offsets.append(offset)
-        taking += call.kind.graph_calls(call.row)
-        if offset <= MAX_SLOT_WAIT:
-            fitting = taking  # its calls are reserved: it may go if the slot is free now
-    first = SendThrottle.reserve_slot(account_id, rate, MAX_SLOT_WAIT, calls=fitting)
-    latest = timezone.now() + MAX_SLOT_WAIT
-    deferred = []
-    for call, offset in zip(theirs, offsets, strict=True):
-        call.slot = first + offset
-        if call.slot > latest:
+    graph_calls = [call.kind.graph_calls(call.row) for call in theirs]
+    if account_id in deferred:
+        first, reserved = deferred[account_id], 0
+    else:
+        first, reserved = SendThrottle.reserve_slots(account_id, rate, MAX_SLOT_WAIT, graph_calls)
+    after_reserved = first + timedelta(seconds=sum(graph_calls[:reserved]) / rate)
+    left = []
+    for index, call in enumerate(theirs):
+        if index < reserved:
+            call.slot = first + timedelta(seconds=sum(graph_calls[:index]) / rate)
+        else:
+            call.slot = after_reserved
             _guarded(_defer_for_pace, call.kind, call.row, call.slot)
-            deferred.append(call)
-    return deferred
+            left.append(call)
+    if left:
+        deferred[account_id] = after_reserved
+    return left
 
 
 def _defer_for_pace(kind: OutboxKind, row, at: datetime) -> None:

@@ -326,9 +326,9 @@ def test_a_batchs_replies_go_in_rounds_capped_per_account_each_customers_in_orde
     rounds = []
     send_claimed = sender.send_claimed
 
-    def note_round(claimed):
+    def note_round(claimed, deferred=None):
         rounds.append([Message.objects.get(pk=pk).conversation.customer_id for _, pk in claimed])
-        send_claimed(claimed)
+        send_claimed(claimed, deferred)
 
     monkeypatch.setattr(sender, "send_claimed", note_round)
     busy, other = shops[0].instagram_id, shops[1].instagram_id
@@ -364,13 +364,14 @@ def test_a_rounds_calls_take_the_accounts_pace_in_one_reservation(
     settings.SEND_RATE_PER_SECOND = 10  # a call every 0.1 s
     monkeypatch.setattr(sender, "MAX_SLOT_WAIT", sender.timedelta(seconds=0.25))
     reservations = []
-    reserve = SendThrottle.reserve_slot
+    reserve = SendThrottle.reserve_slots
 
-    def reserve_and_note(account_id, rate, max_wait, calls=1):
-        reservations.append((account_id, calls))
-        return reserve(account_id, rate, max_wait, calls=calls)
+    def reserve_and_note(account_id, rate, max_wait, calls):
+        slot, reserved = reserve(account_id, rate, max_wait, calls)
+        reservations.append((account_id, reserved))
+        return slot, reserved
 
-    monkeypatch.setattr(SendThrottle, "reserve_slot", reserve_and_note)
+    monkeypatch.setattr(SendThrottle, "reserve_slots", reserve_and_note)
     for n in range(4):
         deliver(dm_to(shops[0].instagram_id, f"5590{n}", f"mid-{n}"))
     replies = list(Message.objects.filter(author="bot").order_by("pk"))
@@ -397,3 +398,64 @@ def test_two_sends_answered_with_one_id_are_recorded_one_by_one(shops, deliver, 
     replies = Message.objects.filter(author="bot")
     assert sorted(replies.values_list("status", flat=True)) == ["sent", "sent"]
     assert sorted(str(mid) for mid in replies.values_list("mid", flat=True)) == ["None", "m-same"]
+
+
+def test_a_customers_replies_left_for_later_by_the_pace_stay_in_order(
+    shops, deliver, graph_api, settings, monkeypatch
+):
+    from messaging.outbox import sender
+
+    meta = Meta(graph_api)
+    settings.SEND_RATE_PER_SECOND = 10  # a call every 0.1 s
+    monkeypatch.setattr(sender, "MAX_SLOT_WAIT", sender.timedelta(seconds=0.25))
+    ResponseRule.objects.create(keywords="hours", response_text="Open 9 to 5.")
+    account = shops[0].instagram_id
+    for n in range(1, 4):
+        deliver(dm_to(account, f"5600{n}", f"mid-{n}"))
+    deliver(dm_to(account, "56000", "mid-first"))  # fourth in the first round: its slot is late
+    deliver(dm_to(account, "56000", "mid-again", "and your hours?"))  # in the second round
+    replies = list(Message.objects.filter(author="bot").order_by("pk"))
+
+    send_replies([reply.pk for reply in replies])
+
+    # The first round's three calls waited for their slots (0, 0.1, 0.2 s): by the second
+    # round the customer's second reply's slot would be within the wait. It waits with the
+    # first, at the same time, so that the queue's order sends them in order.
+    first, again = (Message.objects.get(pk=reply.pk) for reply in replies[3:])
+    assert (first.status, again.status) == ("queued", "queued")
+    assert first.due_at == again.due_at
+    assert meta.received["56000"] == []
+    while outbox.send_due() == 0:  # the poll, once they are due
+        threading.Event().wait(0.05)
+    assert meta.received["56000"] == [
+        "Thanks for your message! We'll get back to you soon.",
+        "Open 9 to 5.",
+    ]
+
+
+def test_a_round_the_database_failed_does_not_hold_back_the_next(
+    shops, deliver, graph_api, monkeypatch
+):
+    from django.db import DatabaseError
+
+    from messaging.outbox import sender
+
+    meta = Meta(graph_api)
+    send_claimed = sender.send_claimed
+    rounds = []
+
+    def first_round_fails(claimed, deferred=None):
+        rounds.append(claimed)
+        if len(rounds) == 1:
+            raise DatabaseError("server closed the connection unexpectedly")
+        send_claimed(claimed, deferred)
+
+    monkeypatch.setattr(sender, "send_claimed", first_round_fails)
+    for n in range(5):  # one account: four in the first round, the fifth in the second
+        deliver(dm_to(shops[0].instagram_id, f"5610{n}", f"mid-{n}"))
+
+    with pytest.raises(DatabaseError):
+        send_replies(list(Message.objects.filter(author="bot").values_list("pk", flat=True)))
+
+    assert len(rounds) == 2
+    assert list(meta.received) == ["56104"]  # the second round went; the first is the sweep's

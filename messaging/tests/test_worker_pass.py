@@ -127,6 +127,21 @@ def test_the_long_running_worker_asks_the_outbox_again_only_after_a_rest_once_it
     assert asked == [0.0, 0.1, 0.2, 0.21, 0.22]
 
 
+def test_the_loop_sleeps_no_longer_than_a_skipped_resting_step_rests(no_steps):
+    register_step(Stage.WORK, "sends", lambda: 0, rests=True)
+    clock = [0.0]
+    schedule = Schedule(clock=lambda: clock[0], rest=lambda: 0.1)
+
+    run_pass(schedule)  # asked, found nothing: it rests, but nothing was skipped
+    assert schedule.rest_ends_in() is None  # the loop may sleep as long as it likes
+    clock[0] = 0.04
+    run_pass(schedule)  # skipped (a DM's pass may have released a long reply's next part)
+    assert schedule.rest_ends_in() == pytest.approx(0.06)  # so it is asked once the rest ends
+    clock[0] = 0.1
+    run_pass(schedule)  # asked again
+    assert schedule.rest_ends_in() is None
+
+
 def test_a_one_pass_worker_asks_a_resting_step_at_every_pass(no_steps):
     asked, waiting = [], [1, 1]
     register_step(Stage.WORK, "deliveries", lambda: waiting.pop() if waiting else 0)

@@ -95,6 +95,15 @@ def test_an_idle_loop_looks_less_and_less_often_and_at_once_again_after_work(set
     assert stopping.wait.call_args.args[0] == 0.1
 
 
+def test_an_idle_loop_sleeps_no_longer_than_it_is_told(settings):
+    settings.WORKER_POLL_INTERVAL, settings.WORKER_IDLE_MAX_WAIT = 0.1, 1.0
+    stopping = mock.Mock()
+    bell = doorbell.Doorbell(stopping)
+    bell.wait(at_most=0.03)  # a resting step skipped meanwhile is asked again in 0.03 s
+    bell.wait(at_most=None)
+    assert [call.args[0] for call in stopping.wait.call_args_list] == [0.03, 0.2]
+
+
 def postgresql_only():
     if connection.vendor != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; elsewhere the idle loop backs off")
@@ -175,6 +184,21 @@ def test_on_postgresql_a_delivery_rings_only_while_a_worker_sleeps(deliver, ears
     finally:
         bell.close()
     assert sleeping_workers() == 0
+
+
+def test_on_postgresql_a_sleeping_worker_wakes_when_a_resting_step_is_due(settings):
+    # A long reply's next part, released by a DM's pass while the outbox rested, rings no
+    # doorbell: the sleep ends when the outbox is asked again, not WORKER_IDLE_MAX_WAIT later.
+    postgresql_only()
+    settings.WORKER_IDLE_MAX_WAIT = 60.0
+    bell = doorbell.PostgresDoorbell(threading.Event())
+    try:
+        bell.wait()  # says it sleeps, and looks once more
+        started = time.monotonic()
+        bell.wait(at_most=0.05)
+        assert time.monotonic() - started < 30  # not the minute
+    finally:
+        bell.close()
 
 
 def test_on_postgresql_a_worker_sleeps_only_once_the_inserts_that_did_not_ring_are_committed(
