@@ -33,15 +33,15 @@ class AccountPace(models.Model):
         in a row: calls/rate later); a later one is only reported, for the caller to come
         back then. Row-locked: holds across workers.
         """
-        slot, _ = cls.reserve_slots(instagram_account_id, per_second, max_wait, [calls])
-        return slot
+        slots, _ = cls.reserve_slots(instagram_account_id, per_second, max_wait, [calls])
+        return slots[0]
 
     @classmethod
     def reserve_slots(
         cls, instagram_account_id: str, per_second: float, max_wait: timedelta, calls: list[int]
-    ) -> tuple[datetime, int]:
+    ) -> tuple[list[datetime], int]:
         """Slots for several sends one after another (`calls`: each one's Graph calls), in
-        one reservation: returns the first one's slot and how many of them (the first n) got
+        one reservation: returns each send's slot and how many of them (the first n) got
         theirs. Send i's slot is the first's plus the calls before it at the rate; those of
         them within `max_wait` are taken, the others only reported (not reserved: no slot of
         the account's pace is spent on a send that does not go)."""
@@ -62,7 +62,7 @@ class AccountPace(models.Model):
             next_slot_at=now + taking(fitting)
         )
         if taken:
-            return now, fitting
+            return [now + offset for offset in offsets], fitting
         # The account's first call creates its row before any lock is taken: on MySQL/MariaDB
         # two workers locking a row that does not exist yet take gap locks, and their inserts
         # then deadlock each other.
@@ -74,7 +74,7 @@ class AccountPace(models.Model):
             if fitting:
                 pace.next_slot_at = slot + taking(fitting)
                 pace.save(update_fields=["next_slot_at"])
-        return slot, fitting
+        return [slot + offset for offset in offsets], fitting
 
     @classmethod
     def paused_until_of(cls, instagram_account_id: str) -> datetime | None:

@@ -303,23 +303,21 @@ def _pace_account(account_id: str, theirs: list[Call], deferred: dict[str, datet
     time: due together, they go in queue order again. An account whose rows an earlier round
     of the same hand-over deferred has none reserved now (a customer's later reply must not
     overtake an earlier one)."""
-    rate = send_rate(theirs[0].account)
-    graph_calls = [call.kind.graph_calls(call.row) for call in theirs]
     if account_id in deferred:
-        first, reserved = deferred[account_id], 0
+        slots, reserved = [deferred[account_id]] * len(theirs), 0
     else:
-        first, reserved = SendThrottle.reserve_slots(account_id, rate, MAX_SLOT_WAIT, graph_calls)
-    after_reserved = first + timedelta(seconds=sum(graph_calls[:reserved]) / rate)
+        rate = send_rate(theirs[0].account)
+        graph_calls = [call.kind.graph_calls(call.row) for call in theirs]
+        slots, reserved = SendThrottle.reserve_slots(account_id, rate, MAX_SLOT_WAIT, graph_calls)
     left = []
     for index, call in enumerate(theirs):
-        if index < reserved:
-            call.slot = first + timedelta(seconds=sum(graph_calls[:index]) / rate)
-        else:
-            call.slot = after_reserved
+        # Those not reserved wait for the first slot not reserved, all of them.
+        call.slot = slots[min(index, reserved)]
+        if index >= reserved:
             _guarded(_defer_for_pace, call.kind, call.row, call.slot)
             left.append(call)
     if left:
-        deferred[account_id] = after_reserved
+        deferred[account_id] = left[0].slot
     return left
 
 

@@ -44,10 +44,11 @@ def test_several_sends_reserve_only_the_slots_they_will_use():
     now = timezone.now()
     SendThrottle.objects.create(instagram_account_id=A, next_slot_at=now + timedelta(seconds=0.75))
     with mock.patch("django.utils.timezone.now", return_value=now):
-        first, reserved = SendThrottle.reserve_slots(A, 10, MAX_SLOT_WAIT, [1, 1, 1, 1])
+        slots, reserved = SendThrottle.reserve_slots(A, 10, MAX_SLOT_WAIT, [1, 1, 1, 1])
     # Slots at 0.75, 0.85, 0.95 s fit in the wait; the fourth (1.05 s) does not, and the
     # account's pace keeps it for a later send.
-    assert (first, reserved) == (now + timedelta(seconds=0.75), 3)
+    assert (slots[0], reserved) == (now + timedelta(seconds=0.75), 3)
+    assert slots[3] == now + timedelta(seconds=1.05)
     next_slot_at = SendThrottle.objects.get(instagram_account_id=A).next_slot_at
     assert next_slot_at == now + timedelta(seconds=1.05)
 

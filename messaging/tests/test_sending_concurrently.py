@@ -367,9 +367,9 @@ def test_a_rounds_calls_take_the_accounts_pace_in_one_reservation(
     reserve = SendThrottle.reserve_slots
 
     def reserve_and_note(account_id, rate, max_wait, calls):
-        slot, reserved = reserve(account_id, rate, max_wait, calls)
+        slots, reserved = reserve(account_id, rate, max_wait, calls)
         reservations.append((account_id, reserved))
-        return slot, reserved
+        return slots, reserved
 
     monkeypatch.setattr(SendThrottle, "reserve_slots", reserve_and_note)
     for n in range(4):
