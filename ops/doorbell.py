@@ -113,8 +113,7 @@ class PostgresDoorbell(Doorbell):
                 timeout = min(timeout, at_most)
             woken = sum(1 for _ in notifies(timeout=timeout, stop_after=1))
         except Exception:
-            logger.warning("The pass loop's LISTEN connection failed; listening again later")
-            self.close()
+            self._lost()
             return
         if woken and woken + self._drain() > 1:
             self._say(AWAKE)  # more than one since it slept: a burst, or a stream begins
@@ -124,8 +123,7 @@ class PostgresDoorbell(Doorbell):
         try:
             return sum(1 for _ in self.listener.notifies(timeout=0))
         except Exception:
-            logger.warning("The pass loop's LISTEN connection failed; listening again later")
-            self.close()
+            self._lost()
             return 0
 
     def _say(self, statements: tuple[str, ...]) -> bool:
@@ -133,8 +131,7 @@ class PostgresDoorbell(Doorbell):
             for statement in statements:
                 self.listener.execute(statement)
         except Exception:
-            logger.warning("The pass loop's LISTEN connection failed; listening again later")
-            self.close()
+            self._lost()
             return False
         self.said_asleep = statements is SLEEPING
         self.sleeping = False
@@ -147,9 +144,13 @@ class PostgresDoorbell(Doorbell):
                     return True
                 self.stopping.wait(TRY_EVERY)
         except Exception:
-            logger.warning("The pass loop's LISTEN connection failed; listening again later")
-            self.close()
+            self._lost()
         return False
+
+    def _lost(self) -> None:
+        """The listening connection failed: closed, and opened again at the next wait."""
+        logger.warning("The pass loop's LISTEN connection failed; listening again later")
+        self.close()
 
     def _listen(self) -> bool:
         import psycopg
