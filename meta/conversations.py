@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from meta.graph import InstagramClient, PermanentGraphAPIError
+from meta.graph import MID_LENGTH, InstagramClient, PermanentGraphAPIError
 
 logger = logging.getLogger(__name__)
 
-# Meta's message ids are about 100 characters (the column holds 255); other ids at most 64.
-MID_LENGTH = 255
+# Message ids: meta.graph.MID_LENGTH (the column holds 255); other ids at most 64.
 ID_LENGTH = 64
 
 # Fields asked of each message: Meta returns details for a thread's newest messages only.

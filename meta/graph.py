@@ -20,6 +20,8 @@ from meta import cleaning, mentions, messages, profile
 from meta.mentions import MentionedComment, MentionedMedia
 
 logger = logging.getLogger(__name__)
+# Meta's message ids are about 100 characters; a message's column holds 255.
+MID_LENGTH = 255
 
 # Meta's error codes that mean "try again later": temporary (1, 2) and throttling
 # (4 app-level, 17 user-level, 32 page-level, 613 calls within a time window).
@@ -80,6 +82,17 @@ _PROFILE_FIELDS = ("ice_breakers", "persistent_menu")
 class SentMessage:
     recipient_id: str
     message_id: str
+
+
+def _sent(answer: dict) -> SentMessage:
+    """The Send API's yes. Meta said yes without saying what it sent, or with an id no message
+    can store: permanent, since retrying could send it twice."""
+    message_id = answer.get("message_id")
+    if not isinstance(message_id, str) or not message_id:
+        raise PermanentGraphAPIError("Send API answered without a message_id")
+    if len(message_id) > MID_LENGTH:
+        raise PermanentGraphAPIError(f"Send API answered a message_id over {MID_LENGTH} characters")
+    return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
 
 
 MEDIA_FIELDS = (
@@ -146,12 +159,7 @@ class InstagramClient:
         body = {"recipient": {"id": recipient_id}, "message": message.to_graph()}
         if human_agent:
             body.update(messaging_type="MESSAGE_TAG", tag="HUMAN_AGENT")
-        answer = self._post("me/messages", body)
-        message_id = answer.get("message_id")
-        if not isinstance(message_id, str) or not message_id:
-            # Meta said yes without saying what it sent: retrying could send twice.
-            raise PermanentGraphAPIError("Send API answered without a message_id")
-        return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
+        return _sent(self._post("me/messages", body))
 
     def send_private_reply(self, node_id: str, comment_id: str, text: str) -> SentMessage:
         """The one DM Meta allows in answer to a comment. `node_id`: the Facebook Page's id
@@ -165,10 +173,7 @@ class InstagramClient:
             if (getattr(exc, "code", None), getattr(exc, "subcode", None)) == OUTSIDE_WINDOW:
                 raise CommentTooOldError(str(exc)) from None
             raise
-        message_id = answer.get("message_id")
-        if not isinstance(message_id, str) or not message_id:
-            raise PermanentGraphAPIError("Send API answered without a message_id")
-        return SentMessage(recipient_id=str(answer.get("recipient_id", "")), message_id=message_id)
+        return _sent(answer)
 
     def send_sender_action(self, recipient_id: str, action: str) -> None:
         """`typing_on`, `typing_off` or `mark_seen` in the customer's thread."""

@@ -130,6 +130,13 @@ def test_success_without_a_message_id_is_permanent_so_we_never_send_twice(client
         client.send_message("1", "hi")
 
 
+def test_a_message_id_no_message_can_store_is_permanent_so_we_never_send_twice(client, graph_api):
+    answer = {"recipient_id": "1", "message_id": "m" * (graph.MID_LENGTH + 1)}
+    graph_api.add(responses.POST, send_api_url(), json=answer, status=200)
+    with pytest.raises(graph.PermanentGraphAPIError, match="over 255 characters"):
+        client.send_message("1", "hi")
+
+
 def test_no_configured_token_fails_as_a_credentials_problem(settings, graph_api):
     client = graph_client_without_token(settings)
     with pytest.raises(graph.InvalidTokenError, match="no access token"):
