@@ -3,6 +3,7 @@ to the fake Graph API in the bench's process; and the CPU each group of processe
 from /proc (Linux)."""
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -87,7 +88,11 @@ class Service:
             stdout=self.log,
             stderr=self.log,
         )
-        self.workers = [
+        self.workers = self._start_workers(workers)
+        self._wait_until_serving()
+
+    def _start_workers(self, count: int) -> list[subprocess.Popen]:
+        return [
             subprocess.Popen(
                 [sys.executable, "manage.py", "worker"],
                 cwd=BASE_DIR,
@@ -95,9 +100,19 @@ class Service:
                 stdout=self.log,
                 stderr=self.log,
             )
-            for _ in range(workers)
+            for _ in range(count)
         ]
-        self._wait_until_serving()
+
+    @contextlib.contextmanager
+    def workers_stopped(self):
+        """The workers stopped as a deployment stops them (SIGTERM: each finishes its pass and
+        leaves), then new ones started once the block ends: for a measure of the web processes
+        alone. CPU figures never span it: a new worker's CPU starts from zero."""
+        _stop(self.workers)
+        try:
+            yield
+        finally:
+            self.workers = self._start_workers(len(self.workers))
 
     def shell(self, script: str, timeout: float | None = None) -> str:
         """Run `script` in `manage.py shell` against the service's database; its output."""
@@ -182,16 +197,20 @@ class Service:
         }
 
     def stop(self) -> None:
-        for process in [self.web, *self.workers]:
-            process.terminate()
-        for process in [self.web, *self.workers]:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _stop([self.web, *self.workers])
         self.fake.stop()
         self.database.close()
         self.log.close()
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def children(pid: int) -> list[int]:

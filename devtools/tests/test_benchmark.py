@@ -14,6 +14,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 FIGURES = [
     ("webhook", "ratio_to_trivial_c16"),
+    ("webhook", "ratio_to_trivial_c16_workers_stopped"),
     ("webhook", "p99_ms_at_200rps"),
     ("dm_to_reply", "p50_ms"),
     ("dm_to_reply", "p99_ms"),
@@ -62,6 +63,8 @@ def test_the_quick_benchmark_reports_every_figure(tmp_path):
     for phase in (report["webhook"]["c16"]["webhook"], report["dm_to_reply"]["at_100rps"]):
         assert set(phase["cpu_percent"]) == {"web", "workers", "database", "load_and_fake_graph"}
         assert all(isinstance(share, int) for share in phase["cpu_percent"].values())
+    # The goal's level again, the web processes alone: the workers stopped, then back at work.
+    assert report["webhook"]["c16_workers_stopped"]["webhook"]["cpu_percent"]["workers"] == 0
     assert report["machine"]["cores"] >= 1
     assert report["machine"]["database"] == "sqlite"
     assert {"python", "django"} <= report["machine"].keys()
