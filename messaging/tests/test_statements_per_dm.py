@@ -116,12 +116,13 @@ def test_a_deactivated_account_is_seen_by_the_worker(account, deliver, graph_api
 # slots, and the sends recorded together as they end (sending.send_replies); the replies as
 # stored, not read again, and a claim that took every row of its round not read back.
 BATCH = 20
-# Issue 27's goal was 6 (8.7 with the replies sent one at a time); 3.5-3.75 with them sent
-# together (h27sends), 2.95-3.2 handed over as stored (h28send).
-PER_DM_FOR_TWENTY = 3.5
+# Issue 27's goal was 6 (8.7 with the replies sent one at a time). Measured: 3.5-3.75 with
+# them sent together (h27sends); handed over as stored (h28send) 2.95-3.2, 3.75 on a loaded
+# machine, where more calls end alone and are recorded alone (5 statements each): the room.
+PER_DM_FOR_TWENTY = 5
 
 
-def test_twenty_dms_arriving_together_cost_at_most_three_and_a_half_statements_each(
+def test_twenty_dms_arriving_together_cost_at_most_five_statements_each(
     account, deliver, graph_api, settings
 ):
     returning = [f"11111111111111{n:02d}" for n in range(BATCH // 2)]
