@@ -35,12 +35,16 @@ def validate_keys(keys: list[str]) -> None:
 
 
 def _fernet() -> MultiFernet:
+    return _multi_fernet(_keys())
+
+
+def _keys() -> tuple[str, ...]:
     keys = tuple(settings.FIELD_ENCRYPTION_KEY)
     if not keys:
         raise EncryptionKeyError(
             "FIELD_ENCRYPTION_KEY is not set: account credentials can be neither stored nor read."
         )
-    return _multi_fernet(keys)
+    return keys
 
 
 @functools.lru_cache(maxsize=4)
@@ -59,12 +63,21 @@ def encrypt(plaintext: str) -> str:
 
 def decrypt(ciphertext: str, where: str = "a stored credential") -> str:
     try:
-        return _fernet().decrypt(ciphertext.encode()).decode()
+        return _decrypted(_keys(), ciphertext)
     except InvalidToken:
         raise EncryptionKeyError(
             f"Cannot decrypt {where}: none of the FIELD_ENCRYPTION_KEY keys opens it "
             "(a wrong or removed key)."
         ) from None
+
+
+# An account's row is read for every DM it answers: each stored credential is opened once per
+# process and set of keys, not at every read (the Graph clients keep the tokens in memory
+# anyway). Keyed on the keys too: a key removed or added is seen at the next read. A
+# ciphertext no key opens is not kept (InvalidToken raised through the cache).
+@functools.lru_cache(maxsize=1024)
+def _decrypted(keys: tuple[str, ...], ciphertext: str) -> str:
+    return _multi_fernet(keys).decrypt(ciphertext.encode()).decode()
 
 
 def rotate(ciphertext: str) -> str:

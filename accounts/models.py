@@ -195,15 +195,17 @@ class InstagramBusinessAccount(models.Model):
         expires = self.access_token_expires_at
         return self.token_is_invalid or (expires is not None and expires <= timezone.now())
 
-    def mark_token_invalid(self, reason: str) -> None:
-        """Meta rejected the token (190): stop sending for this account until it is replaced."""
+    def mark_token_invalid(self, reason: str) -> bool:
+        """Meta rejected the token (190): stop sending for this account until it is replaced.
+        False, and nothing marked, when the token refused (this instance's) was replaced since
+        it was read: the new one was not refused (this instance then holds it)."""
         now = timezone.now()
+        refused = self.access_token_set_at
         InstagramBusinessAccount.objects.filter(
-            pk=self.pk, token_invalid_since__isnull=True
+            pk=self.pk, token_invalid_since__isnull=True, access_token_set_at=refused
         ).update(token_invalid_since=now, token_checked_at=now, token_check_result=reason)
-        self.refresh_from_db(
-            fields=["token_invalid_since", "token_checked_at", "token_check_result"]
-        )
+        self.refresh_from_db(fields=["access_token", *TOKEN_STATE_FIELDS])
+        return self.access_token_set_at == refused
 
     def messenger_profile(self) -> profile.MessengerProfile:
         """The ice breakers and persistent menu staff set for this account."""

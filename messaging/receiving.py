@@ -24,7 +24,7 @@ from accounts.encryption import EncryptionKeyError
 from accounts.models import InstagramBusinessAccount
 from accounts.services import Route, route, service_app_secrets
 from messaging import batch, events, hooks
-from messaging.models import WebhookDelivery
+from messaging.models import Message, WebhookDelivery
 from messaging.payloads import Delivery, MalformedEvent, PayloadError, parse_delivery
 from messaging.sending import send_replies
 from messaging.worker_identity import this_worker
@@ -55,7 +55,8 @@ class DeliveryOutcome:
     waiting_for_credentials: bool = False
     # Bot replies stored (committed, queued) by this handling, no send task queued for them:
     # the caller sends them (the worker, at once) or queues their sends (an operator's rerun).
-    replies: list[int] = field(default_factory=list)
+    # As stored, with their conversations and accounts (in_hand), for the sender.
+    replies: list[Message] = field(default_factory=list)
 
 
 def accept_delivery(body: bytes, headers) -> None:
@@ -122,19 +123,30 @@ def _retry_later(delivery: WebhookDelivery) -> None:
     delivery.schedule_retry(timezone.now() + timedelta(seconds=settings.REPLY_STALLED_AFTER))
 
 
-def _send(reply_ids: list[int]) -> None:
+def _send(replies: list[Message]) -> None:
     """Hand the replies this worker stored (and holds) to the outbox's sender, together, in
     the order they were queued (sending.send_replies: rounds side by side, each customer's in
-    order). Each is recorded as soon as Meta answers it, so a worker killed meanwhile leaves
-    in doubt only the calls under way; the replies of later rounds stay held, for the live
-    workers to take back."""
-    if not reply_ids:
+    order), as they are in hand: the sender does not read them again. Each is recorded as
+    soon as Meta answers it, so a worker killed meanwhile leaves in doubt only the calls
+    under way; the replies of later rounds stay held, for the live workers to take back."""
+    if not replies:
         return
     try:
-        send_replies(reply_ids)
+        send_replies(replies)
     except DatabaseError:
         # Their rows say queued or sending: the sweep puts them back to work later.
-        logger.exception("Replies %s: could not be sent now; the sweep retries them", reply_ids)
+        ids = [reply.pk for reply in replies]
+        logger.exception("Replies %s: could not be sent now; the sweep retries them", ids)
+
+
+def _in_hand(reply: Message, account: InstagramBusinessAccount | None) -> Message:
+    """The reply, its conversation's account set to the one its DM was routed to (read at
+    most ACCOUNTS_FRESH_FOR ago, no statement) when it is that one: the sender then reads
+    none of them again."""
+    conversation = reply.conversation
+    if account is not None and conversation.account_id == account.pk:
+        conversation.account = account
+    return reply
 
 
 def handle_delivery(delivery: WebhookDelivery) -> DeliveryOutcome:
@@ -220,7 +232,7 @@ def _handle_event(delivery: WebhookDelivery, event, account, outcome: DeliveryOu
     try:
         reply = events.handle_in_transaction(event, account)
         if reply is not None:
-            outcome.replies.append(reply.pk)
+            outcome.replies.append(_in_hand(reply, account))
     except EncryptionKeyError as exc:
         _waits_for_credentials(delivery, outcome, exc)
     except STORAGE_ERRORS as exc:
@@ -311,9 +323,9 @@ def _handle_round(
         except Exception:
             logger.exception("%d messages together failed; handled one at a time", len(together))
         else:
-            for (index, _), reply in zip(together, queued, strict=True):
+            for (index, arrival), reply in zip(together, queued, strict=True):
                 if reply is not None:
-                    outcomes[index].replies.append(reply.pk)
+                    outcomes[index].replies.append(_in_hand(reply, arrival.account))
             return
     for index, arrival in together:
         _handle_event(deliveries[index], arrival.event, arrival.account, outcomes[index])

@@ -20,6 +20,9 @@ from meta import graph
 logger = logging.getLogger(__name__)
 
 TAKEN_OVER = "not sent: staff took the conversation over"
+# What a reply handed over in hand holds, as load_many reads it (select_related).
+CONVERSATION_FIELD = Message._meta.get_field("conversation")
+ACCOUNT_FIELD = Conversation._meta.get_field("account")
 
 
 class DirectMessages(OutboxKind):
@@ -47,6 +50,12 @@ class DirectMessages(OutboxKind):
 
     def load_many(self, pks: list[int]) -> dict:
         return Message.objects.select_related("conversation__account").in_bulk(pks)
+
+    def in_hand(self, row: Message) -> bool:
+        if not CONVERSATION_FIELD.is_cached(row):
+            return False
+        conversation = row.conversation
+        return conversation.account_id is None or ACCOUNT_FIELD.is_cached(conversation)
 
     def account(self, row: Message):
         return row.conversation.account
@@ -135,10 +144,12 @@ def send_reply(message_id: int) -> None:
     send_now(kind_named(DirectMessages.name), message_id)
 
 
-def send_replies(message_ids: list[int]) -> None:
+def send_replies(replies: list[Message]) -> None:
     """Send queued outgoing messages at once, together (the bot replies of a batch of
-    deliveries): side by side over Meta's kept-alive connections, each customer's in order."""
-    send_now_many(kind_named(DirectMessages.name), message_ids)
+    deliveries): side by side over Meta's kept-alive connections, each customer's in order.
+    The rows as the DM path stored them, with their conversations (and accounts, as the DM
+    was routed to them): the sender claims them and sends them without reading them again."""
+    send_now_many(kind_named(DirectMessages.name), [reply.pk for reply in replies], replies)
 
 
 @task()

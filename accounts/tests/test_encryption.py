@@ -4,9 +4,10 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -92,6 +93,28 @@ def test_a_wrong_key_fails_loudly_where_the_credential_is_read_and_never_returns
         account.access_token  # noqa: B018
     assert account.unreadable_credentials() == ["access_token", "app_secret"]
     assert (account.access_token_hint, account.has_access_token) == ("unreadable", True)
+
+
+def test_a_credential_read_before_its_key_was_removed_is_not_served_from_memory(settings):
+    settings.FIELD_ENCRYPTION_KEY = [OLD]
+    make_account()
+    assert InstagramBusinessAccount.objects.get().access_token == TOKEN  # opened, kept
+    settings.FIELD_ENCRYPTION_KEY = [NEW]
+    with pytest.raises(EncryptionKeyError):
+        InstagramBusinessAccount.objects.get().access_token  # noqa: B018
+    settings.FIELD_ENCRYPTION_KEY = [NEW, OLD]
+    assert InstagramBusinessAccount.objects.get().access_token == TOKEN
+
+
+def test_a_credential_is_opened_once_however_often_its_row_is_read(settings):
+    settings.FIELD_ENCRYPTION_KEY = [NEW]
+    make_account()
+    with mock.patch.object(
+        MultiFernet, "decrypt", autospec=True, side_effect=MultiFernet.decrypt
+    ) as opened:
+        for _ in range(3):
+            assert InstagramBusinessAccount.objects.get().access_token == TOKEN
+    assert opened.call_count == 1
 
 
 def test_saving_an_account_whose_credentials_no_key_opens_keeps_them_as_stored(settings):

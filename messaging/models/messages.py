@@ -6,7 +6,7 @@ from functools import reduce
 
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from messaging.models.outbox import OutboxRow
@@ -129,7 +129,7 @@ class Message(OutboxRow):
     @classmethod
     def mark_all_sent(cls, sent: list[tuple["Message", str]]) -> None:
         """Outgoing messages Meta accepted, each with its id: one read of the ids' holders and
-        one UPDATE for them all (bulk_update). Two with the same id: ValueError (the sender
+        one UPDATE for them all. Two with the same id: ValueError (the sender
         then records them one by one, the later taking the id back)."""
         mids = {mid for _, mid in sent}
         if len(mids) < len(sent):
@@ -143,8 +143,21 @@ class Message(OutboxRow):
             for row, mid in sent:
                 row.status, row.mid, row.timestamp, row.last_error = cls.Status.SENT, mid, now, ""
                 row.due_at, row.waiting_for = None, ""
-            fields = ["status", "mid", "timestamp", "last_error", "due_at", "waiting_for"]
-            cls.objects.bulk_update([row for row, _ in sent], fields)
+            # Only the ids differ from row to row: one CASE for them (none for one row), not
+            # one for every column as bulk_update builds.
+            if len(sent) == 1:
+                mid_of_row = Value(sent[0][1])
+            else:
+                ids = [When(pk=row.pk, then=Value(mid)) for row, mid in sent]
+                mid_of_row = Case(*ids, output_field=cls._meta.get_field("mid"))
+            cls.objects.filter(pk__in=[row.pk for row, _ in sent]).update(
+                status=cls.Status.SENT,
+                mid=mid_of_row,
+                timestamp=now,
+                last_error="",
+                due_at=None,
+                waiting_for="",
+            )
 
     @staticmethod
     def _take_mid_back(holders: list[tuple[int, str]]) -> None:

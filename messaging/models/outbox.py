@@ -89,35 +89,38 @@ class OutboxRow(models.Model):
         """Worker `by` takes the due rows among `pks` that no worker holds, for sending (one
         attempt each); returns the pks it took."""
         now = now or timezone.now()
-        cls._take(cls.objects.filter(pk__in=pks, claimed_by=""), by, now)
-        return list(
-            cls.objects.filter(
-                pk__in=pks, status=OutboxStatus.SENDING, claimed_by=by, claimed_at=now
-            ).values_list("pk", flat=True)
-        )
+        return cls._taken(pks, cls.objects.filter(pk__in=pks, claimed_by=""), by, now)
 
     @classmethod
-    def claim_one(cls, pk: int, by: str) -> bool:
+    def claim_one(cls, pk: int, by: str, now: datetime | None = None) -> bool:
         """Worker `by` takes one due row, free or held by itself (a bot reply, sent once its
         DM commits), in one statement."""
         mine = cls.objects.filter(Q(claimed_by="") | Q(claimed_by=by), pk=pk)
-        return bool(cls._take(mine, by, timezone.now()))
+        return bool(cls._take(mine, by, now or timezone.now()))
 
     @classmethod
-    def claim_held(cls, pks, by: str) -> list:
+    def claim_held(cls, pks, by: str, now: datetime | None = None) -> list:
         """Worker `by` takes the due rows among `pks` that are free or held by itself (the bot
         replies of a batch it handled), in one UPDATE; returns the pks it took."""
-        now = timezone.now()
         mine = cls.objects.filter(Q(claimed_by="") | Q(claimed_by=by), pk__in=pks)
-        cls._take(mine, by, now)
+        return cls._taken(pks, mine, by, now or timezone.now())
+
+    @classmethod
+    def _taken(cls, pks, candidates, by: str, now: datetime) -> list:
+        """Take `candidates` (rows among `pks`); the pks taken. Only when some were not taken
+        is a second statement needed to tell which."""
+        wanted = list(dict.fromkeys(pks))
+        if cls._take(candidates, by, now) == len(wanted):
+            return wanted
         return list(
             cls.objects.filter(
-                pk__in=pks, status=OutboxStatus.SENDING, claimed_by=by, claimed_at=now
+                pk__in=wanted, status=OutboxStatus.SENDING, claimed_by=by, claimed_at=now
             ).values_list("pk", flat=True)
         )
 
     @staticmethod
     def _take(rows, by: str, now: datetime) -> int:
+        # What it sets, as_claimed sets on a row in hand: change both together.
         return rows.filter(status=OutboxStatus.QUEUED, due_at__lte=now).update(
             status=OutboxStatus.SENDING,
             claimed_by=by,
@@ -125,6 +128,14 @@ class OutboxRow(models.Model):
             waiting_for=WaitingFor.NOTHING,
             attempts=F("attempts") + 1,
         )
+
+    def as_claimed(self, by: str, now: datetime) -> "OutboxRow":
+        """This row as the claim (_take) of worker `by` at `now` left it in the database: for
+        a caller that held the row since it stored it, and does not read it again."""
+        self.status, self.claimed_by, self.claimed_at = OutboxStatus.SENDING, by, now
+        self.waiting_for = WaitingFor.NOTHING
+        self.attempts += 1
+        return self
 
     @classmethod
     def take_over(

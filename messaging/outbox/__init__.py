@@ -5,7 +5,8 @@ once its DM commits). What differs by kind is a small adapter (kinds.OutboxKind)
 
     from messaging import outbox
     outbox.send_due(limit)                  the worker's pass: due rows of every kind
-    outbox.send_now_many(kind, pks)         rows stored by this worker, sent at once together
+    outbox.send_now_many(kind, pks, rows)   rows stored by this worker, sent at once together
+                                            (as it holds them: not read again)
     outbox.settle()                         wait for the sends that call no Meta under way
     outbox.free_waiting_for_credentials()   the key was fixed: every kind due at once
     outbox.backlog()                        /healthz: due rows of every kind

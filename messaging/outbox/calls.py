@@ -35,6 +35,8 @@ class Round:
     # round), and when each account's token was found refused.
     paused_until: dict = field(default_factory=dict)
     refused_at: dict = field(default_factory=dict)
+    # Accounts whose refused token had been replaced meanwhile: their calls go again.
+    replaced: set = field(default_factory=set)
 
     def stop(self, account_id: str, why: str) -> None:
         with self.lock:

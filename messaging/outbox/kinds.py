@@ -113,6 +113,12 @@ class OutboxKind:
         """Rows by pk, with everything send() reads (it may not read the database)."""
         return {pk: self.load(pk) for pk in pks}
 
+    def in_hand(self, row) -> bool:
+        """Whether a row its caller holds (sender.send_now_many's in_hand) has everything
+        send() reads, as load_many would read it; if not, the sender reads it. A kind whose
+        rows are handed over says so."""
+        return False
+
     def account(self, row):
         return row.account
 

@@ -34,6 +34,9 @@ from meta import graph
 
 logger = logging.getLogger(__name__)
 
+# Why a row goes again after Meta refused a token that staff had replaced meanwhile.
+REPLACED_WHILE_SENDING = "the account's token was replaced while this was sent"
+
 
 def record_each(calls: list[Call]) -> None:
     """Each call's outcome; those sent, of a kind, together (kind.sent_together, one
@@ -82,6 +85,11 @@ def record_call(call: Call) -> None:
         )
         defer(kind, row, at, "not sent: Meta is rate-limiting the account", WaitingFor.RATE)
         return
+    if call.not_made == REFUSED and account_id in call.round.replaced:
+        # The token another call was refused had been replaced: this one goes with the new
+        # one, its attempt not counted (it was not called).
+        defer(kind, row, timezone.now(), REPLACED_WHILE_SENDING, WaitingFor.NOTHING)
+        return
     if call.not_made == REFUSED:
         # Meta refused the account's token to another call of the round: not tried, as a
         # row prepared after it would not have been.
@@ -101,6 +109,12 @@ def record_call(call: Call) -> None:
     elif isinstance(exc, EncryptionKeyError):
         wait_for_credentials(kind, row, str(exc))
     elif isinstance(exc, graph.InvalidTokenError):
+        replaced = account_id in call.round.replaced  # found by another call of the round
+        if replaced or (account is not None and not account.mark_token_invalid(str(exc))):
+            # Staff replaced the token since the row's account was read: the new one goes.
+            call.round.replaced.add(account_id)
+            retry_or_fail(kind, row, f"{REPLACED_WHILE_SENDING}: {exc}")
+            return
         logger.error(
             "CREDENTIALS PROBLEM: the Graph API rejected the access token for account %s; "
             "its sends fail until the token is replaced. %s failed: %s",
@@ -108,8 +122,6 @@ def record_call(call: Call) -> None:
             kind.describe(row),
             exc,
         )
-        if account is not None:
-            account.mark_token_invalid(str(exc))
         call.round.refused_at.setdefault(account_id, timezone.now())
         record(kind, row, NotSent(f"invalid access token: {exc}"))
     elif isinstance(exc, graph.PermanentGraphAPIError):

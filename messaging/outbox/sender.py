@@ -5,9 +5,10 @@ same way for every kind.
 A round of the sender, in the pass's thread but for the calls themselves:
 
     claim (claiming.py: the oldest due rows, at most SENDS_PER_ACCOUNT of an account)
-    ─▶ prepare: the round's rows read in one query per kind (load_many), each row's checks
-       and token, then a slot of its account's pace per Graph call (one reservation per
-       account for its rows of the round: the slots of a round are the account's pace)
+    ─▶ prepare: the round's rows read in one query per kind (load_many; rows a caller
+       handed over in hand are not read again), each row's checks and token, then a slot of
+       its account's pace per Graph call (one reservation per account for its rows of the
+       round: the slots of a round are the account's pace)
     ─▶ the calls, side by side in a pool of SEND_THREADS threads over kept-alive connections
        (only the network there: each waits for its slot, then calls; rows of one conversation
        one after another, in queue order)
@@ -24,6 +25,7 @@ import logging
 import queue
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from concurrent.futures import Future, wait
 from datetime import datetime, timedelta
 
@@ -32,7 +34,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
-from messaging.models import SendThrottle, WaitingFor
+from messaging.models import OutboxRow, SendThrottle, WaitingFor
 from messaging.outbox import outcomes
 from messaging.outbox.calls import Call, Pool, Round, in_pool, make_call
 from messaging.outbox.claiming import SENDS_PER_ACCOUNT, claim_round, kinds_with_rows_due
@@ -80,26 +82,34 @@ def send_now(kind: OutboxKind, pk: int) -> None:
     send_now_many(kind, [pk])
 
 
-def send_now_many(kind: OutboxKind, pks: list[int]) -> None:
+def send_now_many(kind: OutboxKind, pks: list[int], in_hand: Iterable[OutboxRow] = ()) -> None:
     """Send rows this worker stored and holds at once (the bot replies of a batch of
     deliveries), in rounds as the poll's (at most SENDS_PER_PASS, at most SENDS_PER_ACCOUNT
     of one account): side by side, each conversation's in the order given. Each round's rows
     are claimed in one statement just before it (one alone: claim_one), so a worker killed
     mid-round leaves the later rounds' rows held, not in doubt. The rows no longer due here
     are skipped. A round the database failed does not stop the next ones (the first error is
-    raised at the end): the later rounds' customers need not wait for the stall sweep."""
+    raised at the end): the later rounds' customers need not wait for the stall sweep.
+    `in_hand`: rows of `pks` as the caller stored them and holds them since: once claimed,
+    sent as they are, not read again (those kind.in_hand finds complete)."""
+    held = {row.pk: row for row in in_hand}
     deferred: dict[str, datetime] = {}  # account id: when its rows left for later may go
     failure = None
-    for round_pks in _rounds(kind, pks):
+    for round_pks in _rounds(kind, pks, held):
         try:
+            now, me = timezone.now(), this_worker()
             if len(round_pks) == 1:
-                mine = round_pks if kind.model.claim_one(round_pks[0], this_worker()) else []
+                mine = round_pks if kind.model.claim_one(round_pks[0], me, now) else []
             else:
-                mine = kind.model.claim_held(round_pks, this_worker())
-            for pk in set(round_pks) - set(mine):
-                logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
+                mine = kind.model.claim_held(round_pks, me, now)
             taken = set(mine)
-            send_claimed([(kind, pk) for pk in round_pks if pk in taken], deferred)
+            for pk in set(round_pks) - taken:
+                logger.info("%s %s is no longer due here: not sending it again", kind.label, pk)
+            claimed = [(kind, pk) for pk in round_pks if pk in taken]
+            as_claimed = {
+                key: held[key[1]].as_claimed(me, now) for key in claimed if key[1] in held
+            }
+            send_claimed(claimed, deferred, as_claimed)
         except DatabaseError as exc:
             # Its rows say queued or sending: the sweep puts them back to work later.
             logger.error("%s: a round of %s could not be sent now: %s", kind.label, round_pks, exc)
@@ -108,16 +118,18 @@ def send_now_many(kind: OutboxKind, pks: list[int]) -> None:
         raise failure
 
 
-def _rounds(kind: OutboxKind, pks: list[int]) -> list[list[int]]:
+def _rounds(kind: OutboxKind, pks: list[int], held: dict) -> list[list[int]]:
     """`pks` in rounds (in the order given): at most SENDS_PER_PASS in a round and
     SENDS_PER_ACCOUNT of one account; an account's rows never in an earlier round than the
     row before them (so every conversation's stay in order). A few (SENDS_PER_ACCOUNT or
-    fewer) are one round, with no statement to tell their accounts."""
+    fewer) are one round, with no statement to tell their accounts; nor for the rows `held`
+    in hand (pk: row)."""
     if len(pks) <= min(SENDS_PER_ACCOUNT, SENDS_PER_PASS):
         return [pks] if pks else []
-    account_of = dict(
-        kind.rows().filter(pk__in=pks).values_list("pk", kind.account_id_field).order_by()
-    )
+    account_of = {pk: kind.account_id(row) for pk, row in held.items() if kind.in_hand(row)}
+    if unknown := [pk for pk in pks if pk not in account_of]:
+        rows = kind.rows().filter(pk__in=unknown).order_by()
+        account_of.update(rows.values_list("pk", kind.account_id_field))
     rounds: list[list[int]] = []
     per_account: list[Counter] = []
     after: dict = {}  # account id: the round of its last row placed
@@ -145,13 +157,17 @@ def settle() -> int:
 
 
 def send_claimed(
-    claimed: list[tuple[OutboxKind, int]], deferred: dict[str, datetime] | None = None
+    claimed: list[tuple[OutboxKind, int]],
+    deferred: dict[str, datetime] | None = None,
+    in_hand: dict | None = None,
 ) -> None:
     """Prepare, call and record rows this worker claimed (in queue order), as one round.
     `deferred`: the accounts whose rows an earlier round of the same hand-over left for later,
-    and when they go (updated): this round's rows of theirs wait with them, in queue order."""
+    and when they go (updated): this round's rows of theirs wait with them, in queue order.
+    `in_hand`: (kind, pk): the row as claimed, held by the caller (not read again)."""
     round_ = Round()
-    prepared = [_guarded(_prepared, kind, row, round_) for kind, row in _loaded(claimed)]
+    loaded = _loaded(claimed, in_hand)
+    prepared = [_guarded(_prepared, kind, row, round_) for kind, row in loaded]
     calls = _paced(
         [call for call in prepared if call is not None], {} if deferred is None else deferred
     )
@@ -207,19 +223,26 @@ def _recorded(calls: list[Call]) -> DatabaseError | None:
     return None
 
 
-def _loaded(claimed: list[tuple[OutboxKind, int]]) -> list[tuple[OutboxKind, object]]:
-    """The claimed rows, read with one query per kind (load_many), in the claimed order."""
+def _loaded(
+    claimed: list[tuple[OutboxKind, int]], in_hand: dict | None = None
+) -> list[tuple[OutboxKind, object]]:
+    """The claimed rows, in the claimed order: those `in_hand` ((kind, pk): row) as they are,
+    the others read with one query per kind (load_many)."""
+    in_hand = {key: row for key, row in (in_hand or {}).items() if _usable_in_hand(*key, row)}
     pks = defaultdict(list)
     for kind, pk in claimed:
-        pks[kind].append(pk)
-    rows = {}
+        if (kind, pk) not in in_hand:
+            pks[kind].append(pk)
+    rows = defaultdict(dict)
+    for (kind, pk), row in in_hand.items():
+        rows[kind][pk] = row
     for kind, of_kind in pks.items():
         try:
-            rows[kind] = kind.load_many(of_kind)
+            rows[kind].update(kind.load_many(of_kind))
         except DatabaseError:
             raise  # the database is away: the worker's loop waits, then tries again
         except Exception:
-            rows[kind] = {}  # one by one, then: a row that cannot be read stops no other
+            # One by one, then: a row that cannot be read stops no other.
             for pk in of_kind:
                 if (row := _guarded(_load_one, kind, pk)) is not None:
                     rows[kind][pk] = row
@@ -234,6 +257,16 @@ def _loaded(claimed: list[tuple[OutboxKind, int]]) -> list[tuple[OutboxKind, obj
 
 def _load_one(kind: OutboxKind, pk: int):
     return kind.load(pk)
+
+
+def _usable_in_hand(kind: OutboxKind, pk: int, row) -> bool:
+    """Whether a row in hand is sent as it is: it has what send() reads (kind.in_hand), and
+    its account (read up to a few seconds ago) is not one whose token Meta refused, which
+    staff may have replaced since: that one is read again, as _prepared would fail it."""
+    if not kind.in_hand(row):
+        return False
+    account = kind.account(row)
+    return account is None or not account.token_is_invalid
 
 
 def _guarded(step, kind: OutboxKind, row_or_pk, *args):

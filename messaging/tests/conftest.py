@@ -97,9 +97,9 @@ def handle_accepted_deliveries() -> None:
     left to the sender's poll instead of sent at once: `run_worker` sends them, so a test can
     set Meta's answers, or step in, between the two."""
 
-    def leave_to_the_poll(reply_ids: list[int]) -> None:
-        for reply_id in reply_ids:
-            Message.let_go(reply_id, from_worker=this_worker())
+    def leave_to_the_poll(replies: list[Message]) -> None:
+        for reply in replies:
+            Message.let_go(reply.pk, from_worker=this_worker())
 
     with mock.patch.object(receiving, "send_replies", side_effect=leave_to_the_poll):
         while receiving.take_waiting_deliveries():

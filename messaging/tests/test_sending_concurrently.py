@@ -253,7 +253,7 @@ def test_a_batchs_replies_are_sent_at_once_side_by_side(shops, deliver, graph_ap
         deliver(dm_to(shop.instagram_id, f"5550{n}", f"mid-{n}"))
     meta.gate = threading.Barrier(3, timeout=10)
 
-    send_replies(list(Message.objects.filter(author="bot").values_list("pk", flat=True)))
+    send_replies(list(Message.objects.filter(author="bot")))
 
     assert meta.most_at_once == 3
     assert set(Message.objects.filter(author="bot").values_list("status", flat=True)) == {"sent"}
@@ -326,9 +326,9 @@ def test_a_batchs_replies_go_in_rounds_capped_per_account_each_customers_in_orde
     rounds = []
     send_claimed = sender.send_claimed
 
-    def note_round(claimed, deferred=None):
+    def note_round(claimed, deferred=None, in_hand=None):
         rounds.append([Message.objects.get(pk=pk).conversation.customer_id for _, pk in claimed])
-        send_claimed(claimed, deferred)
+        send_claimed(claimed, deferred, in_hand)
 
     monkeypatch.setattr(sender, "send_claimed", note_round)
     busy, other = shops[0].instagram_id, shops[1].instagram_id
@@ -340,7 +340,7 @@ def test_a_batchs_replies_go_in_rounds_capped_per_account_each_customers_in_orde
     deliver(dm_to(other, "55800", "mid-b1"))
     deliver(dm_to(other, "55801", "mid-b2"))
 
-    send_replies(list(Message.objects.filter(author="bot").values_list("pk", flat=True)))
+    send_replies(list(Message.objects.filter(author="bot")))
 
     # At most SENDS_PER_ACCOUNT of an account a round: the other account's beside the busy
     # one's first four, the rest in the next round, after the first.
@@ -376,7 +376,7 @@ def test_a_rounds_calls_take_the_accounts_pace_in_one_reservation(
         deliver(dm_to(shops[0].instagram_id, f"5590{n}", f"mid-{n}"))
     replies = list(Message.objects.filter(author="bot").order_by("pk"))
 
-    send_replies([reply.pk for reply in replies])
+    send_replies(replies)
 
     # One reservation for the round, of the calls that fit in the wait: 0, 0.1 and 0.2 s.
     # The fourth's slot (0.3 s) is further: put back for it, its attempt not counted.
@@ -393,7 +393,7 @@ def test_two_sends_answered_with_one_id_are_recorded_one_by_one(shops, deliver, 
     deliver(dm_to(shops[0].instagram_id, "55600", "mid-1"))
     deliver(dm_to(shops[1].instagram_id, "55601", "mid-2"))
 
-    send_replies(list(Message.objects.filter(author="bot").values_list("pk", flat=True)))
+    send_replies(list(Message.objects.filter(author="bot")))
 
     replies = Message.objects.filter(author="bot")
     assert sorted(replies.values_list("status", flat=True)) == ["sent", "sent"]
@@ -416,7 +416,7 @@ def test_a_customers_replies_left_for_later_by_the_pace_stay_in_order(
     deliver(dm_to(account, "56000", "mid-again", "and your hours?"))  # in the second round
     replies = list(Message.objects.filter(author="bot").order_by("pk"))
 
-    send_replies([reply.pk for reply in replies])
+    send_replies(replies)
 
     # The first round's three calls waited for their slots (0, 0.1, 0.2 s): by the second
     # round the customer's second reply's slot would be within the wait. It waits with the
@@ -444,18 +444,18 @@ def test_a_round_the_database_failed_does_not_hold_back_the_next(
     send_claimed = sender.send_claimed
     rounds = []
 
-    def first_round_fails(claimed, deferred=None):
+    def first_round_fails(claimed, deferred=None, in_hand=None):
         rounds.append(claimed)
         if len(rounds) == 1:
             raise DatabaseError("server closed the connection unexpectedly")
-        send_claimed(claimed, deferred)
+        send_claimed(claimed, deferred, in_hand)
 
     monkeypatch.setattr(sender, "send_claimed", first_round_fails)
     for n in range(5):  # one account: four in the first round, the fifth in the second
         deliver(dm_to(shops[0].instagram_id, f"5610{n}", f"mid-{n}"))
 
     with pytest.raises(DatabaseError):
-        send_replies(list(Message.objects.filter(author="bot").values_list("pk", flat=True)))
+        send_replies(list(Message.objects.filter(author="bot")))
 
     assert len(rounds) == 2
     assert list(meta.received) == ["56104"]  # the second round went; the first is the sweep's

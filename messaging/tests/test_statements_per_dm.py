@@ -30,12 +30,13 @@ pytestmark = pytest.mark.django_db
 # Before issue 19: 24, 26, 26 and 28. A new conversation is not searched for a recent
 # fallback (it cannot have one), nor for earlier messages when a welcome rule exists.
 # Issue 26 added one to each: the customer's contact (an INSERT for a new one; for a returning
-# one, the UPDATE of its last seen time that also tells no flow waits on them).
+# one, the UPDATE of its last seen time that also tells no flow waits on them). Issue 27
+# (h28send) took one from each: the reply goes to the sender as stored, not read back.
 BUDGET = {
-    ("returning", "rule"): 20,
-    ("returning", "fallback"): 21,
-    ("new", "rule"): 22,
-    ("new", "fallback"): 23,
+    ("returning", "rule"): 19,
+    ("returning", "fallback"): 20,
+    ("new", "rule"): 21,
+    ("new", "fallback"): 22,
 }
 
 RETURNING, NEW = "1234567890123456", "6543210987654321"
@@ -111,13 +112,17 @@ def test_a_deactivated_account_is_seen_by_the_worker(account, deliver, graph_api
 # ten returning customers and ten new, half answered by a rule, half by the fallback. The
 # handling (claim, messages, conversations, contacts, replies, the deliveries finished) in a
 # few statements for them all; then their replies handed to the outbox's sender together, in
-# rounds (at most SENDS_PER_ACCOUNT of the one account each): a round's claim, its rows read,
-# the account's slots, and the sends recorded together as they end (sending.send_replies).
+# rounds (at most SENDS_PER_ACCOUNT of the one account each): a round's claim, the account's
+# slots, and the sends recorded together as they end (sending.send_replies); the replies as
+# stored, not read again, and a claim that took every row of its round not read back.
 BATCH = 20
-PER_DM_FOR_TWENTY = 6  # issue 27's goal; before: 8.7 (the replies sent one at a time)
+# Issue 27's goal was 6 (8.7 with the replies sent one at a time). Measured: 3.5-3.75 with
+# them sent together (h27sends); handed over as stored (h28send) 2.95-3.2, 3.75 on a loaded
+# machine, where more calls end alone and are recorded alone (5 statements each): the room.
+PER_DM_FOR_TWENTY = 5
 
 
-def test_twenty_dms_arriving_together_cost_at_most_six_statements_each(
+def test_twenty_dms_arriving_together_cost_at_most_five_statements_each(
     account, deliver, graph_api, settings
 ):
     returning = [f"11111111111111{n:02d}" for n in range(BATCH // 2)]

@@ -40,8 +40,8 @@ class Command(BaseCommand):
         for delivery in deliveries.order_by("received_at", "id").iterator():
             outcome = handle_delivery(delivery)
             # A worker sends the replies it stores at once; from here, the workers' sender does.
-            for reply_id in outcome.replies:
-                Message.let_go(reply_id, from_worker=this_worker())
+            for reply in outcome.replies:
+                Message.let_go(reply.pk, from_worker=this_worker())
             if outcome.unsigned:
                 counts["unsigned"] += 1
             elif outcome.unreadable:
