@@ -4,8 +4,10 @@ per rule and per failure's reason in DailyBreakdown) instead of counting the mes
 every day in its range.
 
 Two upkeep steps of the worker keep it:
-- today and yesterday are computed again every REPLY_SWEEP_INTERVAL, through RECENT_LAG ago
-  (`RolledUpDay.through`): the dashboard counts live only the minutes after that;
+- today and yesterday are computed again every REPLY_SWEEP_INTERVAL, through the oldest of
+  their messages whose figures may still change (a reply queued or on its way), at least
+  through RECENT_LAG ago and at most through IN_FLIGHT ago (`RolledUpDay.through`,
+  `recent_through`): the dashboard counts live only what is newer;
 - a day is rolled up a last time once it has settled, a day after it ends
   (SETTLED_AFTER_DAYS: its replies are sent or have failed, retries last minutes; a person's
   answer counts on the day it was written), oldest first, one day a pass while any is due
@@ -26,6 +28,7 @@ be more statements per DM.
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import transaction
+from django.db.models import Min
 from django.utils import timezone
 
 from comments.models import CommentReply
@@ -35,9 +38,14 @@ from instabot.upserts import upsert_target
 from messaging.models import Message
 
 SETTLED_AFTER_DAYS = 1
-# Today is rolled up through this long ago: what is newer may still change (a reply on its
-# way), and is counted live.
+# Today is rolled up through this long ago at least: what is newer and still queued or being
+# sent may change (a reply on its way), and is counted live.
 RECENT_LAG = timedelta(minutes=5)
+# … and at most through this long ago, for the rows of transactions still under way (their
+# created_at is when they were written, not when they became visible).
+IN_FLIGHT = timedelta(seconds=30)
+# The outgoing messages whose figures may still change: not yet sent, failed or cancelled.
+UNSETTLED_STATUSES = (Message.Status.QUEUED, Message.Status.SENDING)
 ENVIRONMENT = 0  # DailyFigures.account_pk of the environment's single account
 
 
@@ -138,9 +146,28 @@ def roll_up_settled_days(limit: int = 1) -> int:
     return len(days)
 
 
+def recent_through(now: datetime) -> datetime:
+    """How far yesterday and today are rolled up: through their oldest message still queued
+    or being sent (what is older no longer changes), but no further back than RECENT_LAG ago,
+    and IN_FLIGHT ago when none is.
+
+    The dashboard counts live what is newer: at a busy time, the messages since the last
+    pass and of IN_FLIGHT, instead of RECENT_LAG's too (at 50 DMs a second, 30,000 messages
+    counted at each request)."""
+    yesterday = start_of(now.date() - timedelta(days=SETTLED_AFTER_DAYS))
+    oldest_unsettled = Message.objects.filter(
+        status__in=UNSETTLED_STATUSES, created_at__gte=yesterday
+    ).aggregate(oldest=Min("created_at"))["oldest"]
+    latest = now - IN_FLIGHT
+    if oldest_unsettled is None:
+        return latest
+    return max(now - RECENT_LAG, min(latest, oldest_unsettled))
+
+
 def roll_up_recent_days() -> None:
-    """Upkeep: yesterday and today again, through RECENT_LAG ago."""
+    """Upkeep: yesterday and today again, through `recent_through`."""
     now = timezone.now()
     today = now.date()
+    through = recent_through(now)
     for day in (today - timedelta(days=SETTLED_AFTER_DAYS), today):
-        roll_up(day, through=now - RECENT_LAG)
+        roll_up(day, through=through)

@@ -171,6 +171,36 @@ def test_today_is_read_from_the_rollup_and_the_minutes_since(admin_client, shop_
     assert (row["received"], row["answered_by_fallback"]) == (2, 1)
 
 
+def test_today_is_rolled_up_through_its_oldest_reply_still_on_its_way(admin_client, shop_a):
+    conversation = Conversation.objects.create(
+        instagram_account_id="a", customer_id="8", account=shop_a
+    )
+    now = timezone.now()
+    at = max(now - timedelta(minutes=3), rollups.start_of(now.date()))
+    asked = message(conversation, at, direction="in", text="?")
+    # Nothing on its way: through IN_FLIGHT ago, not RECENT_LAG (fewer minutes counted live).
+    assert rollups.recent_through(now) == now - rollups.IN_FLIGHT
+    reply = message(
+        conversation,
+        at + timedelta(seconds=1),
+        in_reply_to=asked,
+        is_fallback=True,
+        status="queued",
+    )
+    # A reply on its way: through it, so that its sending shows at once, counted live.
+    assert rollups.recent_through(now) == reply.created_at
+    rollups.roll_up_recent_days()
+    assert RolledUpDay.objects.get(day=now.date()).through == reply.created_at
+    Message.objects.filter(pk=reply.pk).update(status="sent")
+    (row,) = [r for r in stats(admin_client)["rows"] if r["day"] == str(now.date())]
+    assert (row["received"], row["answered_by_fallback"]) == (1, 1)
+    # One on its way for longer than RECENT_LAG holds today back no further than that.
+    Message.objects.filter(pk=reply.pk).update(
+        status="queued", created_at=now - timedelta(minutes=10)
+    )
+    assert rollups.recent_through(now) == now - rollups.RECENT_LAG
+
+
 def test_rolling_a_day_up_again_follows_its_messages(admin_client, history, shop_a):
     call_command("roll_up_stats")
     old = history - timedelta(days=3)
