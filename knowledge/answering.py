@@ -12,9 +12,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings as django_settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from accounts.encryption import EncryptionKeyError
@@ -24,6 +25,7 @@ from knowledge.conversation import answers_in_a_row, calls_today, recent_history
 from knowledge.grounding import unsupported_claims
 from knowledge.index import Match, index_for
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
+from messaging import worker_pass
 from meta import graph
 from rules.matching import Incoming, Reply, fallback_text
 
@@ -31,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 # The entries retrieval hands on: shown by Try a message, given to the assistant.
 BEST_ENTRIES = 3
+# The worker's step that asks the assistant (knowledge.asking; KnowledgeConfig.ready): it rests
+# while nothing is awaited, and an answer recorded as awaited wakes it.
+ASKING_STEP = "Asking the assistant"
 
 
 @dataclass(frozen=True)
@@ -261,6 +266,9 @@ def _await_assistant(account, incoming: Incoming, decision: Decision) -> Reply:
         answer_by=timezone.now() + timedelta(seconds=django_settings.AI_TIMEOUT),
         built_in_id=built_in.entry.id if built_in else None,
     )
+    # Asked in this worker's pass that stored it, once committed (the step's rest is for
+    # what other workers left: their stale claims).
+    transaction.on_commit(partial(worker_pass.wake, ASKING_STEP))
     logger.info("Message %s: the assistant is asked once it is stored", incoming.message_id)
     text = built_in.entry.reply_text if built_in else fallback_text(account)
     return Reply(text, answer=Awaited(awaited.pk), later=True)

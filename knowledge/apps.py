@@ -7,7 +7,7 @@ class KnowledgeConfig(AppConfig):
     verbose_name = "Knowledge"
 
     def ready(self):
-        from knowledge.answering import answer_from_knowledge
+        from knowledge.answering import ASKING_STEP, answer_from_knowledge
         from knowledge.asking import ask_awaited
         from knowledge.index import forget_knowledge
         from knowledge.models import KnowledgeEntry, KnowledgeSettings
@@ -17,8 +17,9 @@ class KnowledgeConfig(AppConfig):
         # Asked after the rules, before the fallback.
         register_answerer(answer_from_knowledge)
         # The assistant, asked after the DM's transaction committed (after the deliveries of
-        # the same pass: right after the commit that recorded it as awaited).
-        register_step(Stage.WORK, "Asking the assistant", ask_awaited)
+        # the same pass: right after the commit that recorded it as awaited, which wakes the
+        # step; while nothing is awaited it rests, as the outbox's look does).
+        register_step(Stage.WORK, ASKING_STEP, ask_awaited, rests=True)
         for model in (KnowledgeEntry, KnowledgeSettings):
             uid = f"knowledge-{model.__name__}"
             post_save.connect(forget_knowledge, sender=model, dispatch_uid=f"{uid}-save")

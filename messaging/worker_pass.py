@@ -17,6 +17,10 @@ work        every pass: deliveries waiting, sends that are due. Their counts say
             (work_look_every; a one-pass worker asks at every pass): at a steady
             trickle of DMs a pass runs for each DM and another after it, and the outbox's
             look was most of what such a pass cost when it found nothing (2 of 3 ms on SQLite).
+            A resting step whose work this process stores (the assistant's awaited answers,
+            recorded by the DM's pass) is woken by it (`wake`): asked at the next pass, or
+            later in the same one, whatever its rest; only what other processes store waits
+            out the rest.
 when idle   only in a pass that found no work: fetches that can wait (usernames, posts);
             the first that finds something ends the stage, so a delivery arriving meanwhile
             waits for a few Graph calls at most. In the long-running worker, a stage that
@@ -72,6 +76,8 @@ class Step:
 
 
 _steps: list[Step] = []
+# The resting steps woken in this process since they were last asked (wake).
+_woken: set[str] = set()
 
 # Seconds the long-running worker lets pass before asking the idle stage again, after it
 # found nothing: what it fetches can wait that long (see the module's docstring).
@@ -107,6 +113,12 @@ def register_step(
             _steps[index] = step
             return
     _steps.append(step)
+
+
+def wake(name: str) -> None:
+    """Ask the resting work step `name` at its next turn in this process, whatever its rest:
+    work for it was just stored here (call it once that is committed)."""
+    _woken.add(name)
 
 
 def steps(stage: Stage) -> list[Step]:
@@ -152,13 +164,20 @@ class Schedule:
 
     def work_due(self, step: Step) -> bool:
         last = self.found_nothing_at.get(step.name)
-        return last is None or self.rest is None or self.clock() - last >= self.rest()
+        if last is None or self.rest is None or step.name in _woken:
+            return True
+        return self.clock() - last >= self.rest()
 
     def rest_ends_in(self) -> float | None:
         """Seconds until a resting step skipped since its last look is asked again (None: no
         step was skipped): the longest the loop may sleep, so that what came due meanwhile
-        (a long reply's next part, released by the DM's pass) waits no longer than a rest."""
-        if not self.skipped or self.rest is None:
+        (a long reply's next part, released by the DM's pass) waits no longer than a rest;
+        0 when a step was woken after its turn."""
+        if self.rest is None:
+            return None
+        if any(step.name in _woken for step in steps(Stage.WORK)):
+            return 0.0
+        if not self.skipped:
             return None
         now, rest = self.clock(), self.rest()
         return max(0.0, min(rest - (now - self.found_nothing_at[name]) for name in self.skipped))
@@ -194,6 +213,7 @@ def run_pass(schedule: Schedule) -> PassResult:
     for step in steps(Stage.WORK):
         if schedule.work_due(step):
             schedule.skipped.discard(step.name)
+            _woken.discard(step.name)  # before it runs: a wake meanwhile is for the next pass
             found = int(_run(step, result) or 0)
             schedule.work_found(step, found)
             result.done += found

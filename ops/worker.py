@@ -50,7 +50,8 @@ class PassLoop(threading.Thread):
         super().__init__(name="worker-pass", daemon=True)
         self.stopping = threading.Event()
         # This process's upkeep clock (all due at start); the idle stage at most once a second;
-        # the outbox's look, once it found nothing, at most every WORKER_POLL_INTERVAL.
+        # the resting looks (the outbox's, the assistant's), once they found nothing, at most
+        # every WORKER_POLL_INTERVAL unless this process stored work for them.
         self.schedule = Schedule(idle_every=IDLE_STAGE_EVERY, rest=work_look_every)
 
     def run(self) -> None:

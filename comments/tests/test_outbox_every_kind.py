@@ -3,6 +3,7 @@ problems: a wrong FIELD_ENCRYPTION_KEY, a rate limit, a token Meta refuses. Here
 private and a public reply to a comment and the answer to a mention wait together."""
 
 import copy
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -249,3 +250,17 @@ def test_the_one_statement_finds_a_row_due_of_any_kind(deliver, fake_meta, answe
     assert due == {"dm", "private_reply", "public_reply", "mention_reply"}
     outbox.send_due(limit=20)
     assert claiming.kinds_with_rows_due(timezone.now()) == []
+
+
+def test_the_one_statement_asks_about_the_moment_it_is_given(deliver, fake_meta, answering_rules):
+    store_account(SHOP, "shop")
+    queue_every_kind(deliver, fake_meta, SHOP, 1)
+    now = timezone.now()
+    later = now + timedelta(minutes=5)
+    CommentReply.objects.update(due_at=later)  # the comment's private and public replies
+    MentionReply.objects.update(due_at=later)
+    # Compiled once for every look (the kinds do not change): each look's moment is its own.
+    assert claiming.kinds_with_rows_due(now - timedelta(minutes=5)) == []
+    assert [kind.name for kind in claiming.kinds_with_rows_due(now)] == ["dm"]
+    due_later = {kind.name for kind in claiming.kinds_with_rows_due(later)}
+    assert due_later == {"dm", "private_reply", "public_reply", "mention_reply"}

@@ -10,13 +10,15 @@ import responses
 from django.utils import timezone
 
 from inbox.tests.conftest import SHOP_A_ID
+from knowledge.answering import ASKING_STEP
 from knowledge.asking import ask_awaited
 from knowledge.assistant import CANNOT_ANSWER
 from knowledge.models import KnowledgeAnswer, KnowledgeSettings
 from knowledge.tests.conftest import dm, load_shop_knowledge
 from knowledge.tests.test_answering import CUSTOMER, FALLBACK, ask
-from messaging import replies
+from messaging import replies, worker_pass
 from messaging.models import Conversation, Message
+from messaging.worker_identity import this_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -289,6 +291,26 @@ def test_the_dms_transaction_never_waits_for_the_assistant(
         pass
     assert Message.objects.get(author="bot").text == "Yes, Apple Pay works."
     assert KnowledgeAnswer.objects.get().kind == "assistant"
+
+
+@pytest.mark.django_db(transaction=True)  # the wake comes once the DM's transaction commits
+def test_the_worker_asks_in_the_pass_that_stored_the_dm_though_the_step_rests(
+    deliver, ai, shop_a, shop_knowledge, assistant_on, monkeypatch
+):
+    ai.add(responses.POST, COMPLETIONS, json=completion("Yes, Apple Pay works.\nSOURCES: 1"))
+    names = ("Taking waiting deliveries", ASKING_STEP)
+    work = [step for step in worker_pass.steps(worker_pass.Stage.WORK) if step.name in names]
+    monkeypatch.setattr(worker_pass, "_steps", work)  # the DMs, then the assistant
+    # The long-running worker's schedule, its clock stopped: a step that rests rests throughout.
+    schedule = worker_pass.Schedule(clock=lambda: 0.0, rest=lambda: 60.0)
+    assert worker_pass.run_pass(schedule).done == 0  # nothing awaited: the step rests
+    deliver(dm(SHOP_A_ID, CUSTOMER, "mid.later", PAYMENTS), handle=False)
+    worker_pass.run_pass(schedule)  # the DM's pass
+    awaited = KnowledgeAnswer.objects.get()
+    assert (awaited.kind, awaited.claimed_by) == ("awaiting", this_worker())  # asked in it
+    while ask_awaited():
+        pass
+    assert Message.objects.get(author="bot").text == "Yes, Apple Pay works."
 
 
 @pytest.mark.parametrize("silence", ["taken_over", "paused"])

@@ -18,8 +18,9 @@ from messaging.worker_pass import (
 
 @pytest.fixture
 def no_steps(monkeypatch):
-    """A pass with only the steps the test registers."""
+    """A pass with only the steps the test registers (and no step woken yet)."""
     monkeypatch.setattr(worker_pass, "_steps", [])
+    monkeypatch.setattr(worker_pass, "_woken", set())
 
 
 def test_the_apps_registered_their_steps_and_the_core_comes_first():
@@ -32,8 +33,10 @@ def test_the_apps_registered_their_steps_and_the_core_comes_first():
     assert names[Stage.WHEN_IDLE] == ["Fetching missing usernames", "Fetching missing posts"]
     # The outbox's sends come due by the clock or from other processes, not with a delivery:
     # the long-running worker looks for them at most every WORKER_POLL_INTERVAL once none was due.
+    # So for the assistant's awaited answers, but for those the DM's pass records: they wake it.
     assert [step.name for step in worker_pass.steps(Stage.WORK) if step.rests] == [
-        "Sending due sends"
+        "Sending due sends",
+        "Asking the assistant",
     ]
     assert {
         "Queuing what waited for credentials",
@@ -140,6 +143,45 @@ def test_the_loop_sleeps_no_longer_than_a_skipped_resting_step_rests(no_steps):
     clock[0] = 0.1
     run_pass(schedule)  # asked again
     assert schedule.rest_ends_in() is None
+
+
+def test_a_resting_step_is_asked_in_the_pass_whose_earlier_step_stored_work_for_it(no_steps):
+    asked, stored = [], []
+
+    def deliveries():
+        if not stored:
+            return 0
+        worker_pass.wake("answers")  # a DM recorded an answer for the later step to give
+        return stored.pop()
+
+    register_step(Stage.WORK, "deliveries", deliveries)
+    register_step(Stage.WORK, "answers", lambda: asked.append(clock[0]) or 0, rests=True)
+    clock = [0.0]
+    schedule = Schedule(clock=lambda: clock[0], rest=lambda: 0.1)
+
+    run_pass(schedule)  # asked, found nothing: it rests
+    clock[0] = 0.02
+    stored.append(1)
+    run_pass(schedule)  # the DM's pass: asked in it, rest or not
+    clock[0] = 0.04
+    run_pass(schedule)  # the pass after it: resting again
+    assert asked == [0.0, 0.02]
+
+
+def test_a_step_woken_after_its_turn_is_asked_at_the_next_pass_without_a_sleep(no_steps):
+    asked = []
+    register_step(Stage.WORK, "answers", lambda: asked.append(clock[0]) or 0, rests=True)
+    clock = [0.0]
+    schedule = Schedule(clock=lambda: clock[0], rest=lambda: 0.1)
+
+    run_pass(schedule)
+    assert schedule.rest_ends_in() is None
+    worker_pass.wake("answers")  # after its turn (another thread stored work for it)
+    assert schedule.rest_ends_in() == 0.0  # the loop does not sleep
+    clock[0] = 0.01
+    run_pass(schedule)
+    assert asked == [0.0, 0.01]
+    assert schedule.rest_ends_in() is None  # the wake was for one look
 
 
 def test_a_one_pass_worker_asks_a_resting_step_at_every_pass(no_steps):
